@@ -1,0 +1,123 @@
+package capability
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// vectorSeeds returns the committed vector texts.
+func vectorSeeds(tb testing.TB) []string {
+	tb.Helper()
+	data, err := os.ReadFile(vectorsFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var vs []vector
+	if err := json.Unmarshal(data, &vs); err != nil {
+		tb.Fatal(err)
+	}
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, v.Token)
+	}
+	return out
+}
+
+// FuzzDecode: no panic; anything that decodes re-encodes to the same bytes;
+// input over the cap is refused as too large.
+func FuzzDecode(f *testing.F) {
+	for _, s := range vectorSeeds(f) {
+		if b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, TextPrefix)); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tok, err := Decode(b)
+		if err != nil {
+			if tok != nil {
+				t.Fatal("token returned with an error")
+			}
+			if len(b) > MaxTokenBytes && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("oversized input gave %v", err)
+			}
+			if ErrorName(err) == "error" {
+				t.Fatalf("error wraps no sentinel: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(tok.Bytes(), b) {
+			t.Fatal("token bytes differ from input")
+		}
+		for c := tok; c != nil; c = c.Parent() {
+			env, err := encMode.Marshal(envelope{Payload: c.payload, Signature: c.sig})
+			if err != nil || !bytes.Equal(env, c.raw) {
+				t.Fatalf("envelope does not re-encode identically: %v", err)
+			}
+			pl, err := encMode.Marshal(&c.p)
+			if err != nil || !bytes.Equal(pl, c.payload) {
+				t.Fatalf("payload does not re-encode identically: %v", err)
+			}
+		}
+		if tok.Depth() > MaxDepth {
+			t.Fatalf("depth %d decoded", tok.Depth())
+		}
+		if err := checkChain(tok.Chain()); err != nil && ErrorName(err) == "error" {
+			t.Fatalf("chain error wraps no sentinel: %v", err)
+		}
+	})
+}
+
+// FuzzParseText: no panic; a parsed text prints back as itself.
+func FuzzParseText(f *testing.F) {
+	for _, s := range vectorSeeds(f) {
+		f.Add(s)
+	}
+	f.Add(" " + TextPrefix + "\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := Parse(s)
+		if err != nil {
+			if len(strings.TrimSpace(s)) > MaxTextLen && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("oversized text gave %v", err)
+			}
+			return
+		}
+		if tok.String() != strings.TrimSpace(s) {
+			t.Fatal("parsed text does not print back as itself")
+		}
+	})
+}
+
+// TestOversizedInputIsRefusedBeforeAllocating checks the cap comes first:
+// refusing 1 MiB must allocate a few error strings, not the input.
+func TestOversizedInputIsRefusedBeforeAllocating(t *testing.T) {
+	big := bytes.Repeat([]byte{0xa2}, 1<<20)
+	text := TextPrefix + strings.Repeat("A", 1<<20)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"Decode refuses a 1 MiB envelope", func() error { _, err := Decode(big); return err }},
+		{"Parse refuses a 1 MiB text", func() error { _, err := Parse(text); return err }},
+		{"Decode refuses one byte over the cap", func() error { _, err := Decode(big[:MaxTokenBytes+1]); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run() // warm up lazily built state
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			err := tc.run()
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("err = %v, want ErrTooLarge", err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 16<<10 {
+				t.Fatalf("allocated %d bytes refusing oversized input", n)
+			}
+		})
+	}
+}

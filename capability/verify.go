@@ -1,0 +1,185 @@
+package capability
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/internal/keys"
+)
+
+// Config configures a Verifier. The zero value works.
+type Config struct {
+	// Clock returns the current time. Default time.Now.
+	Clock func() time.Time
+	// Skew is the tolerance on not-before and expiry. Default DefaultSkew
+	// (60 s); there is no way to ask for less than one second.
+	Skew time.Duration
+	// Revocations says whether a token ID is revoked. Default: nothing is
+	// revoked, which is only right in tests; nodes pass the gossiped set.
+	Revocations RevocationChecker
+	// Replay counts uses of tokens with a max-uses budget. Default: a
+	// MemoryReplay of DefaultMaxReplayEntries owned by the Verifier.
+	Replay ReplayStore
+}
+
+// Verifier checks tokens presented to this node. It is safe for concurrent
+// use.
+type Verifier struct {
+	clock  func() time.Time
+	skew   time.Duration
+	revs   RevocationChecker
+	replay ReplayStore
+}
+
+// NewVerifier applies the defaults documented on Config.
+func NewVerifier(cfg Config) *Verifier {
+	v := &Verifier{clock: cfg.Clock, skew: cfg.Skew, revs: cfg.Revocations, replay: cfg.Replay}
+	if v.clock == nil {
+		v.clock = time.Now
+	}
+	if v.skew <= 0 {
+		v.skew = DefaultSkew
+	} else if v.skew < time.Second {
+		v.skew = time.Second
+	}
+	if v.revs == nil {
+		v.revs = noRevocations{}
+	}
+	if v.replay == nil {
+		v.replay = NewMemoryReplay(DefaultMaxReplayEntries)
+	}
+	return v
+}
+
+// Request is what the presenter of a token asks for.
+type Request struct {
+	Remote   peer.ID      // the authenticated libp2p remote peer of the stream
+	Owner    peer.ID      // this node: the root issuer must be it
+	Resource ResourcePath // a concrete path in Owner's namespace
+	Action   Actions      // exactly one action
+}
+
+// Verified is the outcome of a successful Verify.
+type Verified struct {
+	Token     *Token       // the leaf token presented
+	Chain     []*Token     // root first; Chain[len-1] == Token
+	Owner     peer.ID      // the root issuer (== Request.Owner)
+	Holder    peer.ID      // the leaf audience (== Request.Remote)
+	Resource  ResourcePath // what was allowed
+	Action    Actions      // the one action allowed
+	NotBefore time.Time    // the chain's effective window: latest not-before
+	Expiry    time.Time    // and earliest expiry
+}
+
+// Verify checks tok for req, in the order doc.go specifies, and on success
+// spends one use of every token in the chain that has a max-uses budget.
+// Every error wraps one sentinel; ErrRevoked comes as a *RevokedError.
+func (v *Verifier) Verify(ctx context.Context, tok *Token, req Request) (*Verified, error) {
+	if tok == nil {
+		return nil, fmt.Errorf("%w: nil token", ErrMalformed)
+	}
+	chain := tok.Chain()
+	if err := checkChain(chain); err != nil {
+		return nil, err
+	}
+	if err := checkTime(chain, v.clock(), v.skew); err != nil {
+		return nil, err
+	}
+	if err := checkRevoked(chain, v.revs); err != nil {
+		return nil, err
+	}
+	if tok.audience != req.Remote {
+		return nil, fmt.Errorf("%w: audience %s, remote %s", ErrWrongAudience, tok.audience, req.Remote)
+	}
+	root := chain[0]
+	if root.issuer != req.Owner {
+		return nil, fmt.Errorf("%w: root issuer %s, owner %s", ErrWrongOwner, root.issuer, req.Owner)
+	}
+	if !req.Action.Single() {
+		return nil, fmt.Errorf("%w: request action %s is not one action", ErrNotPermitted, req.Action)
+	}
+	if !tok.Actions().Has(req.Action) {
+		return nil, fmt.Errorf("%w: %s not in %s", ErrNotPermitted, req.Action, tok.Actions())
+	}
+	if !tok.Resource().Match(req.Resource) {
+		return nil, fmt.Errorf("%w: %q not matched by %q", ErrNotPermitted, req.Resource, tok.p.Resource)
+	}
+	if err := v.spend(ctx, chain); err != nil {
+		return nil, err
+	}
+	vd := &Verified{Token: tok, Chain: chain, Owner: root.issuer, Holder: tok.audience,
+		Resource: req.Resource, Action: req.Action}
+	vd.NotBefore, vd.Expiry = tok.NotBefore(), tok.Expiry() // the leaf's window is the narrowest
+	return vd, nil
+}
+
+// spend records one use of each counted token in the chain, atomically.
+func (v *Verifier) spend(ctx context.Context, chain []*Token) error {
+	var buf [MaxDepth]Budget
+	uses := buf[:0]
+	for _, t := range chain {
+		if t.p.MaxUses > 0 {
+			uses = append(uses, Budget{ID: t.id, Max: int(t.p.MaxUses), Until: t.Expiry().Add(v.skew + time.Second)})
+		}
+	}
+	if len(uses) == 0 {
+		return nil
+	}
+	return v.replay.Spend(ctx, v.clock(), uses)
+}
+
+// checkChain runs the checks that need no clock, store or request:
+// signatures, then the link rules, then ceilings, each root first.
+func checkChain(chain []*Token) error {
+	n := len(chain)
+	if n > MaxDepth {
+		return fmt.Errorf("%w: %d tokens", ErrTooDeep, n)
+	}
+	for i, t := range chain {
+		if !t.issuerKey.Verify(keys.TokenMessage(t.payload), t.sig) {
+			return linkErr(i+1, n, ErrBadSignature, "token %s by %s", t.id.Short(), t.issuer)
+		}
+	}
+	for i, t := range chain {
+		if err := t.checkLink(); err != nil {
+			return linkErr(i+1, n, err, "token %s", t.id.Short())
+		}
+	}
+	for i, t := range chain {
+		if err := t.checkCeiling(); err != nil {
+			return linkErr(i+1, n, err, "token %s", t.id.Short())
+		}
+	}
+	return nil
+}
+
+// checkTime requires now within [not-before − skew, expiry + skew) of every
+// link. The chain rules make the leaf's window the narrowest, but each link
+// is checked so that the reported link is the one that lapsed first.
+func checkTime(chain []*Token, now time.Time, skew time.Duration) error {
+	n := len(chain)
+	for i, t := range chain {
+		if now.Add(skew).Before(t.NotBefore()) {
+			return linkErr(i+1, n, ErrNotYetValid, "valid from %s, now %s", t.NotBefore().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+		if !now.Add(-skew).Before(t.Expiry()) {
+			return linkErr(i+1, n, ErrExpired, "expired %s, now %s", t.Expiry().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// checkRevoked fails on the first revoked token, root first: revoking any
+// link kills every chain through it and no other.
+func checkRevoked(chain []*Token, revs RevocationChecker) error {
+	n := len(chain)
+	for i, t := range chain {
+		if revs.IsRevoked(t.id) {
+			return &RevokedError{ID: t.id, Link: i + 1, Of: n}
+		}
+	}
+	return nil
+}

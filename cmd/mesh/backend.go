@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/node/localapi"
+)
+
+// backend returns the running node's API client, or, when no node runs,
+// the vault opened directly. With unlock set, a direct backend is unlocked
+// with the user's password (a running node must be unlocked with
+// `mesh unlock`).
+func backend(ctx context.Context, g *globals, unlock bool) (localapi.Backend, bool, error) {
+	if c, err := localapi.Dial(ctx, g.Home().SocketPath()); err == nil {
+		return c, true, nil
+	}
+	l, err := node.OpenLocal(ctx, g.Home(), node.LocalOptions{})
+	if err != nil {
+		return nil, false, err
+	}
+	if unlock {
+		pw, err := readPassword(g, "Vault password: ", false)
+		if err != nil {
+			l.Close()
+			return nil, false, err
+		}
+		defer clear(pw)
+		if err := l.Unlock(ctx, pw); err != nil {
+			l.Close()
+			return nil, false, err
+		}
+	}
+	return l, false, nil
+}
+
+var errNoNodeRunning = errors.New("no mesh node is running on this home folder; start one with `mesh node` (without a node, commands open the vault directly and ask for the password each time)")

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/node/localapi"
+)
+
+func newTokenCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Issue, delegate and inspect capability tokens"}
+	cmd.AddCommand(newTokenIssueCmd(g), newTokenInspectCmd(g))
+	return cmd
+}
+
+func newTokenIssueCmd(g *globals) *cobra.Command {
+	var req localapi.TokenRequest
+	var to, parent string
+	var valid time.Duration
+	cmd := &cobra.Command{
+		Use:   "issue --to PEERID --resource PATTERN --can ACTIONS",
+		Short: "Sign a capability token with this node's key (or delegate one with --parent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req.Audience, req.ValidFor = to, valid
+			if parent != "" {
+				b, err := readArgOrStdin(cmd, parent)
+				if err != nil {
+					return err
+				}
+				req.Parent = b
+			}
+			b, _, err := backend(cmd.Context(), g, true)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			text, err := b.TokenIssue(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), text)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "audience peer ID: the only peer that can use the token")
+	cmd.Flags().StringVar(&req.Resource, "resource", "", "resource pattern, e.g. calendar/* or files/**")
+	cmd.Flags().StringVar(&req.Actions, "can", "read", "actions: read,list,write,delete,admin,share,use")
+	cmd.Flags().DurationVar(&valid, "for", 24*time.Hour, "validity")
+	cmd.Flags().IntVar(&req.MaxUses, "max-uses", 0, "uses allowed (0 = unlimited, 1 = single use)")
+	cmd.Flags().BoolVar(&req.AgentCeiling, "agent", false, "bound the token and its delegations by the agent ceiling (read, list)")
+	cmd.Flags().StringVar(&parent, "parent", "", "delegate this token (text, or - for stdin)")
+	cmd.MarkFlagRequired("to")
+	cmd.MarkFlagRequired("resource")
+	return cmd
+}
+
+func readArgOrStdin(cmd *cobra.Command, arg string) (string, error) {
+	if arg != "-" {
+		return strings.TrimSpace(arg), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func newTokenInspectCmd(g *globals) *cobra.Command {
+	var owner, remote string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "inspect [TOKEN]",
+		Short: "Explain a token: issuer, audience, resource, actions, validity, chain and verdict",
+		Long:  "Explain a token read from the argument or stdin. Exits non-zero, naming the exact reason, if it is not valid.",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			arg := "-"
+			if len(args) == 1 {
+				arg = args[0]
+			}
+			text, err := readArgOrStdin(cmd, arg)
+			if err != nil {
+				return err
+			}
+			var opts []capability.InspectOption
+			for _, f := range []struct {
+				s   string
+				opt func(peer.ID) capability.InspectOption
+			}{{owner, capability.InspectOwner}, {remote, capability.InspectRemote}} {
+				if f.s == "" {
+					continue
+				}
+				id, err := peer.Decode(f.s)
+				if err != nil {
+					return fmt.Errorf("%q is not a peer ID: %w", f.s, err)
+				}
+				opts = append(opts, f.opt(id))
+			}
+			rep := capability.Inspect(text, opts...)
+			out := cmd.OutOrStdout()
+			if jsonOut {
+				if err := json.NewEncoder(out).Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprint(out, rep.String())
+			}
+			if !rep.Valid {
+				return errors.New("token is not valid: " + rep.Reason)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&owner, "owner", "", "also check that the root issuer is this peer ID")
+	cmd.Flags().StringVar(&remote, "remote", "", "also check that the audience is this peer ID")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}

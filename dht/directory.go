@@ -1,0 +1,219 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/protocols/directory"
+)
+
+// DefaultMaxRecords bounds the directory: peer keys are free to make, so the
+// number of owners must be capped somewhere; 100k records × ≤2.7 KiB ≈ 270 MiB.
+const DefaultMaxRecords = 100_000
+
+// DirectoryConfig configures a Directory. The zero value works.
+type DirectoryConfig struct {
+	// Now defaults to time.Now; records issued more than
+	// directory.MaxClockSkew after it are refused.
+	Now func() time.Time
+	// MaxRecords defaults to DefaultMaxRecords.
+	MaxRecords int
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Directory stores signed directory records in a datastore:
+//
+//	/handle/<handle> → the signed envelope, exactly as received
+//	/peer/<peer ID>  → the handle that peer owns
+//
+// Each owner (peer ID) holds at most one handle. The first valid claim of a
+// handle wins; after that only the owner's key may replace it, with a higher
+// sequence number. An owner publishing under a new handle releases the old.
+// Directory implements directory.Records.
+type Directory struct {
+	ds    datastore.Batching
+	cfg   DirectoryConfig
+	mu    sync.Mutex // serialises check-then-write in Publish
+	count int
+}
+
+var _ directory.Records = (*Directory)(nil)
+
+// NewDirectory opens the directory over ds (a namespaced view is expected;
+// Bootstrap uses /directory).
+func NewDirectory(ctx context.Context, ds datastore.Batching, cfg DirectoryConfig) (*Directory, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxRecords <= 0 {
+		cfg.MaxRecords = DefaultMaxRecords
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Directory{ds: ds, cfg: cfg}
+	res, err := ds.Query(ctx, query.Query{Prefix: "/peer", KeysOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("dht: counting directory records: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return nil, fmt.Errorf("dht: counting directory records: %w", r.Error)
+		}
+		d.count++
+	}
+	return d, nil
+}
+
+func handleKey(h directory.Handle) datastore.Key { return datastore.NewKey("/handle/" + string(h)) }
+func peerKey(id peer.ID) datastore.Key           { return datastore.NewKey("/peer/" + id.String()) }
+
+// Publish verifies sr and stores it if it wins: see the type comment.
+func (d *Directory) Publish(ctx context.Context, sr *directory.SignedRecord) error {
+	rec, err := sr.Verify()
+	if err != nil {
+		return err
+	}
+	if rec.Issued.After(d.cfg.Now().Add(directory.MaxClockSkew)) {
+		return directory.ErrFuture
+	}
+	env, err := sr.Marshal()
+	if err != nil {
+		return err
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	holder, _, err := d.lookup(ctx, rec.Handle)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+	case err != nil:
+		return err
+	case holder.Peer != rec.Peer:
+		return directory.ErrHandleTaken
+	}
+	old, err := d.byPeer(ctx, rec.Peer)
+	isNew := errors.Is(err, directory.ErrNotFound)
+	if err != nil && !isNew {
+		return err
+	}
+	if !isNew && rec.Seq <= old.Seq {
+		return directory.ErrStale
+	}
+	if isNew && d.count >= d.cfg.MaxRecords {
+		return directory.ErrStoreFull
+	}
+
+	b, err := d.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(ctx, handleKey(rec.Handle), env); err != nil {
+		return err
+	}
+	if err := b.Put(ctx, peerKey(rec.Peer), []byte(rec.Handle)); err != nil {
+		return err
+	}
+	if !isNew && old.Handle != rec.Handle {
+		if err := b.Delete(ctx, handleKey(old.Handle)); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("dht: storing record: %w", err)
+	}
+	if isNew {
+		d.count++
+	}
+	return nil
+}
+
+// lookup reads and re-verifies the record stored for a handle.
+func (d *Directory) lookup(ctx context.Context, h directory.Handle) (*directory.Record, *directory.SignedRecord, error) {
+	if err := h.Validate(); err != nil {
+		return nil, nil, err
+	}
+	b, err := d.ds.Get(ctx, handleKey(h))
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil, nil, directory.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("dht: reading record: %w", err)
+	}
+	// Re-verify on read: a damaged or edited store must not serve a record
+	// that its owner did not sign.
+	sr, rec, err := directory.ParseSignedRecord(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dht: stored record for %q is invalid: %v", h, err)
+	}
+	if rec.Handle != h {
+		return nil, nil, fmt.Errorf("dht: stored record for %q names %q", h, rec.Handle)
+	}
+	return rec, sr, nil
+}
+
+func (d *Directory) byPeer(ctx context.Context, id peer.ID) (*directory.Record, error) {
+	rec, _, err := d.lookupPeer(ctx, id)
+	return rec, err
+}
+
+func (d *Directory) lookupPeer(ctx context.Context, id peer.ID) (*directory.Record, *directory.SignedRecord, error) {
+	b, err := d.ds.Get(ctx, peerKey(id))
+	if errors.Is(err, datastore.ErrNotFound) {
+		return nil, nil, directory.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("dht: reading peer index: %w", err)
+	}
+	rec, sr, err := d.lookup(ctx, directory.Handle(b))
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.Peer != id {
+		return nil, nil, fmt.Errorf("dht: peer index for %s points at %s's record", id, rec.Peer)
+	}
+	return rec, sr, nil
+}
+
+// Lookup returns the signed record for a handle, or directory.ErrNotFound.
+func (d *Directory) Lookup(ctx context.Context, h directory.Handle) (*directory.SignedRecord, error) {
+	_, sr, err := d.lookup(ctx, h)
+	return sr, err
+}
+
+// LookupPeer returns the signed record a peer owns, or directory.ErrNotFound.
+func (d *Directory) LookupPeer(ctx context.Context, id peer.ID) (*directory.SignedRecord, error) {
+	_, sr, err := d.lookupPeer(ctx, id)
+	return sr, err
+}
+
+// Resolve returns the verified record for a handle (local callers).
+func (d *Directory) Resolve(ctx context.Context, h directory.Handle) (*directory.Record, error) {
+	rec, _, err := d.lookup(ctx, h)
+	return rec, err
+}
+
+// Registered reports whether id owns a handle. The relay's ACL uses it; a
+// storage error counts as not registered (fail closed).
+func (d *Directory) Registered(id peer.ID) bool {
+	ok, err := d.ds.Has(context.Background(), peerKey(id))
+	return err == nil && ok
+}
+
+// Len returns the number of records.
+func (d *Directory) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.count
+}

@@ -1,0 +1,135 @@
+package dht
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/protocols/directory"
+)
+
+func TestMailbox(t *testing.T) {
+	clock := newClock()
+	ctx := ctxT(t)
+	bob, carol, alice, dave := newKey(), newKey(), newKey(), newKey()
+	registered := map[peer.ID]bool{bob.ID(): true, carol.ID(): true, dave.ID(): true}
+	m, err := NewMailbox(ctx, memDS(), MailboxConfig{
+		Now: clock.Now, TTL: time.Hour, MaxItems: 3, MaxBytes: 100, MaxTotalBytes: 250,
+		Registered: func(id peer.ID) bool { return registered[id] },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("items come back oldest first with their sender", func(t *testing.T) {
+		m.Put(ctx, alice.ID(), bob.ID(), []byte("one"))
+		clock.Advance(time.Second)
+		m.Put(ctx, carol.ID(), bob.ID(), []byte("two"))
+		items, more, err := m.Fetch(ctx, bob.ID(), 10)
+		if err != nil || more || len(items) != 2 {
+			t.Fatalf("%d items, more=%v, %v", len(items), more, err)
+		}
+		if string(items[0].Sealed) != "one" || items[0].From != alice.ID() || string(items[1].Sealed) != "two" {
+			t.Fatalf("order or sender wrong: %+v", items)
+		}
+	})
+	t.Run("another recipient's fetch sees nothing", func(t *testing.T) {
+		items, _, _ := m.Fetch(ctx, carol.ID(), 10)
+		if len(items) != 0 {
+			t.Fatalf("carol saw %d of bob's items", len(items))
+		}
+		// Carol acking bob's IDs does nothing.
+		bobs, _, _ := m.Fetch(ctx, bob.ID(), 10)
+		m.Ack(ctx, carol.ID(), [][]byte{bobs[0].ID})
+		if again, _, _ := m.Fetch(ctx, bob.ID(), 10); len(again) != 2 {
+			t.Fatal("carol deleted bob's mail")
+		}
+	})
+	t.Run("the per-recipient item cap holds", func(t *testing.T) {
+		if err := m.Put(ctx, alice.ID(), bob.ID(), []byte("three")); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Put(ctx, alice.ID(), bob.ID(), []byte("four")); !errors.Is(err, directory.ErrMailboxFull) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("fetch pages and reports more", func(t *testing.T) {
+		items, more, _ := m.Fetch(ctx, bob.ID(), 2)
+		if len(items) != 2 || !more {
+			t.Fatalf("%d %v", len(items), more)
+		}
+	})
+	t.Run("ack deletes and frees quota", func(t *testing.T) {
+		items, _, _ := m.Fetch(ctx, bob.ID(), 10)
+		ids := [][]byte{}
+		for _, it := range items {
+			ids = append(ids, it.ID)
+		}
+		if err := m.Ack(ctx, bob.ID(), ids); err != nil {
+			t.Fatal(err)
+		}
+		if left, _, _ := m.Fetch(ctx, bob.ID(), 10); len(left) != 0 {
+			t.Fatalf("%d left", len(left))
+		}
+		if m.TotalBytes() != 0 {
+			t.Fatalf("total %d", m.TotalBytes())
+		}
+		if err := m.Ack(ctx, bob.ID(), ids); err != nil {
+			t.Fatalf("a repeated ack must be harmless: %v", err)
+		}
+	})
+	t.Run("the per-recipient byte cap holds", func(t *testing.T) {
+		if err := m.Put(ctx, alice.ID(), carol.ID(), bytes.Repeat([]byte("x"), 101)); !errors.Is(err, directory.ErrMailboxFull) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("the global byte cap holds", func(t *testing.T) {
+		m.Put(ctx, alice.ID(), carol.ID(), bytes.Repeat([]byte("x"), 100))
+		m.Put(ctx, alice.ID(), bob.ID(), bytes.Repeat([]byte("x"), 100))
+		// Dave's own mailbox is empty; only the global cap can refuse this.
+		if err := m.Put(ctx, carol.ID(), dave.ID(), bytes.Repeat([]byte("x"), 60)); !errors.Is(err, directory.ErrMailboxFull) {
+			t.Fatalf("got %v (total %d)", err, m.TotalBytes())
+		}
+	})
+	t.Run("unregistered recipients are refused", func(t *testing.T) {
+		if err := m.Put(ctx, bob.ID(), alice.ID(), []byte("hi")); !errors.Is(err, directory.ErrUnknownPeer) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("expired items are not served and are swept", func(t *testing.T) {
+		clock.Advance(2 * time.Hour)
+		if items, _, _ := m.Fetch(ctx, bob.ID(), 10); len(items) != 0 {
+			t.Fatal("expired item served")
+		}
+		n, err := m.Sweep(ctx)
+		if err != nil || n != 1 { // bob's expired item went at his fetch; carol's remains
+			t.Fatalf("swept %d, %v", n, err)
+		}
+		if m.TotalBytes() != 0 {
+			t.Fatalf("total %d after sweep", m.TotalBytes())
+		}
+	})
+	t.Run("empty and oversized blobs are refused", func(t *testing.T) {
+		if err := m.Put(ctx, bob.ID(), carol.ID(), nil); err == nil {
+			t.Fatal("empty accepted")
+		}
+		if err := m.Put(ctx, bob.ID(), carol.ID(), make([]byte, directory.MaxSealedBytes+1)); err == nil {
+			t.Fatal("oversized accepted")
+		}
+	})
+}
+
+func TestMailboxTotalSurvivesReopen(t *testing.T) {
+	ctx := ctxT(t)
+	ds := memDS()
+	bob := newKey()
+	m, _ := NewMailbox(ctx, ds, MailboxConfig{})
+	m.Put(ctx, bob.ID(), bob.ID(), []byte("12345"))
+	m2, _ := NewMailbox(ctx, ds, MailboxConfig{})
+	if m2.TotalBytes() != 5 {
+		t.Fatalf("total %d", m2.TotalBytes())
+	}
+}

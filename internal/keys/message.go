@@ -1,0 +1,45 @@
+package keys
+
+// Domain labels. Every signature and key derivation in OCMT Mesh carries one,
+// so bytes signed for one purpose never verify for another.
+const (
+	LabelToken      = "ocmt-mesh/token/v1"
+	LabelRevocation = "ocmt-mesh/revocation/v1"
+	LabelDirectory  = "ocmt-mesh/directory/v1"
+	LabelApproval   = "ocmt-mesh/approval/v1"
+	LabelManifest   = "ocmt-mesh/manifest/v1"
+	LabelAudit      = "ocmt-mesh/audit/v1"
+)
+
+// Message is a domain-labelled byte string ready to sign. It can only be
+// built by the constructors below, each of which fixes its label; the signed
+// bytes are label || 0x00 || body.
+type Message struct {
+	label string
+	body  []byte
+}
+
+func (m Message) bytes() []byte {
+	b := make([]byte, 0, len(m.label)+1+len(m.body))
+	b = append(b, m.label...)
+	b = append(b, 0)
+	return append(b, m.body...)
+}
+
+// Label returns the message's domain label.
+func (m Message) Label() string { return m.label }
+
+// TokenMessage labels a capability token payload.
+func TokenMessage(payload []byte) Message { return Message{LabelToken, payload} }
+
+// RevocationMessage labels a revocation payload.
+func RevocationMessage(payload []byte) Message { return Message{LabelRevocation, payload} }
+
+// DirectoryMessage labels a directory record payload.
+func DirectoryMessage(payload []byte) Message { return Message{LabelDirectory, payload} }
+
+// ApprovalMessage labels an approval (human or admin) payload.
+func ApprovalMessage(payload []byte) Message { return Message{LabelApproval, payload} }
+
+// ManifestMessage labels a snapshot manifest payload.
+func ManifestMessage(payload []byte) Message { return Message{LabelManifest, payload} }

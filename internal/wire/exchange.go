@@ -1,0 +1,167 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Limits bound one request/response exchange. Every protocol declares its
+// own in its limits.go.
+type Limits struct {
+	MaxRequest  int           // largest request frame body
+	MaxResponse int           // largest response frame body
+	Timeout     time.Duration // deadline for the whole exchange
+}
+
+func (l Limits) timeout() time.Duration {
+	if l.Timeout <= 0 {
+		return 10 * time.Second
+	}
+	return l.Timeout
+}
+
+// Reply is the envelope of every response frame: a status, a message safe
+// for the remote peer, and the protocol-specific body when Status is OK.
+type Reply struct {
+	Status  Status          `cbor:"1,keyasint"`
+	Message string          `cbor:"2,keyasint,omitempty"`
+	Body    cbor.RawMessage `cbor:"3,keyasint,omitempty"`
+}
+
+// HandlerFunc answers one request from the authenticated remote peer. req is
+// the raw request frame (at most Limits.MaxRequest bytes). A returned
+// *Error crosses the wire as is; any other error is logged and sent as a
+// bare Internal.
+type HandlerFunc func(ctx context.Context, remote peer.ID, req []byte) (resp any, err error)
+
+// Serve runs one request/response exchange on an inbound stream and closes
+// it. Before the first read it sets the deadline and reserves the request
+// and response caps from the stream's resource-manager scope; if the
+// reservation fails the stream is answered Unavailable.
+func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	remote := s.Conn().RemotePeer()
+	proto := s.Protocol()
+	log = log.With("protocol", string(proto), "peer", remote.String())
+
+	deadline := time.Now().Add(lim.timeout())
+	if err := s.SetDeadline(deadline); err != nil {
+		s.Reset()
+		return
+	}
+	mem := lim.MaxRequest + lim.MaxResponse
+	if err := s.Scope().ReserveMemory(mem, network.ReservationPriorityAlways); err != nil {
+		log.Debug("memory reservation refused", "bytes", mem, "err", err)
+		writeReply(s, Reply{Status: Unavailable}, lim.MaxResponse)
+		s.Close()
+		return
+	}
+	defer s.Scope().ReleaseMemory(mem)
+
+	req, err := ReadFrame(s, lim.MaxRequest)
+	if err != nil {
+		log.Debug("bad request frame", "err", err)
+		if we := (*Error)(nil); errors.As(err, &we) {
+			writeReply(s, Reply{Status: we.Status, Message: we.Message}, lim.MaxResponse)
+			s.Close()
+			return
+		}
+		s.Reset()
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	resp, err := h(ctx, remote, req)
+	rep := Reply{Status: OK}
+	if err == nil && resp != nil {
+		if rep.Body, err = Marshal(resp); err == nil && len(rep.Body) > lim.MaxResponse-16 {
+			err = fmt.Errorf("response of %d bytes over cap %d", len(rep.Body), lim.MaxResponse)
+		}
+	}
+	if err != nil {
+		we := ToWire(err)
+		if we.Status == Internal && we.Message == "" {
+			log.Warn("handler failed", "err", err)
+		} else {
+			log.Debug("request refused", "status", we.Status.String(), "err", err)
+		}
+		rep = Reply{Status: we.Status, Message: we.Message}
+	}
+	if err := writeReply(s, rep, lim.MaxResponse); err != nil {
+		log.Debug("writing reply", "err", err)
+		s.Reset()
+		return
+	}
+	s.Close()
+}
+
+func writeReply(w io.Writer, r Reply, max int) error {
+	return WriteMsg(w, max, r)
+}
+
+// Call opens a stream to p on proto, sends req as one frame, and decodes the
+// OK reply's body into resp (which may be nil). A non-OK reply is returned as
+// an *Error. The stream is opened with network.WithAllowLimitedConn so calls
+// work over relayed connections, and is reset if ctx ends first.
+func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Limits, req, resp any) error {
+	ctx, cancel := context.WithTimeout(ctx, lim.timeout())
+	defer cancel()
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "ocmt"), p, proto)
+	if err != nil {
+		return fmt.Errorf("wire: opening %s to %s: %w", proto, p, err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	if err := s.Scope().ReserveMemory(lim.MaxResponse, network.ReservationPriorityAlways); err != nil {
+		s.Reset()
+		return fmt.Errorf("wire: reserving %d bytes: %w", lim.MaxResponse, err)
+	}
+	defer s.Scope().ReleaseMemory(lim.MaxResponse)
+
+	if err := WriteMsg(s, lim.MaxRequest, req); err != nil {
+		s.Reset()
+		return fmt.Errorf("wire: sending %s request: %w", proto, err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		s.Reset()
+		return fmt.Errorf("wire: closing write: %w", err)
+	}
+	var rep Reply
+	if err := ReadMsg(s, lim.MaxResponse, &rep); err != nil {
+		s.Reset()
+		if ctx.Err() != nil {
+			return fmt.Errorf("wire: %s reply: %w", proto, ctx.Err())
+		}
+		return fmt.Errorf("wire: %s reply: %w", proto, err)
+	}
+	s.Close()
+	if rep.Status != OK {
+		st := rep.Status
+		if !st.Known() {
+			st = Internal
+		}
+		return &Error{Status: st, Message: rep.Message}
+	}
+	if resp == nil {
+		return nil
+	}
+	if len(rep.Body) == 0 {
+		return &Error{Status: BadRequest, Message: "empty reply body"}
+	}
+	return Unmarshal(rep.Body, resp)
+}

@@ -1,0 +1,117 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+const testProto = "/ocmt/wiretest/1"
+
+func newHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+type echoReq struct {
+	Say string `cbor:"1,keyasint"`
+}
+
+func TestServeAndCall(t *testing.T) {
+	server, client := newHost(t), newHost(t)
+	lim := Limits{MaxRequest: 64, MaxResponse: 128, Timeout: 3 * time.Second}
+	server.SetStreamHandler(testProto, func(s network.Stream) {
+		Serve(s, lim, nil, func(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
+			var req echoReq
+			if err := Unmarshal(raw, &req); err != nil {
+				return nil, err
+			}
+			switch req.Say {
+			case "who":
+				return echoReq{Say: remote.String()}, nil
+			case "missing":
+				return nil, Errorf(NotFound, "nothing called %q", req.Say)
+			case "crash":
+				return nil, errors.New("db path /var/secret failed")
+			}
+			return req, nil
+		})
+	})
+	client.Peerstore().AddAddrs(server.ID(), server.Addrs(), time.Minute)
+	ctx := context.Background()
+
+	t.Run("the handler sees the authenticated remote peer", func(t *testing.T) {
+		var out echoReq
+		if err := Call(ctx, client, server.ID(), testProto, lim, echoReq{Say: "who"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Say != client.ID().String() {
+			t.Fatalf("got %q", out.Say)
+		}
+	})
+	t.Run("a wire error crosses with its status and message", func(t *testing.T) {
+		err := Call(ctx, client, server.ID(), testProto, lim, echoReq{Say: "missing"}, nil)
+		var we *Error
+		if !errors.Is(err, NotFound) || !errors.As(err, &we) || we.Message == "" {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("a local failure crosses as a bare Internal", func(t *testing.T) {
+		err := Call(ctx, client, server.ID(), testProto, lim, echoReq{Say: "crash"}, nil)
+		var we *Error
+		if !errors.As(err, &we) || we.Status != Internal || we.Message != "" {
+			t.Fatalf("got %#v", err)
+		}
+	})
+	t.Run("an oversized request is answered TooLarge without reading it", func(t *testing.T) {
+		s, err := client.NewStream(ctx, server.ID(), testProto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		WriteFrame(s, make([]byte, 1000), 1<<20)
+		var rep Reply
+		if err := ReadMsg(s, 128, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Status != TooLarge {
+			t.Fatalf("got %v", rep.Status)
+		}
+	})
+	t.Run("a malformed request is answered BadRequest", func(t *testing.T) {
+		err := Call(ctx, client, server.ID(), testProto, lim, map[string]int{"zz": 1}, nil)
+		if !errors.Is(err, BadRequest) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("a silent client is cut off by the read deadline", func(t *testing.T) {
+		short := lim
+		short.Timeout = 200 * time.Millisecond
+		server.SetStreamHandler(testProto+"/slow", func(s network.Stream) {
+			Serve(s, short, nil, func(context.Context, peer.ID, []byte) (any, error) { return nil, nil })
+		})
+		s, err := client.NewStream(ctx, server.ID(), testProto+"/slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.SetReadDeadline(time.Now().Add(3 * time.Second))
+		start := time.Now()
+		var b [1]byte
+		_, err = s.Read(b[:])
+		if err == nil || time.Since(start) > 2*time.Second {
+			t.Fatalf("server kept the stream open: %v after %v", err, time.Since(start))
+		}
+	})
+}

@@ -1,0 +1,136 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ocmt/mesh/vault"
+)
+
+// Client talks to a running node's local API.
+type Client struct {
+	http *http.Client
+}
+
+// ErrNoNode means no node answers on the socket.
+var ErrNoNode = errors.New("no mesh node is running")
+
+// Dial connects to the socket at path. It returns ErrNoNode when nothing
+// listens there (no socket, or a stale one left by a crashed node).
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, ErrNoNode
+	}
+	c.Close()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error { c.http.CloseIdleConnections(); return nil }
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		defer clear(b)
+		body = bytes.NewReader(b)
+	}
+	u := "http://mesh" + path
+	if q != nil {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("talking to the mesh node: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e errorBody
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e); err != nil {
+			return fmt.Errorf("mesh node answered %s", resp.Status)
+		}
+		return &remoteError{msg: e.Error, sentinel: errOf(e.Code)}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func nameQ(name string) url.Values { return url.Values{"name": {name}} }
+
+// Status implements Backend.
+func (c *Client) Status(ctx context.Context) (st Status, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/status", nil, nil, &st)
+	return
+}
+
+// Unlock implements Backend.
+func (c *Client) Unlock(ctx context.Context, pw []byte) error {
+	return c.do(ctx, http.MethodPost, "/v1/unlock", nil, passwordBody{Password: pw}, nil)
+}
+
+// Lock implements Backend.
+func (c *Client) Lock(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/lock", nil, struct{}{}, nil)
+}
+
+// ChangePassword implements Backend.
+func (c *Client) ChangePassword(ctx context.Context, oldPw, newPw []byte) error {
+	return c.do(ctx, http.MethodPost, "/v1/password", nil, passwordBody{Old: oldPw, New: newPw}, nil)
+}
+
+// SecretSet implements Backend.
+func (c *Client) SecretSet(ctx context.Context, s vault.Secret) error {
+	return c.do(ctx, http.MethodPut, "/v1/secret", nil, s, nil)
+}
+
+// SecretGet implements Backend.
+func (c *Client) SecretGet(ctx context.Context, name string) (s vault.Secret, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/secret", nameQ(name), nil, &s)
+	return
+}
+
+// SecretList implements Backend.
+func (c *Client) SecretList(ctx context.Context) (l []vault.SecretInfo, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/secrets", nil, nil, &l)
+	return
+}
+
+// SecretRemove implements Backend.
+func (c *Client) SecretRemove(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/secret", nameQ(name), nil, nil)
+}
+
+// Audit implements Backend.
+func (c *Client) Audit(ctx context.Context) (r AuditReport, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/audit", nil, nil, &r)
+	return
+}
+
+// TokenIssue implements Backend.
+func (c *Client) TokenIssue(ctx context.Context, req TokenRequest) (string, error) {
+	var b tokenBody
+	err := c.do(ctx, http.MethodPost, "/v1/token", nil, req, &b)
+	return b.Token, err
+}

@@ -1,0 +1,254 @@
+package localapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/ocmt/mesh/vault"
+)
+
+// Limits on request bodies.
+const (
+	maxSmallBody = 1 << 20  // passwords, secrets: 1 MiB
+	maxLargeBody = 64 << 20 // resources (later): the vault's record cap
+)
+
+// Server serves a Backend on a unix socket.
+type Server struct {
+	backend Backend
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *http.Server
+	done    chan struct{}
+}
+
+// Listen creates the socket at path (mode 0600; a stale socket is removed
+// — the caller must hold the node lock) and serves b on it.
+func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	_ = os.Remove(path)
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("local API: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("local API: %w", err)
+	}
+	s := &Server{backend: b, log: log, ln: ln, done: make(chan struct{})}
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext:       checkPeerUID,
+	}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("local API stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Close stops the server and removes the socket.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}
+
+type ctxKey struct{}
+
+// checkPeerUID records whether the connecting process runs as our user;
+// the socket's mode already says so, this is defence in depth.
+func checkPeerUID(ctx context.Context, c net.Conn) context.Context {
+	ok := false
+	if uc, isUnix := c.(*net.UnixConn); isUnix {
+		if raw, err := uc.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) {
+				cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+				ok = err == nil && int(cred.Uid) == os.Getuid()
+			})
+		}
+	}
+	return context.WithValue(ctx, ctxKey{}, ok)
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("POST /v1/unlock", s.unlock)
+	mux.HandleFunc("POST /v1/lock", s.lock)
+	mux.HandleFunc("POST /v1/password", s.password)
+	mux.HandleFunc("GET /v1/secrets", s.secretList)
+	mux.HandleFunc("GET /v1/secret", s.secretGet)
+	mux.HandleFunc("PUT /v1/secret", s.secretSet)
+	mux.HandleFunc("DELETE /v1/secret", s.secretRemove)
+	mux.HandleFunc("GET /v1/audit", s.audit)
+	mux.HandleFunc("POST /v1/token", s.tokenIssue)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, _ := r.Context().Value(ctxKey{}).(bool); !ok {
+			writeErr(w, http.StatusForbidden, errors.New("local API: caller is not the node's user"))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Code: codeOf(err), Error: err.Error()})
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch codeOf(err) {
+	case "locked":
+		status = http.StatusLocked
+	case "bad_password":
+		status = http.StatusUnauthorized
+	case "not_found":
+		status = http.StatusNotFound
+	case "bad_name":
+		status = http.StatusBadRequest
+	case "exists":
+		status = http.StatusConflict
+	}
+	writeErr(w, status, err)
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+		return false
+	}
+	return true
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.backend.Status(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, st)
+}
+
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
+	var b passwordBody
+	if !readJSON(w, r, maxSmallBody, &b) {
+		return
+	}
+	defer clear(b.Password)
+	if err := s.backend.Unlock(r.Context(), b.Password); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
+	if err := s.backend.Lock(r.Context()); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (s *Server) password(w http.ResponseWriter, r *http.Request) {
+	var b passwordBody
+	if !readJSON(w, r, maxSmallBody, &b) {
+		return
+	}
+	defer clear(b.Old)
+	defer clear(b.New)
+	if err := s.backend.ChangePassword(r.Context(), b.Old, b.New); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (s *Server) secretList(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.SecretList(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, l)
+}
+
+func (s *Server) secretGet(w http.ResponseWriter, r *http.Request) {
+	sec, err := s.backend.SecretGet(r.Context(), r.URL.Query().Get("name"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	defer sec.Wipe()
+	writeJSON(w, sec)
+}
+
+func (s *Server) secretSet(w http.ResponseWriter, r *http.Request) {
+	var sec vault.Secret
+	if !readJSON(w, r, maxSmallBody, &sec) {
+		return
+	}
+	defer sec.Wipe()
+	if err := s.backend.SecretSet(r.Context(), sec); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (s *Server) secretRemove(w http.ResponseWriter, r *http.Request) {
+	if err := s.backend.SecretRemove(r.Context(), r.URL.Query().Get("name")); err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.backend.Audit(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, rep)
+}
+
+func (s *Server) tokenIssue(w http.ResponseWriter, r *http.Request) {
+	var req TokenRequest
+	if !readJSON(w, r, maxSmallBody, &req) {
+		return
+	}
+	text, err := s.backend.TokenIssue(r.Context(), req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, tokenBody{Token: text})
+}

@@ -1,0 +1,172 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/vault"
+)
+
+// DefaultListen is where a node listens unless told otherwise: loopback
+// only, TCP and QUIC, on ports the OS picks.
+func DefaultListen() []string {
+	return []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+}
+
+// Config configures a running home node. The zero value of every field but
+// Home works.
+type Config struct {
+	// Home is the node's folder. Required.
+	Home Home
+	// Listen are libp2p multiaddrs. Default DefaultListen().
+	Listen []string
+	// Logger receives operational logs (never secrets). Default: discard.
+	Logger *slog.Logger
+	// KDF is used when the password changes. Default vault.DefaultKDF().
+	KDF vault.KDFParams
+	// VaultConfig passes a clock or backoff to the vault (tests).
+	VaultConfig vault.Config
+}
+
+// Node is a running home node.
+type Node struct {
+	cfg   Config
+	lock  *os.File
+	local *Local
+	host  host.Host
+	api   *localapi.Server
+}
+
+// ErrAlreadyRunning means another node holds the home folder.
+var ErrAlreadyRunning = errors.New("another mesh node is already running on this home folder")
+
+// Start takes the home folder's lock, opens the vault (locked), starts the
+// libp2p host and the local API.
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = DefaultListen()
+	}
+	n := &Node{cfg: cfg}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.lock, err = lockHome(cfg.Home); err != nil {
+		return nil, err
+	}
+	if n.local, err = OpenLocal(ctx, cfg.Home, LocalOptions{Actor: "local-api", KDF: cfg.KDF, VaultConfig: cfg.VaultConfig}); err != nil {
+		return nil, err
+	}
+	if n.host, err = newHost(n.local, cfg.Listen); err != nil {
+		return nil, err
+	}
+	n.local.mu.Lock()
+	n.local.listen = n.Addrs
+	n.local.mu.Unlock()
+	if n.api, err = localapi.Listen(cfg.Home.SocketPath(), n.local, cfg.Logger); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("node started", "peer", n.host.ID(), "addrs", n.Addrs())
+	return n, nil
+}
+
+func newHost(l *Local, listen []string) (host.Host, error) {
+	for _, a := range listen {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return nil, fmt.Errorf("--listen %q: %w", a, err)
+		}
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(l.peer.Libp2pPrivKey()),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("starting libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// lockHome takes an exclusive flock on DIR/node.lock and records our PID.
+func lockHome(h Home) (*os.File, error) {
+	if _, err := os.Stat(h.IdentityPath()); err != nil {
+		return nil, fmt.Errorf("%s: %w", h, ErrNoHome)
+	}
+	f, err := os.OpenFile(h.LockPath(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b := make([]byte, 32)
+		k, _ := f.ReadAt(b, 0)
+		f.Close()
+		pid := strings.TrimSpace(string(b[:k]))
+		if _, perr := strconv.Atoi(pid); perr == nil {
+			return nil, fmt.Errorf("%w (%s, pid %s)", ErrAlreadyRunning, h, pid)
+		}
+		return nil, fmt.Errorf("%w (%s)", ErrAlreadyRunning, h)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
+}
+
+// Host returns the libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Local returns the node's backend.
+func (n *Node) Local() *Local { return n.local }
+
+// ID returns the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs returns the full listen multiaddrs, each ending in /p2p/ID.
+func (n *Node) Addrs() []string {
+	info := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+	full, _ := peer.AddrInfoToP2pAddrs(&info)
+	out := make([]string, len(full))
+	for i, a := range full {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// Close stops the API, the host and the vault, and releases the lock.
+func (n *Node) Close() error {
+	var errs []error
+	if n.api != nil {
+		errs = append(errs, n.api.Close())
+	}
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	if n.local != nil {
+		errs = append(errs, n.local.Close())
+	}
+	if n.lock != nil {
+		os.Remove(n.cfg.Home.SocketPath())
+		n.lock.Close()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,77 @@
+// Package directory is the /ocmt/directory/1 protocol between a node and the
+// bootstrap/metadata peer: publishing and resolving signed directory records
+// (handle → peer ID, relay addresses) and the encrypted mailboxes that carry
+// invites and grant envelopes to peers that are offline or not yet connected.
+//
+// # Protocol ID
+//
+//	/ocmt/directory/1
+//
+// # Version changelog
+//
+//	1  first version: publish, lookup, lookup-peer, mailbox put/fetch/ack.
+//
+// # Message flow
+//
+// One request and one reply per stream. The client opens a stream (allowed
+// over limited relay connections), writes one Request frame, closes its write
+// side, and reads one Reply frame (internal/wire.Reply: status, message,
+// body). The server sets a read deadline before the first read, reserves the
+// frame caps from the stream's resource scope, charges the remote peer's
+// token bucket, answers, and closes the stream. Frames are uvarint length
+// prefixed deterministic CBOR (internal/wire), capped in limits.go.
+//
+// The server always acts for the authenticated remote peer, the peer ID that
+// the libp2p secure channel proved:
+//
+//   - publish: the record's peer ID must equal the remote peer and the
+//     signature must verify under that ID's key. The first valid claim of a
+//     handle wins; a later record for a handle (or from its owner under a new
+//     handle) must come from the same key with a higher sequence number.
+//   - lookup / lookup-peer: anyone may resolve; the reply carries the signed
+//     envelope, and the client verifies it itself (the bootstrap can withhold
+//     or serve an older record, never forge one).
+//   - mailbox put: anyone may leave an opaque sealed blob (age-encrypted with
+//     internal/peerseal to the recipient) for a registered recipient; the
+//     server records the authenticated sender.
+//   - mailbox fetch / ack: only for the remote peer's own mailbox. Fetch
+//     returns up to MaxFetchItems items without removing them; ack removes
+//     the listed IDs. A lost reply therefore means redelivery, not loss.
+//
+// # Frames
+//
+// Request (CBOR map, integer keys; only the fields of its op may be set):
+//
+//	1 op      uint   1 publish, 2 lookup, 3 lookup-peer, 4 mailbox-put,
+//	                 5 mailbox-fetch, 6 mailbox-ack
+//	2 record  map    publish: SignedRecord
+//	3 handle  text   lookup: the handle
+//	4 peer    bytes  lookup-peer: peer ID; mailbox-put: recipient peer ID
+//	5 sealed  bytes  mailbox-put: the sealed blob (≤ MaxSealedBytes)
+//	6 ids     [bytes] mailbox-ack: item IDs (≤ MaxFetchItems)
+//
+// Reply bodies (inside wire.Reply field 3, status OK):
+//
+//	publish, mailbox-put, mailbox-ack: no body
+//	lookup, lookup-peer: SignedRecord
+//	mailbox-fetch: {1 items: [MailItem], 2 more: bool}
+//	MailItem: {1 id: bytes(16), 2 from: bytes (peer ID), 3 received: int
+//	          (unix seconds), 4 sealed: bytes}
+//
+// SignedRecord: {1 payload: bytes, 2 sig: bytes(64)}. The signature is
+// Ed25519 by the record's peer key over keys.DirectoryMessage(payload), that
+// is "ocmt-mesh/directory/v1" || 0x00 || payload. The payload is the
+// canonical CBOR of:
+//
+//	1 v       uint   format version, 1
+//	2 handle  text   [a-z0-9_-]{2,32}
+//	3 peer    bytes  the owner's peer ID (Ed25519, identity multihash)
+//	4 relays  [bytes] binary multiaddrs of the owner's relays (≤ MaxRelays)
+//	5 name    text   display name (≤ MaxNameBytes, printable)
+//	6 seq     uint   ≥ 1, strictly increasing per owner
+//	7 issued  int    unix seconds when signed
+//
+// Statuses used: BadRequest (malformed, bad signature), Forbidden (record for
+// another peer, fetch of another's mailbox), NotFound, Conflict (handle taken,
+// stale sequence), TooLarge (frame or mailbox quota), RateLimited, Internal.
+package directory

@@ -1,0 +1,166 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+)
+
+func TestRateLimits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	t.Run("the N+1th reservation in a minute is refused, and allowed again once the bucket refills", func(t *testing.T) {
+		clock := newFakeClock()
+		tr := startRelay(t, Config{ReservationsPerMinute: 3, Now: clock.Now})
+		home := newHost(t)
+		tr.dir.Add(home.ID())
+		for i := range 3 {
+			if err := tr.reserve(ctx, home); err != nil {
+				t.Fatalf("reservation %d: %v", i+1, err)
+			}
+		}
+		if err := tr.reserve(ctx, home); err == nil {
+			t.Fatal("4th reservation in the window accepted")
+		}
+		r := tr.audit.waitRecord(t, func(r AuditRecord) bool { return r.Event == EventReserveRefused })
+		if r.Reason != ReasonRateLimited || r.Src != home.ID() {
+			t.Errorf("audit record %+v, want rate-limited for the home", r)
+		}
+		clock.Advance(20 * time.Second) // one token back at 3 a minute
+		if err := tr.reserve(ctx, home); err != nil {
+			t.Fatalf("reservation after refill: %v", err)
+		}
+		if err := tr.reserve(ctx, home); err == nil {
+			t.Fatal("reservation accepted with an empty bucket")
+		}
+	})
+	t.Run("the N+1th circuit a source opens in a minute is refused", func(t *testing.T) {
+		clock := newFakeClock()
+		tr := startRelay(t, Config{CircuitsPerMinute: 2, Now: clock.Now})
+		home, dialer := homeAndDialer(ctx, t, tr) // circuit 1
+		dialer.Network().ClosePeer(home.ID())
+		if err := tr.dialVia(ctx, dialer, home.ID()); err != nil {
+			t.Fatalf("circuit 2: %v", err)
+		}
+		dialer.Network().ClosePeer(home.ID())
+		if err := tr.dialVia(ctx, dialer, home.ID()); err == nil {
+			t.Fatal("circuit 3 opened")
+		}
+		r := tr.audit.waitRecord(t, func(r AuditRecord) bool { return r.Event == EventConnectRefused })
+		if r.Reason != ReasonRateLimited || r.Src != dialer.ID() || r.Dst != home.ID() {
+			t.Errorf("audit record %+v, want rate-limited dialer→home", r)
+		}
+	})
+}
+
+func TestRelayRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tr := startRelay(t, Config{})
+	home, dialer := homeAndDialer(ctx, t, tr)
+
+	// a stream in mid-flight: one round trip done, then the relay goes
+	s := openRelayed(ctx, t, dialer, home.ID())
+	if _, err := s.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatal(err)
+	}
+	s.SetDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if err := tr.svc.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	t.Run("closing the relay fails open streams at once", func(t *testing.T) {
+		_, err := s.Read(buf)
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read after relay close: %v, want a prompt connection error", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("error took %v", d)
+		}
+		t.Logf("peer sees: %v", err)
+	})
+	t.Run("the closed circuit is audited as closed by the relay", func(t *testing.T) {
+		r := tr.audit.waitRecord(t, func(r AuditRecord) bool { return r.Event == EventCircuit })
+		if r.Reason != ReasonRelayClosed {
+			t.Errorf("reason %q, want %q", r.Reason, ReasonRelayClosed)
+		}
+	})
+	t.Run("a relay restarted with the same identity and port serves the next request", func(t *testing.T) {
+		listen := tr.host.Addrs()[0].String()
+		if err := tr.host.Close(); err != nil {
+			t.Fatal(err)
+		}
+		tr.start(t, Config{}, listen)
+		if err := tr.reserve(ctx, home); err != nil {
+			t.Fatalf("re-reserve: %v", err)
+		}
+		if err := tr.dialVia(ctx, dialer, home.ID()); err != nil {
+			t.Fatalf("re-dial: %v", err)
+		}
+		if got := echo(ctx, t, dialer, home.ID(), []byte("again")); string(got) != "again" {
+			t.Fatalf("echo = %q", got)
+		}
+	})
+}
+
+// settledGoroutines waits for the goroutine count to drop to at most want
+// and returns the last count seen.
+func settledGoroutines(want int) int {
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(5 * time.Second); n > want && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return n
+}
+
+// stableGoroutines returns the goroutine count once it stops changing.
+func stableGoroutines() int {
+	n := runtime.NumGoroutine()
+	for range 50 {
+		time.Sleep(50 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
+func TestCloseLeaksNoGoroutines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	run := func() {
+		tr := startRelay(t, Config{})
+		home, dialer := homeAndDialer(ctx, t, tr)
+		echo(ctx, t, dialer, home.ID(), make([]byte, 256<<10))
+		s := openRelayed(ctx, t, dialer, home.ID()) // left open across Close
+		defer s.Reset()
+		if err := tr.svc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []host.Host{dialer, home, tr.host} {
+			h.Close()
+		}
+	}
+	run() // warm up package-level pools and loggers
+	base := stableGoroutines()
+	for range 3 {
+		run()
+	}
+	if n := settledGoroutines(base); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after 3 runs, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
