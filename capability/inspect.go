@@ -195,3 +195,14 @@ func ceiling(a Actions) string {
 	}
 	return a.String()
 }
+
+// CheckToken runs Inspect's checks on a decoded token and returns the first
+// failure as an error wrapping its sentinel, or nil. Receivers use it to
+// accept a delivered token before any request exists.
+func CheckToken(tok *Token, opts ...InspectOption) error {
+	cfg := inspectConfig{clock: time.Now, skew: DefaultSkew}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return inspectChecks(tok, &cfg, &Report{})
+}

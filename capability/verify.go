@@ -60,6 +60,8 @@ type Request struct {
 	Owner    peer.ID      // this node: the root issuer must be it
 	Resource ResourcePath // a concrete path in Owner's namespace
 	Action   Actions      // exactly one action
+
+	anyResource bool // set by VerifyListing only
 }
 
 // Verified is the outcome of a successful Verify.
@@ -104,7 +106,7 @@ func (v *Verifier) Verify(ctx context.Context, tok *Token, req Request) (*Verifi
 	if !tok.Actions().Has(req.Action) {
 		return nil, fmt.Errorf("%w: %s not in %s", ErrNotPermitted, req.Action, tok.Actions())
 	}
-	if !tok.Resource().Match(req.Resource) {
+	if !req.anyResource && !tok.Resource().Match(req.Resource) {
 		return nil, fmt.Errorf("%w: %q not matched by %q", ErrNotPermitted, req.Resource, tok.p.Resource)
 	}
 	if err := v.spend(ctx, chain); err != nil {
@@ -182,4 +184,16 @@ func checkRevoked(chain []*Token, revs RevocationChecker) error {
 		}
 	}
 	return nil
+}
+
+// VerifyListing checks tok for a listing: every rule of Verify except the
+// match against one resource, which the caller applies to each name it
+// lists with Verified.Token.Resource().Match. req.Resource is ignored and
+// req.Action must be List.
+func (v *Verifier) VerifyListing(ctx context.Context, tok *Token, req Request) (*Verified, error) {
+	if req.Action != List {
+		return nil, fmt.Errorf("%w: a listing needs the list action", ErrNotPermitted)
+	}
+	req.anyResource = true
+	return v.Verify(ctx, tok, req)
 }

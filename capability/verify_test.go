@@ -202,3 +202,23 @@ func TestParseActions(t *testing.T) {
 		t.Fatal("the default agent ceiling must be a valid ceiling without delete, admin or share")
 	}
 }
+
+func TestVerifyListingChecksEverythingButTheResource(t *testing.T) {
+	c := newCast(t)
+	tok := issue(t, c.owner, Params{Audience: c.bob.ID(), Resource: "calendar/*", Actions: Read | List})
+	v := NewVerifier(Config{Clock: fixedClock(testNow)})
+	ctx := context.Background()
+	if _, err := v.VerifyListing(ctx, tok, Request{Remote: c.bob.ID(), Owner: c.owner.ID(), Action: List}); err != nil {
+		t.Fatalf("listing refused: %v", err)
+	}
+	if _, err := v.VerifyListing(ctx, tok, Request{Remote: c.carol.ID(), Owner: c.owner.ID(), Action: List}); !errors.Is(err, ErrWrongAudience) {
+		t.Fatalf("listing by a stranger: %v", err)
+	}
+	if _, err := v.VerifyListing(ctx, tok, Request{Remote: c.bob.ID(), Owner: c.owner.ID(), Action: Read}); !errors.Is(err, ErrNotPermitted) {
+		t.Fatalf("listing with read: %v", err)
+	}
+	readOnly := issue(t, c.owner, Params{Audience: c.bob.ID(), Resource: "calendar/*", Actions: Read})
+	if _, err := v.VerifyListing(ctx, readOnly, Request{Remote: c.bob.ID(), Owner: c.owner.ID(), Action: List}); !errors.Is(err, ErrNotPermitted) {
+		t.Fatalf("listing without the list action: %v", err)
+	}
+}

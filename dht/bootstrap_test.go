@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func (m *testMesh) publish(t *testing.T, name, handle string, seq uint64) error 
 func TestBootstrapDirectoryAndMailbox(t *testing.T) {
 	// The fake clock stands still, so buckets never refill: a burst
 	// large enough for the whole test keeps the limiter out of the way.
-	m := startMesh(t, memDS(), BootstrapConfig{Burst: 1000}, "alice", "bob", "mallory")
+	m := startMesh(t, memDS(), BootstrapConfig{Burst: 1000, Mailbox: MailboxConfig{MaxItemsPerSender: 100}}, "alice", "bob", "mallory")
 	alice, bob, mallory := m.client["alice"], m.client["bob"], m.client["mallory"]
 	ctx := ctxT(t)
 
@@ -426,5 +427,28 @@ func TestBootstrapCloseStopsService(t *testing.T) {
 	defer cancel()
 	if _, err := directory.Lookup(ctx, m.client["alice"].h, m.boot.ID(), "alice"); err == nil {
 		t.Fatal("directory still served after Close")
+	}
+}
+
+func TestBootstrapCloseLeaksNoGoroutines(t *testing.T) {
+	h := newHost(t, newKey())
+	time.Sleep(50 * time.Millisecond) // let the host's own goroutines settle
+	before := runtime.NumGoroutine()
+	b, err := NewBootstrap(ctxT(t), h, memDS(), BootstrapConfig{SweepInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the sweeper has run a few times
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:n])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

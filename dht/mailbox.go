@@ -30,6 +30,9 @@ const (
 	DefaultMaxMailBytes = 1 << 20
 	// DefaultMaxTotalMailBytes across all mailboxes bounds the bootstrap's disk.
 	DefaultMaxTotalMailBytes = 256 << 20
+	// DefaultMaxItemsPerSender per (sender, recipient): one sender cannot
+	// fill a mailbox and lock everyone else's invites out.
+	DefaultMaxItemsPerSender = 16
 )
 
 // MailboxConfig configures a Mailbox. The zero value works.
@@ -46,6 +49,8 @@ type MailboxConfig struct {
 	MaxBytes int
 	// MaxTotalBytes across all recipients; default DefaultMaxTotalMailBytes.
 	MaxTotalBytes int64
+	// MaxItemsPerSender per (sender, recipient); default DefaultMaxItemsPerSender.
+	MaxItemsPerSender int
 	// Registered, when set, limits recipients to registered peers so strangers
 	// cannot fill the store under made-up peer IDs. Bootstrap sets it to
 	// Directory.Registered. Nil accepts any recipient.
@@ -95,6 +100,9 @@ func NewMailbox(ctx context.Context, ds datastore.Batching, cfg MailboxConfig) (
 	}
 	if cfg.MaxTotalBytes <= 0 {
 		cfg.MaxTotalBytes = DefaultMaxTotalMailBytes
+	}
+	if cfg.MaxItemsPerSender <= 0 {
+		cfg.MaxItemsPerSender = DefaultMaxItemsPerSender
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -153,18 +161,21 @@ func (m *Mailbox) Put(ctx context.Context, from, to peer.ID, sealed []byte) erro
 	if m.total+int64(len(sealed)) > m.cfg.MaxTotalBytes {
 		return directory.ErrMailboxFull
 	}
-	n, size := 0, 0
+	n, fromSender, size := 0, 0, 0
 	err := m.scan(ctx, boxPrefix(to), func(_ datastore.Key, s *storedMail) error {
 		if now.Sub(time.Unix(0, s.Received)) < m.cfg.TTL {
 			n++
 			size += len(s.Sealed)
+			if string(s.From) == string(from) {
+				fromSender++
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if n+1 > m.cfg.MaxItems || size+len(sealed) > m.cfg.MaxBytes {
+	if n+1 > m.cfg.MaxItems || size+len(sealed) > m.cfg.MaxBytes || fromSender+1 > m.cfg.MaxItemsPerSender {
 		return directory.ErrMailboxFull
 	}
 	var id [directory.MailIDLen]byte

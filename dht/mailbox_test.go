@@ -122,6 +122,23 @@ func TestMailbox(t *testing.T) {
 	})
 }
 
+func TestMailboxPerSenderCap(t *testing.T) {
+	ctx := ctxT(t)
+	bob, spammer, friend := newKey(), newKey(), newKey()
+	m, _ := NewMailbox(ctx, memDS(), MailboxConfig{MaxItems: 10, MaxItemsPerSender: 3})
+	for i := 0; i < 3; i++ {
+		if err := m.Put(ctx, spammer.ID(), bob.ID(), []byte("spam")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Put(ctx, spammer.ID(), bob.ID(), []byte("spam")); !errors.Is(err, directory.ErrMailboxFull) {
+		t.Fatalf("spammer not capped: %v", err)
+	}
+	if err := m.Put(ctx, friend.ID(), bob.ID(), []byte("invite")); err != nil {
+		t.Fatalf("friend locked out: %v", err)
+	}
+}
+
 func TestMailboxTotalSurvivesReopen(t *testing.T) {
 	ctx := ctxT(t)
 	ds := memDS()

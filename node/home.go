@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -37,6 +38,9 @@ var ErrNoHome = errors.New("no mesh identity here (run mesh init)")
 type InitOptions struct {
 	Password []byte
 	KDF      vault.KDFParams // zero: vault.DefaultKDF()
+	// Handle, when set, is stored as the node's handle; the node claims it
+	// at the bootstrap when it starts.
+	Handle string
 }
 
 // Init creates the peer key and the vault in h. It refuses to overwrite an
@@ -59,16 +63,27 @@ func Init(ctx context.Context, h Home, opts InitOptions) (peer.ID, error) {
 		return "", err
 	}
 	defer store.Close()
+	if opts.Handle != "" {
+		if _, err := directory.ParseHandle(opts.Handle); err != nil {
+			return "", err
+		}
+	}
 	v, err := vault.Create(ctx, vault.Config{Store: store}, opts.Password, opts.KDF, "cli")
 	if err != nil {
 		return "", err
 	}
-	v.Close()
+	defer v.Close()
+	if opts.Handle != "" {
+		l := &Local{actor: "cli", store: store, vault: v}
+		if err := l.setHandle(ctx, opts.Handle); err != nil {
+			return "", err
+		}
+	}
 	k := keys.GeneratePeerKey()
 	defer k.Wipe()
 	seed := k.Seed()
 	defer clear(seed)
-	block := pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: seed})
+	block := pemEncode(seed)
 	defer clear(block)
 	if err := writeFileAtomic(h.IdentityPath(), block, 0o600); err != nil {
 		return "", err
@@ -140,3 +155,5 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+func pemEncode(seed []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: seed}) }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/vault"
@@ -23,6 +25,11 @@ type Local struct {
 	peer   keys.PeerKey
 	kdf    vault.KDFParams
 	closer func() error
+	log    *slog.Logger
+
+	// Set by a running node: its mesh connection and revocation set.
+	net         *meshNet
+	revocations capability.RevocationChecker
 
 	mu     sync.Mutex
 	listen func() []string // set by a running node
@@ -38,6 +45,8 @@ type LocalOptions struct {
 	KDF vault.KDFParams
 	// VaultConfig is passed to the vault (clock, sleep, logger); Store is set here.
 	VaultConfig vault.Config
+	// Logger receives operational logs. Default: discard.
+	Logger *slog.Logger
 }
 
 // OpenLocal opens the identity and the vault in h, locked. It fails if
@@ -74,7 +83,10 @@ func newLocal(ctx context.Context, h Home, pk keys.PeerKey, store ds.Batching, o
 	if err != nil {
 		return nil, err
 	}
-	return &Local{home: h, actor: opts.Actor, store: store, vault: v, peer: pk, kdf: opts.KDF}, nil
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Local{home: h, actor: opts.Actor, store: store, vault: v, peer: pk, kdf: opts.KDF, log: opts.Logger}, nil
 }
 
 // Vault returns the vault.
@@ -98,6 +110,10 @@ func (l *Local) Status(ctx context.Context) (localapi.Status, error) {
 		return localapi.Status{}, err
 	}
 	st := localapi.Status{PeerID: l.peer.ID().String(), Locked: l.vault.Locked(), FailedUnlocks: n, Home: string(l.home)}
+	st.Handle, _ = l.Handle(ctx)
+	if l.net != nil {
+		st.Relayed = l.net.hasReservation()
+	}
 	if n > 0 {
 		st.NextUnlockFrom = next.UTC()
 	}

@@ -9,16 +9,21 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/grant"
+	"github.com/ocmt/mesh/protocols/share"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -41,11 +46,32 @@ type Config struct {
 	KDF vault.KDFParams
 	// VaultConfig passes a clock or backoff to the vault (tests).
 	VaultConfig vault.Config
+
+	// Bootstrap are bootstrap/metadata peers (multiaddrs ending in /p2p/ID).
+	// Default none: the node runs alone.
+	Bootstrap []string
+	// Relays are circuit relays to hold reservations on (multiaddrs ending in
+	// /p2p/ID). Default none.
+	Relays []string
+	// Handle, when set, becomes the node's handle (claimed at the bootstrap).
+	// Default: the handle stored in the home folder, if any.
+	Handle string
+	// Name is the display name in the directory record. Default: the handle.
+	Name string
+	// Firewall models a container behind NAT: inbound direct connections
+	// are refused except from the bootstrap and relay peers, so others reach
+	// the node only through a relay circuit. Default false.
+	Firewall bool
+	// MailboxInterval is how often the mailbox is checked. Default 30 s.
+	MailboxInterval time.Duration
 }
 
 // Node is a running home node.
 type Node struct {
 	cfg   Config
+	mesh  *meshNet
+	share *share.Server
+	grant *grant.Server
 	lock  *os.File
 	local *Local
 	host  host.Host
@@ -76,7 +102,26 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.local, err = OpenLocal(ctx, cfg.Home, LocalOptions{Actor: "local-api", KDF: cfg.KDF, VaultConfig: cfg.VaultConfig}); err != nil {
 		return nil, err
 	}
-	if n.host, err = newHost(n.local, cfg.Listen); err != nil {
+	boots, err := parseAddrInfos("bootstrap", cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	relays, err := parseAddrInfos("relay", cfg.Relays)
+	if err != nil {
+		return nil, err
+	}
+	var gater connmgr.ConnectionGater
+	if cfg.Firewall {
+		g := infraGater{infra: map[peer.ID]bool{}}
+		for _, ai := range append(append([]peer.AddrInfo{}, boots...), relays...) {
+			g.infra[ai.ID] = true
+		}
+		gater = g
+	}
+	if n.host, err = newHost(n.local, cfg.Listen, gater); err != nil {
+		return nil, err
+	}
+	if err := n.startMesh(ctx, boots, relays); err != nil {
 		return nil, err
 	}
 	n.local.mu.Lock()
@@ -89,19 +134,31 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	return n, nil
 }
 
-func newHost(l *Local, listen []string) (host.Host, error) {
+func newHost(l *Local, listen []string, gater connmgr.ConnectionGater) (host.Host, error) {
 	for _, a := range listen {
 		if _, err := ma.NewMultiaddr(a); err != nil {
 			return nil, fmt.Errorf("--listen %q: %w", a, err)
 		}
 	}
-	h, err := libp2p.New(
+	cm, err := libp2pconnmgr.NewConnManager(160, 192, libp2pconnmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	opts := []libp2p.Option{
 		libp2p.Identity(l.peer.Libp2pPrivKey()),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
-	)
+		libp2p.ConnectionManager(cm),
+		libp2p.EnableRelay(),
+		libp2p.EnableHolePunching(),
+		libp2p.EnableAutoNATv2(),
+	}
+	if gater != nil {
+		opts = append(opts, libp2p.ConnectionGater(gater))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting libp2p host: %w", err)
 	}
@@ -113,6 +170,10 @@ func lockHome(h Home) (*os.File, error) {
 	if _, err := os.Stat(h.IdentityPath()); err != nil {
 		return nil, fmt.Errorf("%s: %w", h, ErrNoHome)
 	}
+	return lockFile(h)
+}
+
+func lockFile(h Home) (*os.File, error) {
 	f, err := os.OpenFile(h.LockPath(), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -158,6 +219,7 @@ func (n *Node) Close() error {
 	if n.api != nil {
 		errs = append(errs, n.api.Close())
 	}
+	n.stopMesh()
 	if n.host != nil {
 		errs = append(errs, n.host.Close())
 	}

@@ -28,6 +28,7 @@ type metrics struct {
 	circuitsClosed       *prometheus.CounterVec
 	circuitsRefused      *prometheus.CounterVec
 	bytesRelayed         *prometheus.CounterVec
+	bytesByDir           [2]prometheus.Counter // resolved once: the copy path stays lock-free
 	rateLimited          *prometheus.CounterVec
 	auditErrors          prometheus.Counter
 }
@@ -49,6 +50,10 @@ func newMetrics() *metrics {
 	m.bytesRelayed = prometheus.NewCounterVec(prometheus.CounterOpts(opts("bytes_relayed_total", "Bytes copied between circuit ends, by direction.")), []string{"direction"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts(opts("rate_limited_total", "Requests refused by a per-peer rate limit, by kind.")), []string{"kind"})
 	m.auditErrors = prometheus.NewCounter(prometheus.CounterOpts(opts("audit_errors_total", "Audit records that could not be written.")))
+	m.bytesByDir = [2]prometheus.Counter{
+		m.bytesRelayed.WithLabelValues(SrcToDst.String()),
+		m.bytesRelayed.WithLabelValues(DstToSrc.String()),
+	}
 	m.reg.MustRegister(m.reservationsActive, m.reservationsAccepted, m.reservationsRenewed, m.reservationsRefused,
 		m.circuitsActive, m.circuitsOpened, m.circuitsClosed, m.circuitsRefused, m.bytesRelayed, m.rateLimited, m.auditErrors)
 	return m

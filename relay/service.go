@@ -210,7 +210,7 @@ func (s *Service) observe(d Direction, p []byte, payload int, ctr *atomic.Int64)
 	}
 	if payload > 0 {
 		ctr.Add(int64(payload))
-		s.metrics.bytesRelayed.WithLabelValues(d.String()).Add(float64(payload))
+		s.metrics.bytesByDir[d].Add(float64(payload))
 	}
 }
 

@@ -14,8 +14,9 @@ import (
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func newNodeCmd(g *globals) *cobra.Command {
-	var listen []string
-	var configPath string
+	var listen, bootstrap, relays []string
+	var configPath, handle string
+	var firewall bool
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -29,12 +30,22 @@ func newNodeCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("listen") {
 				fc.Listen = listen
 			}
+			if cmd.Flags().Changed("bootstrap") {
+				fc.Bootstrap = bootstrap
+			}
+			if cmd.Flags().Changed("relay") {
+				fc.Relays = relays
+			}
+			if cmd.Flags().Changed("firewall") {
+				fc.Firewall = firewall
+			}
 			level := slog.LevelWarn
 			if verbose {
 				level = slog.LevelInfo
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			n, err := node.Start(cmd.Context(), node.Config{Home: g.Home(), Listen: fc.Listen, Logger: log})
+			n, err := node.Start(cmd.Context(), node.Config{Home: g.Home(), Listen: fc.Listen, Logger: log,
+				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: handle, Firewall: fc.Firewall})
 			if err != nil {
 				return err
 			}
@@ -51,6 +62,10 @@ func newNodeCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "libp2p listen multiaddr (repeatable; default loopback TCP and QUIC)")
+	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "bootstrap peer multiaddr ending in /p2p/ID (repeatable)")
+	cmd.Flags().StringArrayVar(&relays, "relay", nil, "relay multiaddr ending in /p2p/ID to reserve a slot on (repeatable)")
+	cmd.Flags().StringVar(&handle, "handle", "", "claim this handle (default: the one set with mesh init --handle)")
+	cmd.Flags().BoolVar(&firewall, "firewall", false, "refuse inbound direct connections except from bootstrap and relay peers (as behind NAT)")
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (see configs/node.yaml)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log more")
 	return cmd

@@ -39,6 +39,7 @@ func (k *kdfFlags) params() (vault.KDFParams, error) {
 
 func newInitCmd(g *globals) *cobra.Command {
 	var kf kdfFlags
+	var handle string
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create this node's identity (peer key) and vault",
@@ -53,7 +54,7 @@ func newInitCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer clear(pw)
-			id, err := node.Init(cmd.Context(), g.Home(), node.InitOptions{Password: pw, KDF: kdf})
+			id, err := node.Init(cmd.Context(), g.Home(), node.InitOptions{Password: pw, KDF: kdf, Handle: handle})
 			if err != nil {
 				return err
 			}
@@ -62,6 +63,7 @@ func newInitCmd(g *globals) *cobra.Command {
 		},
 	}
 	kf.add(cmd)
+	cmd.Flags().StringVar(&handle, "handle", "", "the name others share with (claimed at the bootstrap when the node starts)")
 	return cmd
 }
 

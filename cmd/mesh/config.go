@@ -10,22 +10,48 @@ import (
 
 // nodeFile is configs/node.yaml.
 type nodeFile struct {
-	Listen []string `yaml:"listen"`
+	Listen    []string `yaml:"listen"`
+	Bootstrap []string `yaml:"bootstrap"`
+	Relays    []string `yaml:"relays"`
+	Firewall  bool     `yaml:"firewall"`
+}
+
+// infraFile is configs/bootstrap.yaml and configs/relay.yaml.
+type infraFile struct {
+	Listen    []string `yaml:"listen"`
+	Bootstrap []string `yaml:"bootstrap"`
+	Metrics   string   `yaml:"metrics"`
+	Audit     string   `yaml:"audit"`
+	// AllowPrivateAddrs lets reservations carry private/loopback addresses.
+	AllowPrivateAddrs     bool `yaml:"allow_private_addrs"`
+	MaxReservations       int  `yaml:"max_reservations"`
+	MaxCircuits           int  `yaml:"max_circuits"`
+	ReservationsPerMinute int  `yaml:"reservations_per_minute"`
+	CircuitsPerMinute     int  `yaml:"circuits_per_minute"`
 }
 
 func loadNodeConfig(path string) (nodeFile, error) {
 	var fc nodeFile
+	return fc, loadYAML(path, &fc)
+}
+
+func loadInfraConfig(path string) (infraFile, error) {
+	var fc infraFile
+	return fc, loadYAML(path, &fc)
+}
+
+func loadYAML(path string, fc any) error {
 	if path == "" {
-		return fc, nil
+		return nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fc, fmt.Errorf("reading config: %w", err)
+		return fmt.Errorf("reading config: %w", err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil {
-		return fc, fmt.Errorf("config %s: %w", path, err)
+	if err := dec.Decode(fc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
 	}
-	return fc, nil
+	return nil
 }

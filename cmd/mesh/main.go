@@ -73,6 +73,16 @@ func newRoot() *cobra.Command {
 		newSecretCmd(g),
 		newAuditCmd(g),
 		newTokenCmd(g),
+		newBootstrapCmd(g),
+		newRelayCmd(g),
+		newHandleCmd(g),
+		newPutCmd(g),
+		newLsCmd(g),
+		newShareCmd(g),
+		newSharesCmd(g),
+		newSharedCmd(g),
+		newGetCmd(g),
+		newContactsCmd(g),
 	)
 	return root
 }

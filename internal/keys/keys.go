@@ -9,6 +9,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/subtle"
@@ -77,8 +78,10 @@ func PeerKeyFromLibp2p(sk crypto.PrivKey) (PeerKey, error) {
 
 // Libp2pPrivKey converts to libp2p's untyped private key, for building the
 // host. It is the other named crossing.
+// The libp2p key gets its own copy of the bytes (libp2p aliases the slice
+// it is given), so wiping k later does not corrupt a running host.
 func (k *PeerKey) Libp2pPrivKey() crypto.PrivKey {
-	sk, err := crypto.UnmarshalEd25519PrivateKey(k.priv[:])
+	sk, err := crypto.UnmarshalEd25519PrivateKey(bytes.Clone(k.priv[:]))
 	if err != nil { // only on a wrong length, which the array rules out
 		panic(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -56,19 +57,19 @@ func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 	proto := s.Protocol()
 	log = log.With("protocol", string(proto), "peer", remote.String())
 
+	release, err := Prepare(s, lim)
+	if err != nil {
+		log.Debug("stream refused", "err", err)
+		if errors.Is(err, Unavailable) {
+			writeReply(s, Reply{Status: Unavailable}, lim.MaxResponse)
+			s.Close()
+		} else {
+			s.Reset()
+		}
+		return
+	}
+	defer release()
 	deadline := time.Now().Add(lim.timeout())
-	if err := s.SetDeadline(deadline); err != nil {
-		s.Reset()
-		return
-	}
-	mem := lim.MaxRequest + lim.MaxResponse
-	if err := s.Scope().ReserveMemory(mem, network.ReservationPriorityAlways); err != nil {
-		log.Debug("memory reservation refused", "bytes", mem, "err", err)
-		writeReply(s, Reply{Status: Unavailable}, lim.MaxResponse)
-		s.Close()
-		return
-	}
-	defer s.Scope().ReleaseMemory(mem)
 
 	req, err := ReadFrame(s, lim.MaxRequest)
 	if err != nil {
@@ -105,6 +106,23 @@ func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 		return
 	}
 	s.Close()
+}
+
+// Prepare bounds an inbound stream before its first read: it sets the
+// deadline for the whole exchange and reserves MaxRequest+MaxResponse bytes
+// from the stream's resource-manager scope. Call release when done. Serve
+// uses it; protocols with several frames per stream call it themselves.
+// A refused reservation is an Unavailable error.
+func Prepare(s network.Stream, lim Limits) (release func(), err error) {
+	if err := s.SetDeadline(time.Now().Add(lim.timeout())); err != nil {
+		return nil, fmt.Errorf("wire: setting deadline: %w", err)
+	}
+	mem := lim.MaxRequest + lim.MaxResponse
+	if err := s.Scope().ReserveMemory(mem, network.ReservationPriorityAlways); err != nil {
+		return nil, &Error{Status: Unavailable, Message: "server busy"}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { s.Scope().ReleaseMemory(mem) }) }, nil
 }
 
 func writeReply(w io.Writer, r Reply, max int) error {

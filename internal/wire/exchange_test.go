@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 )
 
 const testProto = "/ocmt/wiretest/1"
@@ -114,4 +115,40 @@ func TestServeAndCall(t *testing.T) {
 			t.Fatalf("server kept the stream open: %v after %v", err, time.Since(start))
 		}
 	})
+}
+
+func TestServeRefusesWhenMemoryIsNotGranted(t *testing.T) {
+	// The server's resource manager grants each stream 1 KiB; a protocol
+	// whose caps need more is answered Unavailable before anything is read.
+	cfg := rcmgr.PartialLimitConfig{Stream: rcmgr.ResourceLimits{Memory: 1024}}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(cfg.Build(rcmgr.InfiniteLimits)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.ResourceManager(rm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	client := newHost(t)
+	client.Peerstore().AddAddrs(server.ID(), server.Addrs(), time.Minute)
+
+	small := Limits{MaxRequest: 256, MaxResponse: 256, Timeout: 3 * time.Second}
+	big := Limits{MaxRequest: 4096, MaxResponse: 256, Timeout: 3 * time.Second}
+	called := 0
+	handler := func(context.Context, peer.ID, []byte) (any, error) { called++; return nil, nil }
+	server.SetStreamHandler(testProto+"/small", func(s network.Stream) { Serve(s, small, nil, handler) })
+	server.SetStreamHandler(testProto+"/big", func(s network.Stream) { Serve(s, big, nil, handler) })
+
+	ctx := context.Background()
+	if err := Call(ctx, client, server.ID(), testProto+"/small", small, echoReq{Say: "hi"}, nil); err != nil {
+		t.Fatalf("within the grant: %v", err)
+	}
+	err = Call(ctx, client, server.ID(), testProto+"/big", small, echoReq{Say: "hi"}, nil)
+	if !errors.Is(err, Unavailable) {
+		t.Fatalf("over the grant: %v", err)
+	}
+	if called != 1 {
+		t.Fatalf("handler ran %d times", called)
+	}
 }

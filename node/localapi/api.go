@@ -27,12 +27,26 @@ type Backend interface {
 	SecretRemove(ctx context.Context, name string) error
 	Audit(ctx context.Context) (AuditReport, error)
 	TokenIssue(ctx context.Context, req TokenRequest) (string, error)
+
+	SetHandle(ctx context.Context, handle string) error
+	PutResource(ctx context.Context, path string, data []byte) error
+	GetResource(ctx context.Context, path string) ([]byte, error)
+	ListResources(ctx context.Context, prefix string) ([]Resource, error)
+	Share(ctx context.Context, req ShareRequest) (ShareResult, error)
+	Shares(ctx context.Context) ([]Grant, error)
+	Shared(ctx context.Context) ([]Grant, error)
+	Fetch(ctx context.Context, remote string) ([]byte, error)
+	ListRemote(ctx context.Context, remote string) ([]string, error)
+	Contacts(ctx context.Context) ([]Contact, error)
+	AcceptContact(ctx context.Context, handle string) error
 	Close() error
 }
 
 // Status describes a node.
 type Status struct {
 	PeerID         string    `json:"peer_id"`
+	Handle         string    `json:"handle,omitempty"`
+	Relayed        bool      `json:"relayed,omitempty"` // holds a relay reservation
 	Running        bool      `json:"running"`
 	Locked         bool      `json:"locked"`
 	Listen         []string  `json:"listen,omitempty"`
@@ -116,4 +130,59 @@ type TokenRequest struct {
 
 type tokenBody struct {
 	Token string `json:"token"`
+}
+
+// Grant is a capability token as the CLI shows it: issued by this node
+// (`mesh shares`) or received (`mesh shared`).
+type Grant struct {
+	ID             string    `json:"id"`
+	Token          string    `json:"token"`
+	Owner          string    `json:"owner"` // root issuer: whose resources
+	OwnerHandle    string    `json:"owner_handle,omitempty"`
+	Issuer         string    `json:"issuer"`
+	Audience       string    `json:"audience"`
+	AudienceHandle string    `json:"audience_handle,omitempty"`
+	Resource       string    `json:"resource"`
+	Actions        []string  `json:"actions"`
+	NotBefore      time.Time `json:"not_before"`
+	Expiry         time.Time `json:"expiry"`
+	Depth          int       `json:"depth"`
+	Created        time.Time `json:"created"`
+	Via            string    `json:"via,omitempty"` // direct, mailbox
+	Status         string    `json:"status,omitempty"`
+}
+
+// Contact is a handle this node has resolved, pinned to its peer ID.
+type Contact struct {
+	Handle    string    `json:"handle"`
+	Peer      string    `json:"peer"`
+	FirstSeen time.Time `json:"first_seen"`
+	// Code is a short verification code both sides compute from their two
+	// peer IDs: compare it by phone or in person.
+	Code string `json:"code"`
+	// Pending is a different peer ID the directory now gives for this
+	// handle; it is refused until the user accepts it.
+	Pending string `json:"pending,omitempty"`
+}
+
+// ShareRequest asks the node to share a resource with a handle.
+type ShareRequest struct {
+	Path     string        `json:"path"` // pattern, e.g. calendar/*
+	With     string        `json:"with"` // handle
+	Can      string        `json:"can"`  // e.g. read,list
+	ValidFor time.Duration `json:"valid_for"`
+}
+
+// ShareResult says what happened to a share.
+type ShareResult struct {
+	ID        string    `json:"id"`
+	Audience  string    `json:"audience"`
+	Delivered string    `json:"delivered"` // "direct" or "mailbox"
+	Expiry    time.Time `json:"expiry"`
+}
+
+// Resource describes one of the node's own resources.
+type Resource struct {
+	Path string `json:"path"`
+	Size int    `json:"size"`
 }

@@ -43,7 +43,9 @@ func (c *Client) Close() error { c.http.CloseIdleConnections(); return nil }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	if raw, ok := in.([]byte); ok {
+		body = bytes.NewReader(raw)
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -71,10 +73,19 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		}
 		return &remoteError{msg: e.Error, sentinel: errOf(e.Code)}
 	}
-	if out == nil {
+	switch out := out.(type) {
+	case nil:
 		return nil
+	case *[]byte:
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxLargeBody+1))
+		if err != nil {
+			return fmt.Errorf("reading from the mesh node: %w", err)
+		}
+		*out = b
+		return nil
+	default:
+		return json.NewDecoder(resp.Body).Decode(out)
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func nameQ(name string) url.Values { return url.Values{"name": {name}} }
@@ -133,4 +144,69 @@ func (c *Client) TokenIssue(ctx context.Context, req TokenRequest) (string, erro
 	var b tokenBody
 	err := c.do(ctx, http.MethodPost, "/v1/token", nil, req, &b)
 	return b.Token, err
+}
+
+func q(k, v string) url.Values { return url.Values{k: {v}} }
+
+// SetHandle implements Backend.
+func (c *Client) SetHandle(ctx context.Context, h string) error {
+	return c.do(ctx, http.MethodPost, "/v1/handle", q("handle", h), struct{}{}, nil)
+}
+
+// PutResource implements Backend.
+func (c *Client) PutResource(ctx context.Context, path string, data []byte) error {
+	return c.do(ctx, http.MethodPut, "/v1/resource", q("path", path), data, nil)
+}
+
+// GetResource implements Backend.
+func (c *Client) GetResource(ctx context.Context, path string) (b []byte, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/resource", q("path", path), nil, &b)
+	return
+}
+
+// ListResources implements Backend.
+func (c *Client) ListResources(ctx context.Context, prefix string) (l []Resource, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/resources", q("prefix", prefix), nil, &l)
+	return
+}
+
+// Share implements Backend.
+func (c *Client) Share(ctx context.Context, req ShareRequest) (r ShareResult, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/share", nil, req, &r)
+	return
+}
+
+// Shares implements Backend.
+func (c *Client) Shares(ctx context.Context) (l []Grant, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/shares", nil, nil, &l)
+	return
+}
+
+// Shared implements Backend.
+func (c *Client) Shared(ctx context.Context) (l []Grant, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/shared", nil, nil, &l)
+	return
+}
+
+// Fetch implements Backend.
+func (c *Client) Fetch(ctx context.Context, remote string) (b []byte, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/fetch", q("remote", remote), nil, &b)
+	return
+}
+
+// ListRemote implements Backend.
+func (c *Client) ListRemote(ctx context.Context, remote string) (l []string, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/remote-list", q("remote", remote), nil, &l)
+	return
+}
+
+// Contacts implements Backend.
+func (c *Client) Contacts(ctx context.Context) (l []Contact, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/contacts", nil, nil, &l)
+	return
+}
+
+// AcceptContact implements Backend.
+func (c *Client) AcceptContact(ctx context.Context, h string) error {
+	return c.do(ctx, http.MethodPost, "/v1/contacts/accept", q("handle", h), struct{}{}, nil)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -100,6 +101,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/secret", s.secretRemove)
 	mux.HandleFunc("GET /v1/audit", s.audit)
 	mux.HandleFunc("POST /v1/token", s.tokenIssue)
+	mux.HandleFunc("POST /v1/handle", s.setHandle)
+	mux.HandleFunc("PUT /v1/resource", s.putResource)
+	mux.HandleFunc("GET /v1/resource", s.getResource)
+	mux.HandleFunc("GET /v1/resources", s.listResources)
+	mux.HandleFunc("POST /v1/share", s.share)
+	mux.HandleFunc("GET /v1/shares", s.shares)
+	mux.HandleFunc("GET /v1/shared", s.shared)
+	mux.HandleFunc("GET /v1/fetch", s.fetch)
+	mux.HandleFunc("GET /v1/remote-list", s.listRemote)
+	mux.HandleFunc("GET /v1/contacts", s.contacts)
+	mux.HandleFunc("POST /v1/contacts/accept", s.acceptContact)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, _ := r.Context().Value(ctxKey{}).(bool); !ok {
 			writeErr(w, http.StatusForbidden, errors.New("local API: caller is not the node's user"))
@@ -251,4 +263,83 @@ func (s *Server) tokenIssue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, tokenBody{Token: text})
+}
+
+// reply answers with v as JSON, or the error.
+func (s *Server) reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
+func (s *Server) raw(w http.ResponseWriter, b []byte, err error) {
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(b)
+}
+
+func (s *Server) setHandle(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, struct{}{}, s.backend.SetHandle(r.Context(), r.URL.Query().Get("handle")))
+}
+
+func (s *Server) putResource(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLargeBody))
+	if err != nil {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("reading body: %w", err))
+		return
+	}
+	s.reply(w, struct{}{}, s.backend.PutResource(r.Context(), r.URL.Query().Get("path"), b))
+}
+
+func (s *Server) getResource(w http.ResponseWriter, r *http.Request) {
+	b, err := s.backend.GetResource(r.Context(), r.URL.Query().Get("path"))
+	s.raw(w, b, err)
+}
+
+func (s *Server) listResources(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.ListResources(r.Context(), r.URL.Query().Get("prefix"))
+	s.reply(w, l, err)
+}
+
+func (s *Server) share(w http.ResponseWriter, r *http.Request) {
+	var req ShareRequest
+	if !readJSON(w, r, maxSmallBody, &req) {
+		return
+	}
+	res, err := s.backend.Share(r.Context(), req)
+	s.reply(w, res, err)
+}
+
+func (s *Server) shares(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.Shares(r.Context())
+	s.reply(w, l, err)
+}
+
+func (s *Server) shared(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.Shared(r.Context())
+	s.reply(w, l, err)
+}
+
+func (s *Server) fetch(w http.ResponseWriter, r *http.Request) {
+	b, err := s.backend.Fetch(r.Context(), r.URL.Query().Get("remote"))
+	s.raw(w, b, err)
+}
+
+func (s *Server) listRemote(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.ListRemote(r.Context(), r.URL.Query().Get("remote"))
+	s.reply(w, l, err)
+}
+
+func (s *Server) contacts(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.Contacts(r.Context())
+	s.reply(w, l, err)
+}
+
+func (s *Server) acceptContact(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, struct{}{}, s.backend.AcceptContact(r.Context(), r.URL.Query().Get("handle")))
 }

@@ -33,7 +33,8 @@
 //     or serve an older record, never forge one).
 //   - mailbox put: anyone may leave an opaque sealed blob (age-encrypted with
 //     internal/peerseal to the recipient) for a registered recipient; the
-//     server records the authenticated sender.
+//     server records the authenticated sender and enforces per-recipient,
+//     per-sender and global quotas and a TTL (see dht.MailboxConfig).
 //   - mailbox fetch / ack: only for the remote peer's own mailbox. Fetch
 //     returns up to MaxFetchItems items without removing them; ack removes
 //     the listed IDs. A lost reply therefore means redelivery, not loss.

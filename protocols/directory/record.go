@@ -54,6 +54,17 @@ type SignedRecord struct {
 	Sig     []byte `cbor:"2,keyasint"`
 }
 
+// SeqAt derives a sequence number from a time (unix nanoseconds). A node
+// that keeps no counter can sign each new record with SeqAt(now): it grows
+// as long as the node's clock does. A node whose clock went backwards gets
+// ErrStale from the bootstrap and must wait or keep a counter.
+func SeqAt(t time.Time) uint64 {
+	if t.UnixNano() <= 0 {
+		return 1
+	}
+	return uint64(t.UnixNano())
+}
+
 // SignRecord validates r, fills r.Peer from k when empty, and signs it. A
 // record for another peer's ID cannot be signed.
 func SignRecord(k *keys.PeerKey, r Record) (*SignedRecord, error) {

@@ -1,0 +1,285 @@
+package revocation
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/ocmt/mesh/capability"
+)
+
+// openSet opens a Set on store with a fake clock and no background loop.
+func openSet(t testing.TB, store ds.Datastore, clk *fakeClock, cfg Config) *Set {
+	t.Helper()
+	cfg.Datastore, cfg.Clock, cfg.CollectEvery = store, clk.Now, -1
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newStore() ds.Datastore { return dssync.MutexWrap(ds.NewMapDatastore()) }
+
+func TestSetAddsAndAnswers(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	s := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	ch := newChain(t, c, "set")
+	rev := mustNew(t, c.alice, ch.mid)
+
+	t.Run("an added revocation is revoked at once", func(t *testing.T) {
+		added, err := s.Add(ctx, rev)
+		if err != nil || !added {
+			t.Fatalf("Add = %v, %v", added, err)
+		}
+		if !s.IsRevoked(ch.mid.ID()) {
+			t.Fatal("mid not revoked")
+		}
+	})
+	t.Run("tokens above and beside the revoked link stay valid", func(t *testing.T) {
+		if s.IsRevoked(ch.root.ID()) || s.IsRevoked(ch.leaf.ID()) {
+			t.Fatal("only the revoked ID itself is in the set")
+		}
+	})
+	t.Run("adding the same revocation again is a no-op", func(t *testing.T) {
+		added, err := s.Add(ctx, rev)
+		if err != nil || added {
+			t.Fatalf("second Add = %v, %v", added, err)
+		}
+		if s.Len() != 1 || s.Version() != 1 {
+			t.Fatalf("len %d version %d", s.Len(), s.Version())
+		}
+	})
+	t.Run("RevokedBy names the revoker", func(t *testing.T) {
+		r, ok := s.RevokedBy(ch.mid.ID())
+		if !ok || r.Revoker() != c.alice.ID() || r.ID() != ch.mid.ID() {
+			t.Fatalf("RevokedBy = %v, %v", r.String(), ok)
+		}
+		if _, ok := s.RevokedBy(ch.root.ID()); ok {
+			t.Fatal("RevokedBy found an unrevoked token")
+		}
+	})
+	t.Run("a zero revocation is refused", func(t *testing.T) {
+		if _, err := s.Add(ctx, &Revocation{}); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a revocation of an expired token is refused", func(t *testing.T) {
+		old := issueTo(t, c.owner, c.alice.ID(), nil, -time.Minute-capability.DefaultSkew, "old")
+		if _, err := s.Add(ctx, mustNew(t, c.owner, old)); !errors.Is(err, ErrExpired) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestCascadeThroughVerifier: revoking a link makes the verifier refuse
+// every token delegated from it, and only those.
+func TestCascadeThroughVerifier(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	s := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	ch := newChain(t, c, "cascade")
+	other := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "cascade/other")
+	v := capability.NewVerifier(capability.Config{Clock: func() time.Time { return testNow }, Revocations: s})
+	req := func(tok *capability.Token) capability.Request {
+		return capability.Request{Remote: tok.Audience(), Owner: c.owner.ID(), Resource: "calendar/mon", Action: capability.Read}
+	}
+	if _, err := v.Verify(ctx, ch.leaf, req(ch.leaf)); err != nil {
+		t.Fatalf("before revocation: %v", err)
+	}
+	if _, err := s.Add(ctx, mustNew(t, c.owner, ch.root)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		tok  *capability.Token
+		link int // 0 = must verify
+	}{
+		{"the revoked root is refused", ch.root, 1},
+		{"a delegation from the root is refused at link 1", ch.mid, 1},
+		{"a second-hop delegation is refused at link 1", ch.leaf, 1},
+		{"another root token of the same owner still verifies", other, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(ctx, tc.tok, req(tc.tok))
+			var re *capability.RevokedError
+			switch {
+			case tc.link == 0 && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.link != 0 && !errors.As(err, &re):
+				t.Fatalf("err = %v, want a RevokedError", err)
+			case tc.link != 0 && (re.Link != tc.link || re.ID != ch.root.ID()):
+				t.Fatalf("revoked link %d (%s), want %d", re.Link, re.ID.Short(), tc.link)
+			}
+		})
+	}
+}
+
+// TestBloomFalsePositiveIsNotRevoked builds a tiny filter, finds IDs the
+// filter wrongly claims, and checks the exact set answers no for them.
+func TestBloomFalsePositiveIsNotRevoked(t *testing.T) {
+	c := newCast(t)
+	s := openSet(t, newStore(), &fakeClock{testNow}, Config{ExpectedEntries: 1, FalsePositiveRate: 0.5})
+	for i := range 8 {
+		tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, fmt.Sprint("fp", i))
+		if _, err := s.Add(context.Background(), mustNew(t, c.owner, tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits := 0
+	for range 10_000 {
+		var id capability.ID
+		rand.Read(id[:])
+		if s.filter.Test(id[:]) {
+			hits++
+			if s.IsRevoked(id) {
+				t.Fatalf("false positive %s reported revoked", id.Short())
+			}
+		}
+	}
+	if hits == 0 {
+		t.Fatal("the tiny filter produced no false positive to test with")
+	}
+	t.Logf("%d of 10000 random IDs hit the filter; none reported revoked", hits)
+}
+
+func TestSetSurvivesRestart(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	store := newStore()
+	clk := &fakeClock{testNow}
+	s := openSet(t, store, clk, Config{})
+	ch := newChain(t, c, "restart")
+	for _, r := range []*Revocation{mustNew(t, c.owner, ch.root), mustNew(t, c.bob, ch.leaf)} {
+		if _, err := s.Add(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	epoch := s.Epoch()
+	s.Close()
+
+	again := openSet(t, store, clk, Config{})
+	t.Run("a reopened set still refuses every revoked token", func(t *testing.T) {
+		if !again.IsRevoked(ch.root.ID()) || !again.IsRevoked(ch.leaf.ID()) || again.IsRevoked(ch.mid.ID()) {
+			t.Fatal("the restart changed what is revoked")
+		}
+	})
+	t.Run("the version counter and epoch carry over", func(t *testing.T) {
+		if again.Version() != 2 || again.Epoch() != epoch {
+			t.Fatalf("version %d, epoch changed %v", again.Version(), again.Epoch() != epoch)
+		}
+	})
+	t.Run("RevokedBy reads the stored record", func(t *testing.T) {
+		r, ok := again.RevokedBy(ch.leaf.ID())
+		if !ok || r.Revoker() != c.bob.ID() {
+			t.Fatalf("RevokedBy = %s, %v", r.String(), ok)
+		}
+	})
+	t.Run("a closed set refuses new entries", func(t *testing.T) {
+		if _, err := s.Add(ctx, mustNew(t, c.alice, ch.mid)); !errors.Is(err, ErrClosed) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestCollectDropsOnlyExpiredEntries(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	store := newStore()
+	clk := &fakeClock{testNow}
+	s := openSet(t, store, clk, Config{})
+	short := issueTo(t, c.owner, c.alice.ID(), nil, time.Minute, "short")
+	long := issueTo(t, c.owner, c.alice.ID(), nil, 24*time.Hour, "long")
+	for _, tok := range []*capability.Token{long, short} { // the newest entry is collected
+		if _, err := s.Add(ctx, mustNew(t, c.owner, tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Collect(ctx, testNow.Add(time.Minute)); n != 0 || err != nil {
+		t.Fatalf("collected %d (%v) within the skew", n, err)
+	}
+	n, err := s.Collect(ctx, testNow.Add(time.Minute+capability.DefaultSkew))
+	if n != 1 || err != nil {
+		t.Fatalf("Collect = %d, %v", n, err)
+	}
+	if s.IsRevoked(short.ID()) || !s.IsRevoked(long.ID()) || s.Len() != 1 {
+		t.Fatal("collection dropped the wrong entries")
+	}
+	if ok, _ := store.Has(ctx, recordKey(short.ID())); ok {
+		t.Fatal("collected entry still in the datastore")
+	}
+	clk.Advance(time.Hour)
+	again := openSet(t, store, clk, Config{})
+	if again.Version() != 2 || !again.IsRevoked(long.ID()) {
+		t.Fatalf("reopened: version %d", again.Version())
+	}
+}
+
+func TestSinceReturnsEntriesInVersionOrder(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	s := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	var ids []capability.ID
+	for i := range 5 {
+		tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, fmt.Sprint("since", i))
+		ids = append(ids, tok.ID())
+		if _, err := s.Add(ctx, mustNew(t, c.owner, tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		since     uint64
+		max       int
+		wantFirst int // index into ids, -1 for none
+		wantN     int
+		wantNext  uint64
+		wantMore  bool
+	}{
+		{"since zero returns everything", 0, 10, 0, 5, 5, false},
+		{"since two returns the last three", 2, 10, 2, 3, 5, false},
+		{"a small page says there is more", 0, 2, 0, 2, 2, true},
+		{"since the head returns nothing", 5, 10, -1, 0, 5, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := s.Since(ctx, tc.since, tc.max, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Records) != tc.wantN || p.Next != tc.wantNext || p.More != tc.wantMore {
+				t.Fatalf("got %d records, next %d, more %v", len(p.Records), p.Next, p.More)
+			}
+			if tc.wantFirst >= 0 {
+				r, err := Parse(p.Records[0])
+				if err != nil || r.ID() != ids[tc.wantFirst] {
+					t.Fatalf("first record: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestQuotaBoundsOneRevoker(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	s := openSet(t, newStore(), &fakeClock{testNow}, Config{MaxPerRevoker: 3})
+	for i := range 4 {
+		tok := issueTo(t, c.mallory, c.mallory.ID(), nil, time.Hour, fmt.Sprint("quota", i))
+		_, err := s.Add(ctx, mustNew(t, c.mallory, tok))
+		if want := i >= 3; errors.Is(err, ErrQuota) != want {
+			t.Fatalf("entry %d: err = %v", i, err)
+		}
+	}
+	tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "quota/other")
+	if _, err := s.Add(ctx, mustNew(t, c.owner, tok)); err != nil {
+		t.Fatalf("another revoker refused: %v", err)
+	}
+}

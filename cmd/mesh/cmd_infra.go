@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/relay"
+)
+
+type infraFlags struct {
+	listen, bootstrap []string
+	config            string
+	verbose           bool
+}
+
+func (f *infraFlags) add(cmd *cobra.Command, withBootstrap bool) {
+	cmd.Flags().StringArrayVar(&f.listen, "listen", nil, "libp2p listen multiaddr (repeatable; default loopback TCP and QUIC)")
+	if withBootstrap {
+		cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr ending in /p2p/ID (repeatable)")
+	}
+	cmd.Flags().StringVar(&f.config, "config", "", "YAML config file (see configs/)")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log more")
+}
+
+func (f *infraFlags) load(cmd *cobra.Command) (infraFile, *slog.Logger, error) {
+	fc, err := loadInfraConfig(f.config)
+	if err != nil {
+		return fc, nil, err
+	}
+	if cmd.Flags().Changed("listen") {
+		fc.Listen = f.listen
+	}
+	if cmd.Flags().Changed("bootstrap") {
+		fc.Bootstrap = f.bootstrap
+	}
+	level := slog.LevelWarn
+	if f.verbose {
+		level = slog.LevelInfo
+	}
+	return fc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+func printReady(cmd *cobra.Command, role string, in *node.Infra) {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "mesh %s %s ready\n", role, in.Host.ID())
+	for _, a := range in.Addrs() {
+		fmt.Fprintf(out, "listening on %s\n", a)
+	}
+}
+
+func newBootstrapCmd(g *globals) *cobra.Command {
+	var f infraFlags
+	cmd := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Run the bootstrap/metadata peer: DHT server, signed directory, encrypted mailboxes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fc, log, err := f.load(cmd)
+			if err != nil {
+				return err
+			}
+			in, err := node.StartBootstrap(cmd.Context(), node.InfraConfig{Home: g.Home(), Listen: fc.Listen, Logger: log})
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			printReady(cmd, "bootstrap", in)
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+func newRelayCmd(g *globals) *cobra.Command {
+	var f infraFlags
+	var metrics, audit string
+	var private bool
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Run a circuit relay for registered home nodes (forwards only end-to-end encrypted streams)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fc, log, err := f.load(cmd)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("metrics") {
+				fc.Metrics = metrics
+			}
+			if cmd.Flags().Changed("audit") {
+				fc.Audit = audit
+			}
+			if cmd.Flags().Changed("allow-private-addrs") {
+				fc.AllowPrivateAddrs = private
+			}
+			if len(fc.Bootstrap) == 0 {
+				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
+			}
+			in, err := node.StartRelay(cmd.Context(), node.RelayConfig{
+				InfraConfig: node.InfraConfig{Home: g.Home(), Listen: fc.Listen, Logger: log},
+				Bootstrap:   fc.Bootstrap, AuditPath: fc.Audit, MetricsAddr: fc.Metrics,
+				Relay: relay.Config{AllowPrivateAddrs: fc.AllowPrivateAddrs, MaxReservations: fc.MaxReservations,
+					MaxCircuits: fc.MaxCircuits, ReservationsPerMinute: fc.ReservationsPerMinute, CircuitsPerMinute: fc.CircuitsPerMinute},
+			})
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			printReady(cmd, "relay", in)
+			if fc.Metrics != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "metrics on http://%s/metrics\n", fc.Metrics)
+			}
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	f.add(cmd, true)
+	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9100)")
+	cmd.Flags().StringVar(&audit, "audit", "", "append the metadata-only audit log (JSON lines) to this file")
+	cmd.Flags().BoolVar(&private, "allow-private-addrs", false, "let reservations carry private and loopback addresses (private networks, tests)")
+	return cmd
+}

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/share"
+)
+
+func newHandleCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "handle [NAME]",
+		Short: "Print this node's handle, or claim a new one",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, _, err := backend(cmd.Context(), g, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if len(args) == 1 {
+				if err := b.SetHandle(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+			}
+			st, err := b.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if st.Handle == "" {
+				return errors.New("no handle yet: claim one with `mesh handle NAME`")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), st.Handle)
+			return nil
+		},
+	}
+}
+
+func newPutCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "put PATH",
+		Short: "Store a resource (calendar/work, files/report.pdf, ...) read from stdin, sealed in the vault",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), share.MaxData+1))
+			if err != nil {
+				return err
+			}
+			if len(data) > share.MaxData {
+				return fmt.Errorf("resource larger than %d MiB", share.MaxData>>20)
+			}
+			b, _, err := backend(cmd.Context(), g, true)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if err := b.PutResource(cmd.Context(), args[0], data); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "stored %s (%d bytes)\n", args[0], len(data))
+			return nil
+		},
+	}
+}
+
+func newLsCmd(g *globals) *cobra.Command {
+	var from string
+	cmd := &cobra.Command{
+		Use:   "ls [PREFIX]",
+		Short: "List your resources, or with --from HANDLE what that person shared with you",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prefix := ""
+			if len(args) == 1 {
+				prefix = args[0]
+			}
+			out := cmd.OutOrStdout()
+			b, remote, err := backend(cmd.Context(), g, from == "")
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if from != "" {
+				if !remote {
+					return errNoNodeRunning
+				}
+				names, err := b.ListRemote(cmd.Context(), from+"/"+prefix)
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					fmt.Fprintln(out, n)
+				}
+				return nil
+			}
+			rs, err := b.ListResources(cmd.Context(), prefix)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				fmt.Fprintln(out, r.Path)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "list what HANDLE shared with you")
+	return cmd
+}
+
+func newShareCmd(g *globals) *cobra.Command {
+	var req localapi.ShareRequest
+	cmd := &cobra.Command{
+		Use:   "share PATH --with HANDLE",
+		Short: "Share a resource (or pattern: calendar/*, files/**) with someone by handle",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Path = args[0]
+			b, remote, err := backend(cmd.Context(), g, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if !remote {
+				return errNoNodeRunning
+			}
+			res, err := b.Share(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.ID)
+			fmt.Fprintf(cmd.ErrOrStderr(), "shared %s with %s: %s, until %s (delivered %s)\n",
+				req.Path, req.With, req.Can, res.Expiry.Local().Format(time.DateTime), res.Delivered)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.With, "with", "", "the handle to share with")
+	cmd.Flags().StringVar(&req.Can, "can", "read,list", "what they may do: read,list,write")
+	cmd.Flags().DurationVar(&req.ValidFor, "for", 24*time.Hour, "how long")
+	cmd.MarkFlagRequired("with")
+	return cmd
+}
+
+func printGrants(cmd *cobra.Command, gs []localapi.Grant, jsonOut, issued bool) error {
+	out := cmd.OutOrStdout()
+	if jsonOut {
+		return json.NewEncoder(out).Encode(gs)
+	}
+	if len(gs) == 0 {
+		if issued {
+			fmt.Fprintln(out, "you have not shared anything yet")
+		} else {
+			fmt.Fprintln(out, "nothing has been shared with you yet")
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, g := range gs {
+		until := g.Expiry.Local().Format(time.DateTime)
+		acts := strings.Join(g.Actions, ", ")
+		if issued {
+			fmt.Fprintf(tw, "%s\t%s\twith %s\t%s\tuntil %s\t%s\n", g.ID[:12], g.Resource, g.AudienceHandle, acts, until, g.Status)
+		} else {
+			who := g.OwnerHandle
+			if who == "" {
+				who = g.Owner
+			}
+			fmt.Fprintf(tw, "%s shared %s with you: %s, until %s\t(%s, %s)\n", who, g.Resource, acts, until, g.Status, g.ID[:12])
+		}
+	}
+	return tw.Flush()
+}
+
+func newSharesCmd(g *globals) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "shares",
+		Short: "What you have shared, with status",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, _, err := backend(cmd.Context(), g, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			gs, err := b.Shares(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printGrants(cmd, gs, jsonOut, true)
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func newSharedCmd(g *globals) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "shared",
+		Short: "What others have shared with you",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, _, err := backend(cmd.Context(), g, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			gs, err := b.Shared(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printGrants(cmd, gs, jsonOut, false)
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func newGetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get HANDLE/PATH",
+		Short: "Fetch a resource someone shared with you and print its bytes",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, remote, err := backend(cmd.Context(), g, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if !remote {
+				return errNoNodeRunning
+			}
+			data, err := b.Fetch(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(data)
+			return err
+		},
+	}
+}
+
+func newContactsCmd(g *globals) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "contacts [accept HANDLE]",
+		Short: "Handles you have seen, with a verification code to compare with them",
+		Args:  cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, _, err := backend(cmd.Context(), g, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			if len(args) > 0 {
+				if args[0] != "accept" || len(args) != 2 {
+					return errors.New("usage: mesh contacts accept HANDLE")
+				}
+				if err := b.AcceptContact(cmd.Context(), args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "accepted the new key for %s\n", args[1])
+				return nil
+			}
+			cs, err := b.Contacts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if jsonOut {
+				return json.NewEncoder(out).Encode(cs)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			for _, c := range cs {
+				line := fmt.Sprintf("%s\t%s\tcode %s", c.Handle, c.Peer, c.Code)
+				if c.Pending != "" {
+					line += "\tKEY CHANGED to " + c.Pending + ": run `mesh contacts accept " + c.Handle + "` once verified"
+				}
+				fmt.Fprintln(tw, line)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,287 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ocmt/mesh/dht"
+	"github.com/ocmt/mesh/protocols/directory"
+)
+
+// ErrNeedsNode means the command talks to other peers and needs a running
+// node.
+var ErrNeedsNode = errors.New("this needs a running node: start it with `mesh node`")
+
+// meshNet is a running node's connection to the mesh: its bootstrap peers,
+// its relay reservations and the DHT.
+type meshNet struct {
+	h         host.Host
+	log       *slog.Logger
+	bootstrap []peer.AddrInfo
+	relays    []peer.AddrInfo
+	dht       *dht.DHT
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	reserved map[peer.ID]time.Time // relay → reservation expiry
+}
+
+// parseAddrInfos parses multiaddrs that end in /p2p/ID.
+func parseAddrInfos(what string, addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", what, s, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(m)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q must end in /p2p/PEERID: %w", what, s, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}
+
+// infraGater models a container behind NAT (Config.Firewall): inbound
+// direct connections are refused unless they come from the node's own
+// bootstrap or relay peers; connections through a relay circuit and
+// outbound dials are untouched.
+type infraGater struct {
+	infra map[peer.ID]bool
+}
+
+func (g infraGater) InterceptPeerDial(peer.ID) bool                                  { return true }
+func (g infraGater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool                    { return true }
+func (g infraGater) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
+func (g infraGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+func (g infraGater) InterceptSecured(dir network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
+	if dir != network.DirInbound || g.infra[p] {
+		return true
+	}
+	_, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+func (m *meshNet) start(ctx context.Context, store ds.Batching) error {
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.reserved = map[peer.ID]time.Time{}
+	for _, b := range m.bootstrap {
+		m.h.ConnManager().Protect(b.ID, "ocmt-bootstrap")
+	}
+	if len(m.bootstrap) > 0 {
+		d, err := dht.New(m.h, namespace.Wrap(store, ds.NewKey("/mesh/dht")), dht.Config{Mode: dht.ModeClient, BootstrapPeers: m.bootstrap, Logger: m.log})
+		if err != nil {
+			return fmt.Errorf("joining the DHT: %w", err)
+		}
+		m.dht = d
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = d.Bootstrap(cctx)
+		cancel()
+		if err != nil {
+			m.log.Warn("bootstrap peers unreachable for now", "err", err)
+		}
+	}
+	for _, r := range m.relays {
+		m.h.ConnManager().Protect(r.ID, "ocmt-relay")
+	}
+	return nil
+}
+
+// keepReservations holds a reservation on every relay: it reserves at
+// start, renews a minute before expiry, and re-reserves as soon as the
+// connection to a relay drops (a relay restart).
+func (m *meshNet) keepReservations(onChange func()) {
+	for _, r := range m.relays {
+		m.wg.Add(1)
+		go func(r peer.AddrInfo) {
+			defer m.wg.Done()
+			backoff := time.Second
+			for {
+				exp, err := m.reserve(r)
+				if err != nil {
+					m.log.Warn("relay reservation failed", "relay", r.ID, "err", err)
+					if !sleepCtx(m.ctx, backoff) {
+						return
+					}
+					backoff = min(2*backoff, 30*time.Second)
+					continue
+				}
+				backoff = time.Second
+				onChange()
+				for time.Until(exp) > time.Minute && m.h.Network().Connectedness(r.ID) == network.Connected {
+					if !sleepCtx(m.ctx, time.Second) {
+						return
+					}
+				}
+			}
+		}(r)
+	}
+}
+
+func (m *meshNet) reserve(r peer.AddrInfo) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(m.ctx, 15*time.Second)
+	defer cancel()
+	if err := m.h.Connect(ctx, r); err != nil {
+		return time.Time{}, err
+	}
+	rsvp, err := client.Reserve(ctx, m.h, r)
+	if err != nil {
+		return time.Time{}, err
+	}
+	m.mu.Lock()
+	m.reserved[r.ID] = rsvp.Expiration
+	m.mu.Unlock()
+	m.log.Info("relay reservation", "relay", r.ID, "until", rsvp.Expiration)
+	return rsvp.Expiration, nil
+}
+
+// hasReservation reports whether some relay holds a live reservation.
+func (m *meshNet) hasReservation() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, exp := range m.reserved {
+		if time.Now().Before(exp) && m.h.Network().Connectedness(id) == network.Connected {
+			return true
+		}
+	}
+	return false
+}
+
+// relayAddrs are the addresses others dial us at: each relay's address
+// followed by /p2p-circuit.
+func (m *meshNet) relayAddrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, r := range m.relays {
+		for _, a := range r.Addrs {
+			out = append(out, a.Encapsulate(ma.StringCast("/p2p/"+r.ID.String()+"/p2p-circuit")))
+		}
+	}
+	return out
+}
+
+// withBootstrap runs f against each bootstrap peer until one answers.
+func (m *meshNet) withBootstrap(ctx context.Context, f func(peer.ID) error) error {
+	if len(m.bootstrap) == 0 {
+		return errors.New("no bootstrap peer configured (mesh node --bootstrap MULTIADDR)")
+	}
+	var errs []error
+	for _, b := range m.bootstrap {
+		if m.h.Network().Connectedness(b.ID) != network.Connected {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := m.h.Connect(cctx, b)
+			cancel()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		err := f(b.ID)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// publish signs and publishes this node's directory record.
+func (m *meshNet) publish(ctx context.Context, sr *directory.SignedRecord) error {
+	return m.withBootstrap(ctx, func(b peer.ID) error { return directory.Publish(ctx, m.h, b, sr) })
+}
+
+// lookup resolves a handle at the bootstrap; the record's signature is
+// checked by the directory client.
+func (m *meshNet) lookup(ctx context.Context, handle string) (*directory.Record, error) {
+	hd, err := directory.ParseHandle(handle)
+	if err != nil {
+		return nil, err
+	}
+	var rec *directory.Record
+	err = m.withBootstrap(ctx, func(b peer.ID) error {
+		r, err := directory.Lookup(ctx, m.h, b, hd)
+		rec = r
+		return err
+	})
+	return rec, err
+}
+
+func (m *meshNet) lookupPeer(ctx context.Context, id peer.ID) (*directory.Record, error) {
+	var rec *directory.Record
+	err := m.withBootstrap(ctx, func(b peer.ID) error {
+		r, err := directory.LookupPeer(ctx, m.h, b, id)
+		rec = r
+		return err
+	})
+	return rec, err
+}
+
+// connect reaches a peer: already connected, else through the relay
+// circuits of its directory record, else addresses the DHT knows.
+func (m *meshNet) connect(ctx context.Context, id peer.ID, rec *directory.Record) error {
+	if m.h.Network().Connectedness(id) == network.Connected || m.h.Network().Connectedness(id) == network.Limited {
+		return nil
+	}
+	var addrs []ma.Multiaddr
+	if rec != nil {
+		for _, r := range rec.Relays {
+			addrs = append(addrs, r.Encapsulate(ma.StringCast("/p2p/"+id.String())))
+		}
+	}
+	if m.dht != nil {
+		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if ai, err := m.dht.FindPeer(fctx, id); err == nil {
+			addrs = append(addrs, ai.Addrs...)
+		}
+		cancel()
+	}
+	if len(addrs) == 0 {
+		return fmt.Errorf("no address known for %s", id)
+	}
+	cctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "ocmt"), 20*time.Second)
+	defer cancel()
+	if err := m.h.Connect(cctx, peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
+		return fmt.Errorf("cannot reach %s: %w", id, err)
+	}
+	return nil
+}
+
+func (m *meshNet) close() {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.dht != nil {
+		m.dht.Close()
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

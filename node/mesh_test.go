@@ -1,0 +1,291 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testmesh"
+	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/share"
+	"github.com/ocmt/mesh/relay"
+	"github.com/ocmt/mesh/vault"
+)
+
+// shortDir makes a folder with a short path (unix sockets cap paths at
+// ~108 bytes, and t.TempDir paths can be long).
+func shortDir(t *testing.T, name string) Home {
+	t.Helper()
+	d, err := os.MkdirTemp("", "m"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return Home(d)
+}
+
+type testMesh struct {
+	boot, relay       *Infra
+	bootTap, relayTap *testmesh.TapHost
+	bootHome, relHome Home
+	relayAddr         string
+	bootAddrs         []string
+}
+
+func startInfra(t *testing.T) *testMesh {
+	t.Helper()
+	ctx := context.Background()
+	m := &testMesh{bootHome: shortDir(t, "boot"), relHome: shortDir(t, "relay")}
+	var err error
+	m.boot, err = StartBootstrap(ctx, InfraConfig{Home: m.bootHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		WrapHost: func(h host.Host) host.Host { m.bootTap = testmesh.NewTapHost(h); return m.bootTap }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.boot.Close() })
+	m.bootAddrs = m.boot.Addrs()
+	m.startRelay(t, "/ip4/127.0.0.1/tcp/0")
+	m.relayAddr = m.relay.Addrs()[0]
+	return m
+}
+
+func (m *testMesh) startRelay(t *testing.T, listen string) {
+	t.Helper()
+	var err error
+	m.relay, err = StartRelay(context.Background(), RelayConfig{
+		InfraConfig: InfraConfig{Home: m.relHome, Listen: []string{listen},
+			WrapHost: func(h host.Host) host.Host { m.relayTap = testmesh.NewTapHost(h); return m.relayTap }},
+		Bootstrap: m.bootAddrs,
+		Relay:     relay.Config{AllowPrivateAddrs: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.relay
+	t.Cleanup(func() { r.Close() })
+}
+
+func (m *testMesh) startNode(t *testing.T, handle, password string) *Node {
+	t.Helper()
+	ctx := context.Background()
+	h := shortDir(t, handle)
+	if _, err := Init(ctx, h, InitOptions{Password: []byte(password), KDF: vault.TestKDF(), Handle: handle}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs,
+		Relays: []string{m.relayAddr}, Firewall: true, MailboxInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Local().Unlock(ctx, []byte(password)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, handle+" holds a relay reservation", func() bool { return n.mesh.hasReservation() })
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const (
+	calendarCanary = "CALCANARY-dentist-thursday-4pm-7d1e"
+	secretCanary   = "SECRETCANARY-sk-live-99aa"
+	passwordCanary = "PWCANARY-alice-pass-1234"
+)
+
+func TestMeshShareThroughRelay(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", passwordCanary)
+	bob := m.startNode(t, "bob", "bob-password")
+	al, bl := alice.Local(), bob.Local()
+
+	if err := al.PutResource(ctx, "calendar/work", []byte(calendarCanary)); err != nil {
+		t.Fatal(err)
+	}
+	if err := al.SecretSet(ctx, vault.Secret{Name: "openai", Type: vault.TypeAPIKey, Provider: "openai", Value: []byte(secretCanary)}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := al.Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,list", ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Audience != bob.ID().String() {
+		t.Fatalf("shared with %s, want bob %s", res.Audience, bob.ID())
+	}
+	got, err := bl.Shared(ctx)
+	if err != nil || len(got) != 1 || got[0].OwnerHandle != "alice" || got[0].Status != "active" {
+		t.Fatalf("bob's shared = %+v, %v", got, err)
+	}
+	data, err := bl.Fetch(ctx, "alice/calendar/work")
+	if err != nil || string(data) != calendarCanary {
+		t.Fatalf("bob reads %q, %v", data, err)
+	}
+	names, err := bl.ListRemote(ctx, "alice")
+	if err != nil || len(names) != 1 || names[0] != "calendar/work" {
+		t.Fatalf("bob lists %v, %v", names, err)
+	}
+	for _, c := range bob.Host().Network().ConnsToPeer(alice.ID()) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			t.Fatalf("bob reached alice directly (%s); the firewall should force the relay", c.RemoteMultiaddr())
+		}
+	}
+	if len(bob.Host().Network().ConnsToPeer(alice.ID())) == 0 {
+		t.Fatal("no connection between bob and alice")
+	}
+
+	t.Run("bob cannot read what was not shared", func(t *testing.T) {
+		al.PutResource(ctx, "files/tax", []byte("private"))
+		if _, err := bl.Fetch(ctx, "alice/files/tax"); err == nil {
+			t.Fatal("bob read an unshared resource")
+		}
+	})
+	t.Run("a token is useless to another peer", func(t *testing.T) {
+		tok, _ := capability.Parse(got[0].Token)
+		k := keys.GeneratePeerKey()
+		mallory, err := libp2p.New(libp2p.Identity(k.Libp2pPrivKey()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mallory.Close()
+		circ := ma.StringCast(m.relayAddr + "/p2p-circuit/p2p/" + alice.ID().String())
+		if err := mallory.Connect(ctx, peer.AddrInfo{ID: alice.ID(), Addrs: []ma.Multiaddr{circ}}); err != nil {
+			t.Fatalf("mallory cannot reach alice through the relay: %v", err)
+		}
+		_, err = share.Read(ctx, mallory, alice.ID(), tok, "calendar/work")
+		if !errors.Is(err, wire.Forbidden) {
+			t.Fatalf("mallory with bob's token: %v, want Forbidden", err)
+		}
+	})
+	t.Run("a stranger cannot reserve on the relay", func(t *testing.T) {
+		k := keys.GeneratePeerKey()
+		s, _ := libp2p.New(libp2p.Identity(k.Libp2pPrivKey()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		defer s.Close()
+		ai, _ := peer.AddrInfoFromString(m.relayAddr)
+		if err := s.Connect(ctx, *ai); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Reserve(ctx, s, *ai); err == nil {
+			t.Fatal("an unregistered peer got a reservation")
+		}
+	})
+	t.Run("the relay forwards only ciphertext", func(t *testing.T) {
+		if m.relayTap.Rec.Streams() == 0 || len(m.relayTap.Rec.Bytes()) < len(calendarCanary) {
+			t.Fatal("the tap saw no relayed traffic; the test would prove nothing")
+		}
+		if f := testmesh.Find(m.relayTap.Rec.Bytes(), []byte(calendarCanary), []byte(secretCanary), []byte(passwordCanary)); f != nil {
+			t.Fatalf("relay saw %q", f)
+		}
+	})
+	t.Run("the audit log records the share and the serve", func(t *testing.T) {
+		rep, err := al.Audit(ctx)
+		if err != nil || rep.Broken != "" {
+			t.Fatal(err, rep.Broken)
+		}
+		var ops []string
+		for _, r := range rep.Records {
+			ops = append(ops, r.Op)
+		}
+		all := strings.Join(ops, " ")
+		for _, want := range []string{OpShareIssue, OpShareServe, OpShareRefused} {
+			if !strings.Contains(all, want) {
+				t.Errorf("alice's audit lacks %s: %s", want, all)
+			}
+		}
+	})
+
+	// Metadata only at the bootstrap: every message it received and every
+	// key and value it stored.
+	if m.bootTap.Rec.Streams() == 0 {
+		t.Fatal("the bootstrap tap saw nothing")
+	}
+	seeds := [][]byte{alice.Local().peer.Seed(), bob.Local().peer.Seed()}
+	canaries := append([][]byte{[]byte(calendarCanary), []byte(secretCanary), []byte(passwordCanary)}, seeds...)
+	if f := testmesh.Find(m.bootTap.Rec.Bytes(), canaries...); f != nil {
+		t.Fatalf("the bootstrap received %q", f)
+	}
+	m.boot.Close()
+	store, err := vault.OpenStore(m.bootHome.StorePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	res2, _ := store.Query(ctx, query.Query{})
+	all, _ := res2.Rest()
+	if len(all) == 0 {
+		t.Fatal("the bootstrap stored nothing; the scan would prove nothing")
+	}
+	for _, e := range all {
+		if f := testmesh.Find(append([]byte(e.Key), e.Value...), canaries...); f != nil {
+			t.Fatalf("the bootstrap stored %q under %s", f, e.Key)
+		}
+	}
+	filepath.WalkDir(string(m.bootHome), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() != "identity.key" {
+			b, _ := os.ReadFile(p)
+			if f := testmesh.Find(b, canaries...); f != nil {
+				t.Errorf("%s holds %q", p, f)
+			}
+		}
+		return nil
+	})
+}
+
+func TestRelayRestartMidStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a relay; skipped in -short")
+	}
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	alice.Local().PutResource(ctx, "calendar/work", []byte("v1"))
+	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob has the grant", func() bool { g, _ := bob.Local().Shared(ctx); return len(g) == 1 })
+	if _, err := bob.Local().Fetch(ctx, "alice/calendar/work"); err != nil {
+		t.Fatal(err)
+	}
+	// Hold a stream open through the relay, then restart the relay under it.
+	s, err := bob.Host().NewStream(ctx, alice.ID(), share.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.relay.Close()
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a stream through a stopped relay still reads")
+	}
+	ma0, _ := ma.NewMultiaddr(m.relayAddr)
+	listen := ma0.Decapsulate(ma.StringCast("/p2p/" + m.relay.Host.ID().String())).String()
+	m.startRelay(t, listen)
+	waitFor(t, "alice re-reserves", func() bool { return alice.mesh.hasReservation() })
+	data, err := bob.Local().Fetch(ctx, "alice/calendar/work")
+	if err != nil || string(data) != "v1" {
+		t.Fatalf("after the relay restart: %q, %v", data, err)
+	}
+}

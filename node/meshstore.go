@@ -1,0 +1,159 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/vault"
+)
+
+// The node's mesh state lives in its store beside the vault, in the clear:
+// tokens are bound to their audience and are not secrets, and a node must
+// be able to receive grants while its vault is locked. Every change is
+// written in the same batch as its audit record.
+var (
+	profileHandleKey = ds.NewKey("/mesh/profile/handle")
+	issuedPrefix     = ds.NewKey("/mesh/grants/issued")
+	receivedPrefix   = ds.NewKey("/mesh/grants/received")
+	contactsPrefix   = ds.NewKey("/mesh/contacts")
+)
+
+// Audit operations of the mesh layer.
+const (
+	OpShareIssue    = "share.issue"
+	OpShareServe    = "share.serve"
+	OpShareRefused  = "share.refused"
+	OpGrantReceive  = "grant.receive"
+	OpResourceWrite = "resource.write"
+	OpResourceRead  = "resource.read"
+	OpContactNew    = "contact.new"
+	OpContactChange = "contact.key-changed"
+	OpContactAccept = "contact.accept"
+	OpHandleSet     = "profile.handle"
+)
+
+// maxStoredJSON bounds any mesh-state record read back from the store.
+const maxStoredJSON = 64 << 10
+
+func putJSON(ctx context.Context, b ds.Batch, k ds.Key, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(ctx, k, raw)
+}
+
+func getJSON(ctx context.Context, store ds.Datastore, k ds.Key, v any) error {
+	raw, err := store.Get(ctx, k)
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxStoredJSON {
+		return fmt.Errorf("%w: %s too large", vault.ErrCorrupt, k)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", vault.ErrCorrupt, k, err)
+	}
+	return nil
+}
+
+func listJSON[T any](ctx context.Context, store ds.Datastore, prefix ds.Key) ([]T, error) {
+	res, err := store.Query(ctx, query.Query{Prefix: prefix.String()})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(entries))
+	for _, e := range entries {
+		var v T
+		if len(e.Value) > maxStoredJSON {
+			return nil, fmt.Errorf("%w: %s too large", vault.ErrCorrupt, e.Key)
+		}
+		if err := json.Unmarshal(e.Value, &v); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", vault.ErrCorrupt, e.Key, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Handle returns the handle this node claims, or "".
+func (l *Local) Handle(ctx context.Context) (string, error) {
+	b, err := l.store.Get(ctx, profileHandleKey)
+	if errors.Is(err, ds.ErrNotFound) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+func (l *Local) setHandle(ctx context.Context, h string) error {
+	return l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: OpHandleSet, Target: h, Outcome: vault.OutcomeOK},
+		func(b ds.Batch) error { return b.Put(ctx, profileHandleKey, []byte(h)) })
+}
+
+func issuedKey(id capability.ID) ds.Key   { return issuedPrefix.ChildString(id.String()) }
+func receivedKey(id capability.ID) ds.Key { return receivedPrefix.ChildString(id.String()) }
+
+// grantStatus is a grant's state at now.
+func grantStatus(g localapi.Grant, revoked bool, now time.Time) string {
+	switch {
+	case revoked:
+		return "revoked"
+	case now.After(g.Expiry):
+		return "expired"
+	case now.Before(g.NotBefore):
+		return "not yet valid"
+	}
+	return "active"
+}
+
+func grantOf(tok *capability.Token) localapi.Grant {
+	root := tok.Chain()[0]
+	return localapi.Grant{
+		ID: tok.ID().String(), Token: tok.String(),
+		Owner: root.Issuer().String(), Issuer: tok.Issuer().String(), Audience: tok.Audience().String(),
+		Resource: string(tok.Resource()), Actions: tok.Actions().Names(),
+		NotBefore: tok.NotBefore().UTC(), Expiry: tok.Expiry().UTC(), Depth: tok.Depth(),
+	}
+}
+
+func (l *Local) issued(ctx context.Context) ([]localapi.Grant, error) {
+	gs, err := listJSON[localapi.Grant](ctx, l.store, issuedPrefix)
+	if err != nil {
+		return nil, err
+	}
+	return l.withStatus(gs), nil
+}
+
+func (l *Local) received(ctx context.Context) ([]localapi.Grant, error) {
+	gs, err := listJSON[localapi.Grant](ctx, l.store, receivedPrefix)
+	if err != nil {
+		return nil, err
+	}
+	return l.withStatus(gs), nil
+}
+
+func (l *Local) withStatus(gs []localapi.Grant) []localapi.Grant {
+	now := time.Now()
+	for i := range gs {
+		revoked := false
+		if id, err := capability.ParseID(gs[i].ID); err == nil && l.revocations != nil {
+			revoked = l.revocations.IsRevoked(id)
+		}
+		gs[i].Status = grantStatus(gs[i], revoked, now)
+	}
+	slices.SortFunc(gs, func(a, b localapi.Grant) int { return a.Created.Compare(b.Created) })
+	return gs
+}

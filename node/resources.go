@@ -1,0 +1,97 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/share"
+	"github.com/ocmt/mesh/vault"
+)
+
+// Resources are the files and collections a user shares (calendar/work,
+// contacts/family, files/report.pdf), sealed in the vault's resources
+// namespace under their path.
+
+// PutResource implements localapi.Backend.
+func (l *Local) PutResource(ctx context.Context, path string, data []byte) error {
+	p, err := capability.ParsePath(path)
+	if err != nil {
+		return err
+	}
+	if len(data) > share.MaxData {
+		return fmt.Errorf("resource larger than %d MiB", share.MaxData>>20)
+	}
+	return l.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: l.actor, Op: OpResourceWrite, Target: string(p)})
+}
+
+// GetResource implements localapi.Backend: one of this node's own resources.
+func (l *Local) GetResource(ctx context.Context, path string) ([]byte, error) {
+	return l.vault.Get(ctx, vault.NSResources, path, vault.AuditEntry{Actor: l.actor, Op: OpResourceRead, Target: path})
+}
+
+// ListResources implements localapi.Backend.
+func (l *Local) ListResources(ctx context.Context, prefix string) ([]localapi.Resource, error) {
+	names, err := l.vault.List(ctx, vault.NSResources)
+	if err != nil {
+		return nil, err
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	var out []localapi.Resource
+	for _, n := range names {
+		if prefix == "" || n == prefix || strings.HasPrefix(n, prefix+"/") {
+			out = append(out, localapi.Resource{Path: n})
+		}
+	}
+	return out, nil
+}
+
+// shareStore serves the share protocol from the vault, auditing every
+// access under the remote peer's name.
+type shareStore struct{ l *Local }
+
+func wireErr(err error) error {
+	switch {
+	case errors.Is(err, vault.ErrLocked):
+		return wire.Errorf(wire.Locked, "the owner's vault is locked")
+	case errors.Is(err, vault.ErrNotFound):
+		return wire.Errorf(wire.NotFound, "no such resource")
+	}
+	return err
+}
+
+func (s shareStore) Read(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath) ([]byte, error) {
+	b, err := s.l.vault.Get(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "read with " + tok.Short()})
+	return b, wireErr(err)
+}
+
+func (s shareStore) List(ctx context.Context, by peer.ID, tok capability.ID, keep func(capability.ResourcePath) bool) ([]capability.ResourcePath, error) {
+	names, err := s.l.vault.List(ctx, vault.NSResources)
+	if err != nil {
+		return nil, wireErr(err)
+	}
+	var out []capability.ResourcePath
+	for _, n := range names {
+		if p, err := capability.ParsePath(n); err == nil && keep(p) {
+			out = append(out, p)
+		}
+	}
+	err = s.l.vault.Audit(ctx, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Outcome: vault.OutcomeOK, Detail: fmt.Sprintf("list with %s: %d names", tok.Short(), len(out))})
+	return out, err
+}
+
+func (s shareStore) Write(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath, data []byte) error {
+	return wireErr(s.l.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "write with " + tok.Short()}))
+}
+
+// refused records a refused share request in the audit log.
+func (l *Local) refused(by peer.ID, op, path string, err error) {
+	_ = l.vault.Audit(context.Background(), vault.AuditEntry{Actor: by.String(), Op: OpShareRefused, Target: path, Outcome: vault.OutcomeDenied,
+		Detail: op + ": " + wire.StatusOf(err).String()})
+}

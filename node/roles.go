@@ -1,0 +1,304 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/ocmt/mesh/dht"
+	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/protocols/directory"
+	"github.com/ocmt/mesh/relay"
+	"github.com/ocmt/mesh/vault"
+)
+
+// Infra is a running bootstrap or relay peer.
+type Infra struct {
+	Host    host.Host
+	closers []func() error
+}
+
+// Addrs returns the full listen multiaddrs, each ending in /p2p/ID.
+func (in *Infra) Addrs() []string {
+	info := peer.AddrInfo{ID: in.Host.ID(), Addrs: in.Host.Addrs()}
+	full, _ := peer.AddrInfoToP2pAddrs(&info)
+	out := make([]string, len(full))
+	for i, a := range full {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// Close stops the service, the host and the store, in that order.
+func (in *Infra) Close() error {
+	var errs []error
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		errs = append(errs, in.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// LoadOrCreateIdentity returns the peer key in h, creating it (and h) on
+// first use. Infrastructure peers have no vault: their key is their only
+// secret, and it must stay stable so their addresses do too.
+func LoadOrCreateIdentity(h Home) (keys.PeerKey, error) {
+	k, err := LoadIdentity(h)
+	if err == nil || !errors.Is(err, ErrNoHome) {
+		return k, err
+	}
+	if err := os.MkdirAll(string(h), 0o700); err != nil {
+		return keys.PeerKey{}, err
+	}
+	k = keys.GeneratePeerKey()
+	seed := k.Seed()
+	defer clear(seed)
+	if err := writeFileAtomic(h.IdentityPath(), pemEncode(seed), 0o600); err != nil {
+		return keys.PeerKey{}, err
+	}
+	return k, nil
+}
+
+// InfraConfig configures a bootstrap or relay peer. The zero value of
+// every field but Home works.
+type InfraConfig struct {
+	// Home holds identity.key and store/. Required.
+	Home Home
+	// Listen: default DefaultListen().
+	Listen []string
+	// Logger: default discard.
+	Logger *slog.Logger
+	// WrapHost, when set, wraps the host handed to the role's services
+	// (tests tap every byte a service reads and writes this way). Default
+	// none.
+	WrapHost func(host.Host) host.Host
+}
+
+func (c *InfraConfig) fill() {
+	if c.WrapHost == nil {
+		c.WrapHost = func(h host.Host) host.Host { return h }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Listen) == 0 {
+		c.Listen = DefaultListen()
+	}
+}
+
+func infraHost(k *keys.PeerKey, listen []string, extra ...libp2p.Option) (host.Host, error) {
+	opts := append([]libp2p.Option{
+		libp2p.Identity(k.Libp2pPrivKey()),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.EnableNATService(),
+		libp2p.ForceReachabilityPublic(),
+	}, extra...)
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("starting libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// StartBootstrap runs the bootstrap/metadata peer: the DHT server, the
+// directory and the mailboxes, on a pebble store in cfg.Home.
+func StartBootstrap(ctx context.Context, cfg InfraConfig) (*Infra, error) {
+	cfg.fill()
+	lock, err := lockInfra(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	in := &Infra{closers: []func() error{lock.Close}}
+	k, err := LoadOrCreateIdentity(cfg.Home)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	defer k.Wipe()
+	store, err := vault.OpenStore(cfg.Home.StorePath())
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, store.Close)
+	if in.Host, err = infraHost(&k, cfg.Listen); err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, in.Host.Close)
+	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(in.Host), store, dht.BootstrapConfig{Logger: cfg.Logger})
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, boot.Close)
+	return in, nil
+}
+
+// RelayConfig configures a relay peer.
+type RelayConfig struct {
+	InfraConfig
+	// Bootstrap are the bootstrap peers whose directory decides who may
+	// reserve. Required for a relay that serves home nodes.
+	Bootstrap []string
+	// Relay tunes the relay service (limits, rate limits, private addresses).
+	Relay relay.Config
+	// AuditPath, when set, receives the metadata-only audit log (JSON lines).
+	AuditPath string
+	// MetricsAddr, when set, serves Prometheus metrics at http://ADDR/metrics.
+	MetricsAddr string
+}
+
+// StartRelay runs a circuit relay whose reservations are limited to peers
+// registered in the bootstrap's directory.
+func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
+	cfg.fill()
+	boots, err := parseAddrInfos("bootstrap", cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockInfra(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	in := &Infra{closers: []func() error{lock.Close}}
+	k, err := LoadOrCreateIdentity(cfg.Home)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	defer k.Wipe()
+	rcfg := cfg.Relay
+	rcfg.Logger = cfg.Logger
+	if cfg.AuditPath != "" {
+		f, err := relay.OpenAuditFile(cfg.AuditPath)
+		if err != nil {
+			in.Close()
+			return nil, err
+		}
+		in.closers = append(in.closers, f.Close)
+		rcfg.Audit = f
+	}
+	rm, err := relay.ResourceManager(rcfg)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	if in.Host, err = infraHost(&k, cfg.Listen, libp2p.ResourceManager(rm), libp2p.DisableRelay()); err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, in.Host.Close)
+	dir := &remoteDirectory{h: in.Host, boots: boots, log: cfg.Logger, cache: map[peer.ID]time.Time{}}
+	rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: dir.Registered}
+	svc, err := relay.New(cfg.WrapHost(in.Host), rcfg)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, svc.Close)
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			in.Close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", svc.MetricsHandler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		in.closers = append(in.closers, srv.Close)
+	}
+	for _, b := range boots {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := in.Host.Connect(cctx, b); err != nil {
+			cfg.Logger.Warn("bootstrap unreachable for now", "bootstrap", b.ID, "err", err)
+		}
+		cancel()
+		in.Host.ConnManager().Protect(b.ID, "ocmt-bootstrap")
+	}
+	return in, nil
+}
+
+// remoteDirectory answers the relay's "is this peer registered?" by asking
+// the bootstrap's directory, caching answers: a yes for ten minutes, a no
+// for ten seconds (a node publishes its record just before it reserves).
+type remoteDirectory struct {
+	h     host.Host
+	boots []peer.AddrInfo
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	cache map[peer.ID]time.Time // peer → until when the answer holds (zero time: no)
+	no    map[peer.ID]time.Time
+}
+
+const maxDirCache = 100000
+
+func (d *remoteDirectory) Registered(p peer.ID) bool {
+	now := time.Now()
+	d.mu.Lock()
+	if until, ok := d.cache[p]; ok && now.Before(until) {
+		d.mu.Unlock()
+		return true
+	}
+	if until, ok := d.no[p]; ok && now.Before(until) {
+		d.mu.Unlock()
+		return false
+	}
+	d.mu.Unlock()
+	ok := d.lookup(p)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.cache) > maxDirCache {
+		clear(d.cache)
+	}
+	if d.no == nil || len(d.no) > maxDirCache {
+		d.no = map[peer.ID]time.Time{}
+	}
+	if ok {
+		d.cache[p] = now.Add(10 * time.Minute)
+	} else {
+		d.no[p] = now.Add(10 * time.Second)
+	}
+	return ok
+}
+
+func (d *remoteDirectory) lookup(p peer.ID) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, b := range d.boots {
+		rec, err := directory.LookupPeer(ctx, d.h, b.ID, p)
+		if err == nil && rec.Peer == p {
+			return true
+		}
+		if err != nil {
+			d.log.Debug("directory lookup", "peer", p, "err", err)
+		}
+	}
+	return false
+}
+
+// lockInfra takes the home folder's lock for an infrastructure role.
+func lockInfra(h Home) (io.Closer, error) {
+	if err := os.MkdirAll(string(h), 0o700); err != nil {
+		return nil, err
+	}
+	return lockFile(h)
+}

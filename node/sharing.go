@@ -1,0 +1,313 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/directory"
+	"github.com/ocmt/mesh/protocols/grant"
+	"github.com/ocmt/mesh/protocols/share"
+	"github.com/ocmt/mesh/vault"
+)
+
+// MaxShareLifetime bounds a share; sharing for longer means sharing again.
+const MaxShareLifetime = 366 * 24 * time.Hour
+
+// resolve looks a handle up in the directory and checks it against the
+// pinned contact.
+func (l *Local) resolve(ctx context.Context, handle string) (*directory.Record, error) {
+	rec, err := l.net.lookup(ctx, handle)
+	if errors.Is(err, wire.NotFound) {
+		return nil, fmt.Errorf("nobody is called %q in the directory", handle)
+	} else if err != nil {
+		return nil, fmt.Errorf("looking up %q: %w", handle, err)
+	}
+	if err := l.pinContact(ctx, handle, rec.Peer); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// Share implements localapi.Backend: resolve the handle, issue a token for
+// its peer, record and audit it, and deliver it (directly, else to the
+// recipient's mailbox).
+func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.ShareResult, error) {
+	if l.net == nil {
+		return localapi.ShareResult{}, ErrNeedsNode
+	}
+	if l.vault.Locked() {
+		return localapi.ShareResult{}, vault.ErrLocked
+	}
+	res, err := capability.ParsePattern(req.Path)
+	if err != nil {
+		return localapi.ShareResult{}, err
+	}
+	acts, err := capability.ParseActions(req.Can)
+	if err != nil {
+		return localapi.ShareResult{}, err
+	}
+	if req.ValidFor <= 0 || req.ValidFor > MaxShareLifetime {
+		return localapi.ShareResult{}, fmt.Errorf("--for must be between 1s and %v", MaxShareLifetime)
+	}
+	rec, err := l.resolve(ctx, req.With)
+	if err != nil {
+		return localapi.ShareResult{}, err
+	}
+	if rec.Peer == l.peer.ID() {
+		return localapi.ShareResult{}, errors.New("that handle is you")
+	}
+	now := time.Now()
+	tok, err := capability.Issue(&l.peer, capability.Params{Audience: rec.Peer, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor)})
+	if err != nil {
+		return localapi.ShareResult{}, err
+	}
+	g := grantOf(tok)
+	g.AudienceHandle, g.Created = req.With, now.UTC()
+	e := vault.AuditEntry{Actor: l.actor, Op: OpShareIssue, Target: string(res), Outcome: vault.OutcomeOK,
+		Detail: fmt.Sprintf("%s to %s (%s): %s until %s", tok.ID().Short(), req.With, rec.Peer, acts, g.Expiry.Format(time.RFC3339))}
+	if err := l.vault.Commit(ctx, e, func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(tok.ID()), g) }); err != nil {
+		return localapi.ShareResult{}, err
+	}
+	via, err := l.deliver(ctx, tok, rec)
+	if err != nil {
+		return localapi.ShareResult{}, fmt.Errorf("share %s was issued but could not be delivered: %w", tok.ID().Short(), err)
+	}
+	g.Via = via
+	_ = l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: "grant.deliver", Target: tok.ID().Short(), Outcome: vault.OutcomeOK, Detail: via},
+		func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(tok.ID()), g) })
+	return localapi.ShareResult{ID: tok.ID().Short(), Audience: rec.Peer.String(), Delivered: via, Expiry: g.Expiry}, nil
+}
+
+// deliver sends a token to its audience, falling back to its mailbox.
+func (l *Local) deliver(ctx context.Context, tok *capability.Token, rec *directory.Record) (string, error) {
+	handle, _ := l.Handle(ctx)
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err := l.net.connect(dctx, rec.Peer, rec)
+	if err == nil {
+		err = grant.Deliver(dctx, l.net.h, tok, handle, "")
+	}
+	cancel()
+	if err == nil {
+		return "direct", nil
+	}
+	l.log.Info("direct delivery failed, using the mailbox", "to", rec.Peer, "err", err)
+	sealed, serr := grant.Seal(tok, handle, "")
+	if serr != nil {
+		return "", serr
+	}
+	if merr := l.net.withBootstrap(ctx, func(b peer.ID) error { return directory.MailboxPut(ctx, l.net.h, b, rec.Peer, sealed) }); merr != nil {
+		return "", errors.Join(err, merr)
+	}
+	return "mailbox", nil
+}
+
+// receive stores a checked grant and audits it. It runs for direct
+// deliveries and mailbox items alike, and works while the vault is locked.
+func (l *Local) receive(ctx context.Context, r *grant.Received) error {
+	if ok, err := l.store.Has(ctx, receivedKey(r.Token.ID())); err != nil || ok {
+		return err
+	}
+	g := grantOf(r.Token)
+	g.Created, g.Via = time.Now().UTC(), r.Via
+	owner := r.Token.Chain()[0].Issuer()
+	if l.net != nil {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if rec, err := l.net.lookupPeer(lctx, owner); err == nil && rec.Peer == owner {
+			g.OwnerHandle = string(rec.Handle)
+		}
+		cancel()
+	}
+	if g.OwnerHandle == "" && r.Handle != "" {
+		g.OwnerHandle = r.Handle + "?" // claimed, not confirmed by the directory
+	}
+	e := vault.AuditEntry{Actor: owner.String(), Op: OpGrantReceive, Target: g.Resource, Outcome: vault.OutcomeOK,
+		Detail: fmt.Sprintf("%s from %s via %s: %s", r.Token.ID().Short(), g.OwnerHandle, r.Via, strings.Join(g.Actions, ","))}
+	return l.vault.Commit(ctx, e, func(b ds.Batch) error { return putJSON(ctx, b, receivedKey(r.Token.ID()), g) })
+}
+
+// fetchMail collects and stores grants left in this node's mailbox.
+func (l *Local) fetchMail(ctx context.Context) (int, error) {
+	n := 0
+	err := l.net.withBootstrap(ctx, func(b peer.ID) error {
+		mail, err := directory.MailboxFetch(ctx, l.net.h, b)
+		if err != nil {
+			return err
+		}
+		for _, m := range mail {
+			r, err := grant.OpenMail(&l.peer, m.Sealed, time.Now())
+			if err != nil {
+				l.log.Warn("dropping a mailbox item", "from", m.From, "err", err)
+				continue
+			}
+			if err := l.receive(ctx, r); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Shares implements localapi.Backend.
+func (l *Local) Shares(ctx context.Context) ([]localapi.Grant, error) { return l.issued(ctx) }
+
+// Shared implements localapi.Backend.
+func (l *Local) Shared(ctx context.Context) ([]localapi.Grant, error) {
+	if l.net != nil {
+		if _, err := l.fetchMail(ctx); err != nil {
+			l.log.Warn("mailbox fetch failed", "err", err)
+		}
+	}
+	return l.received(ctx)
+}
+
+// grantFor picks the newest active received grant from owner that allows
+// action on path.
+func (l *Local) grantFor(ctx context.Context, owner peer.ID, path capability.ResourcePath, action capability.Actions) (*capability.Token, error) {
+	gs, err := l.received(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var best *capability.Token
+	var bestStatus string
+	for i := len(gs) - 1; i >= 0; i-- {
+		g := gs[i]
+		if g.Owner != owner.String() {
+			continue
+		}
+		tok, err := capability.Parse(g.Token)
+		if err != nil || !tok.Actions().Has(action) || (path != "" && !tok.Resource().Match(path)) {
+			continue
+		}
+		if g.Status == "active" {
+			return tok, nil
+		}
+		if best == nil {
+			best, bestStatus = tok, g.Status
+		}
+	}
+	if best != nil {
+		return nil, fmt.Errorf("the share for that is %s", bestStatus)
+	}
+	return nil, fmt.Errorf("%w: nothing shared with you covers that", vault.ErrNotFound)
+}
+
+// splitRemote splits HANDLE/PATH.
+func splitRemote(s string) (string, string, error) {
+	h, p, ok := strings.Cut(s, "/")
+	if !ok || h == "" {
+		return "", "", fmt.Errorf("%q: want HANDLE/PATH", s)
+	}
+	return h, p, nil
+}
+
+// Fetch implements localapi.Backend: `mesh get HANDLE/PATH`.
+func (l *Local) Fetch(ctx context.Context, remote string) ([]byte, error) {
+	if l.net == nil {
+		return nil, ErrNeedsNode
+	}
+	handle, path, err := splitRemote(remote)
+	if err != nil {
+		return nil, err
+	}
+	p, err := capability.ParsePath(path)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := l.resolve(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := l.grantFor(ctx, rec.Peer, p, capability.Read)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	err = l.callOwner(ctx, rec, func(ctx context.Context) error {
+		data, err = share.Read(ctx, l.net.h, rec.Peer, tok, string(p))
+		return err
+	})
+	if err != nil {
+		return nil, l.explain(handle, err)
+	}
+	return data, nil
+}
+
+// ListRemote implements localapi.Backend: `mesh ls HANDLE[/PREFIX]`.
+func (l *Local) ListRemote(ctx context.Context, remote string) ([]string, error) {
+	if l.net == nil {
+		return nil, ErrNeedsNode
+	}
+	handle, prefix, _ := strings.Cut(remote, "/")
+	rec, err := l.resolve(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := l.grantFor(ctx, rec.Peer, "", capability.List)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	err = l.callOwner(ctx, rec, func(ctx context.Context) error {
+		names, err = share.List(ctx, l.net.h, rec.Peer, tok, prefix)
+		return err
+	})
+	if err != nil {
+		return nil, l.explain(handle, err)
+	}
+	return names, nil
+}
+
+// callOwner connects to the owner and runs call, retrying a few times while
+// the failure is a transport one (a relay restarting, an owner re-reserving).
+func (l *Local) callOwner(ctx context.Context, rec *directory.Record, call func(context.Context) error) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if attempt > 0 && !sleepCtx(ctx, time.Duration(attempt)*time.Second) {
+			break
+		}
+		if err = l.net.connect(ctx, rec.Peer, rec); err != nil {
+			continue
+		}
+		if err = call(ctx); err == nil {
+			return nil
+		}
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return err // the owner answered: no point retrying
+		}
+		l.net.h.Network().ClosePeer(rec.Peer)
+	}
+	return err
+}
+
+// explain turns an owner's refusal into words.
+func (l *Local) explain(handle string, err error) error {
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		return fmt.Errorf("could not reach %s: %w", handle, err)
+	}
+	switch we.Status {
+	case wire.Revoked:
+		return fmt.Errorf("%s revoked this share (%s)", handle, we.Message)
+	case wire.Expired:
+		return fmt.Errorf("your share from %s has expired", handle)
+	case wire.Locked:
+		return fmt.Errorf("%s's vault is locked right now; try again later", handle)
+	case wire.NotFound:
+		return fmt.Errorf("%s has no such resource", handle)
+	case wire.Forbidden:
+		return fmt.Errorf("%s refused: %s", handle, we.Message)
+	}
+	return fmt.Errorf("%s: %w", handle, err)
+}

@@ -1,0 +1,33 @@
+package share
+
+import (
+	"time"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/wire"
+)
+
+// Caps of the share protocol.
+const (
+	// MaxData bounds one resource moved in one exchange: 4 MiB keeps the
+	// request+reply reservation inside the resource manager's default
+	// per-stream memory; larger content goes through snapshots.
+	MaxData = 4 << 20
+	// MaxListNames bounds a listing reply.
+	MaxListNames = 2000
+	// maxPath bounds a path (the capability package's own cap is lower).
+	maxPath = 1024
+	// frameSlack covers the CBOR framing around data, token and path.
+	frameSlack = 4 << 10
+	// Timeout bounds a whole exchange, relayed or not.
+	Timeout = 60 * time.Second
+)
+
+// Limits are the share protocol's frame caps.
+func Limits() wire.Limits {
+	return wire.Limits{
+		MaxRequest:  MaxData + capability.MaxTokenBytes + maxPath + frameSlack,
+		MaxResponse: MaxData + frameSlack,
+		Timeout:     Timeout,
+	}
+}

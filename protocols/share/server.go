@@ -1,0 +1,180 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/wire"
+)
+
+// Store is the owner's resource store, called only after the token allowed
+// the request. Implementations audit every call and return *wire.Error
+// with Locked or NotFound where those apply.
+type Store interface {
+	Read(ctx context.Context, by peer.ID, tok capability.ID, path capability.ResourcePath) ([]byte, error)
+	// List returns the resource paths for which keep returns true.
+	List(ctx context.Context, by peer.ID, tok capability.ID, keep func(capability.ResourcePath) bool) ([]capability.ResourcePath, error)
+	Write(ctx context.Context, by peer.ID, tok capability.ID, path capability.ResourcePath, data []byte) error
+}
+
+// Refusals lets the owner record refused requests (audit). It may be nil.
+type Refusals func(by peer.ID, op string, path string, err error)
+
+// Config configures a Server. The zero value of every field but Verifier
+// and Store works.
+type Config struct {
+	Verifier *capability.Verifier
+	Store    Store
+	// Logger: default discard.
+	Logger *slog.Logger
+	// Refused is told about every refused request. Default: none.
+	Refused Refusals
+	// PerPeerRate is each remote peer's request rate. Default 50/s, burst 100.
+	PerPeerRate rate.Limit
+	// PerPeerBurst: default 100.
+	PerPeerBurst int
+}
+
+// Server answers /ocmt/share/1 on a host.
+type Server struct {
+	h    host.Host
+	cfg  Config
+	self peer.ID
+
+	mu       sync.Mutex
+	limiters map[peer.ID]*rate.Limiter
+}
+
+// maxLimiters bounds the per-peer limiter map; when full it starts over,
+// which at worst gives a flood of new peers a fresh burst.
+const maxLimiters = 4096
+
+// NewServer registers the share handler on h.
+func NewServer(h host.Host, cfg Config) (*Server, error) {
+	if cfg.Verifier == nil || cfg.Store == nil {
+		return nil, errors.New("share: a verifier and a store are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PerPeerRate == 0 {
+		cfg.PerPeerRate, cfg.PerPeerBurst = 50, 100
+	}
+	s := &Server{h: h, cfg: cfg, self: h.ID(), limiters: map[peer.ID]*rate.Limiter{}}
+	h.SetStreamHandler(ID, s.handle)
+	return s, nil
+}
+
+// Close removes the handler.
+func (s *Server) Close() error {
+	s.h.RemoveStreamHandler(ID)
+	return nil
+}
+
+func (s *Server) allow(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.limiters[p]
+	if !ok {
+		if len(s.limiters) >= maxLimiters {
+			clear(s.limiters)
+		}
+		l = rate.NewLimiter(s.cfg.PerPeerRate, s.cfg.PerPeerBurst)
+		s.limiters[p] = l
+	}
+	return l.Allow()
+}
+
+func (s *Server) handle(st network.Stream) {
+	wire.Serve(st, Limits(), s.cfg.Logger, s.serve)
+}
+
+func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
+	if !s.allow(remote) {
+		return nil, wire.Errorf(wire.RateLimited, "too many share requests")
+	}
+	var req Request
+	if err := wire.UnmarshalCanonical(raw, &req); err != nil {
+		return nil, wire.Errorf(wire.BadRequest, "malformed request")
+	}
+	resp, err := s.answer(ctx, remote, &req)
+	if err != nil && s.cfg.Refused != nil {
+		s.cfg.Refused(remote, req.Op.String(), req.Path, err)
+	}
+	return resp, err
+}
+
+func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any, error) {
+	action, ok := req.Op.action()
+	if !ok {
+		return nil, wire.Errorf(wire.BadRequest, "unknown op %d", req.Op)
+	}
+	if len(req.Data) > MaxData {
+		return nil, wire.Errorf(wire.TooLarge, "data over %d bytes", MaxData)
+	}
+	if req.Op != OpWrite && len(req.Data) != 0 {
+		return nil, wire.Errorf(wire.BadRequest, "data only goes with write")
+	}
+	tok, err := capability.Decode(req.Token)
+	if err != nil {
+		return nil, statusOf(err)
+	}
+	creq := capability.Request{Remote: remote, Owner: s.self, Action: action}
+	if req.Op == OpList {
+		return s.list(ctx, remote, tok, creq, req.Path)
+	}
+	path, err := capability.ParsePath(req.Path)
+	if err != nil {
+		return nil, wire.Errorf(wire.BadRequest, "bad path: %v", err)
+	}
+	creq.Resource = path
+	if _, err := s.cfg.Verifier.Verify(ctx, tok, creq); err != nil {
+		return nil, statusOf(err)
+	}
+	switch req.Op {
+	case OpRead:
+		data, err := s.cfg.Store.Read(ctx, remote, tok.ID(), path)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > MaxData {
+			return nil, wire.Errorf(wire.TooLarge, "resource larger than %d bytes", MaxData)
+		}
+		return ReadReply{Data: data}, nil
+	default:
+		return nil, s.cfg.Store.Write(ctx, remote, tok.ID(), path, req.Data)
+	}
+}
+
+func (s *Server) list(ctx context.Context, remote peer.ID, tok *capability.Token, creq capability.Request, prefix string) (any, error) {
+	if _, err := s.cfg.Verifier.VerifyListing(ctx, tok, creq); err != nil {
+		return nil, statusOf(err)
+	}
+	prefix = strings.TrimSuffix(prefix, "/")
+	pat := tok.Resource()
+	paths, err := s.cfg.Store.List(ctx, remote, tok.ID(), func(p capability.ResourcePath) bool {
+		return pat.Match(p) && (prefix == "" || string(p) == prefix || strings.HasPrefix(string(p), prefix+"/"))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) > MaxListNames {
+		paths = paths[:MaxListNames]
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = string(p)
+	}
+	slices.Sort(names)
+	return ListReply{Names: names}, nil
+}
