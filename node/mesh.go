@@ -236,9 +236,15 @@ func (m *meshNet) lookupPeer(ctx context.Context, id peer.ID) (*directory.Record
 }
 
 // connect reaches a peer: already connected, else through the relay
-// circuits of its directory record, else addresses the DHT knows.
-func (m *meshNet) connect(ctx context.Context, id peer.ID, rec *directory.Record) error {
-	if m.h.Network().Connectedness(id) == network.Connected || m.h.Network().Connectedness(id) == network.Limited {
+// circuits of its directory record and any addresses the DHT knows. With
+// relayOnly it drops what it knew and dials the relay circuits alone: a
+// peer behind NAT may complete a direct handshake and then drop it, which
+// looks like success until the first stream.
+func (m *meshNet) connect(ctx context.Context, id peer.ID, rec *directory.Record, relayOnly bool) error {
+	if relayOnly {
+		m.h.Network().ClosePeer(id)
+		m.h.Peerstore().ClearAddrs(id)
+	} else if c := m.h.Network().Connectedness(id); c == network.Connected || c == network.Limited {
 		return nil
 	}
 	var addrs []ma.Multiaddr
@@ -247,7 +253,7 @@ func (m *meshNet) connect(ctx context.Context, id peer.ID, rec *directory.Record
 			addrs = append(addrs, r.Encapsulate(ma.StringCast("/p2p/"+id.String())))
 		}
 	}
-	if m.dht != nil {
+	if m.dht != nil && !relayOnly {
 		fctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		if ai, err := m.dht.FindPeer(fctx, id); err == nil {
 			addrs = append(addrs, ai.Addrs...)

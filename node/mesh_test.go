@@ -289,3 +289,87 @@ func TestRelayRestartMidStream(t *testing.T) {
 		t.Fatalf("after the relay restart: %q, %v", data, err)
 	}
 }
+
+func TestShareWithOfflineRecipientGoesThroughTheMailbox(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	bobHome := bob.cfg.Home
+	bob.Close() // bob is registered, then goes offline
+
+	alice.Local().PutResource(ctx, "contacts/family", []byte("mum: 555-0100"))
+	res, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "contacts/*", With: "bob", Can: "read", ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered != "mailbox" {
+		t.Fatalf("delivered %q to an offline recipient, want mailbox", res.Delivered)
+	}
+	bob2, err := Start(ctx, Config{Home: bobHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs,
+		Relays: []string{m.relayAddr}, Firewall: true, MailboxInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob2.Close()
+	waitFor(t, "bob collects the grant from his mailbox", func() bool {
+		g, _ := bob2.Local().received(ctx)
+		return len(g) == 1 && g[0].Via == "mailbox"
+	})
+	if err := bob2.Local().Unlock(ctx, []byte("pw-b")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob's relay reservation", func() bool { return bob2.mesh.hasReservation() })
+	data, err := bob2.Local().Fetch(ctx, "alice/contacts/family")
+	if err != nil || string(data) != "mum: 555-0100" {
+		t.Fatalf("bob reads %q, %v", data, err)
+	}
+}
+
+func TestChangedKeyForKnownHandleIsRefused(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	m.startNode(t, "bob", "pw-b")
+	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// Pretend alice had pinned another key for bob: the directory's answer
+	// now differs from the pin.
+	var c localapi.Contact
+	if err := getJSON(ctx, alice.local.store, contactKey("bob"), &c); err != nil {
+		t.Fatal(err)
+	}
+	realBob := c.Peer
+	other := keys.GeneratePeerKey()
+	c.Peer = other.ID().String()
+	b, _ := alice.local.store.Batch(ctx)
+	putJSON(ctx, b, contactKey("bob"), c)
+	b.Commit(ctx)
+
+	_, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour})
+	if !errors.Is(err, ErrKeyChanged) {
+		t.Fatalf("share to a handle whose key changed: %v, want ErrKeyChanged", err)
+	}
+	cs, _ := alice.Local().Contacts(ctx)
+	if len(cs) != 1 || cs[0].Pending != realBob || cs[0].Code == "" {
+		t.Fatalf("contacts = %+v", cs)
+	}
+	if err := alice.Local().AcceptContact(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
+		t.Fatalf("after accepting the new key: %v", err)
+	}
+}
+
+func TestSafetyCodeIsSymmetric(t *testing.T) {
+	a, b := keys.GeneratePeerKey(), keys.GeneratePeerKey()
+	if SafetyCode(a.ID(), b.ID()) != SafetyCode(b.ID(), a.ID()) {
+		t.Fatal("the two sides compute different codes")
+	}
+	c := keys.GeneratePeerKey()
+	if SafetyCode(a.ID(), b.ID()) == SafetyCode(a.ID(), c.ID()) {
+		t.Fatal("different pairs share a code")
+	}
+}

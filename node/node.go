@@ -99,7 +99,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.lock, err = lockHome(cfg.Home); err != nil {
 		return nil, err
 	}
-	if n.local, err = OpenLocal(ctx, cfg.Home, LocalOptions{Actor: "local-api", KDF: cfg.KDF, VaultConfig: cfg.VaultConfig}); err != nil {
+	if n.local, err = OpenLocal(ctx, cfg.Home, LocalOptions{Actor: "local-api", KDF: cfg.KDF, VaultConfig: cfg.VaultConfig, Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
 	boots, err := parseAddrInfos("bootstrap", cfg.Bootstrap)

@@ -90,14 +90,20 @@ func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.
 // deliver sends a token to its audience, falling back to its mailbox.
 func (l *Local) deliver(ctx context.Context, tok *capability.Token, rec *directory.Record) (string, error) {
 	handle, _ := l.Handle(ctx)
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err := l.net.connect(dctx, rec.Peer, rec)
-	if err == nil {
-		err = grant.Deliver(dctx, l.net.h, tok, handle, "")
-	}
-	cancel()
-	if err == nil {
-		return "direct", nil
+	var err error
+	for _, relayOnly := range []bool{false, true} {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = l.net.connect(dctx, rec.Peer, rec, relayOnly)
+		if err == nil {
+			err = grant.Deliver(dctx, l.net.h, tok, handle, "")
+		}
+		cancel()
+		var we *wire.Error
+		if err == nil {
+			return "live", nil
+		} else if errors.As(err, &we) {
+			break // the audience answered and refused
+		}
 	}
 	l.log.Info("direct delivery failed, using the mailbox", "to", rec.Peer, "err", err)
 	sealed, serr := grant.Seal(tok, handle, "")
@@ -276,7 +282,7 @@ func (l *Local) callOwner(ctx context.Context, rec *directory.Record, call func(
 		if attempt > 0 && !sleepCtx(ctx, time.Duration(attempt)*time.Second) {
 			break
 		}
-		if err = l.net.connect(ctx, rec.Peer, rec); err != nil {
+		if err = l.net.connect(ctx, rec.Peer, rec, attempt > 0); err != nil {
 			continue
 		}
 		if err = call(ctx); err == nil {

@@ -63,6 +63,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.home, "home", defaultHome(), "node folder (env MESH_HOME, default ~/.mesh)")
 	root.PersistentFlags().StringVar(&g.passwordFile, "password-file", "", "read the vault password from this file (else $MESH_PASSWORD, else a prompt)")
 	root.AddCommand(
+		newDemoCmd(),
 		newInitCmd(g),
 		newIDCmd(g),
 		newNodeCmd(g),

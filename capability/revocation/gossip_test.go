@@ -1,0 +1,157 @@
+package revocation
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func TestGossipReachesEveryNodeOfALine(t *testing.T) {
+	ns := newNodes(t, 8)
+	for i := range len(ns) - 1 {
+		connect(t, ns[i].h, ns[i+1].h)
+	}
+	waitMesh(t, ns, 1)
+	owner := ns[0].key
+	rev := revocations(t, owner, 1, "line")[0]
+	start := time.Now()
+	if err := ns[0].g.Publish(context.Background(), rev); err != nil {
+		t.Fatal(err)
+	}
+	took := waitRevoked(t, ns, rev.ID(), start, 5*time.Second)
+	t.Logf("a revocation crossed a line of %d nodes (%d hops) in %v", len(ns), len(ns)-1, took)
+	for i, n := range ns[1:] {
+		if got := n.g.Stats().Accepted.Load(); got != 1 {
+			t.Fatalf("node %d accepted %d messages, want 1", i+1, got)
+		}
+	}
+}
+
+func TestGossipPublishRefusesAnExpiredToken(t *testing.T) {
+	n := newNode(t)
+	old := issueTo(t, n.key, n.key.ID(), nil, -2*time.Minute, "expired")
+	err := n.g.Publish(context.Background(), mustNew(t, n.key, old))
+	if !errors.Is(err, ErrExpired) {
+		t.Fatalf("err = %v, want ErrExpired", err)
+	}
+}
+
+// TestForgedRevocationsPenaliseTheSender: a peer publishing forged and
+// malformed records is rejected by every honest peer, its score falls
+// under the graylist threshold, and honest revocations still converge.
+func TestForgedRevocationsPenaliseTheSender(t *testing.T) {
+	var mu sync.Mutex
+	scores := map[peer.ID]float64{}
+	inspect := pubsub.WithPeerScoreInspect(func(m map[peer.ID]float64) {
+		mu.Lock()
+		defer mu.Unlock()
+		for p, s := range m {
+			scores[p] = s
+		}
+	}, 50*time.Millisecond)
+	watcher := newNode(t, inspect)
+	ns := append(newNodes(t, 4), watcher)
+	connectRandom(t, ns, 1)
+	mallory := newAttacker(t)
+	for _, n := range ns {
+		connect(t, mallory.h, n.h)
+	}
+	waitMesh(t, ns, 2)
+	for len(mallory.topic.ListPeers()) < len(ns) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx := context.Background()
+	owner := ns[0].key
+	for _, b := range append(forgedRecords(t, owner, 10), []byte("not a record"), make([]byte, MaxRecordBytes+1)) {
+		if err := mallory.topic.Publish(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev := revocations(t, owner, 1, "honest")[0]
+	start := time.Now()
+	if err := ns[0].g.Publish(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("honest revocation converged in %v despite the forgeries", waitRevoked(t, ns, rev.ID(), start, 5*time.Second))
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		s, ok := scores[mallory.h.ID()]
+		mu.Unlock()
+		if ok && s < GraylistThreshold {
+			t.Logf("mallory's score at the watcher: %.0f (graylist %.0f)", s, GraylistThreshold)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mallory's score is %.0f (seen %v), want under %.0f", s, ok, GraylistThreshold)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i, n := range ns {
+		if n.g.Stats().Rejected.Load() == 0 {
+			t.Fatalf("node %d rejected nothing", i)
+		}
+		if n.set.Len() != 1 {
+			t.Fatalf("node %d holds %d entries, want only the honest one", i, n.set.Len())
+		}
+	}
+}
+
+// TestFloodDoesNotStopARealRevocation: while one peer floods 10 000 forged
+// revocations, a real one still reaches every honest node within a second.
+func TestFloodDoesNotStopARealRevocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods 10 000 messages")
+	}
+	ns := newNodes(t, 6)
+	connectRandom(t, ns, 1)
+	mallory := newAttacker(t)
+	for _, n := range ns {
+		connect(t, mallory.h, n.h)
+	}
+	waitMesh(t, ns, 2)
+	ctx := context.Background()
+	owner := ns[0].key
+	revs := revocations(t, owner, 2, "flood")
+
+	start := time.Now()
+	if err := ns[1].g.Publish(ctx, revs[0]); err != nil {
+		t.Fatal(err)
+	}
+	baseline := waitRevoked(t, ns, revs[0].ID(), start, 5*time.Second)
+
+	forged := forgedRecords(t, owner, 10_000)
+	floodDone := make(chan time.Duration)
+	go func() {
+		t0 := time.Now()
+		for _, b := range forged {
+			mallory.topic.Publish(ctx, b)
+		}
+		floodDone <- time.Since(t0)
+	}()
+	time.Sleep(20 * time.Millisecond) // the flood is under way
+	start = time.Now()
+	if err := ns[1].g.Publish(ctx, revs[1]); err != nil {
+		t.Fatal(err)
+	}
+	flooded := waitRevoked(t, ns, revs[1].ID(), start, time.Second)
+	floodTook := <-floodDone
+	var rejected, limited uint64
+	for _, n := range ns {
+		rejected += n.g.Stats().Rejected.Load()
+		limited += n.g.Stats().RateLimited.Load()
+	}
+	t.Logf("real revocation to %d nodes: %v unflooded, %v during a 10000-message flood (%.1fx); flood published in %v; %d rejected, %d rate-limited across nodes",
+		len(ns), baseline, flooded, float64(flooded)/float64(baseline), floodTook, rejected, limited)
+	for i, n := range ns {
+		if n.set.Len() != 2 {
+			t.Fatalf("node %d holds %d entries", i, n.set.Len())
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package revocation
+
+import (
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Score thresholds. An invalid message costs its forwarder
+// InvalidPenalty × (count)² (gossipsub's P4, squared), so two forged
+// revocations push a peer under the gossip threshold, three under publish
+// and four under graylist, where pubsub drops its RPCs before validation.
+const (
+	InvalidPenalty     = -100.0
+	GossipThreshold    = -100.0
+	PublishThreshold   = -500.0
+	GraylistThreshold  = -1000.0
+	acceptPXThreshold  = 10.0
+	opportunisticGraft = 3.0
+)
+
+// ScoreParams returns gossipsub peer-score parameters with a topic score
+// for Topic. Pass them to pubsub.WithPeerScore (PubSubOptions does). The
+// application score and other topics are left neutral; a node that also
+// gossips on other topics adds their TopicScoreParams to the map.
+//
+// Choices: P4 (invalid messages) carries the weight, decaying over an hour,
+// because a forged revocation is never an accident; P3 (mesh delivery
+// deficit) is off, because revocations are rare and silence is normal;
+// the IP-colocation penalty is off, because many mesh peers share an
+// address behind one relay or NAT (and every test peer is on 127.0.0.1).
+func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+	topic := &pubsub.TopicScoreParams{
+		TopicWeight:                    1,
+		TimeInMeshWeight:               0.01,
+		TimeInMeshQuantum:              time.Second,
+		TimeInMeshCap:                  100, // at most +1 for staying
+		FirstMessageDeliveriesWeight:   1,
+		FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(time.Hour),
+		FirstMessageDeliveriesCap:      10,
+		InvalidMessageDeliveriesWeight: InvalidPenalty,
+		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+	}
+	params := &pubsub.PeerScoreParams{
+		Topics:                    map[string]*pubsub.TopicScoreParams{Topic: topic},
+		TopicScoreCap:             20,
+		AppSpecificScore:          func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:         1,
+		BehaviourPenaltyWeight:    -10,
+		BehaviourPenaltyThreshold: 6,
+		BehaviourPenaltyDecay:     pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:             time.Second,
+		DecayToZero:               pubsub.DefaultDecayToZero,
+		RetainScore:               30 * time.Minute,
+	}
+	thresholds := &pubsub.PeerScoreThresholds{
+		GossipThreshold:             GossipThreshold,
+		PublishThreshold:            PublishThreshold,
+		GraylistThreshold:           GraylistThreshold,
+		AcceptPXThreshold:           acceptPXThreshold,
+		OpportunisticGraftThreshold: opportunisticGraft,
+	}
+	return params, thresholds
+}
+
+// PubSubOptions are the options every mesh node should build its gossipsub
+// with (pubsub.NewGossipSub(ctx, h, PubSubOptions()...)):
+//
+//   - StrictSign (the default, stated): every message carries its
+//     publisher's signature, so scores and rate limits attach to real peers.
+//   - WithPeerScore(ScoreParams()): forged revocations cost the sender.
+//   - WithFloodPublish(true): a publisher sends to every topic peer above
+//     the publish threshold, not only its mesh, which is what takes a
+//     revocation from "one heartbeat" to "one round trip" in small meshes.
+//   - WithValidateQueueSize(1024): the default 32 overflows under a burst,
+//     and an overflow drops honest messages with the flood.
+//
+// Options that are not the revocation topic's business (peer exchange on
+// the bootstrap node, direct peers for relays, WithPeerScoreInspect, which
+// must come after WithPeerScore) are appended by the caller. The default
+// 1 MiB message cap is far above MaxRecordBytes; the validator enforces
+// the latter.
+func PubSubOptions() []pubsub.Option {
+	params, thresholds := ScoreParams()
+	return []pubsub.Option{
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithValidateQueueSize(1024),
+	}
+}

@@ -1,0 +1,220 @@
+// Package demo runs the whole mesh in one process on loopback and walks
+// through the mission step by step: `mesh demo`, the first thing a new user
+// runs.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ocmt/mesh/internal/testmesh"
+	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/relay"
+	"github.com/ocmt/mesh/vault"
+)
+
+// Options configure a demo run.
+type Options struct {
+	// Dir holds the demo's home folders. Default: a new temporary folder,
+	// removed afterwards.
+	Dir string
+	// KDF for the demo vaults. Default vault.DefaultKDF() (the real cost).
+	KDF vault.KDFParams
+	// Logger receives the nodes' operational logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// ErrFailed means at least one step failed.
+var ErrFailed = errors.New("demo: some steps failed")
+
+type run struct {
+	w      io.Writer
+	failed int
+	start  time.Time
+}
+
+func (r *run) say(format string, args ...any) { fmt.Fprintf(r.w, "\n"+format+"\n", args...) }
+
+// step prints ✓ or ✗ with what happened.
+func (r *run) step(what string, err error) bool {
+	if err != nil {
+		r.failed++
+		fmt.Fprintf(r.w, "  ✗ %s: %v\n", what, err)
+		return false
+	}
+	fmt.Fprintf(r.w, "  ✓ %s\n", what)
+	return true
+}
+
+func (r *run) check(what string, ok bool, why string) bool {
+	if !ok {
+		return r.step(what, errors.New(why))
+	}
+	return r.step(what, nil)
+}
+
+// Run runs the demo, narrating to w. It returns ErrFailed if any step failed.
+func Run(ctx context.Context, w io.Writer, opts Options) error {
+	if opts.Dir == "" {
+		d, err := os.MkdirTemp("", "mesh-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		opts.Dir = d
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.KDF == (vault.KDFParams{}) {
+		opts.KDF = vault.DefaultKDF()
+	}
+	r := &run{w: w, start: time.Now()}
+	err := r.mission(ctx, opts)
+	if err != nil {
+		r.step("the demo stopped early", err)
+	}
+	fmt.Fprintf(w, "\n%s in %.1fs\n", map[bool]string{true: "All steps passed", false: fmt.Sprintf("%d step(s) failed", r.failed)}[r.failed == 0], time.Since(r.start).Seconds())
+	if r.failed > 0 {
+		return ErrFailed
+	}
+	return nil
+}
+
+func (r *run) mission(ctx context.Context, opts Options) error {
+	home := func(name string) node.Home { return node.Home(opts.Dir + "/" + name) }
+	loop := []string{"/ip4/127.0.0.1/tcp/0"}
+
+	r.say("1. The management side shrinks to a bootstrap peer and a relay.")
+	var bootTap, relayTap *testmesh.TapHost
+	boot, err := node.StartBootstrap(ctx, node.InfraConfig{Home: home("bootstrap"), Listen: loop,
+		WrapHost: func(h host.Host) host.Host { bootTap = testmesh.NewTapHost(h); return bootTap }})
+	if !r.step("bootstrap peer up (directory, DHT, encrypted mailboxes): "+short(boot), err) {
+		return err
+	}
+	defer boot.Close()
+	rel, err := node.StartRelay(ctx, node.RelayConfig{
+		InfraConfig: node.InfraConfig{Home: home("relay"), Listen: loop,
+			WrapHost: func(h host.Host) host.Host { relayTap = testmesh.NewTapHost(h); return relayTap }},
+		Bootstrap: boot.Addrs(), Relay: relay.Config{AllowPrivateAddrs: true}})
+	if !r.step("relay up (forwards encrypted streams for registered nodes only): "+short(rel), err) {
+		return err
+	}
+	defer rel.Close()
+
+	r.say("2. Alice and Bob each run a node that holds their own secrets. Both sit behind a\n   (simulated) NAT: neither accepts direct connections, so they meet through the relay.")
+	start := func(name, pw string) (*node.Node, error) {
+		if _, err := node.Init(ctx, home(name), node.InitOptions{Password: []byte(pw), KDF: opts.KDF, Handle: name}); err != nil {
+			return nil, err
+		}
+		n, err := node.Start(ctx, node.Config{Home: home(name), Listen: loop, Bootstrap: boot.Addrs(), Logger: opts.Logger.With("node", name),
+			Relays: []string{rel.Addrs()[0]}, Firewall: true, MailboxInterval: 500 * time.Millisecond})
+		if err != nil {
+			return nil, err
+		}
+		if err := n.Local().Unlock(ctx, []byte(pw)); err != nil {
+			n.Close()
+			return nil, err
+		}
+		return n, waitUntil(ctx, 20*time.Second, func() bool { st, _ := n.Local().Status(ctx); return st.Relayed })
+	}
+	alice, err := start("alice", "alice's long passphrase")
+	if !r.step("alice's node up, vault unlocked, handle \"alice\" claimed, relay slot reserved", err) {
+		return err
+	}
+	defer alice.Close()
+	bob, err := start("bob", "bob's long passphrase")
+	if !r.step("bob's node up, vault unlocked, handle \"bob\" claimed, relay slot reserved", err) {
+		return err
+	}
+	defer bob.Close()
+
+	r.say("3. Alice stores her calendar and an API key. Both are sealed in her vault only.")
+	calendar := "Mon 09:00 standup\nThu 16:00 dentist"
+	apiKey := "sk-demo-" + fmt.Sprint(time.Now().UnixNano())
+	r.step("alice: mesh put calendar/work", alice.Local().PutResource(ctx, "calendar/work", []byte(calendar)))
+	r.step("alice: mesh secret set openai --type api_key", alice.Local().SecretSet(ctx, vault.Secret{Name: "openai", Type: vault.TypeAPIKey, Provider: "openai", Value: []byte(apiKey)}))
+
+	r.say("4. Alice shares her calendar with Bob by saying who and what; no token handling.")
+	res, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,list", ValidFor: 24 * time.Hour})
+	if r.step(fmt.Sprintf("alice: mesh share calendar/* --with bob  →  share %s, delivered %s", res.ID, res.Delivered), err) {
+		gs, err := bob.Local().Shared(ctx)
+		if r.step("bob: mesh shared", err) && len(gs) == 1 {
+			fmt.Fprintf(r.w, "      %s shared %s with you: %s, until %s\n", gs[0].OwnerHandle, gs[0].Resource, strings.Join(gs[0].Actions, ", "), gs[0].Expiry.Local().Format(time.DateTime))
+		}
+	}
+
+	r.say("5. Bob reads Alice's calendar. The stream is end-to-end encrypted through the relay.")
+	t0 := time.Now()
+	data, err := bob.Local().Fetch(ctx, "alice/calendar/work")
+	if r.step(fmt.Sprintf("bob: mesh get alice/calendar/work (%v)", time.Since(t0).Round(time.Millisecond)), err) {
+		r.check("bob sees alice's calendar", string(data) == calendar, fmt.Sprintf("got %q", data))
+		fmt.Fprintf(r.w, "      %s\n", strings.ReplaceAll(string(data), "\n", "\n      "))
+	}
+	relayed := len(bob.Host().Network().ConnsToPeer(alice.ID())) > 0
+	for _, c := range bob.Host().Network().ConnsToPeer(alice.ID()) {
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			relayed = false
+		}
+	}
+	r.check("bob reached alice only through the relay circuit", relayed, "a direct connection exists")
+	_, err = bob.Local().Fetch(ctx, "alice/files/taxes")
+	r.check("bob cannot read anything alice did not share", err != nil, "bob read an unshared path")
+
+	r.say("6. Zero knowledge: what did the relay and the bootstrap see?")
+	secrets := [][]byte{[]byte("Thu 16:00 dentist"), []byte(apiKey), []byte("alice's long passphrase")}
+	rb := relayTap.Rec.Bytes()
+	r.check(fmt.Sprintf("the relay forwarded %d bytes on %d streams: no plaintext, secret or password in them", len(rb), relayTap.Rec.Streams()),
+		len(rb) > 0 && testmesh.Find(rb, secrets...) == nil, "plaintext found in relayed bytes")
+	bb := bootTap.Rec.Bytes()
+	r.check(fmt.Sprintf("the bootstrap received %d bytes of metadata: no secret, password or plaintext", len(bb)),
+		len(bb) > 0 && testmesh.Find(bb, secrets...) == nil, "secret found at the bootstrap")
+
+	r.say("7. Every sensitive operation left an audit record on alice's node.")
+	rep, err := alice.Local().Audit(ctx)
+	if r.step(fmt.Sprintf("alice: mesh audit  →  %d records, hash chain verified", len(rep.Records)), errors.Join(err, brokenErr(rep.Broken))) {
+		for _, rec := range rep.Records[max(0, len(rep.Records)-4):] {
+			fmt.Fprintf(r.w, "      %-18s %-8s %s %s\n", rec.Op, rec.Outcome, rec.Target, rec.Detail)
+		}
+	}
+	return nil
+}
+
+func brokenErr(s string) error {
+	if s == "" {
+		return nil
+	}
+	return errors.New(s)
+}
+
+func short(in *node.Infra) string {
+	if in == nil {
+		return ""
+	}
+	return in.Host.ID().String()[:16] + "…"
+}
+
+func waitUntil(ctx context.Context, d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
