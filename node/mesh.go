@@ -40,7 +40,21 @@ type meshNet struct {
 
 	mu       sync.Mutex
 	reserved map[peer.ID]time.Time // relay → reservation expiry
+	records  map[string]cachedRecord
 }
+
+// cachedRecord is a directory answer kept for recordTTL, so repeated gets
+// don't ask the bootstrap each time (it rate-limits, and it need not learn
+// how often we read).
+type cachedRecord struct {
+	rec *directory.Record
+	at  time.Time
+}
+
+const (
+	recordTTL      = time.Minute
+	maxCachedNames = 1024
+)
 
 // parseAddrInfos parses multiaddrs that end in /p2p/ID.
 func parseAddrInfos(what string, addrs []string) ([]peer.AddrInfo, error) {
@@ -216,8 +230,35 @@ func (m *meshNet) lookup(ctx context.Context, handle string) (*directory.Record,
 	if err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	c, ok := m.records[handle]
+	m.mu.Unlock()
+	if ok && time.Since(c.at) < recordTTL {
+		return c.rec, nil
+	}
+	rec, err := m.lookupFresh(ctx, hd)
+	if err == nil {
+		m.mu.Lock()
+		if m.records == nil || len(m.records) >= maxCachedNames {
+			m.records = map[string]cachedRecord{}
+		}
+		m.records[handle] = cachedRecord{rec, time.Now()}
+		m.mu.Unlock()
+	}
+	return rec, err
+}
+
+// forget drops a cached directory answer (after the peer could not be
+// reached at its addresses).
+func (m *meshNet) forget(handle string) {
+	m.mu.Lock()
+	delete(m.records, handle)
+	m.mu.Unlock()
+}
+
+func (m *meshNet) lookupFresh(ctx context.Context, hd directory.Handle) (*directory.Record, error) {
 	var rec *directory.Record
-	err = m.withBootstrap(ctx, func(b peer.ID) error {
+	err := m.withBootstrap(ctx, func(b peer.ID) error {
 		r, err := directory.Lookup(ctx, m.h, b, hd)
 		rec = r
 		return err

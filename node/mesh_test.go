@@ -28,7 +28,9 @@ import (
 
 // shortDir makes a folder with a short path (unix sockets cap paths at
 // ~108 bytes, and t.TempDir paths can be long).
-func shortDir(t *testing.T, name string) Home {
+func shortDir(t *testing.T, name string) Home { return tempHome(t, name) }
+
+func tempHome(t testing.TB, name string) Home {
 	t.Helper()
 	d, err := os.MkdirTemp("", "m"+name)
 	if err != nil {

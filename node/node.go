@@ -64,6 +64,9 @@ type Config struct {
 	Firewall bool
 	// MailboxInterval is how often the mailbox is checked. Default 30 s.
 	MailboxInterval time.Duration
+	// ShareRate is each grantee's share request rate (per second, burst
+	// twice as many). Default 50.
+	ShareRate float64
 }
 
 // Node is a running home node.
@@ -144,7 +147,12 @@ func newHost(l *Local, listen []string, gater connmgr.ConnectionGater) (host.Hos
 	if err != nil {
 		return nil, err
 	}
+	rm, err := resourceManager()
+	if err != nil {
+		return nil, err
+	}
 	opts := []libp2p.Option{
+		libp2p.ResourceManager(rm),
 		libp2p.Identity(l.peer.Libp2pPrivKey()),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),

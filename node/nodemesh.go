@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/protocols/directory"
@@ -25,7 +26,11 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 	l.revocations = revs
 	verifier := capability.NewVerifier(capability.Config{Revocations: revs, Replay: capability.NewMemoryReplay(1 << 16)})
 	var err error
-	if n.share, err = share.NewServer(n.host, share.Config{Verifier: verifier, Store: shareStore{l}, Logger: n.cfg.Logger, Refused: l.refused}); err != nil {
+	scfg := share.Config{Verifier: verifier, Store: shareStore{l}, Logger: n.cfg.Logger, Refused: l.refused}
+	if n.cfg.ShareRate > 0 {
+		scfg.PerPeerRate, scfg.PerPeerBurst = rate.Limit(n.cfg.ShareRate), int(2*n.cfg.ShareRate)
+	}
+	if n.share, err = share.NewServer(n.host, scfg); err != nil {
 		return err
 	}
 	n.grant = grant.NewServer(n.host, n.cfg.Logger, l.receive)

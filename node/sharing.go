@@ -244,6 +244,7 @@ func (l *Local) Fetch(ctx context.Context, remote string) ([]byte, error) {
 		return err
 	})
 	if err != nil {
+		l.net.forget(handle)
 		return nil, l.explain(handle, err)
 	}
 	return data, nil

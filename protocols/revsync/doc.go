@@ -1,0 +1,51 @@
+// Package revsync is the /ocmt/revsync/1 protocol: a node that joins late
+// or reconnects fetches the revocation set from any peer that serves it
+// (relays and bootstrap peers do), so it refuses revoked tokens it never
+// heard gossiped.
+//
+// # Protocol ID
+//
+//	/ocmt/revsync/1
+//
+// # Version changelog
+//
+//	1  first version: pages of records since a version, snapshot on epoch change.
+//
+// # Message flow
+//
+// One request and one reply per stream (internal/wire: uvarint-framed
+// deterministic CBOR, read deadline before the first read, frame caps
+// reserved from the stream's resource scope). The client asks for the
+// records the server added after version N of the server's set, naming
+// the server's epoch it got N from. The server answers with up to
+// MaxRecordsPerReply records in version order and the cursor to ask from
+// next; More says another page follows. When the epoch differs (another
+// server, or the server's datastore was reset) or N is beyond the
+// server's head, the server starts over from version 0 and sets Snapshot:
+// the client then holds a full copy of the live set after the last page.
+//
+// Each record is a complete signed revocation (capability/revocation); the
+// client verifies every one (signature, proof, expiry) before adding it to
+// its own Set, so a server can withhold records but never forge one.
+// Versions are the server's own counter: a client keeps one Cursor per
+// server it syncs from.
+//
+// # Frames
+//
+// Request (CBOR map, integer keys):
+//
+//	1 since  uint   the server version the client already has (0 = all)
+//	2 epoch  bytes  the server epoch that version belongs to (8 bytes, or
+//	                absent on a first sync)
+//
+// Reply body (inside wire.Reply, status OK):
+//
+//	1 epoch     bytes    the server's epoch (8 bytes)
+//	2 records   [bytes]  revocation envelopes, oldest first (≤ MaxRecordsPerReply,
+//	                     ≤ MaxReplyBytes in total)
+//	3 next      uint     the version to send as since next time
+//	4 more      bool     another page follows (absent = false)
+//	5 snapshot  bool     the server started over from 0 (absent = false)
+//
+// Statuses: BadRequest (malformed request), RateLimited, Internal.
+package revsync
