@@ -208,11 +208,15 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 	tr.dir.Add(home.ID())
 	w.fail.Store(true)
 	tr.reserve(ctx, stranger) // its refusal cannot be written
+	// The refusal is audited when its stream ends, just after the stranger
+	// hears it: wait for the relay to notice the failing log.
+	waitUntil(t, func() bool { return !tr.svc.auditHealthy() })
 	if err := tr.reserve(ctx, home); err == nil {
 		t.Fatal("reservation accepted while the audit log fails")
 	}
 	w.fail.Store(false)
 	tr.reserve(ctx, stranger) // this refusal is written: the log works again
+	waitUntil(t, tr.svc.auditHealthy)
 	if err := tr.reserve(ctx, home); err != nil {
 		t.Fatalf("reservation after the audit log recovered: %v", err)
 	}
@@ -225,4 +229,15 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 		return 0, errors.New("disk full")
 	}
 	return len(p), nil
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

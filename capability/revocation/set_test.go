@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -281,5 +283,39 @@ func TestQuotaBoundsOneRevoker(t *testing.T) {
 	tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "quota/other")
 	if _, err := s.Add(ctx, mustNew(t, c.owner, tok)); err != nil {
 		t.Fatalf("another revoker refused: %v", err)
+	}
+}
+
+// TestBackgroundCollectionStopsOnClose: the loop collects expired entries
+// on its own, and Close stops it (no goroutine left behind).
+func TestBackgroundCollectionStopsOnClose(t *testing.T) {
+	c := newCast(t)
+	before := runtime.NumGoroutine()
+	clk := &fakeClock{testNow}
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clk.Now() }
+	s, err := Open(context.Background(), Config{Clock: now, CollectEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Minute, "bg")
+	if _, err := s.Add(context.Background(), mustNew(t, c.owner, tok)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clk.Advance(time.Hour)
+	mu.Unlock()
+	deadline := time.Now().Add(2 * time.Second)
+	for s.IsRevoked(tok.ID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("background collection never dropped the expired entry")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Close()
+	s.Close() // idempotent
+	time.Sleep(20 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("%d goroutines before, %d after Close", before, after)
 	}
 }

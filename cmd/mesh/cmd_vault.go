@@ -155,10 +155,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(out).Encode(st)
 			}
 			fmt.Fprintf(out, "peer ID:  %s\nhome:     %s\n", st.PeerID, st.Home)
+			if st.Handle != "" {
+				fmt.Fprintf(out, "handle:   %s\n", st.Handle)
+			}
 			if st.Running {
 				fmt.Fprintln(out, "node:     running")
 				for _, a := range st.Listen {
 					fmt.Fprintf(out, "          %s\n", a)
+				}
+				if st.Relayed {
+					fmt.Fprintln(out, "relay:    slot reserved")
 				}
 			} else {
 				fmt.Fprintln(out, "node:     not running")

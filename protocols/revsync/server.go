@@ -24,6 +24,9 @@ type ServerConfig struct {
 	// (a full sync of 1 M entries is about 4000 pages).
 	PerPeerRate  rate.Limit
 	PerPeerBurst int
+	// PageSize is the records per reply. Default and maximum
+	// MaxRecordsPerReply; smaller pages are for tests.
+	PageSize int
 }
 
 // Server answers /ocmt/revsync/1 from a revocation Set. The set is public
@@ -50,6 +53,9 @@ func NewServer(h host.Host, set *revocation.Set, cfg ServerConfig) (*Server, err
 	}
 	if cfg.PerPeerRate <= 0 {
 		cfg.PerPeerRate, cfg.PerPeerBurst = 50, 200
+	}
+	if cfg.PageSize <= 0 || cfg.PageSize > MaxRecordsPerReply {
+		cfg.PageSize = MaxRecordsPerReply
 	}
 	if cfg.PerPeerBurst <= 0 {
 		cfg.PerPeerBurst = 1
@@ -99,7 +105,7 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	if !bytes.Equal(req.Epoch, epoch[:]) || since > s.set.Version() {
 		since, snapshot = 0, true
 	}
-	page, err := s.set.Since(ctx, since, MaxRecordsPerReply, pageBytes)
+	page, err := s.set.Since(ctx, since, s.cfg.PageSize, pageBytes)
 	if err != nil {
 		return nil, err // logged by wire.Serve, sent as Internal
 	}

@@ -1,0 +1,67 @@
+// Package revocation makes a capability token invalid everywhere before it
+// expires: signed revocation records, the Set every verifier consults, and
+// the gossip that carries records across the mesh within a second.
+//
+// # Who may revoke
+//
+// A revocation names a token by ID and embeds that token's envelope (the
+// proof, at most capability.MaxTokenBytes, with its whole chain). The
+// revoker must be the issuer of the revoked token or of one of its
+// ancestors, read from the proof: anyone who granted a capability can take
+// it back, and revoking a link kills every chain through it (the verifier
+// checks every link against the Set). A token's own audience, a later
+// delegate or a stranger has no standing (ErrNotIssuer). Only ancestors
+// count because anyone could wrap a token they saw in a child of their
+// own. To revoke an ancestor of a token you hold, revoke that link:
+// New(key, tok.Chain()[i], now).
+//
+// The proof's chain must verify (signatures and delegation rules): a
+// revocation of a token that can never verify is refused (ErrBadProof) so
+// it cannot fill the set. Anyone can still mint tokens to themselves and
+// revoke them; the Set caps live entries per revoker (MaxPerRevoker) and
+// drops each entry when its token expires, and Config.Admit lets relays
+// keep only revocations rooted at known users. Revocation is irreversible:
+// there is no un-revoke, only expiry.
+//
+// # Record format
+//
+// Envelope (CBOR map, integer keys, RFC 8949 core deterministic encoding;
+// the decoder refuses anything that does not re-encode to the same bytes):
+//
+//	1 payload    bytes  the exact signed payload (≤ MaxPayloadBytes)
+//	2 signature  bytes  Ed25519 by the revoker over
+//	                    "ocmt-mesh/revocation/v1" || 0x00 || payload
+//
+// Payload:
+//
+//	1 version  uint   1
+//	2 token    bytes  the revoked token's ID (SHA-256 of its envelope)
+//	3 revoker  bytes  the revoker's Ed25519 peer ID (38 bytes, key inlined)
+//	4 time     int    when it was revoked, unix seconds (informational)
+//	5 expiry   int    the revoked token's expiry, unix seconds (must equal
+//	                  the proof's: the Set collects the entry after it)
+//	6 proof    bytes  the revoked token's envelope (≤ capability.MaxTokenBytes)
+//
+// The whole envelope is at most MaxRecordBytes; a record revoking a root
+// token is about 400 bytes. Vectors are in testdata/records.json.
+//
+// # The Set
+//
+// Set.IsRevoked (capability.RevocationChecker) asks a Bloom filter first
+// and confirms every hit in an exact map, so it costs about one hash and
+// one memory read for the common "not revoked" answer, allocates nothing,
+// and a false positive never rejects a valid token. Entries persist in a
+// go-datastore until their token's expiry plus skew, then Collect drops
+// them and rebuilds the filter. Every entry added gets the next version
+// of a counter that never goes back; protocols/revsync serves "entries
+// since version N" from it to late joiners.
+//
+// # Gossip
+//
+// Records travel on gossipsub topic Topic ("/ocmt/revocations/1"). JoinGossip
+// registers a validator that rejects (and so penalises through peer
+// scoring) anything malformed, forged or without standing, ignores what an
+// honest peer might still send (duplicates, expired tokens, over quota,
+// over the neighbour's rate), and adds every valid new record to the Set
+// before pubsub forwards it. Build the pubsub with PubSubOptions.
+package revocation

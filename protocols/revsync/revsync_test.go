@@ -1,0 +1,204 @@
+package revsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/wire"
+)
+
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func newHost(t *testing.T) (*keys.PeerKey, host.Host) {
+	t.Helper()
+	k := keys.GeneratePeerKey()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Identity(k.Libp2pPrivKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return &k, h
+}
+
+func newSet(t *testing.T) *revocation.Set {
+	t.Helper()
+	s, err := revocation.Open(context.Background(), revocation.Config{Clock: func() time.Time { return testNow }, CollectEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func connect(t *testing.T, a, b host.Host) {
+	t.Helper()
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type detReader struct{ seed [32]byte }
+
+func (r *detReader) Read(p []byte) (int, error) {
+	for i := range p {
+		r.seed = sha256.Sum256(r.seed[:])
+		p[i] = r.seed[0]
+	}
+	return len(p), nil
+}
+
+// grant issues owner → holder tokens and revokes the first n into set.
+func grant(t *testing.T, owner *keys.PeerKey, holder peer.ID, set *revocation.Set, n int, seed string) []*capability.Token {
+	t.Helper()
+	var out []*capability.Token
+	for i := range n {
+		tok, err := capability.Issue(owner, capability.Params{
+			Audience: holder, Resource: "calendar/**", Actions: capability.Read,
+			NotBefore: testNow.Add(-time.Hour), Expiry: testNow.Add(time.Hour),
+			Rand: &detReader{sha256.Sum256(fmt.Appendf(nil, "%s/%d", seed, i))},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev, err := revocation.New(owner, tok, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := set.Add(context.Background(), rev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tok)
+	}
+	return out
+}
+
+// serve starts a revsync server on a fresh host with a fresh set.
+func serve(t *testing.T, cfg ServerConfig) (*keys.PeerKey, host.Host, *revocation.Set) {
+	t.Helper()
+	k, h := newHost(t)
+	set := newSet(t)
+	srv, err := NewServer(h, set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return k, h, set
+}
+
+func TestLateJoinerFetchesRevocationsAndRefusesTheTokens(t *testing.T) {
+	ctx := context.Background()
+	owner, server, serverSet := serve(t, ServerConfig{})
+	_, late := newHost(t)
+	toks := grant(t, owner, late.ID(), serverSet, 5, "late")
+
+	lateSet := newSet(t)
+	v := capability.NewVerifier(capability.Config{Clock: func() time.Time { return testNow }, Revocations: lateSet})
+	req := capability.Request{Remote: late.ID(), Owner: owner.ID(), Resource: "calendar/mon", Action: capability.Read}
+	if _, err := v.Verify(ctx, toks[0], req); err != nil {
+		t.Fatalf("before sync the token verifies: %v", err)
+	}
+	connect(t, late, server)
+	cur, st, err := Sync(ctx, late, server.ID(), lateSet, Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Added != 5 || !st.Snapshot || cur.Version != 5 || cur.Epoch != serverSet.Epoch() {
+		t.Fatalf("stats %+v, cursor %+v", st, cur)
+	}
+	for i, tok := range toks {
+		if _, err := v.Verify(ctx, tok, req); !errors.Is(err, capability.ErrRevoked) {
+			t.Fatalf("token %d after sync: %v", i, err)
+		}
+	}
+}
+
+func TestSyncPagesAndResumes(t *testing.T) {
+	ctx := context.Background()
+	owner, server, serverSet := serve(t, ServerConfig{PageSize: 4})
+	_, client := newHost(t)
+	grant(t, owner, client.ID(), serverSet, 10, "pages")
+	connect(t, client, server)
+	set := newSet(t)
+
+	cur, st, err := Sync(ctx, client, server.ID(), set, Cursor{})
+	t.Run("a first sync pages through everything", func(t *testing.T) {
+		if err != nil || st.Pages != 3 || st.Added != 10 || set.Len() != 10 || cur.Version != 10 {
+			t.Fatalf("err %v, stats %+v, len %d, cursor %d", err, st, set.Len(), cur.Version)
+		}
+	})
+	t.Run("a second sync from the cursor gets nothing", func(t *testing.T) {
+		cur2, st, err := Sync(ctx, client, server.ID(), set, cur)
+		if err != nil || st.Pages != 1 || st.Received != 0 || st.Snapshot || cur2 != cur {
+			t.Fatalf("err %v, stats %+v", err, st)
+		}
+	})
+	t.Run("a later sync gets only the new records", func(t *testing.T) {
+		grant(t, owner, client.ID(), serverSet, 12, "pages") // 10 known + 2 new
+		cur3, st, err := Sync(ctx, client, server.ID(), set, cur)
+		if err != nil || st.Received != 2 || st.Added != 2 || cur3.Version != 12 {
+			t.Fatalf("err %v, stats %+v, cursor %d", err, st, cur3.Version)
+		}
+	})
+	t.Run("a cursor from another server gets a snapshot", func(t *testing.T) {
+		_, other, otherSet := serve(t, ServerConfig{})
+		grant(t, owner, client.ID(), otherSet, 3, "other")
+		connect(t, client, other)
+		_, st, err := Sync(ctx, client, other.ID(), set, cur)
+		if err != nil || !st.Snapshot || st.Received != 3 {
+			t.Fatalf("err %v, stats %+v", err, st)
+		}
+	})
+}
+
+// TestSyncRefusesAForgedRecord: a server can withhold records but not
+// forge them.
+func TestSyncRefusesAForgedRecord(t *testing.T) {
+	ctx := context.Background()
+	owner, server := newHost(t)
+	good := newSet(t)
+	grant(t, owner, owner.ID(), good, 1, "forged")
+	page, err := good.Since(ctx, 0, 1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := page.Records[0]
+	forged[len(forged)-1] ^= 1
+	epoch := good.Epoch()
+	server.SetStreamHandler(ID, func(s network.Stream) {
+		wire.Serve(s, Limits(), nil, func(context.Context, peer.ID, []byte) (any, error) {
+			return Reply{Epoch: epoch[:], Records: [][]byte{forged}, Next: 1}, nil
+		})
+	})
+	_, client := newHost(t)
+	connect(t, client, server)
+	set := newSet(t)
+	_, _, err = Sync(ctx, client, server.ID(), set, Cursor{})
+	if !errors.Is(err, ErrBadServer) || !errors.Is(err, revocation.ErrBadSignature) {
+		t.Fatalf("err = %v", err)
+	}
+	if set.Len() != 0 {
+		t.Fatal("a forged record was added")
+	}
+}
+
+func TestServerRefusesAMalformedRequest(t *testing.T) {
+	_, server, _ := serve(t, ServerConfig{})
+	_, client := newHost(t)
+	connect(t, client, server)
+	err := wire.Call(context.Background(), client, server.ID(), ID, Limits(), Request{Epoch: []byte{1, 2, 3}}, &Reply{})
+	if !errors.Is(err, wire.BadRequest) {
+		t.Fatalf("err = %v", err)
+	}
+}
