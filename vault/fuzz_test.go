@@ -20,7 +20,9 @@ func FuzzParseWrap(f *testing.F) {
 	v := &Vault{}
 	v.master.Bytes()[0] = 1
 	f.Add(v.wrapMaster([]byte("pw"), TestKDF()).marshal())
-	f.Add(v.wrapMaster([]byte("pw"), KDFParams{Time: 16, MemoryKiB: 1 << 20, Threads: 16}).marshal()[:wrapPrefixLen])
+	capped := passwordWrap{kdf: KDFParams{Time: 16, MemoryKiB: 1 << 20, Threads: 16}, sealed: make([]byte, wrapSize-wrapPrefixLen)}
+	f.Add(capped.marshal())                 // at the caps: accepted
+	f.Add(capped.marshal()[:wrapPrefixLen]) // truncated
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w, err := parseWrap(b)
 		if err != nil {

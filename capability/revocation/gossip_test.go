@@ -3,12 +3,16 @@ package revocation
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/ocmt/mesh/internal/keys"
 )
 
 func TestGossipReachesEveryNodeOfALine(t *testing.T) {
@@ -153,5 +157,49 @@ func TestFloodDoesNotStopARealRevocation(t *testing.T) {
 		if n.set.Len() != 2 {
 			t.Fatalf("node %d holds %d entries", i, n.set.Len())
 		}
+	}
+}
+
+// TestValidatorOutcomes checks each verdict of the topic validator without
+// a network: reject what no honest peer forwards, ignore what one might.
+func TestValidatorOutcomes(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	set := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	g := &Gossip{set: set, self: c.owner.ID(), clock: time.Now, rate: 1e-9, burst: 8,
+		limiters: map[peer.ID]*rate.Limiter{}, log: slog.New(slog.DiscardHandler)}
+	ch := newChain(t, c, "validator")
+	valid := mustNew(t, c.owner, ch.root).Bytes()
+	old := issueTo(t, c.owner, c.alice.ID(), nil, -2*time.Minute, "validator/old")
+	forged := mustNew(t, c.owner, ch.mid).Bytes()
+	forged[len(forged)-1] ^= 1
+	stranger := signRaw(t, c.mallory, rawPayload(ch.leaf, c.mallory.ID()), keys.RevocationMessage)
+	from := c.alice.ID()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want pubsub.ValidationResult
+	}{
+		{"an oversized message is rejected", make([]byte, MaxRecordBytes+1), pubsub.ValidationReject},
+		{"garbage is rejected", []byte("garbage"), pubsub.ValidationReject},
+		{"a forged signature is rejected", forged, pubsub.ValidationReject},
+		{"a stranger's revocation is rejected", stranger, pubsub.ValidationReject},
+		{"an expired token's revocation is ignored", mustNew(t, c.owner, old).Bytes(), pubsub.ValidationIgnore},
+		{"a valid new revocation is accepted and in force", valid, pubsub.ValidationAccept},
+		{"the same revocation again is ignored", valid, pubsub.ValidationIgnore},
+		{"past the neighbour's burst everything is ignored", []byte("garbage"), pubsub.ValidationIgnore},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := g.judge(ctx, from, false, tc.data)
+			if got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if !set.IsRevoked(ch.root.ID()) || set.Len() != 1 {
+		t.Fatal("only the valid revocation may be in the set")
+	}
+	if g.stats.RateLimited.Load() != 1 {
+		t.Fatalf("rate-limited %d, want 1", g.stats.RateLimited.Load())
 	}
 }
