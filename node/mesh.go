@@ -118,11 +118,41 @@ func (m *meshNet) start(ctx context.Context, store ds.Batching) error {
 	return nil
 }
 
+func (m *meshNet) relayList() []peer.AddrInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.relays
+}
+
+// findRelays looks relays up in the DHT when none is configured, retrying
+// for up to a minute.
+func (m *meshNet) findRelays() {
+	for wait := time.Second; wait < time.Minute; wait *= 2 {
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+		found, err := m.dht.FindRelays(ctx, 2)
+		cancel()
+		if err == nil {
+			m.mu.Lock()
+			m.relays = found
+			m.mu.Unlock()
+			for _, r := range found {
+				m.h.ConnManager().Protect(r.ID, "ocmt-relay")
+			}
+			m.log.Info("relays found in the DHT", "count", len(found))
+			return
+		}
+		m.log.Debug("no relay in the DHT yet", "err", err)
+		if !sleepCtx(m.ctx, wait) {
+			return
+		}
+	}
+}
+
 // keepReservations holds a reservation on every relay: it reserves at
 // start, renews a minute before expiry, and re-reserves as soon as the
 // connection to a relay drops (a relay restart).
 func (m *meshNet) keepReservations(onChange func()) {
-	for _, r := range m.relays {
+	for _, r := range m.relayList() {
 		m.wg.Add(1)
 		go func(r peer.AddrInfo) {
 			defer m.wg.Done()
@@ -182,7 +212,7 @@ func (m *meshNet) hasReservation() bool {
 // followed by /p2p-circuit.
 func (m *meshNet) relayAddrs() []ma.Multiaddr {
 	var out []ma.Multiaddr
-	for _, r := range m.relays {
+	for _, r := range m.relayList() {
 		for _, a := range r.Addrs {
 			out = append(out, a.Encapsulate(ma.StringCast("/p2p/"+r.ID.String()+"/p2p-circuit")))
 		}

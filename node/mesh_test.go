@@ -375,3 +375,21 @@ func TestSafetyCodeIsSymmetric(t *testing.T) {
 		t.Fatal("different pairs share a code")
 	}
 }
+
+func TestNodeFindsARelayInTheDHT(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	h := shortDir(t, "carol")
+	if _, err := Init(ctx, h, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF(), Handle: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, "carol reserves on a relay found in the DHT", n.mesh.hasReservation)
+	if rs := n.mesh.relayList(); len(rs) != 1 || rs[0].ID != m.relay.Host.ID() {
+		t.Fatalf("relays = %v, want the relay %s", rs, m.relay.Host.ID())
+	}
+}

@@ -64,6 +64,9 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 // and republishes every half hour.
 func (n *Node) meshLoop(interval time.Duration) {
 	m, l := n.mesh, n.local
+	if len(m.relays) == 0 && m.dht != nil {
+		m.findRelays()
+	}
 	backoff := time.Second
 	for {
 		err := l.publishRecord(m.ctx)

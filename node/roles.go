@@ -226,14 +226,54 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 		in.closers = append(in.closers, srv.Close)
 	}
 	for _, b := range boots {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := in.Host.Connect(cctx, b); err != nil {
-			cfg.Logger.Warn("bootstrap unreachable for now", "bootstrap", b.ID, "err", err)
-		}
-		cancel()
 		in.Host.ConnManager().Protect(b.ID, "ocmt-bootstrap")
 	}
+	// Join the DHT and announce this relay, so nodes without a configured
+	// relay can find it.
+	store, err := vault.OpenStore(cfg.Home.StorePath())
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, store.Close)
+	d, err := dht.New(in.Host, store, dht.Config{Mode: dht.ModeServer, BootstrapPeers: boots, Logger: cfg.Logger})
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, d.Close)
+	actx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	in.closers = append(in.closers, func() error { cancel(); <-done; return nil })
+	go func() {
+		defer close(done)
+		announceRelay(actx, d, cfg.Logger)
+	}()
 	return in, nil
+}
+
+// announceRelay provides the relay CID at start (retrying until it works)
+// and every 12 hours after, inside the DHT's 48-hour provider validity.
+func announceRelay(ctx context.Context, d *dht.DHT, log *slog.Logger) {
+	wait := time.Second
+	for {
+		bctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := d.Bootstrap(bctx)
+		if err == nil {
+			err = d.AnnounceRelay(bctx)
+		}
+		cancel()
+		if err == nil {
+			log.Info("relay announced in the DHT")
+			wait = 12 * time.Hour
+		} else {
+			log.Debug("announcing the relay failed; retrying", "err", err)
+			wait = min(2*wait, time.Minute)
+		}
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+	}
 }
 
 // remoteDirectory answers the relay's "is this peer registered?" by asking

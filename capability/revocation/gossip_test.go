@@ -166,7 +166,7 @@ func TestValidatorOutcomes(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
 	set := openSet(t, newStore(), &fakeClock{testNow}, Config{})
-	g := &Gossip{set: set, self: c.owner.ID(), clock: time.Now, rate: 1e-9, burst: 8,
+	g := &Gossip{set: set, self: c.owner.ID(), clock: time.Now, rate: 1e-9, burst: 6, // the six messages after the oversized one
 		limiters: map[peer.ID]*rate.Limiter{}, log: slog.New(slog.DiscardHandler)}
 	ch := newChain(t, c, "validator")
 	valid := mustNew(t, c.owner, ch.root).Bytes()
