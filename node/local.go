@@ -29,6 +29,7 @@ type Local struct {
 
 	// Set by a running node: its mesh connection and revocation set.
 	net         *meshNet
+	rev         *revocations
 	revocations capability.RevocationChecker
 
 	mu     sync.Mutex

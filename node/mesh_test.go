@@ -393,3 +393,69 @@ func TestNodeFindsARelayInTheDHT(t *testing.T) {
 		t.Fatalf("relays = %v, want the relay %s", rs, m.relay.Host.ID())
 	}
 }
+
+func TestRevocationReachesEveryVerifier(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	carol := m.startNode(t, "carol", "pw-c")
+	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
+	res, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,share", ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bob passes it on to carol: a delegation chain alice → bob → carol.
+	if _, err := bob.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/work", From: "alice", With: "carol", Can: "read", ValidFor: time.Hour}); err != nil {
+		t.Fatalf("bob delegates: %v", err)
+	}
+	for _, n := range []*Node{bob, carol} {
+		if data, err := n.Local().Fetch(ctx, "alice/calendar/work"); err != nil || string(data) != "standup" {
+			t.Fatalf("before revocation: %q, %v", data, err)
+		}
+	}
+	// dave is offline while alice revokes.
+	daveHome := shortDir(t, "dave")
+	if _, err := Init(ctx, daveHome, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF(), Handle: "dave"}); err != nil {
+		t.Fatal(err)
+	}
+
+	id, err := alice.Local().Revoke(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid, _ := capability.ParseID(id)
+	for who, n := range map[string]*Node{"bob": bob, "carol": carol} {
+		_, err := n.Local().Fetch(ctx, "alice/calendar/work")
+		if !errors.Is(err, capability.ErrRevoked) || !strings.Contains(err.Error(), "alice revoked") {
+			t.Fatalf("%s after revocation: %v, want a refusal saying alice revoked it", who, err)
+		}
+	}
+	waitFor(t, "the relay, the bootstrap, bob and carol hold the revocation", func() bool {
+		return m.relay.IsRevoked(tid) && m.boot.IsRevoked(tid) && bob.IsRevoked(tid) && carol.IsRevoked(tid)
+	})
+	shares, _ := alice.Local().Shares(ctx)
+	if len(shares) != 1 || shares[0].Status != "revoked" {
+		t.Fatalf("alice's shares = %+v", shares)
+	}
+
+	// A node that was offline during the revocation syncs before serving.
+	dave, err := Start(ctx, Config{Home: daveHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs, Relays: []string{m.relayAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dave.Close()
+	waitFor(t, "dave learns of the revocation by revsync", func() bool { return dave.IsRevoked(tid) })
+
+	// A restart does not resurrect it.
+	bobHome := bob.cfg.Home
+	bob.Close()
+	bob2, err := Start(ctx, Config{Home: bobHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob2.Close()
+	if !bob2.IsRevoked(tid) {
+		t.Fatal("bob's restart forgot the revocation")
+	}
+}

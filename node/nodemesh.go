@@ -22,11 +22,20 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 	l := n.local
 	n.mesh = &meshNet{h: n.host, log: n.cfg.Logger, bootstrap: boots, relays: relays}
 	l.net = n.mesh
-	revs := capability.NewMemoryRevocations()
-	l.revocations = revs
-	verifier := capability.NewVerifier(capability.Config{Revocations: revs, Replay: capability.NewMemoryReplay(1 << 16)})
+	infra := func() []peer.ID {
+		var ids []peer.ID
+		for _, ai := range append(append([]peer.AddrInfo{}, boots...), n.mesh.relayList()...) {
+			ids = append(ids, ai.ID)
+		}
+		return ids
+	}
 	var err error
-	scfg := share.Config{Verifier: verifier, Store: shareStore{l}, Logger: n.cfg.Logger, Refused: l.refused}
+	if l.rev, err = startRevocations(ctx, n.host, l.store, n.cfg.Logger, false, infra, nil); err != nil {
+		return err
+	}
+	l.revocations = l.rev.set
+	verifier := capability.NewVerifier(capability.Config{Revocations: l.rev.set, Replay: capability.NewMemoryReplay(1 << 16)})
+	scfg := share.Config{Verifier: verifier, Store: shareStore{l}, Logger: n.cfg.Logger, Refused: l.refused, RevokedBy: l.revokedBy}
 	if n.cfg.ShareRate > 0 {
 		scfg.PerPeerRate, scfg.PerPeerBurst = rate.Limit(n.cfg.ShareRate), int(2*n.cfg.ShareRate)
 	}
@@ -149,6 +158,7 @@ func (n *Node) stopMesh() {
 	if n.mesh != nil {
 		n.mesh.close()
 	}
+	n.local.rev.close()
 	if n.share != nil {
 		n.share.Close()
 	}

@@ -19,6 +19,10 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/dht"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/protocols/directory"
@@ -30,7 +34,11 @@ import (
 type Infra struct {
 	Host    host.Host
 	closers []func() error
+	rev     *revocations
 }
+
+// IsRevoked reports whether this peer's revocation set holds id.
+func (in *Infra) IsRevoked(id capability.ID) bool { return in.rev != nil && in.rev.set.IsRevoked(id) }
 
 // Addrs returns the full listen multiaddrs, each ending in /p2p/ID.
 func (in *Infra) Addrs() []string {
@@ -148,6 +156,13 @@ func StartBootstrap(ctx context.Context, cfg InfraConfig) (*Infra, error) {
 		return nil, err
 	}
 	in.closers = append(in.closers, boot.Close)
+	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, true, nil, admitRegistered(boot.Directory().Registered))
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, func() error { rev.close(); return nil })
+	in.rev = rev
 	return in, nil
 }
 
@@ -242,6 +257,20 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 		return nil, err
 	}
 	in.closers = append(in.closers, d.Close)
+	bootIDs := func() []peer.ID {
+		var ids []peer.ID
+		for _, b := range boots {
+			ids = append(ids, b.ID)
+		}
+		return ids
+	}
+	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, false, bootIDs, admitRegistered(dir.Registered))
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, func() error { rev.close(); return nil })
+	in.rev = rev
 	actx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	in.closers = append(in.closers, func() error { cancel(); <-done; return nil })

@@ -66,7 +66,23 @@ func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.
 		return localapi.ShareResult{}, errors.New("that handle is you")
 	}
 	now := time.Now()
-	tok, err := capability.Issue(&l.peer, capability.Params{Audience: rec.Peer, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor)})
+	params := capability.Params{Audience: rec.Peer, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor)}
+	if req.From != "" {
+		owner, err := l.resolve(ctx, req.From)
+		if err != nil {
+			return localapi.ShareResult{}, err
+		}
+		if params.Parent, err = l.parentFor(ctx, owner.Peer, res, acts); err != nil {
+			return localapi.ShareResult{}, err
+		}
+		if pe := params.Parent.Expiry(); params.Expiry.After(pe) {
+			params.Expiry = pe // never outlive the parent
+		}
+		if !params.NotBefore.After(params.Parent.NotBefore()) {
+			params.NotBefore = params.Parent.NotBefore()
+		}
+	}
+	tok, err := capability.Issue(&l.peer, params)
 	if err != nil {
 		return localapi.ShareResult{}, err
 	}
@@ -177,6 +193,26 @@ func (l *Local) Shared(ctx context.Context) ([]localapi.Grant, error) {
 	return l.received(ctx)
 }
 
+// parentFor picks an active received grant from owner that may be
+// delegated for res with acts.
+func (l *Local) parentFor(ctx context.Context, owner peer.ID, res capability.Pattern, acts capability.Actions) (*capability.Token, error) {
+	gs, err := l.received(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(gs) - 1; i >= 0; i-- {
+		g := gs[i]
+		if g.Owner != owner.String() || g.Status != "active" {
+			continue
+		}
+		tok, err := capability.Parse(g.Token)
+		if err == nil && tok.Actions().Has(capability.Share|acts) && res.Within(tok.Resource()) {
+			return tok, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: nothing shared with you covers %s with %s and the right to share it", vault.ErrNotFound, res, acts)
+}
+
 // grantFor picks the newest active received grant from owner that allows
 // action on path.
 func (l *Local) grantFor(ctx context.Context, owner peer.ID, path capability.ResourcePath, action capability.Actions) (*capability.Token, error) {
@@ -238,6 +274,9 @@ func (l *Local) Fetch(ctx context.Context, remote string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.knownRevoked(handle, rec.Peer, tok); err != nil {
+		return nil, err
+	}
 	var data []byte
 	err = l.callOwner(ctx, rec, func(ctx context.Context) error {
 		data, err = share.Read(ctx, l.net.h, rec.Peer, tok, string(p))
@@ -245,7 +284,7 @@ func (l *Local) Fetch(ctx context.Context, remote string) ([]byte, error) {
 	})
 	if err != nil {
 		l.net.forget(handle)
-		return nil, l.explain(handle, err)
+		return nil, l.explain(handle, rec.Peer, err)
 	}
 	return data, nil
 }
@@ -270,7 +309,7 @@ func (l *Local) ListRemote(ctx context.Context, remote string) ([]string, error)
 		return err
 	})
 	if err != nil {
-		return nil, l.explain(handle, err)
+		return nil, l.explain(handle, rec.Peer, err)
 	}
 	return names, nil
 }
@@ -298,15 +337,33 @@ func (l *Local) callOwner(ctx context.Context, rec *directory.Record, call func(
 	return err
 }
 
+// knownRevoked refuses early when our own set already holds a revocation
+// for a link of tok (it arrived by gossip or revsync).
+func (l *Local) knownRevoked(handle string, owner peer.ID, tok *capability.Token) error {
+	if l.rev == nil {
+		return nil
+	}
+	for _, t := range tok.Chain() {
+		if r, ok := l.rev.set.RevokedBy(t.ID()); ok {
+			return l.revokedError(handle, owner, r.Revoker(), r.Time())
+		}
+	}
+	return nil
+}
+
 // explain turns an owner's refusal into words.
-func (l *Local) explain(handle string, err error) error {
+func (l *Local) explain(handle string, owner peer.ID, err error) error {
 	var we *wire.Error
 	if !errors.As(err, &we) {
 		return fmt.Errorf("could not reach %s: %w", handle, err)
 	}
 	switch we.Status {
 	case wire.Revoked:
-		return fmt.Errorf("%s revoked this share (%s)", handle, we.Message)
+		by, _ := share.RevokedBy(err)
+		if by == "" {
+			return fmt.Errorf("%w: %s refused the share as revoked (%s)", capability.ErrRevoked, handle, we.Message)
+		}
+		return l.revokedError(handle, owner, by, time.Time{})
 	case wire.Expired:
 		return fmt.Errorf("your share from %s has expired", handle)
 	case wire.Locked:

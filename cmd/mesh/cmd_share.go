@@ -142,6 +142,7 @@ func newShareCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&req.With, "with", "", "the handle to share with")
+	cmd.Flags().StringVar(&req.From, "from", "", "pass on what HANDLE shared with you (their share must include share)")
 	cmd.Flags().StringVar(&req.Can, "can", "read,list", "what they may do: read,list,write")
 	cmd.Flags().DurationVar(&req.ValidFor, "for", 24*time.Hour, "how long")
 	cmd.MarkFlagRequired("with")

@@ -84,6 +84,7 @@ func newRoot() *cobra.Command {
 		newSharedCmd(g),
 		newGetCmd(g),
 		newContactsCmd(g),
+		newRevokeCmd(g),
 	)
 	return root
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/node"
 	"github.com/ocmt/mesh/node/localapi"
@@ -171,7 +172,20 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	_, err = bob.Local().Fetch(ctx, "alice/files/taxes")
 	r.check("bob cannot read anything alice did not share", err != nil, "bob read an unshared path")
 
-	r.say("6. Zero knowledge: what did the relay and the bootstrap see?")
+	r.say("6. Alice changes her mind and revokes the share. It is refused everywhere at once,\n   not \"valid for 2 more hours\".")
+	t0 = time.Now()
+	id, err := alice.Local().Revoke(ctx, res.ID)
+	if r.step("alice: mesh revoke "+res.ID, err) {
+		_, err = bob.Local().Fetch(ctx, "alice/calendar/work")
+		refusedAfter := time.Since(t0)
+		r.check(fmt.Sprintf("bob's next read is refused %v after the revoke: %v", refusedAfter.Round(time.Microsecond), err),
+			errors.Is(err, capability.ErrRevoked), fmt.Sprintf("got %v", err))
+		tid, _ := capability.ParseID(id)
+		err = waitUntil(ctx, 10*time.Second, func() bool { return rel.IsRevoked(tid) && boot.IsRevoked(tid) && bob.IsRevoked(tid) })
+		r.step(fmt.Sprintf("the relay, the bootstrap and bob's node all hold the signed revocation %v after the revoke (gossipsub)", time.Since(t0).Round(time.Millisecond)), err)
+	}
+
+	r.say("7. Zero knowledge: what did the relay and the bootstrap see?")
 	secrets := [][]byte{[]byte("Thu 16:00 dentist"), []byte(apiKey), []byte("alice's long passphrase")}
 	rb := relayTap.Rec.Bytes()
 	r.check(fmt.Sprintf("the relay forwarded %d bytes on %d streams: no plaintext, secret or password in them", len(rb), relayTap.Rec.Streams()),
@@ -180,10 +194,10 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	r.check(fmt.Sprintf("the bootstrap received %d bytes of metadata: no secret, password or plaintext", len(bb)),
 		len(bb) > 0 && testmesh.Find(bb, secrets...) == nil, "secret found at the bootstrap")
 
-	r.say("7. Every sensitive operation left an audit record on alice's node.")
+	r.say("8. Every sensitive operation left an audit record on alice's node.")
 	rep, err := alice.Local().Audit(ctx)
 	if r.step(fmt.Sprintf("alice: mesh audit  →  %d records, hash chain verified", len(rep.Records)), errors.Join(err, brokenErr(rep.Broken))) {
-		for _, rec := range rep.Records[max(0, len(rep.Records)-4):] {
+		for _, rec := range rep.Records[max(0, len(rep.Records)-5):] {
 			fmt.Fprintf(r.w, "      %-18s %-8s %s %s\n", rec.Op, rec.Outcome, rec.Target, rec.Detail)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -39,6 +40,9 @@ type Backend interface {
 	ListRemote(ctx context.Context, remote string) ([]string, error)
 	Contacts(ctx context.Context) ([]Contact, error)
 	AcceptContact(ctx context.Context, handle string) error
+	// Revoke revokes a share this node issued (by ID or prefix) or a token
+	// (text); it returns the revoked token's ID.
+	Revoke(ctx context.Context, shareOrToken string) (string, error)
 	Close() error
 }
 
@@ -76,6 +80,7 @@ var codes = []struct {
 	{"bad_name", vault.ErrBadName},
 	{"corrupt", vault.ErrCorrupt},
 	{"audit_broken", vault.ErrAuditBroken},
+	{"revoked", capability.ErrRevoked},
 }
 
 func codeOf(err error) string {
@@ -171,6 +176,9 @@ type ShareRequest struct {
 	With     string        `json:"with"` // handle
 	Can      string        `json:"can"`  // e.g. read,list
 	ValidFor time.Duration `json:"valid_for"`
+	// From, when set, delegates a share received from this handle (it must
+	// allow share) instead of sharing one's own resources.
+	From string `json:"from,omitempty"`
 }
 
 // ShareResult says what happened to a share.

@@ -210,3 +210,10 @@ func (c *Client) Contacts(ctx context.Context) (l []Contact, err error) {
 func (c *Client) AcceptContact(ctx context.Context, h string) error {
 	return c.do(ctx, http.MethodPost, "/v1/contacts/accept", q("handle", h), struct{}{}, nil)
 }
+
+// Revoke implements Backend.
+func (c *Client) Revoke(ctx context.Context, shareOrToken string) (string, error) {
+	var b tokenBody
+	err := c.do(ctx, http.MethodPost, "/v1/revoke", nil, tokenBody{Token: shareOrToken}, &b)
+	return b.Token, err
+}

@@ -112,6 +112,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/remote-list", s.listRemote)
 	mux.HandleFunc("GET /v1/contacts", s.contacts)
 	mux.HandleFunc("POST /v1/contacts/accept", s.acceptContact)
+	mux.HandleFunc("POST /v1/revoke", s.revoke)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, _ := r.Context().Value(ctxKey{}).(bool); !ok {
 			writeErr(w, http.StatusForbidden, errors.New("local API: caller is not the node's user"))
@@ -342,4 +343,13 @@ func (s *Server) contacts(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) acceptContact(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, struct{}{}, s.backend.AcceptContact(r.Context(), r.URL.Query().Get("handle")))
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	var b tokenBody
+	if !readJSON(w, r, maxSmallBody, &b) {
+		return
+	}
+	id, err := s.backend.Revoke(r.Context(), b.Token)
+	s.reply(w, tokenBody{Token: id}, err)
 }

@@ -3,6 +3,10 @@ package share
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/wire"
@@ -64,16 +68,36 @@ type ListReply struct {
 }
 
 // statusOf maps a verification failure to its wire status and a message
-// safe to send to the remote peer.
-func statusOf(err error) *wire.Error {
+// safe to send to the remote peer. A revocation names its revoker:
+// "revoked by PEERID at TIME: token ID (link N of M)".
+func (s *Server) statusOf(err error) *wire.Error {
 	var rev *capability.RevokedError
 	switch {
 	case errors.As(err, &rev):
-		return wire.Errorf(wire.Revoked, "share revoked: %v", rev)
+		if s.cfg.RevokedBy != nil {
+			if by, at, ok := s.cfg.RevokedBy(rev.ID); ok {
+				return wire.Errorf(wire.Revoked, "revoked by %s at %s: token %s (link %d of %d)", by, at.UTC().Format(time.RFC3339), rev.ID.Short(), rev.Link, rev.Of)
+			}
+		}
+		return wire.Errorf(wire.Revoked, "revoked: token %s (link %d of %d)", rev.ID.Short(), rev.Link, rev.Of)
 	case errors.Is(err, capability.ErrExpired), errors.Is(err, capability.ErrNotYetValid):
 		return wire.Errorf(wire.Expired, "%s", capability.ErrorName(err))
 	case errors.Is(err, capability.ErrMalformed), errors.Is(err, capability.ErrTooLarge):
 		return wire.Errorf(wire.BadRequest, "token: %s", capability.ErrorName(err))
 	}
 	return wire.Errorf(wire.Forbidden, "%s", capability.ErrorName(err))
+}
+
+// RevokedBy extracts the revoker named in a Revoked refusal, if any.
+func RevokedBy(err error) (peer.ID, bool) {
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Status != wire.Revoked {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(we.Message, "revoked by ")
+	if !ok {
+		return "", false
+	}
+	id, err := peer.Decode(strings.Fields(rest)[0])
+	return id, err == nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -43,6 +44,9 @@ type Config struct {
 	PerPeerRate rate.Limit
 	// PerPeerBurst: default 100.
 	PerPeerBurst int
+	// RevokedBy names who revoked a token, for the refusal message. Default:
+	// the message names the token only.
+	RevokedBy func(capability.ID) (peer.ID, time.Time, bool)
 }
 
 // Server answers /ocmt/share/1 on a host.
@@ -127,7 +131,7 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 	}
 	tok, err := capability.Decode(req.Token)
 	if err != nil {
-		return nil, statusOf(err)
+		return nil, s.statusOf(err)
 	}
 	creq := capability.Request{Remote: remote, Owner: s.self, Action: action}
 	if req.Op == OpList {
@@ -139,7 +143,7 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 	}
 	creq.Resource = path
 	if _, err := s.cfg.Verifier.Verify(ctx, tok, creq); err != nil {
-		return nil, statusOf(err)
+		return nil, s.statusOf(err)
 	}
 	switch req.Op {
 	case OpRead:
@@ -158,7 +162,7 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 
 func (s *Server) list(ctx context.Context, remote peer.ID, tok *capability.Token, creq capability.Request, prefix string) (any, error) {
 	if _, err := s.cfg.Verifier.VerifyListing(ctx, tok, creq); err != nil {
-		return nil, statusOf(err)
+		return nil, s.statusOf(err)
 	}
 	prefix = strings.TrimSuffix(prefix, "/")
 	pat := tok.Resource()

@@ -1,0 +1,257 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/revsync"
+	"github.com/ocmt/mesh/vault"
+)
+
+// OpTokenRevoke is the audit operation for a revocation.
+const OpTokenRevoke = "token.revoke"
+
+// revocations is every role's revocation machinery: the persistent set
+// (Bloom filter + exact set), the gossipsub topic, the revsync server, and
+// a syncer that pulls the set from the infrastructure peers on start, on
+// every reconnection and periodically, so a node that was offline during a
+// revocation is consistent before it serves again.
+type revocations struct {
+	set    *revocation.Set
+	ps     *pubsub.PubSub
+	gossip *revocation.Gossip
+	server *revsync.Server
+	h      host.Host
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	cursors map[peer.ID]revsync.Cursor
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startRevocations opens the set under /revocations in store, joins the
+// gossip topic and serves revsync. syncFrom are the peers to pull from.
+// admit, when set, filters records (infrastructure peers keep only those
+// whose root issuer is in the directory).
+func startRevocations(ctx context.Context, h host.Host, store ds.Batching, log *slog.Logger, isBootstrap bool,
+	syncFrom func() []peer.ID, admit func(*revocation.Revocation) error) (*revocations, error) {
+	set, err := revocation.Open(ctx, revocation.Config{Datastore: namespace.Wrap(store, ds.NewKey("/revocations")), Logger: log, Admit: admit})
+	if err != nil {
+		return nil, err
+	}
+	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{}}
+	opts := append(revocation.PubSubOptions(), pubsub.WithPeerExchange(isBootstrap))
+	if r.ps, err = pubsub.NewGossipSub(context.Background(), h, opts...); err != nil {
+		set.Close()
+		return nil, fmt.Errorf("starting gossipsub: %w", err)
+	}
+	if r.gossip, err = revocation.JoinGossip(r.ps, h.ID(), set, revocation.GossipConfig{Logger: log}); err != nil {
+		set.Close()
+		return nil, err
+	}
+	if r.server, err = revsync.NewServer(h, set, revsync.ServerConfig{Logger: log}); err != nil {
+		r.gossip.Close()
+		set.Close()
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if syncFrom != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.syncLoop(sctx, syncFrom)
+		}()
+	}
+	return r, nil
+}
+
+// syncLoop pulls the set from each infrastructure peer at start, whenever
+// the connection to one comes back, and every two minutes.
+func (r *revocations) syncLoop(ctx context.Context, peers func() []peer.ID) {
+	last := map[peer.ID]network.Connectedness{}
+	next := time.Now()
+	for {
+		for _, p := range peers() {
+			c := r.h.Network().Connectedness(p)
+			reconnected := c == network.Connected && last[p] != network.Connected
+			last[p] = c
+			if reconnected || time.Now().After(next) {
+				sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				if err := r.syncFrom(sctx, p); err != nil {
+					r.log.Debug("revocation sync failed", "peer", p, "err", err)
+				}
+				cancel()
+			}
+		}
+		if time.Now().After(next) {
+			next = time.Now().Add(2 * time.Minute)
+		}
+		if !sleepCtx(ctx, 500*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// syncFrom pulls what p has that we lack.
+func (r *revocations) syncFrom(ctx context.Context, p peer.ID) error {
+	r.mu.Lock()
+	cur := r.cursors[p]
+	r.mu.Unlock()
+	cur, st, err := revsync.Sync(ctx, r.h, p, r.set, cur)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.cursors[p] = cur
+	r.mu.Unlock()
+	if st.Added > 0 {
+		r.log.Info("revocations synced", "peer", p, "added", st.Added)
+	}
+	return nil
+}
+
+// syncAll pulls from every peer now, returning the first error.
+func (r *revocations) syncAll(ctx context.Context, peers []peer.ID) error {
+	var errs []error
+	for _, p := range peers {
+		errs = append(errs, r.syncFrom(ctx, p))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *revocations) close() {
+	if r == nil {
+		return
+	}
+	r.cancel()
+	r.wg.Wait()
+	r.server.Close()
+	r.gossip.Close()
+	r.set.Close()
+}
+
+// Revoke implements localapi.Backend: `mesh revoke SHARE_ID` (a share this
+// node issued, by its ID or a unique prefix) or `mesh revoke --token TEXT`
+// (a token received by delegation, or any token whose chain this node
+// issued a link of). The revocation is signed, added to the local set and
+// gossiped; everything delegated from the token dies with it.
+func (l *Local) Revoke(ctx context.Context, shareOrToken string) (string, error) {
+	if l.rev == nil {
+		return "", ErrNeedsNode
+	}
+	if l.vault.Locked() {
+		return "", vault.ErrLocked
+	}
+	tok, err := l.findToken(ctx, shareOrToken)
+	if err != nil {
+		return "", err
+	}
+	rev, err := revocation.New(&l.peer, tok, time.Now())
+	if err != nil {
+		return "", err
+	}
+	e := vault.AuditEntry{Actor: l.actor, Op: OpTokenRevoke, Target: tok.ID().Short(), Outcome: vault.OutcomeOK,
+		Detail: fmt.Sprintf("%s for %s until %s", tok.Resource(), tok.Audience(), tok.Expiry().UTC().Format(time.RFC3339))}
+	if err := l.vault.Audit(ctx, e); err != nil {
+		return "", errors.Join(errors.New("not revoked"), err)
+	}
+	if _, err := l.rev.set.Add(ctx, rev); err != nil {
+		return "", err
+	}
+	if err := l.rev.gossip.Publish(ctx, rev); err != nil {
+		l.log.Warn("gossiping the revocation failed; peers will get it by revsync", "err", err)
+	}
+	return tok.ID().String(), nil
+}
+
+// findToken resolves a share ID (or prefix) among issued grants, or parses
+// token text.
+func (l *Local) findToken(ctx context.Context, s string) (*capability.Token, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, capability.TextPrefix) {
+		return capability.Parse(s)
+	}
+	if len(s) < 8 {
+		return nil, fmt.Errorf("share ID %q is too short (give at least 8 hex digits)", s)
+	}
+	gs, err := l.issued(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := l.received(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var found []localapi.Grant
+	for _, g := range append(gs, rs...) {
+		if strings.HasPrefix(g.ID, s) {
+			found = append(found, g)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: no share %s (see `mesh shares`)", vault.ErrNotFound, s)
+	case 1:
+		return capability.Parse(found[0].Token)
+	}
+	return nil, fmt.Errorf("share ID %s is ambiguous; give more digits", s)
+}
+
+// revokedBy names who revoked a token and when, for refusals.
+func (l *Local) revokedBy(id capability.ID) (peer.ID, time.Time, bool) {
+	if l.rev == nil {
+		return "", time.Time{}, false
+	}
+	r, ok := l.rev.set.RevokedBy(id)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	return r.Revoker(), r.Time(), true
+}
+
+// revokedError explains a revoked share from the grantee's side: who
+// revoked it, by handle where we know it.
+func (l *Local) revokedError(handle string, owner, by peer.ID, when time.Time) error {
+	who := by.String()
+	if by == owner {
+		who = handle
+	}
+	if when.IsZero() {
+		return fmt.Errorf("%w: %s revoked this share", capability.ErrRevoked, who)
+	}
+	return fmt.Errorf("%w: %s revoked this share at %s", capability.ErrRevoked, who, when.Local().Format(time.DateTime))
+}
+
+// admitRegistered keeps revocations whose token's owner (root issuer) is a
+// registered mesh user, so strangers cannot fill infrastructure sets.
+func admitRegistered(registered func(peer.ID) bool) func(*revocation.Revocation) error {
+	return func(r *revocation.Revocation) error {
+		if owner := r.Token().Chain()[0].Issuer(); !registered(owner) {
+			return fmt.Errorf("owner %s is not in the directory", owner)
+		}
+		return nil
+	}
+}
+
+// IsRevoked reports whether the node's revocation set holds id.
+func (n *Node) IsRevoked(id capability.ID) bool {
+	return n.local.rev != nil && n.local.rev.set.IsRevoked(id)
+}
