@@ -17,8 +17,10 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/dht"
 	"github.com/ocmt/mesh/protocols/directory"
+	"github.com/ocmt/mesh/protocols/relayaccess"
 )
 
 // ErrNeedsNode means the command talks to other peers and needs a running
@@ -37,6 +39,8 @@ type meshNet struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	relayTokens []*capability.Token // relay-access capabilities to present
 
 	mu       sync.Mutex
 	reserved map[peer.ID]time.Time // relay → reservation expiry
@@ -184,6 +188,13 @@ func (m *meshNet) reserve(r peer.AddrInfo) (time.Time, error) {
 	defer cancel()
 	if err := m.h.Connect(ctx, r); err != nil {
 		return time.Time{}, err
+	}
+	for _, tok := range m.relayTokens {
+		if tok.Chain()[0].Issuer() == r.ID {
+			if err := relayaccess.Present(ctx, m.h, r.ID, tok); err != nil {
+				m.log.Warn("relay refused our access token", "relay", r.ID, "err", err)
+			}
+		}
 	}
 	rsvp, err := client.Reserve(ctx, m.h, r)
 	if err != nil {

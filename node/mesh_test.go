@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/internal/wire"
@@ -458,4 +459,65 @@ func TestRevocationReachesEveryVerifier(t *testing.T) {
 	if !bob2.IsRevoked(tid) {
 		t.Fatal("bob's restart forgot the revocation")
 	}
+}
+
+func TestRelayAccessCapability(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	// erin has no handle: she is not in the directory.
+	h := shortDir(t, "erin")
+	if _, err := Init(ctx, h, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF()}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := LoadIdentity(h)
+	erinID := k.ID()
+	tok, err := GrantRelayAccess(m.relHome, erinID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ai, _ := peer.AddrInfoFromString(m.relayAddr)
+
+	t.Run("without the capability an unregistered node cannot reserve", func(t *testing.T) {
+		s, _ := libp2p.New(libp2p.Identity(k.Libp2pPrivKey()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		defer s.Close()
+		s.Connect(ctx, *ai)
+		if _, err := client.Reserve(ctx, s, *ai); err == nil {
+			t.Fatal("reserved without being registered or granted")
+		}
+	})
+	n, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Relays: []string{m.relayAddr}, RelayTokens: []string{tok.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, "erin reserves with her relay-access capability", n.mesh.hasReservation)
+
+	t.Run("a token for another peer is refused at start", func(t *testing.T) {
+		ok := keys.GeneratePeerKey()
+		other, _ := GrantRelayAccess(m.relHome, ok.ID(), time.Hour)
+		h2 := shortDir(t, "frank")
+		Init(ctx, h2, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF()})
+		if _, err := Start(ctx, Config{Home: h2, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Relays: []string{m.relayAddr}, RelayTokens: []string{other.String()}}); err == nil {
+			t.Fatal("started with someone else's relay token")
+		}
+	})
+	t.Run("a revoked capability no longer admits reservations", func(t *testing.T) {
+		s, _ := libp2p.New(libp2p.Identity(k.Libp2pPrivKey()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		defer s.Close()
+		s.Connect(ctx, *ai)
+		if _, err := client.Reserve(ctx, s, *ai); err != nil {
+			t.Fatalf("before the revocation the capability admits: %v", err)
+		}
+		rk, _ := LoadIdentity(m.relHome)
+		rev, err := revocation.New(&rk, tok, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.relay.rev.set.Add(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Reserve(ctx, s, *ai); err == nil {
+			t.Fatal("reserved with a revoked relay-access capability")
+		}
+	})
 }

@@ -62,6 +62,10 @@ type Config struct {
 	// are refused except from the bootstrap and relay peers, so others reach
 	// the node only through a relay circuit. Default false.
 	Firewall bool
+	// RelayTokens are relay-access capabilities (token text) from relay
+	// operators, presented before reserving: a node not in the directory
+	// can still reserve with one. Default none.
+	RelayTokens []string
 	// MailboxInterval is how often the mailbox is checked. Default 30 s.
 	MailboxInterval time.Duration
 	// ShareRate is each grantee's share request rate (per second, burst

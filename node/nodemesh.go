@@ -21,6 +21,16 @@ import (
 func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) error {
 	l := n.local
 	n.mesh = &meshNet{h: n.host, log: n.cfg.Logger, bootstrap: boots, relays: relays}
+	for _, text := range n.cfg.RelayTokens {
+		tok, err := capability.Parse(text)
+		if err != nil {
+			return fmt.Errorf("relay token: %w", err)
+		}
+		if tok.Audience() != n.host.ID() {
+			return fmt.Errorf("relay token %s is for %s, not this node", tok.ID().Short(), tok.Audience())
+		}
+		n.mesh.relayTokens = append(n.mesh.relayTokens, tok)
+	}
 	l.net = n.mesh
 	infra := func() []peer.ID {
 		var ids []peer.ID
@@ -53,7 +63,7 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 			}
 		}
 	}
-	if len(boots) == 0 {
+	if len(boots) == 0 && len(relays) == 0 {
 		return nil
 	}
 	interval := n.cfg.MailboxInterval
@@ -77,7 +87,7 @@ func (n *Node) meshLoop(interval time.Duration) {
 		m.findRelays()
 	}
 	backoff := time.Second
-	for {
+	for len(m.bootstrap) > 0 {
 		err := l.publishRecord(m.ctx)
 		if err == nil || errors.Is(err, errNoHandle) {
 			break
@@ -90,7 +100,7 @@ func (n *Node) meshLoop(interval time.Duration) {
 	}
 	m.keepReservations(func() {})
 	republish := time.Now().Add(30 * time.Minute)
-	for {
+	for len(m.bootstrap) > 0 {
 		ctx, cancel := context.WithTimeout(m.ctx, 20*time.Second)
 		if k, err := l.fetchMail(ctx); err != nil {
 			m.log.Debug("mailbox fetch failed", "err", err)
@@ -107,6 +117,7 @@ func (n *Node) meshLoop(interval time.Duration) {
 			return
 		}
 	}
+	<-m.ctx.Done()
 }
 
 var errNoHandle = errors.New("no handle set: this node is not in the directory (set one with `mesh handle NAME`)")

@@ -26,6 +26,7 @@ import (
 	"github.com/ocmt/mesh/dht"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/protocols/directory"
+	"github.com/ocmt/mesh/protocols/relayaccess"
 	"github.com/ocmt/mesh/relay"
 	"github.com/ocmt/mesh/vault"
 )
@@ -220,8 +221,39 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 		return nil, err
 	}
 	in.closers = append(in.closers, in.Host.Close)
+	for _, b := range boots {
+		in.Host.ConnManager().Protect(b.ID, "ocmt-bootstrap")
+	}
+	store, err := vault.OpenStore(cfg.Home.StorePath())
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, store.Close)
+
+	// Who may reserve: peers in the directory, and peers that presented a
+	// relay-access capability from this relay's operator. Revocations are
+	// checked on every presentation and every reservation.
 	dir := &remoteDirectory{h: in.Host, boots: boots, log: cfg.Logger, cache: map[peer.ID]time.Time{}}
-	rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: dir.Registered}
+	bootIDs := func() []peer.ID {
+		var ids []peer.ID
+		for _, b := range boots {
+			ids = append(ids, b.ID)
+		}
+		return ids
+	}
+	self := in.Host.ID()
+	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, false, bootIDs,
+		admitRegistered(func(p peer.ID) bool { return p == self || dir.Registered(p) }))
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	in.closers = append(in.closers, func() error { rev.close(); return nil })
+	in.rev = rev
+	access := relayaccess.NewServer(in.Host, rev.set, cfg.Logger)
+	in.closers = append(in.closers, access.Close)
+	rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: dir.Registered, AllowReserveFunc: access.Allowed}
 	svc, err := relay.New(cfg.WrapHost(in.Host), rcfg)
 	if err != nil {
 		in.Close()
@@ -240,37 +272,14 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 		go srv.Serve(ln)
 		in.closers = append(in.closers, srv.Close)
 	}
-	for _, b := range boots {
-		in.Host.ConnManager().Protect(b.ID, "ocmt-bootstrap")
-	}
 	// Join the DHT and announce this relay, so nodes without a configured
 	// relay can find it.
-	store, err := vault.OpenStore(cfg.Home.StorePath())
-	if err != nil {
-		in.Close()
-		return nil, err
-	}
-	in.closers = append(in.closers, store.Close)
 	d, err := dht.New(in.Host, store, dht.Config{Mode: dht.ModeServer, BootstrapPeers: boots, Logger: cfg.Logger})
 	if err != nil {
 		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, d.Close)
-	bootIDs := func() []peer.ID {
-		var ids []peer.ID
-		for _, b := range boots {
-			ids = append(ids, b.ID)
-		}
-		return ids
-	}
-	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, false, bootIDs, admitRegistered(dir.Registered))
-	if err != nil {
-		in.Close()
-		return nil, err
-	}
-	in.closers = append(in.closers, func() error { rev.close(); return nil })
-	in.rev = rev
 	actx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	in.closers = append(in.closers, func() error { cancel(); <-done; return nil })
@@ -370,4 +379,18 @@ func lockInfra(h Home) (io.Closer, error) {
 		return nil, err
 	}
 	return lockFile(h)
+}
+
+// GrantRelayAccess issues, with the relay's own key in h, a relay-access
+// capability for peer `to`: it may then reserve a slot without being in the
+// directory, until the token expires or is revoked.
+func GrantRelayAccess(h Home, to peer.ID, validFor time.Duration) (*capability.Token, error) {
+	k, err := LoadIdentity(h)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Wipe()
+	now := time.Now()
+	return capability.Issue(&k, capability.Params{Audience: to, Resource: capability.Pattern(relayaccess.Resource),
+		Actions: capability.Use, NotBefore: now, Expiry: now.Add(validFor)})
 }

@@ -326,3 +326,27 @@ func TestNamesCannotAlias(t *testing.T) {
 		t.Fatalf("control character accepted: %v", err)
 	}
 }
+
+func TestProductionKDFDefaultsAndCaps(t *testing.T) {
+	d := DefaultKDF()
+	if d.Time != 3 || d.MemoryKiB != 64<<10 || d.Threads != 4 {
+		t.Fatalf("DefaultKDF = %+v, want RFC 9106's second option t=3 m=64MiB p=4", d)
+	}
+	if MaxKDFMemoryKiB != 1<<20 || MaxKDFTime != 16 || MaxKDFThreads != 16 {
+		t.Fatal("decode caps changed: m ≤ 1 GiB, t ≤ 16, p ≤ 16")
+	}
+	for _, p := range []KDFParams{
+		{Time: 17, MemoryKiB: 64, Threads: 1},
+		{Time: 1, MemoryKiB: 1<<20 + 1, Threads: 1},
+		{Time: 1, MemoryKiB: 1024, Threads: 17},
+		{Time: 0, MemoryKiB: 64, Threads: 1},
+		{Time: 1, MemoryKiB: 64, Threads: 0},
+	} {
+		if checkKDF(p) == nil {
+			t.Errorf("checkKDF accepted %+v", p)
+		}
+	}
+	if err := checkKDF(KDFParams{Time: 16, MemoryKiB: 1 << 20, Threads: 16}); err != nil {
+		t.Errorf("the caps themselves are refused: %v", err)
+	}
+}

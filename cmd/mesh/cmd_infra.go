@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 	"log/slog"
 	"os"
 
@@ -121,8 +124,35 @@ func newRelayCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.add(cmd, true)
+	cmd.AddCommand(newRelayGrantCmd(g))
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().StringVar(&audit, "audit", "", "append the metadata-only audit log (JSON lines) to this file")
 	cmd.Flags().BoolVar(&private, "allow-private-addrs", false, "let reservations carry private and loopback addresses (private networks, tests)")
+	return cmd
+}
+
+func newRelayGrantCmd(g *globals) *cobra.Command {
+	var to string
+	var valid time.Duration
+	cmd := &cobra.Command{
+		Use:   "grant --to PEERID",
+		Short: "Issue a relay-access capability with this relay's key (for peers not in the directory)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := peer.Decode(to)
+			if err != nil {
+				return fmt.Errorf("--to %q is not a peer ID: %w", to, err)
+			}
+			tok, err := node.GrantRelayAccess(g.Home(), id, valid)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok.String())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the peer allowed to reserve")
+	cmd.Flags().DurationVar(&valid, "for", 30*24*time.Hour, "validity")
+	cmd.MarkFlagRequired("to")
 	return cmd
 }

@@ -14,7 +14,7 @@ import (
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func newNodeCmd(g *globals) *cobra.Command {
-	var listen, bootstrap, relays []string
+	var listen, bootstrap, relays, relayTokens []string
 	var configPath, handle string
 	var firewall bool
 	var verbose bool
@@ -45,7 +45,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			n, err := node.Start(cmd.Context(), node.Config{Home: g.Home(), Listen: fc.Listen, Logger: log,
-				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: handle, Firewall: fc.Firewall})
+				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: handle, Firewall: fc.Firewall, RelayTokens: relayTokens})
 			if err != nil {
 				return err
 			}
@@ -64,6 +64,7 @@ func newNodeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "libp2p listen multiaddr (repeatable; default loopback TCP and QUIC)")
 	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "bootstrap peer multiaddr ending in /p2p/ID (repeatable)")
 	cmd.Flags().StringArrayVar(&relays, "relay", nil, "relay multiaddr ending in /p2p/ID to reserve a slot on (repeatable)")
+	cmd.Flags().StringArrayVar(&relayTokens, "relay-token", nil, "relay-access capability from a relay's operator (`mesh relay grant`), for nodes not in the directory (repeatable)")
 	cmd.Flags().StringVar(&handle, "handle", "", "claim this handle (default: the one set with mesh init --handle)")
 	cmd.Flags().BoolVar(&firewall, "firewall", false, "refuse inbound direct connections except from bootstrap and relay peers (as behind NAT)")
 	cmd.Flags().StringVar(&configPath, "config", "", "YAML config file (see configs/node.yaml)")

@@ -1,0 +1,120 @@
+package relayaccess
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/wire"
+)
+
+// ID is the protocol ID.
+const ID = "/ocmt/relay-access/1"
+
+// Resource is the resource a relay-access capability names.
+const Resource capability.ResourcePath = "relay/access"
+
+// Limits are the frame caps.
+func Limits() wire.Limits {
+	return wire.Limits{MaxRequest: capability.MaxTokenBytes + 64, MaxResponse: 256, Timeout: 10 * time.Second}
+}
+
+// MaxGrants bounds how many admitted peers a relay remembers.
+const MaxGrants = 100000
+
+type request struct {
+	Token []byte `cbor:"1,keyasint"`
+}
+
+// Server admits peers holding a valid relay-access capability.
+type Server struct {
+	h        host.Host
+	verifier *capability.Verifier
+	revs     capability.RevocationChecker
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	granted map[peer.ID]*capability.Token
+}
+
+// NewServer registers the handler on h. revs is the relay's revocation set.
+func NewServer(h host.Host, revs capability.RevocationChecker, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{h: h, revs: revs, log: log, granted: map[peer.ID]*capability.Token{},
+		verifier: capability.NewVerifier(capability.Config{Revocations: revs, Replay: capability.NewMemoryReplay(MaxGrants)})}
+	h.SetStreamHandler(ID, func(st network.Stream) { wire.Serve(st, Limits(), log, s.serve) })
+	return s
+}
+
+// Close removes the handler.
+func (s *Server) Close() error { s.h.RemoveStreamHandler(ID); return nil }
+
+func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
+	var req request
+	if err := wire.UnmarshalCanonical(raw, &req); err != nil {
+		return nil, wire.Errorf(wire.BadRequest, "malformed request")
+	}
+	tok, err := capability.Decode(req.Token)
+	if err != nil {
+		return nil, wire.Errorf(wire.BadRequest, "token: %s", capability.ErrorName(err))
+	}
+	_, err = s.verifier.Verify(ctx, tok, capability.Request{Remote: remote, Owner: s.h.ID(), Resource: Resource, Action: capability.Use})
+	switch {
+	case errors.Is(err, capability.ErrRevoked):
+		return nil, wire.Errorf(wire.Revoked, "relay access revoked")
+	case errors.Is(err, capability.ErrExpired), errors.Is(err, capability.ErrNotYetValid):
+		return nil, wire.Errorf(wire.Expired, "relay access expired")
+	case err != nil:
+		return nil, wire.Errorf(wire.Forbidden, "%s", capability.ErrorName(err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.granted) >= MaxGrants {
+		s.sweepLocked(time.Now())
+		if len(s.granted) >= MaxGrants {
+			return nil, wire.Errorf(wire.RateLimited, "relay access list full")
+		}
+	}
+	s.granted[remote] = tok
+	s.log.Info("relay access granted", "peer", remote, "until", tok.Expiry())
+	return nil, nil
+}
+
+func (s *Server) sweepLocked(now time.Time) {
+	for p, t := range s.granted {
+		if !now.Before(t.Expiry()) {
+			delete(s.granted, p)
+		}
+	}
+}
+
+// Allowed reports whether p holds an unexpired, unrevoked access token:
+// the relay's Authorizer.AllowReserve.
+func (s *Server) Allowed(p peer.ID) bool {
+	s.mu.Lock()
+	tok, ok := s.granted[p]
+	s.mu.Unlock()
+	if !ok || !time.Now().Before(tok.Expiry()) {
+		return false
+	}
+	for _, t := range tok.Chain() {
+		if s.revs != nil && s.revs.IsRevoked(t.ID()) {
+			return false
+		}
+	}
+	return true
+}
+
+// Present shows tok to the relay.
+func Present(ctx context.Context, h host.Host, relay peer.ID, tok *capability.Token) error {
+	return wire.Call(ctx, h, relay, ID, Limits(), request{Token: tok.Bytes()}, nil)
+}
