@@ -169,7 +169,9 @@ func (n *Node) stopMesh() {
 	if n.mesh != nil {
 		n.mesh.close()
 	}
-	n.local.rev.close()
+	if n.local != nil {
+		n.local.rev.close()
+	}
 	if n.share != nil {
 		n.share.Close()
 	}
