@@ -521,3 +521,22 @@ func TestRelayAccessCapability(t *testing.T) {
 		}
 	})
 }
+
+func TestSecondNodeOnTheSameHomeRefuses(t *testing.T) {
+	ctx := context.Background()
+	h := shortDir(t, "twice")
+	if _, err := Init(ctx, h, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF()}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); !errors.Is(err, ErrAlreadyRunning) {
+		t.Fatalf("second node: %v, want ErrAlreadyRunning", err)
+	}
+	if _, err := Start(ctx, Config{Home: shortDir(t, "empty")}); !errors.Is(err, ErrNoHome) {
+		t.Fatalf("node on an empty folder: %v, want ErrNoHome", err)
+	}
+}
