@@ -14,6 +14,8 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
+
+	"github.com/ocmt/mesh/internal/peerlimit"
 )
 
 // Topic is the gossipsub topic revocations travel on.
@@ -36,18 +38,14 @@ type GossipConfig struct {
 // and feeds every valid revocation it receives into a Set before
 // forwarding it. Close leaves the topic.
 type Gossip struct {
-	ps    *pubsub.PubSub
-	self  peer.ID
-	set   *Set
-	topic *pubsub.Topic
-	sub   *pubsub.Subscription
-	log   *slog.Logger
-	clock func() time.Time
-	rate  rate.Limit
-	burst int
-
-	mu       sync.Mutex
-	limiters map[peer.ID]*rate.Limiter
+	ps      *pubsub.PubSub
+	self    peer.ID
+	set     *Set
+	topic   *pubsub.Topic
+	sub     *pubsub.Subscription
+	log     *slog.Logger
+	clock   func() time.Time
+	limiter *peerlimit.Limiter
 
 	stats     GossipStats
 	cancel    context.CancelFunc
@@ -68,19 +66,18 @@ func JoinGossip(ps *pubsub.PubSub, self peer.ID, set *Set, cfg GossipConfig) (*G
 		return nil, errors.New("revocation: gossip needs a pubsub and a set")
 	}
 	g := &Gossip{ps: ps, self: self, set: set, log: cfg.Logger, clock: cfg.Clock,
-		rate: cfg.PeerRate, burst: cfg.PeerBurst, limiters: map[peer.ID]*rate.Limiter{}, done: make(chan struct{})}
+		done: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	if g.clock == nil {
 		g.clock = time.Now
 	}
-	if g.rate <= 0 {
-		g.rate, g.burst = DefaultPeerRate, DefaultPeerBurst
+	r, burst := cfg.PeerRate, cfg.PeerBurst
+	if r <= 0 {
+		r, burst = DefaultPeerRate, DefaultPeerBurst
 	}
-	if g.burst <= 0 {
-		g.burst = 1
-	}
+	g.limiter = peerlimit.New(r, max(burst, 1), maxLimiters, g.clock)
 	// Inline: the validator never blocks on the network, and running it in
 	// the validation front end skips a goroutine hop per message.
 	if err := ps.RegisterTopicValidator(Topic, g.validate, pubsub.WithValidatorInline(true)); err != nil {
@@ -213,16 +210,4 @@ func (g *Gossip) judge(ctx context.Context, from peer.ID, local bool, data []byt
 }
 
 // allow spends one token of from's bucket.
-func (g *Gossip) allow(from peer.ID) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	l, ok := g.limiters[from]
-	if !ok {
-		if len(g.limiters) >= maxLimiters {
-			clear(g.limiters)
-		}
-		l = rate.NewLimiter(g.rate, g.burst)
-		g.limiters[from] = l
-	}
-	return l.AllowN(g.clock(), 1)
-}
+func (g *Gossip) allow(from peer.ID) bool { return g.limiter.Allow(from) }

@@ -10,9 +10,9 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/peerlimit"
 )
 
 func TestGossipReachesEveryNodeOfALine(t *testing.T) {
@@ -166,8 +166,8 @@ func TestValidatorOutcomes(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
 	set := openSet(t, newStore(), &fakeClock{testNow}, Config{})
-	g := &Gossip{set: set, self: c.owner.ID(), clock: time.Now, rate: 1e-9, burst: 6, // the six messages after the oversized one
-		limiters: map[peer.ID]*rate.Limiter{}, log: slog.New(slog.DiscardHandler)}
+	g := &Gossip{set: set, self: c.owner.ID(), clock: time.Now, // a burst of six: the messages after the oversized one
+		limiter: peerlimit.New(1e-9, 6, 0, nil), log: slog.New(slog.DiscardHandler)}
 	ch := newChain(t, c, "validator")
 	valid := mustNew(t, c.owner, ch.root).Bytes()
 	old := issueTo(t, c.owner, c.alice.ID(), nil, -2*time.Minute, "validator/old")

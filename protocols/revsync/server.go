@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -36,12 +37,9 @@ type Server struct {
 	set *revocation.Set
 	cfg ServerConfig
 
-	mu       sync.Mutex
-	limiters map[peer.ID]*rate.Limiter
+	mu      sync.Mutex
+	limiter *peerlimit.Limiter
 }
-
-// maxLimiters bounds the per-peer limiter map; when full it starts over.
-const maxLimiters = 4096
 
 // NewServer registers the revsync handler on h.
 func NewServer(h host.Host, set *revocation.Set, cfg ServerConfig) (*Server, error) {
@@ -60,7 +58,7 @@ func NewServer(h host.Host, set *revocation.Set, cfg ServerConfig) (*Server, err
 	if cfg.PerPeerBurst <= 0 {
 		cfg.PerPeerBurst = 1
 	}
-	s := &Server{h: h, set: set, cfg: cfg, limiters: map[peer.ID]*rate.Limiter{}}
+	s := &Server{h: h, set: set, cfg: cfg, limiter: peerlimit.New(cfg.PerPeerRate, cfg.PerPeerBurst, 0, nil)}
 	h.SetStreamHandler(ID, s.handle)
 	return s, nil
 }
@@ -75,22 +73,8 @@ func (s *Server) handle(st network.Stream) {
 	wire.Serve(st, Limits(), s.cfg.Logger, s.serve)
 }
 
-func (s *Server) allow(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.limiters[p]
-	if !ok {
-		if len(s.limiters) >= maxLimiters {
-			clear(s.limiters)
-		}
-		l = rate.NewLimiter(s.cfg.PerPeerRate, s.cfg.PerPeerBurst)
-		s.limiters[p] = l
-	}
-	return l.Allow()
-}
-
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
-	if !s.allow(remote) {
+	if !s.limiter.Allow(remote) {
 		return nil, wire.Errorf(wire.RateLimited, "too many revsync requests")
 	}
 	var req Request

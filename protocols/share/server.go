@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -55,13 +55,8 @@ type Server struct {
 	cfg  Config
 	self peer.ID
 
-	mu       sync.Mutex
-	limiters map[peer.ID]*rate.Limiter
+	limiter *peerlimit.Limiter
 }
-
-// maxLimiters bounds the per-peer limiter map; when full it starts over,
-// which at worst gives a flood of new peers a fresh burst.
-const maxLimiters = 4096
 
 // NewServer registers the share handler on h.
 func NewServer(h host.Host, cfg Config) (*Server, error) {
@@ -74,7 +69,7 @@ func NewServer(h host.Host, cfg Config) (*Server, error) {
 	if cfg.PerPeerRate == 0 {
 		cfg.PerPeerRate, cfg.PerPeerBurst = 50, 100
 	}
-	s := &Server{h: h, cfg: cfg, self: h.ID(), limiters: map[peer.ID]*rate.Limiter{}}
+	s := &Server{h: h, cfg: cfg, self: h.ID(), limiter: peerlimit.New(cfg.PerPeerRate, cfg.PerPeerBurst, 0, nil)}
 	h.SetStreamHandler(ID, s.handle)
 	return s, nil
 }
@@ -85,26 +80,12 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) allow(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.limiters[p]
-	if !ok {
-		if len(s.limiters) >= maxLimiters {
-			clear(s.limiters)
-		}
-		l = rate.NewLimiter(s.cfg.PerPeerRate, s.cfg.PerPeerBurst)
-		s.limiters[p] = l
-	}
-	return l.Allow()
-}
-
 func (s *Server) handle(st network.Stream) {
 	wire.Serve(st, Limits(), s.cfg.Logger, s.serve)
 }
 
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
-	if !s.allow(remote) {
+	if !s.limiter.Allow(remote) {
 		return nil, wire.Errorf(wire.RateLimited, "too many share requests")
 	}
 	var req Request

@@ -12,10 +12,10 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -234,7 +234,7 @@ func FuzzServeRequest(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte{0xa0})
 	s := &Server{cfg: Config{Verifier: capability.NewVerifier(capability.Config{}), Store: &memStore{data: map[capability.ResourcePath][]byte{"a/b": []byte("x")}}, PerPeerRate: 1e9, PerPeerBurst: 1 << 30},
-		self: k.ID(), limiters: map[peer.ID]*rate.Limiter{}}
+		self: k.ID(), limiter: peerlimit.New(1e9, 1<<30, 0, nil)}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s.serve(context.Background(), k.ID(), b)
 	})
