@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ocmt/mesh/node"
 	"github.com/ocmt/mesh/node/localapi"
 )
@@ -33,6 +35,28 @@ func backend(ctx context.Context, g *globals, unlock bool) (localapi.Backend, bo
 		}
 	}
 	return l, false, nil
+}
+
+// need says what a command requires of its backend.
+type need int
+
+const (
+	needAny      need = iota // a running node, or the vault opened directly (locked)
+	needUnlocked             // as needAny, but a direct vault is unlocked with the password
+	needNode                 // a running node (the command talks to other peers)
+)
+
+// open returns the backend a command needs; callers Close it.
+func (g *globals) open(cmd *cobra.Command, n need) (localapi.Backend, error) {
+	b, remote, err := backend(cmd.Context(), g, n == needUnlocked)
+	if err != nil {
+		return nil, err
+	}
+	if n == needNode && !remote {
+		b.Close()
+		return nil, errNoNodeRunning
+	}
+	return b, nil
 }
 
 var errNoNodeRunning = errors.New("no mesh node is running on this home folder; start one with `mesh node` (without a node, commands open the vault directly and ask for the password each time)")

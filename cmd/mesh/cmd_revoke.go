@@ -30,14 +30,11 @@ func newRevokeCmd(g *globals) *cobra.Command {
 			if target == "" {
 				return errors.New("which share? give its ID (see `mesh shares`) or --token TEXT")
 			}
-			b, remote, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needNode)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			if !remote {
-				return errNoNodeRunning
-			}
 			id, err := b.Revoke(cmd.Context(), target)
 			if err != nil {
 				return err

@@ -68,7 +68,7 @@ func newSecretSetCmd(g *globals) *cobra.Command {
 				}
 				s.Value, s.Refresh = []byte(o.AccessToken), []byte(o.RefreshToken)
 			}
-			b, _, err := backend(cmd.Context(), g, true)
+			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
@@ -106,7 +106,7 @@ func newSecretGetCmd(g *globals) *cobra.Command {
 		Short: "Print a secret's value",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, _, err := backend(cmd.Context(), g, true)
+			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
@@ -142,7 +142,7 @@ func newSecretListCmd(g *globals) *cobra.Command {
 		Short: "List secret names and types (never values)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, _, err := backend(cmd.Context(), g, true)
+			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
@@ -171,7 +171,7 @@ func newSecretRmCmd(g *globals) *cobra.Command {
 		Short: "Delete a secret",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, _, err := backend(cmd.Context(), g, true)
+			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}

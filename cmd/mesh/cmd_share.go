@@ -21,7 +21,7 @@ func newHandleCmd(g *globals) *cobra.Command {
 		Short: "Print this node's handle, or claim a new one",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, _, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needAny)
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ func newPutCmd(g *globals) *cobra.Command {
 			if len(data) > share.MaxData {
 				return fmt.Errorf("resource larger than %d MiB", share.MaxData>>20)
 			}
-			b, _, err := backend(cmd.Context(), g, true)
+			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
@@ -83,15 +83,16 @@ func newLsCmd(g *globals) *cobra.Command {
 				prefix = args[0]
 			}
 			out := cmd.OutOrStdout()
-			b, remote, err := backend(cmd.Context(), g, from == "")
+			n := needUnlocked
+			if from != "" {
+				n = needNode
+			}
+			b, err := g.open(cmd, n)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
 			if from != "" {
-				if !remote {
-					return errNoNodeRunning
-				}
 				names, err := b.ListRemote(cmd.Context(), from+"/"+prefix)
 				if err != nil {
 					return err
@@ -123,14 +124,11 @@ func newShareCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Path = args[0]
-			b, remote, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needNode)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			if !remote {
-				return errNoNodeRunning
-			}
 			res, err := b.Share(cmd.Context(), req)
 			if err != nil {
 				return err
@@ -186,7 +184,7 @@ func newSharesCmd(g *globals) *cobra.Command {
 		Short: "What you have shared, with status",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, _, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needAny)
 			if err != nil {
 				return err
 			}
@@ -209,7 +207,7 @@ func newSharedCmd(g *globals) *cobra.Command {
 		Short: "What others have shared with you",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, _, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needAny)
 			if err != nil {
 				return err
 			}
@@ -231,14 +229,11 @@ func newGetCmd(g *globals) *cobra.Command {
 		Short: "Fetch a resource someone shared with you and print its bytes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, remote, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needNode)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			if !remote {
-				return errNoNodeRunning
-			}
 			data, err := b.Fetch(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -256,7 +251,7 @@ func newContactsCmd(g *globals) *cobra.Command {
 		Short: "Handles you have seen, with a verification code to compare with them",
 		Args:  cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, _, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needAny)
 			if err != nil {
 				return err
 			}

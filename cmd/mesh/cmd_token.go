@@ -38,7 +38,7 @@ func newTokenIssueCmd(g *globals) *cobra.Command {
 				}
 				req.Parent = b
 			}
-			b, _, err := backend(cmd.Context(), g, true)
+			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}

@@ -90,14 +90,11 @@ func newUnlockCmd(g *globals) *cobra.Command {
 		Short: "Unlock the running node's vault",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, remote, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needNode)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			if !remote {
-				return errNoNodeRunning
-			}
 			pw, err := readPassword(g, "Vault password: ", false)
 			if err != nil {
 				return err
@@ -118,14 +115,11 @@ func newLockCmd(g *globals) *cobra.Command {
 		Short: "Lock the running node's vault and wipe its keys from memory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, remote, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needNode)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			if !remote {
-				return errNoNodeRunning
-			}
 			if err := b.Lock(cmd.Context()); err != nil {
 				return err
 			}
@@ -141,7 +135,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show the node's state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, _, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needAny)
 			if err != nil {
 				return err
 			}
@@ -191,7 +185,7 @@ func newPasswdCmd(g *globals) *cobra.Command {
 		Short: "Change the vault password (rewraps the master key only)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, _, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needAny)
 			if err != nil {
 				return err
 			}
@@ -224,7 +218,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Print the audit log and verify its hash chain",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, _, err := backend(cmd.Context(), g, false)
+			b, err := g.open(cmd, needAny)
 			if err != nil {
 				return err
 			}
