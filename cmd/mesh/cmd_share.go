@@ -177,34 +177,20 @@ func printGrants(cmd *cobra.Command, gs []localapi.Grant, jsonOut, issued bool) 
 	return tw.Flush()
 }
 
-func newSharesCmd(g *globals) *cobra.Command {
-	var jsonOut bool
-	cmd := &cobra.Command{
-		Use:   "shares",
-		Short: "What you have shared, with status",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := g.open(cmd, needAny)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			gs, err := b.Shares(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printGrants(cmd, gs, jsonOut, true)
-		},
-	}
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
-	return cmd
-}
+func newSharesCmd(g *globals) *cobra.Command { return newGrantsCmd(g, true) }
 
-func newSharedCmd(g *globals) *cobra.Command {
+func newSharedCmd(g *globals) *cobra.Command { return newGrantsCmd(g, false) }
+
+// newGrantsCmd is `mesh shares` (issued) or `mesh shared` (received).
+func newGrantsCmd(g *globals, issued bool) *cobra.Command {
 	var jsonOut bool
+	use, short := "shared", "What others have shared with you"
+	if issued {
+		use, short = "shares", "What you have shared, with status"
+	}
 	cmd := &cobra.Command{
-		Use:   "shared",
-		Short: "What others have shared with you",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := g.open(cmd, needAny)
@@ -212,11 +198,15 @@ func newSharedCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer b.Close()
-			gs, err := b.Shared(cmd.Context())
+			list := b.Shared
+			if issued {
+				list = b.Shares
+			}
+			gs, err := list(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return printGrants(cmd, gs, jsonOut, false)
+			return printGrants(cmd, gs, jsonOut, issued)
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
