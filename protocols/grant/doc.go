@@ -36,5 +36,6 @@
 //
 // The reply has no body. Statuses: BadRequest (malformed or invalid token),
 // Forbidden (not for this peer, or not sent by its issuer), Expired,
-// RateLimited, Internal.
+// RateLimited (more than 5 deliveries a second, burst 20, from one sender),
+// Internal.
 package grant

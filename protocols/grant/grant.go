@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/peerseal"
 	"github.com/ocmt/mesh/internal/wire"
 )
@@ -77,12 +78,20 @@ func Check(d *Delivery, self, sender peer.ID, now time.Time) (*capability.Token,
 	return tok, nil
 }
 
+// Per-sender delivery rate: sharing is a human-paced act, so 5 a second
+// with a burst of 20 is generous and stops a stranger filling our store.
+const (
+	senderRate  = 5
+	senderBurst = 20
+)
+
 // Server receives deliveries.
 type Server struct {
-	h      host.Host
-	log    *slog.Logger
-	accept func(context.Context, *Received) error
-	now    func() time.Time
+	h       host.Host
+	log     *slog.Logger
+	accept  func(context.Context, *Received) error
+	now     func() time.Time
+	limiter *peerlimit.Limiter
 }
 
 // NewServer registers the grant handler; accept stores each valid delivery
@@ -91,7 +100,7 @@ func NewServer(h host.Host, log *slog.Logger, accept func(context.Context, *Rece
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{h: h, log: log, accept: accept, now: time.Now}
+	s := &Server{h: h, log: log, accept: accept, now: time.Now, limiter: peerlimit.New(senderRate, senderBurst, 0, nil)}
 	h.SetStreamHandler(ID, func(st network.Stream) { wire.Serve(st, Limits(), log, s.serve) })
 	return s
 }
@@ -100,6 +109,9 @@ func NewServer(h host.Host, log *slog.Logger, accept func(context.Context, *Rece
 func (s *Server) Close() error { s.h.RemoveStreamHandler(ID); return nil }
 
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
+	if !s.limiter.Allow(remote) {
+		return nil, wire.Errorf(wire.RateLimited, "too many deliveries")
+	}
 	var d Delivery
 	if err := wire.UnmarshalCanonical(raw, &d); err != nil {
 		return nil, wire.Errorf(wire.BadRequest, "malformed delivery")

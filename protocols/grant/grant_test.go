@@ -122,3 +122,20 @@ func FuzzOpenDelivery(f *testing.F) {
 		}
 	})
 }
+
+func TestDeliveriesAreRateLimitedPerSender(t *testing.T) {
+	ctx := context.Background()
+	ak, bk := keys.GeneratePeerKey(), keys.GeneratePeerKey()
+	alice, bob := newHost(t, &ak), newHost(t, &bk)
+	srv := NewServer(bob, nil, func(context.Context, *Received) error { return nil })
+	defer srv.Close()
+	alice.Connect(ctx, peer.AddrInfo{ID: bob.ID(), Addrs: bob.Addrs()})
+	limited := false
+	for i := 0; i < senderBurst+10 && !limited; i++ {
+		err := Deliver(ctx, alice, mint(t, &ak, bob.ID(), time.Hour), "", "")
+		limited = errors.Is(err, wire.RateLimited)
+	}
+	if !limited {
+		t.Fatalf("%d deliveries in a burst were all accepted", senderBurst+10)
+	}
+}
