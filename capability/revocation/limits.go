@@ -24,6 +24,20 @@ const (
 	// gossip message the validator lets through.
 	MaxRecordBytes = MaxPayloadBytes + 128
 
+	// RPCBudgetRate and RPCBudgetBurst are each gossip neighbour's budget
+	// of published messages (any topic) before its RPCs are dropped
+	// unread: revocations are human-paced, so an honest neighbour stays far
+	// below it, and a mass revocation beyond it still spreads by revsync.
+	RPCBudgetRate  = 20
+	RPCBudgetBurst = 40
+
+	// MaxRPCBytes caps one gossipsub RPC frame on every mesh node: room for
+	// a few records and the control messages of one small topic. A peer
+	// that batches more is cut off at the read, before any of the batch is
+	// verified, so a flood arrives in small RPCs, each checked against the
+	// sender's score, and graylisting takes hold after a few of them.
+	MaxRPCBytes = 4*MaxRecordBytes + 4<<10
+
 	// DefaultMaxPerRevoker caps the live entries one revoker may hold in a
 	// Set. Anyone can issue tokens to themselves and revoke them, so
 	// without a quota one key could fill every verifier's memory; 10 000

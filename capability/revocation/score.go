@@ -1,10 +1,13 @@
 package revocation
 
 import (
+	"errors"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/internal/peerlimit"
 )
 
 // Score thresholds. An invalid message costs its forwarder
@@ -65,8 +68,18 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 }
 
 // PubSubOptions are the options every mesh node should build its gossipsub
-// with (pubsub.NewGossipSub(ctx, h, PubSubOptions()...)):
+// with (pubsub.NewGossipSub(ctx, h, PubSubOptions()...)); call it once per
+// node, it holds that node's per-neighbour budgets:
 //
+//   - an RPC inspector that gives each neighbour a budget of published
+//     messages (RPCBudgetRate a second, burst RPCBudgetBurst) and drops a
+//     whole RPC that exceeds it before gossipsub looks inside: before the
+//     StrictSign check, the seen-cache and our validator. A flood then
+//     costs each node a bounded amount of work per attacker, and because
+//     nothing in a dropped RPC is marked seen, an honest copy of anything in
+//     it still gets through from another neighbour (or by revsync).
+//   - WithMaxMessageSize(MaxRPCBytes): a batch larger than a few records is
+//     cut off at the read.
 //   - StrictSign (the default, stated): every message carries its
 //     publisher's signature, so scores and rate limits attach to real peers.
 //   - WithPeerScore(ScoreParams()): forged revocations cost the sender.
@@ -84,9 +97,24 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 func PubSubOptions() []pubsub.Option {
 	params, thresholds := ScoreParams()
 	return []pubsub.Option{
+		pubsub.WithAppSpecificRpcInspector(rpcBudget()),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithValidateQueueSize(1024),
+		pubsub.WithMaxMessageSize(MaxRPCBytes),
 	}
 }
+
+// rpcBudget makes the per-neighbour message budget of one node.
+func rpcBudget() func(peer.ID, *pubsub.RPC) error {
+	lim := peerlimit.New(RPCBudgetRate, RPCBudgetBurst, maxLimiters, nil)
+	return func(from peer.ID, rpc *pubsub.RPC) error {
+		if n := len(rpc.GetPublish()); n > 0 && !lim.AllowN(from, n) {
+			return errOverBudget
+		}
+		return nil
+	}
+}
+
+var errOverBudget = errors.New("revocation: neighbour over its message budget")

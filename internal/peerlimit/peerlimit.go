@@ -37,7 +37,17 @@ func New(r rate.Limit, burst, max int, now func() time.Time) *Limiter {
 }
 
 // Allow spends one token of p's bucket, reporting whether there was one.
-func (l *Limiter) Allow(p peer.ID) bool {
+func (l *Limiter) Allow(p peer.ID) bool { return l.AllowN(p, 1) }
+
+// Len reports how many peers are tracked.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// AllowN spends n tokens of p's bucket at once, or none.
+func (l *Limiter) AllowN(p peer.ID, n int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[p]
@@ -48,12 +58,5 @@ func (l *Limiter) Allow(p peer.ID) bool {
 		b = rate.NewLimiter(l.rate, l.burst)
 		l.buckets[p] = b
 	}
-	return b.AllowN(l.now(), 1)
-}
-
-// Len reports how many peers are tracked.
-func (l *Limiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.buckets)
+	return b.AllowN(l.now(), n)
 }
