@@ -57,12 +57,13 @@ func startRevocations(ctx context.Context, h host.Host, store ds.Batching, log *
 		return nil, err
 	}
 	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{}}
-	opts := append(revocation.PubSubOptions(), pubsub.WithPeerExchange(isBootstrap))
+	budget := revocation.NewBudget(nil)
+	opts := append(revocation.PubSubOptions(budget), pubsub.WithPeerExchange(isBootstrap))
 	if r.ps, err = pubsub.NewGossipSub(context.Background(), h, opts...); err != nil {
 		set.Close()
 		return nil, fmt.Errorf("starting gossipsub: %w", err)
 	}
-	if r.gossip, err = revocation.JoinGossip(r.ps, h.ID(), set, revocation.GossipConfig{Logger: log}); err != nil {
+	if r.gossip, err = revocation.JoinGossip(r.ps, h.ID(), set, revocation.GossipConfig{Logger: log, Budget: budget}); err != nil {
 		set.Close()
 		return nil, err
 	}

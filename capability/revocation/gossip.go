@@ -32,6 +32,10 @@ type GossipConfig struct {
 	// forwarded, no penalty). Default DefaultPeerRate / DefaultPeerBurst.
 	PeerRate  rate.Limit
 	PeerBurst int
+	// Budget is the node's flood budget, the one given to PubSubOptions;
+	// neighbours whose messages are rejected become suspects in it.
+	// Default nil: no suspects are recorded.
+	Budget *Budget
 }
 
 // Gossip joins Topic on a caller-built *pubsub.PubSub (see PubSubOptions)
@@ -46,6 +50,7 @@ type Gossip struct {
 	log     *slog.Logger
 	clock   func() time.Time
 	limiter *peerlimit.Limiter
+	budget  *Budget
 
 	stats     GossipStats
 	cancel    context.CancelFunc
@@ -66,7 +71,7 @@ func JoinGossip(ps *pubsub.PubSub, self peer.ID, set *Set, cfg GossipConfig) (*G
 		return nil, errors.New("revocation: gossip needs a pubsub and a set")
 	}
 	g := &Gossip{ps: ps, self: self, set: set, log: cfg.Logger, clock: cfg.Clock,
-		done: make(chan struct{})}
+		budget: cfg.Budget, done: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -163,6 +168,9 @@ func (g *Gossip) validate(ctx context.Context, from peer.ID, m *pubsub.Message) 
 		g.stats.Accepted.Add(1)
 	case pubsub.ValidationReject:
 		g.stats.Rejected.Add(1)
+		if !local {
+			g.budget.suspect(from)
+		}
 		g.log.Debug("revocation: rejected gossip", "from", from.String(), "err", why)
 	default:
 		g.stats.Ignored.Add(1)

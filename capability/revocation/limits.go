@@ -24,12 +24,13 @@ const (
 	// gossip message the validator lets through.
 	MaxRecordBytes = MaxPayloadBytes + 128
 
-	// RPCBudgetRate and RPCBudgetBurst are each gossip neighbour's budget
-	// of published messages (any topic) before its RPCs are dropped
-	// unread: revocations are human-paced, so an honest neighbour stays far
-	// below it, and a mass revocation beyond it still spreads by revsync.
-	RPCBudgetRate  = 20
-	RPCBudgetBurst = 40
+	// RPCBudgetRate and RPCBudgetBurst are a suspect neighbour's budget of
+	// published messages before its RPCs are dropped unread (see Budget).
+	RPCBudgetRate  = 4
+	RPCBudgetBurst = 8
+	// SuspectFor is how long a neighbour that forwarded an invalid
+	// revocation stays budgeted.
+	SuspectFor = 10 * time.Minute
 
 	// MaxRPCBytes caps one gossipsub RPC frame on every mesh node: room for
 	// a few records and the control messages of one small topic. A peer

@@ -48,12 +48,13 @@ func newNode(t testing.TB, extra ...pubsub.Option) *node {
 	k, h := newHost(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ps, err := pubsub.NewGossipSub(ctx, h, append(PubSubOptions(), extra...)...)
+	budget := NewBudget(nil)
+	ps, err := pubsub.NewGossipSub(ctx, h, append(PubSubOptions(budget), extra...)...)
 	if err != nil {
 		t.Fatalf("NewGossipSub: %v", err)
 	}
 	set := openSet(t, newStore(), &fakeClock{testNow}, Config{})
-	g, err := JoinGossip(ps, h.ID(), set, GossipConfig{})
+	g, err := JoinGossip(ps, h.ID(), set, GossipConfig{Budget: budget})
 	if err != nil {
 		t.Fatal(err)
 	}

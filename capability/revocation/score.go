@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -68,16 +69,13 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 }
 
 // PubSubOptions are the options every mesh node should build its gossipsub
-// with (pubsub.NewGossipSub(ctx, h, PubSubOptions()...)); call it once per
-// node, it holds that node's per-neighbour budgets:
+// with (pubsub.NewGossipSub(ctx, h, PubSubOptions(b)...)), b being the
+// node's Budget (also given to JoinGossip):
 //
-//   - an RPC inspector that gives each neighbour a budget of published
-//     messages (RPCBudgetRate a second, burst RPCBudgetBurst) and drops a
-//     whole RPC that exceeds it before gossipsub looks inside: before the
-//     StrictSign check, the seen-cache and our validator. A flood then
-//     costs each node a bounded amount of work per attacker, and because
-//     nothing in a dropped RPC is marked seen, an honest copy of anything in
-//     it still gets through from another neighbour (or by revsync).
+//   - an RPC inspector that budgets suspect neighbours (see Budget) and
+//     drops a whole RPC over budget before gossipsub looks inside: before
+//     the StrictSign check, the seen-cache and our validator. A flood then
+//     costs each node a bounded amount of work per attacker.
 //   - WithMaxMessageSize(MaxRPCBytes): a batch larger than a few records is
 //     cut off at the read.
 //   - StrictSign (the default, stated): every message carries its
@@ -94,10 +92,10 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 // must come after WithPeerScore) are appended by the caller. The default
 // 1 MiB message cap is far above MaxRecordBytes; the validator enforces
 // the latter.
-func PubSubOptions() []pubsub.Option {
+func PubSubOptions(b *Budget) []pubsub.Option {
 	params, thresholds := ScoreParams()
 	return []pubsub.Option{
-		pubsub.WithAppSpecificRpcInspector(rpcBudget()),
+		pubsub.WithAppSpecificRpcInspector(b.inspect),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithFloodPublish(true),
@@ -106,15 +104,58 @@ func PubSubOptions() []pubsub.Option {
 	}
 }
 
-// rpcBudget makes the per-neighbour message budget of one node.
-func rpcBudget() func(peer.ID, *pubsub.RPC) error {
-	lim := peerlimit.New(RPCBudgetRate, RPCBudgetBurst, maxLimiters, nil)
-	return func(from peer.ID, rpc *pubsub.RPC) error {
-		if n := len(rpc.GetPublish()); n > 0 && !lim.AllowN(from, n) {
-			return errOverBudget
-		}
-		return nil
-	}
+// Budget is one node's defence against floods: neighbours that have
+// forwarded an invalid revocation (honest peers validate before forwarding,
+// so they never do) are suspects for SuspectFor, and a suspect's RPCs are
+// dropped unread once they exceed RPCBudgetRate published messages a second
+// (burst RPCBudgetBurst). Honest neighbours are never budgeted, so a burst
+// of real revocations spreads at full speed. A dropped RPC is never looked
+// into, so nothing in it is marked seen: an honest copy of a valid record in
+// it still arrives from another neighbour.
+//
+// Create one per node and pass it to both PubSubOptions and GossipConfig.
+type Budget struct {
+	lim *peerlimit.Limiter
+	now func() time.Time
+
+	mu       sync.Mutex
+	suspects map[peer.ID]time.Time // until when
 }
 
-var errOverBudget = errors.New("revocation: neighbour over its message budget")
+// NewBudget makes a node's budget (now: nil for time.Now).
+func NewBudget(now func() time.Time) *Budget {
+	if now == nil {
+		now = time.Now
+	}
+	return &Budget{lim: peerlimit.New(RPCBudgetRate, RPCBudgetBurst, maxLimiters, now), now: now, suspects: map[peer.ID]time.Time{}}
+}
+
+// suspect marks p as having forwarded an invalid revocation.
+func (b *Budget) suspect(p peer.ID) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.suspects) >= maxLimiters {
+		clear(b.suspects)
+	}
+	b.suspects[p] = b.now().Add(SuspectFor)
+}
+
+func (b *Budget) isSuspect(p peer.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	until, ok := b.suspects[p]
+	return ok && b.now().Before(until)
+}
+
+// inspect is gossipsub's RPC inspector.
+func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
+	if n := len(rpc.GetPublish()); n > 0 && b.isSuspect(from) && !b.lim.AllowN(from, n) {
+		return errOverBudget
+	}
+	return nil
+}
+
+var errOverBudget = errors.New("revocation: suspect neighbour over its message budget")
