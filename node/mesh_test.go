@@ -410,6 +410,8 @@ func TestRevocationReachesEveryVerifier(t *testing.T) {
 	if _, err := bob.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/work", From: "alice", With: "carol", Can: "read", ValidFor: time.Hour}); err != nil {
 		t.Fatalf("bob delegates: %v", err)
 	}
+	// Delivered live, or through carol's mailbox if the live stream failed.
+	waitFor(t, "carol holds the delegated grant", func() bool { g, _ := carol.Local().received(ctx); return len(g) == 1 })
 	for _, n := range []*Node{bob, carol} {
 		if data, err := n.Local().Fetch(ctx, "alice/calendar/work"); err != nil || string(data) != "standup" {
 			t.Fatalf("before revocation: %q, %v", data, err)
