@@ -58,6 +58,10 @@ func startRevocations(ctx context.Context, h host.Host, store ds.Batching, log *
 	}
 	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{}}
 	budget := revocation.NewBudget(nil)
+	budget.OnAbuse = func(p peer.ID) {
+		log.Warn("closing connections to a peer flooding forged revocations", "peer", p)
+		h.Network().ClosePeer(p)
+	}
 	opts := append(revocation.PubSubOptions(budget), pubsub.WithPeerExchange(isBootstrap))
 	if r.ps, err = pubsub.NewGossipSub(context.Background(), h, opts...); err != nil {
 		set.Close()

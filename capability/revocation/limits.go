@@ -31,6 +31,9 @@ const (
 	// SuspectFor is how long a neighbour that forwarded an invalid
 	// revocation stays budgeted.
 	SuspectFor = 10 * time.Minute
+	// maxVerifiedCache bounds the hashes of records verified as they
+	// arrived, so the validator skips checking them again.
+	maxVerifiedCache = 4096
 
 	// MaxRPCBytes caps one gossipsub RPC frame on every mesh node: room for
 	// a few records and the control messages of one small topic. A peer

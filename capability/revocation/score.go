@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"crypto/sha256"
 	"errors"
 	"sync"
 	"time"
@@ -118,8 +119,15 @@ type Budget struct {
 	lim *peerlimit.Limiter
 	now func() time.Time
 
+	// OnAbuse, when set, is called (once per suspicion) when a suspect
+	// exceeds its budget: nodes close its connections, so the flood stops
+	// costing them transport work too. Default none.
+	OnAbuse func(peer.ID)
+
 	mu       sync.Mutex
 	suspects map[peer.ID]time.Time // until when
+	abused   map[peer.ID]bool      // OnAbuse already called this suspicion
+	verified map[[32]byte]bool     // record hash → its signatures and proof verified
 }
 
 // NewBudget makes a node's budget (now: nil for time.Now).
@@ -127,7 +135,8 @@ func NewBudget(now func() time.Time) *Budget {
 	if now == nil {
 		now = time.Now
 	}
-	return &Budget{lim: peerlimit.New(RPCBudgetRate, RPCBudgetBurst, maxLimiters, now), now: now, suspects: map[peer.ID]time.Time{}}
+	return &Budget{lim: peerlimit.New(RPCBudgetRate, RPCBudgetBurst, maxLimiters, now), now: now,
+		suspects: map[peer.ID]time.Time{}, abused: map[peer.ID]bool{}, verified: map[[32]byte]bool{}}
 }
 
 // suspect marks p as having forwarded an invalid revocation.
@@ -139,8 +148,10 @@ func (b *Budget) suspect(p peer.ID) {
 	defer b.mu.Unlock()
 	if len(b.suspects) >= maxLimiters {
 		clear(b.suspects)
+		clear(b.abused)
 	}
 	b.suspects[p] = b.now().Add(SuspectFor)
+	delete(b.abused, p)
 }
 
 func (b *Budget) isSuspect(p peer.ID) bool {
@@ -150,12 +161,72 @@ func (b *Budget) isSuspect(p peer.ID) bool {
 	return ok && b.now().Before(until)
 }
 
-// inspect is gossipsub's RPC inspector.
+// inspect is gossipsub's RPC inspector. It runs as each RPC arrives,
+// before gossipsub queues the RPC's messages for validation, so a
+// neighbour is suspected from its first forgery on, not once the
+// validation queue has caught up with it: for each revocation in a
+// non-suspect's RPC it checks the signatures now (remembering valid ones,
+// so the validator does not check them twice), and marks the sender a
+// suspect at the first invalid one. The RPC itself still goes on, so the
+// validator rejects the forgery and peer scoring penalises its sender.
 func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
-	if n := len(rpc.GetPublish()); n > 0 && b.isSuspect(from) && !b.lim.AllowN(from, n) {
-		return errOverBudget
+	n := len(rpc.GetPublish())
+	if n == 0 {
+		return nil
+	}
+	if b.isSuspect(from) {
+		if !b.lim.AllowN(from, n) {
+			b.mu.Lock()
+			first := !b.abused[from]
+			b.abused[from] = true
+			b.mu.Unlock()
+			if first && b.OnAbuse != nil {
+				go b.OnAbuse(from) // never block gossipsub's event loop
+			}
+			return errOverBudget
+		}
+		return nil
+	}
+	for _, m := range rpc.GetPublish() {
+		if m.GetTopic() != Topic {
+			continue
+		}
+		if !b.precheck(m.GetData()) {
+			b.suspect(from)
+			return nil
+		}
 	}
 	return nil
+}
+
+// precheck reports whether data is a record whose signatures and proof
+// verify, caching the answer for valid ones.
+func (b *Budget) precheck(data []byte) bool {
+	h := sha256.Sum256(data)
+	if b.wasVerified(h) {
+		return true
+	}
+	r, err := decode(data)
+	if err != nil || r.verify() != nil {
+		return false
+	}
+	b.mu.Lock()
+	if len(b.verified) >= maxVerifiedCache {
+		clear(b.verified)
+	}
+	b.verified[h] = true
+	b.mu.Unlock()
+	return true
+}
+
+// wasVerified reports whether a record with hash h passed precheck.
+func (b *Budget) wasVerified(h [32]byte) bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.verified[h]
 }
 
 var errOverBudget = errors.New("revocation: suspect neighbour over its message budget")
