@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -37,7 +36,6 @@ type Server struct {
 	set *revocation.Set
 	cfg ServerConfig
 
-	mu      sync.Mutex
 	limiter *peerlimit.Limiter
 }
 
