@@ -166,9 +166,9 @@ func (b *Budget) isSuspect(p peer.ID) bool {
 // neighbour is suspected from its first forgery on, not once the
 // validation queue has caught up with it: for each revocation in a
 // non-suspect's RPC it checks the signatures now (remembering valid ones,
-// so the validator does not check them twice), and marks the sender a
-// suspect at the first invalid one. The RPC itself still goes on, so the
-// validator rejects the forgery and peer scoring penalises its sender.
+// so the validator does not check them twice); at the first invalid one
+// it drops the whole RPC, marks the sender a suspect and closes its
+// connections (OnAbuse).
 func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	n := len(rpc.GetPublish())
 	if n == 0 {
@@ -176,13 +176,7 @@ func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	}
 	if b.isSuspect(from) {
 		if !b.lim.AllowN(from, n) {
-			b.mu.Lock()
-			first := !b.abused[from]
-			b.abused[from] = true
-			b.mu.Unlock()
-			if first && b.OnAbuse != nil {
-				go b.OnAbuse(from) // never block gossipsub's event loop
-			}
+			b.abuse(from)
 			return errOverBudget
 		}
 		return nil
@@ -192,11 +186,25 @@ func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 			continue
 		}
 		if !b.precheck(m.GetData()) {
+			// The whole RPC is dropped unread by gossipsub (nothing in it is
+			// marked seen), the sender becomes a suspect and is cut off.
 			b.suspect(from)
-			return nil
+			b.abuse(from)
+			return errForged
 		}
 	}
 	return nil
+}
+
+// abuse calls OnAbuse once per suspicion, off gossipsub's event loop.
+func (b *Budget) abuse(p peer.ID) {
+	b.mu.Lock()
+	first := !b.abused[p]
+	b.abused[p] = true
+	b.mu.Unlock()
+	if first && b.OnAbuse != nil {
+		go b.OnAbuse(p)
+	}
 }
 
 // precheck reports whether data is a record whose signatures and proof
@@ -229,4 +237,7 @@ func (b *Budget) wasVerified(h [32]byte) bool {
 	return b.verified[h]
 }
 
-var errOverBudget = errors.New("revocation: suspect neighbour over its message budget")
+var (
+	errOverBudget = errors.New("revocation: suspect neighbour over its message budget")
+	errForged     = errors.New("revocation: neighbour sent a forged revocation")
+)
