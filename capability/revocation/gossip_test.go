@@ -83,27 +83,73 @@ func TestForgedRevocationsPenaliseTheSender(t *testing.T) {
 	}
 	t.Logf("honest revocation converged in %v despite the forgeries", waitRevoked(t, ns, rev.ID(), start, 5*time.Second))
 
+	// Every honest node cut mallory off: forgeries dropped on arrival (and
+	// mallory suspected and disconnected), or rejected by the validator
+	// with its score falling under the graylist threshold.
+	deadline := time.Now().Add(5 * time.Second)
+	for i, n := range ns {
+		for n.budget.Dropped.Load() == 0 && n.g.Stats().Rejected.Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d neither dropped nor rejected a forgery", i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !n.budget.Suspect(mallory.h.ID()) {
+			t.Fatalf("node %d does not suspect mallory", i)
+		}
+		if n.set.Len() != 1 {
+			t.Fatalf("node %d holds %d entries, want only the honest one", i, n.set.Len())
+		}
+	}
+	mu.Lock()
+	s, ok := scores[mallory.h.ID()]
+	mu.Unlock()
+	t.Logf("mallory's score at the watcher: %.0f (seen %v; graylist %.0f); suspected and cut off everywhere", s, ok, GraylistThreshold)
+	if ok && s > 0 {
+		t.Fatalf("mallory's score rose to %.0f", s)
+	}
+}
+
+// TestASuspectThatComesBackIsGraylisted: a forger that reconnects after
+// being cut off gets its small budget, its forgeries are rejected by the
+// validator and its score falls under the graylist threshold.
+func TestASuspectThatComesBackIsGraylisted(t *testing.T) {
+	var mu sync.Mutex
+	scores := map[peer.ID]float64{}
+	inspect := pubsub.WithPeerScoreInspect(func(m map[peer.ID]float64) {
+		mu.Lock()
+		defer mu.Unlock()
+		for p, s := range m {
+			scores[p] = s
+		}
+	}, 50*time.Millisecond)
+	watcher := newNode(t, inspect)
+	mallory := newAttacker(t)
+	watcher.budget.suspect(mallory.h.ID()) // as after a first forgery
+	connect(t, mallory.h, watcher.h)
+	for len(mallory.topic.ListPeers()) < 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx := context.Background()
+	for _, b := range forgedRecords(t, watcher.key, 6) {
+		if err := mallory.topic.Publish(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond) // one per RPC, inside the budget
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
 		s, ok := scores[mallory.h.ID()]
 		mu.Unlock()
 		if ok && s < GraylistThreshold {
-			t.Logf("mallory's score at the watcher: %.0f (graylist %.0f)", s, GraylistThreshold)
-			break
+			t.Logf("mallory's score: %.0f (graylist %.0f)", s, GraylistThreshold)
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("mallory's score is %.0f (seen %v), want under %.0f", s, ok, GraylistThreshold)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	for i, n := range ns {
-		if n.g.Stats().Rejected.Load() == 0 {
-			t.Fatalf("node %d rejected nothing", i)
-		}
-		if n.set.Len() != 1 {
-			t.Fatalf("node %d holds %d entries, want only the honest one", i, n.set.Len())
-		}
 	}
 }
 

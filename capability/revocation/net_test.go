@@ -22,11 +22,12 @@ import (
 
 // node is one in-process mesh peer on loopback TCP.
 type node struct {
-	key *keys.PeerKey
-	h   host.Host
-	ps  *pubsub.PubSub
-	set *Set
-	g   *Gossip
+	key    *keys.PeerKey
+	h      host.Host
+	ps     *pubsub.PubSub
+	set    *Set
+	g      *Gossip
+	budget *Budget
 }
 
 // newHost starts a libp2p host on 127.0.0.1 with a fresh key.
@@ -60,7 +61,7 @@ func newNode(t testing.TB, extra ...pubsub.Option) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	return &node{key: k, h: h, ps: ps, set: set, g: g}
+	return &node{key: k, h: h, ps: ps, set: set, g: g, budget: budget}
 }
 
 func newNodes(t testing.TB, n int) []*node {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -124,6 +125,10 @@ type Budget struct {
 	// costing them transport work too. Default none.
 	OnAbuse func(peer.ID)
 
+	// Dropped counts RPCs dropped unread: forged on arrival or over a
+	// suspect's budget.
+	Dropped atomic.Uint64
+
 	mu       sync.Mutex
 	suspects map[peer.ID]time.Time // until when
 	abused   map[peer.ID]bool      // OnAbuse already called this suspicion
@@ -176,6 +181,7 @@ func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	}
 	if b.isSuspect(from) {
 		if !b.lim.AllowN(from, n) {
+			b.Dropped.Add(1)
 			b.abuse(from)
 			return errOverBudget
 		}
@@ -188,6 +194,7 @@ func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 		if !b.precheck(m.GetData()) {
 			// The whole RPC is dropped unread by gossipsub (nothing in it is
 			// marked seen), the sender becomes a suspect and is cut off.
+			b.Dropped.Add(1)
 			b.suspect(from)
 			b.abuse(from)
 			return errForged
@@ -241,3 +248,6 @@ var (
 	errOverBudget = errors.New("revocation: suspect neighbour over its message budget")
 	errForged     = errors.New("revocation: neighbour sent a forged revocation")
 )
+
+// Suspect reports whether p is a suspect now.
+func (b *Budget) Suspect(p peer.ID) bool { return b.isSuspect(p) }
