@@ -30,6 +30,16 @@ func BenchmarkFetch(b *testing.B) {
 			if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
 				b.Fatal(err)
 			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if g, _ := bob.Local().Shared(ctx); len(g) == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("bob never got the grant")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			if _, err := bob.Local().Fetch(ctx, "alice/calendar/work"); err != nil {
 				b.Fatal(err)
 			}

@@ -406,6 +406,7 @@ func TestRevocationReachesEveryVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "bob holds alice's grant", func() bool { g, _ := bob.Local().received(ctx); return len(g) == 1 })
 	// bob passes it on to carol: a delegation chain alice → bob → carol.
 	if _, err := bob.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/work", From: "alice", With: "carol", Can: "read", ValidFor: time.Hour}); err != nil {
 		t.Fatalf("bob delegates: %v", err)

@@ -102,7 +102,17 @@ func TestRelayRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		tr.start(t, Config{}, listen)
-		if err := tr.reserve(ctx, home); err != nil {
+		// The home node may still hold its dying connection to the old
+		// relay: like a real node, it retries its reservation.
+		var err error
+		for i := 0; i < 20; i++ {
+			if err = tr.reserve(ctx, home); err == nil {
+				break
+			}
+			home.Network().ClosePeer(tr.host.ID())
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
 			t.Fatalf("re-reserve: %v", err)
 		}
 		if err := tr.dialVia(ctx, dialer, home.ID()); err != nil {
