@@ -1,11 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +45,7 @@ func tempHome(t testing.TB, name string) Home {
 }
 
 type testMesh struct {
+	logs              *lockedLog // every role's logs, at debug level
 	boot, relay       *Infra
 	bootTap, relayTap *testmesh.TapHost
 	bootHome, relHome Home
@@ -52,9 +56,9 @@ type testMesh struct {
 func startInfra(t *testing.T) *testMesh {
 	t.Helper()
 	ctx := context.Background()
-	m := &testMesh{bootHome: shortDir(t, "boot"), relHome: shortDir(t, "relay")}
+	m := &testMesh{bootHome: shortDir(t, "boot"), relHome: shortDir(t, "relay"), logs: &lockedLog{}}
 	var err error
-	m.boot, err = StartBootstrap(ctx, InfraConfig{Home: m.bootHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+	m.boot, err = StartBootstrap(ctx, InfraConfig{Home: m.bootHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: m.logs.logger("bootstrap"),
 		WrapHost: func(h host.Host) host.Host { m.bootTap = testmesh.NewTapHost(h); return m.bootTap }})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +74,7 @@ func (m *testMesh) startRelay(t *testing.T, listen string) {
 	t.Helper()
 	var err error
 	m.relay, err = StartRelay(context.Background(), RelayConfig{
-		InfraConfig: InfraConfig{Home: m.relHome, Listen: []string{listen},
+		InfraConfig: InfraConfig{Home: m.relHome, Listen: []string{listen}, Logger: m.logs.logger("relay"),
 			WrapHost: func(h host.Host) host.Host { m.relayTap = testmesh.NewTapHost(h); return m.relayTap }},
 		Bootstrap: m.bootAddrs,
 		Relay:     relay.Config{AllowPrivateAddrs: true},
@@ -90,7 +94,7 @@ func (m *testMesh) startNode(t *testing.T, handle, password string) *Node {
 		t.Fatal(err)
 	}
 	n, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs,
-		Relays: []string{m.relayAddr}, Firewall: true, MailboxInterval: 200 * time.Millisecond})
+		Relays: []string{m.relayAddr}, Firewall: true, MailboxInterval: 200 * time.Millisecond, Logger: m.logs.logger(handle)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +221,17 @@ func TestMeshShareThroughRelay(t *testing.T) {
 			if !strings.Contains(all, want) {
 				t.Errorf("alice's audit lacks %s: %s", want, all)
 			}
+		}
+	})
+
+	t.Run("no log line of any role holds a secret, a password or a key", func(t *testing.T) {
+		logs := m.logs.bytes()
+		if len(logs) == 0 {
+			t.Fatal("nothing was logged; the check would prove nothing")
+		}
+		seeds := [][]byte{alice.Local().peer.Seed(), bob.Local().peer.Seed()}
+		if f := testmesh.Find(logs, append([][]byte{[]byte(calendarCanary), []byte(secretCanary), []byte(passwordCanary)}, seeds...)...); f != nil {
+			t.Fatalf("logs hold %q", f)
 		}
 	})
 
@@ -542,4 +557,26 @@ func TestSecondNodeOnTheSameHomeRefuses(t *testing.T) {
 	if _, err := Start(ctx, Config{Home: shortDir(t, "empty")}); !errors.Is(err, ErrNoHome) {
 		t.Fatalf("node on an empty folder: %v, want ErrNoHome", err)
 	}
+}
+
+// lockedLog collects log output from every role of a test mesh.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.buf.Bytes())
+}
+
+func (l *lockedLog) logger(role string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug})).With("role", role)
 }

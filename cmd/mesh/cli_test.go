@@ -60,6 +60,12 @@ func (c *cli) run(stdin string, env []string, args ...string) (string, string, b
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	// Errors and logs never carry a secret or a password.
+	for _, canary := range []string{pwCanary, secretCanary} {
+		if strings.Contains(errb.String(), canary) {
+			c.t.Errorf("mesh %s wrote a canary to stderr: %q", strings.Join(args, " "), errb.String())
+		}
+	}
 	return out.String(), errb.String(), err == nil
 }
 
