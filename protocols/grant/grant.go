@@ -21,21 +21,6 @@ import (
 // ID is the protocol ID.
 const ID = "/ocmt/grant/1"
 
-// Caps.
-const (
-	// MaxNote bounds the human note.
-	MaxNote = 256
-	// maxHandle bounds the handle field (handles are ≤ 32 bytes).
-	maxHandle = 64
-	// maxDelivery bounds a Delivery frame: token + note + framing.
-	maxDelivery = capability.MaxTokenBytes + MaxNote + maxHandle + 64
-)
-
-// Limits are the frame caps of one exchange.
-func Limits() wire.Limits {
-	return wire.Limits{MaxRequest: maxDelivery, MaxResponse: 256, Timeout: 20 * time.Second}
-}
-
 // Delivery is the request frame (and the mailbox plaintext).
 type Delivery struct {
 	Token  []byte `cbor:"1,keyasint"`
@@ -77,13 +62,6 @@ func Check(d *Delivery, self, sender peer.ID, now time.Time) (*capability.Token,
 	}
 	return tok, nil
 }
-
-// Per-sender delivery rate: sharing is a human-paced act, so 5 a second
-// with a burst of 20 is generous and stops a stranger filling our store.
-const (
-	senderRate  = 5
-	senderBurst = 20
-)
 
 // Server receives deliveries.
 type Server struct {

@@ -21,14 +21,6 @@ const ID = "/ocmt/relay-access/1"
 // Resource is the resource a relay-access capability names.
 const Resource capability.ResourcePath = "relay/access"
 
-// Limits are the frame caps.
-func Limits() wire.Limits {
-	return wire.Limits{MaxRequest: capability.MaxTokenBytes + 64, MaxResponse: 256, Timeout: 10 * time.Second}
-}
-
-// MaxGrants bounds how many admitted peers a relay remembers.
-const MaxGrants = 100000
-
 type request struct {
 	Token []byte `cbor:"1,keyasint"`
 }

@@ -1,0 +1,30 @@
+package grant
+
+import (
+	"time"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/wire"
+)
+
+// Caps of the grant protocol, each with its reason.
+const (
+	// MaxNote bounds the human note.
+	MaxNote = 256
+	// maxHandle bounds the handle field (handles are ≤ 32 bytes).
+	maxHandle = 64
+	// maxDelivery bounds a Delivery frame: token + note + framing.
+	maxDelivery = capability.MaxTokenBytes + MaxNote + maxHandle + 64
+)
+
+// Limits are the frame caps of one exchange.
+func Limits() wire.Limits {
+	return wire.Limits{MaxRequest: maxDelivery, MaxResponse: 256, Timeout: 20 * time.Second}
+}
+
+// Per-sender delivery rate: sharing is a human-paced act, so 5 a second
+// with a burst of 20 is generous and stops a stranger filling our store.
+const (
+	senderRate  = 5
+	senderBurst = 20
+)
