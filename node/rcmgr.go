@@ -10,10 +10,10 @@ import (
 )
 
 // resourceManager gives a home node the library's default limits plus room
-// for the share protocol: each share stream reserves its frame caps
-// (share.Limits, about 8 MiB) before reading, and the default 16 MiB per
-// protocol and peer would let a grantee have only one request in flight.
-// Per peer: 8 concurrent share streams and 80 MiB; in all: 256 MiB.
+// for the share protocol: a share stream charges what its frames really
+// take, up to about 8 MiB for a 4 MiB write or read, and the default 16 MiB
+// per protocol and peer would let a grantee have only two large requests in
+// flight. Per peer: 8 concurrent share streams and 80 MiB; in all: 256 MiB.
 func resourceManager() (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -46,9 +45,10 @@ type Reply struct {
 type HandlerFunc func(ctx context.Context, remote peer.ID, req []byte) (resp any, err error)
 
 // Serve runs one request/response exchange on an inbound stream and closes
-// it. Before the first read it sets the deadline and reserves the request
-// and response caps from the stream's resource-manager scope; if the
-// reservation fails the stream is answered Unavailable.
+// it. Before the first read it sets the deadline for the whole exchange; it
+// charges the stream's resource-manager scope with the request's declared
+// size before allocating it and the reply's size before writing it, and
+// answers Unavailable when the resource manager refuses.
 func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -57,21 +57,26 @@ func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 	proto := s.Protocol()
 	log = log.With("protocol", string(proto), "peer", remote.String())
 
-	release, err := Prepare(s, lim)
-	if err != nil {
-		log.Debug("stream refused", "err", err)
-		if errors.Is(err, Unavailable) {
-			writeReply(s, Reply{Status: Unavailable}, lim.MaxResponse)
-			s.Close()
-		} else {
-			s.Reset()
-		}
+	deadline := time.Now().Add(lim.timeout())
+	if err := s.SetDeadline(deadline); err != nil {
+		s.Reset()
 		return
 	}
-	defer release()
-	deadline := time.Now().Add(lim.timeout())
-
-	req, err := ReadFrame(s, lim.MaxRequest)
+	// Memory is charged to the stream's resource scope as it is needed: the
+	// request's declared length (already checked against MaxRequest) before
+	// it is allocated, the reply's size before it is written. A refused
+	// reservation is answered Unavailable.
+	reserved := 0
+	defer func() { s.Scope().ReleaseMemory(reserved) }()
+	reserve := func(n int) error {
+		if err := s.Scope().ReserveMemory(n, network.ReservationPriorityAlways); err != nil {
+			log.Debug("memory reservation refused", "bytes", n, "err", err)
+			return &Error{Status: Unavailable, Message: "server busy"}
+		}
+		reserved += n
+		return nil
+	}
+	req, err := ReadFrameReserve(s, lim.MaxRequest, reserve)
 	if err != nil {
 		log.Debug("bad request frame", "err", err)
 		if we := (*Error)(nil); errors.As(err, &we) {
@@ -90,6 +95,9 @@ func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 		if rep.Body, err = Marshal(resp); err == nil && len(rep.Body) > lim.MaxResponse-16 {
 			err = fmt.Errorf("response of %d bytes over cap %d", len(rep.Body), lim.MaxResponse)
 		}
+		if err == nil {
+			err = reserve(len(rep.Body))
+		}
 	}
 	if err != nil {
 		we := ToWire(err)
@@ -106,23 +114,6 @@ func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 		return
 	}
 	s.Close()
-}
-
-// Prepare bounds an inbound stream before its first read: it sets the
-// deadline for the whole exchange and reserves MaxRequest+MaxResponse bytes
-// from the stream's resource-manager scope. Call release when done. Serve
-// uses it; protocols with several frames per stream call it themselves.
-// A refused reservation is an Unavailable error.
-func Prepare(s network.Stream, lim Limits) (release func(), err error) {
-	if err := s.SetDeadline(time.Now().Add(lim.timeout())); err != nil {
-		return nil, fmt.Errorf("wire: setting deadline: %w", err)
-	}
-	mem := lim.MaxRequest + lim.MaxResponse
-	if err := s.Scope().ReserveMemory(mem, network.ReservationPriorityAlways); err != nil {
-		return nil, &Error{Status: Unavailable, Message: "server busy"}
-	}
-	var once sync.Once
-	return func() { once.Do(func() { s.Scope().ReleaseMemory(mem) }) }, nil
 }
 
 func writeReply(w io.Writer, r Reply, max int) error {
@@ -145,11 +136,8 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
 	}
-	if err := s.Scope().ReserveMemory(lim.MaxResponse, network.ReservationPriorityAlways); err != nil {
-		s.Reset()
-		return fmt.Errorf("wire: reserving %d bytes: %w", lim.MaxResponse, err)
-	}
-	defer s.Scope().ReleaseMemory(lim.MaxResponse)
+	reserved := 0
+	defer func() { s.Scope().ReleaseMemory(reserved) }()
 
 	if err := WriteMsg(s, lim.MaxRequest, req); err != nil {
 		s.Reset()
@@ -160,7 +148,17 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 		return fmt.Errorf("wire: closing write: %w", err)
 	}
 	var rep Reply
-	if err := ReadMsg(s, lim.MaxResponse, &rep); err != nil {
+	raw, err := ReadFrameReserve(s, lim.MaxResponse, func(n int) error {
+		if err := s.Scope().ReserveMemory(n, network.ReservationPriorityAlways); err != nil {
+			return fmt.Errorf("reserving %d bytes for the reply: %w", n, err)
+		}
+		reserved += n
+		return nil
+	})
+	if err == nil {
+		err = Unmarshal(raw, &rep)
+	}
+	if err != nil {
 		s.Reset()
 		if ctx.Err() != nil {
 			return fmt.Errorf("wire: %s reply: %w", proto, ctx.Err())

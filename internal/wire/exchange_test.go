@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,8 +119,9 @@ func TestServeAndCall(t *testing.T) {
 }
 
 func TestServeRefusesWhenMemoryIsNotGranted(t *testing.T) {
-	// The server's resource manager grants each stream 1 KiB; a protocol
-	// whose caps need more is answered Unavailable before anything is read.
+	// The server's resource manager grants each stream 1 KiB; a request
+	// whose declared size needs more is answered Unavailable before its
+	// body is allocated, while a small request under a big cap is served.
 	cfg := rcmgr.PartialLimitConfig{Stream: rcmgr.ResourceLimits{Memory: 1024}}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(cfg.Build(rcmgr.InfiniteLimits)))
 	if err != nil {
@@ -144,11 +146,14 @@ func TestServeRefusesWhenMemoryIsNotGranted(t *testing.T) {
 	if err := Call(ctx, client, server.ID(), testProto+"/small", small, echoReq{Say: "hi"}, nil); err != nil {
 		t.Fatalf("within the grant: %v", err)
 	}
-	err = Call(ctx, client, server.ID(), testProto+"/big", small, echoReq{Say: "hi"}, nil)
+	if err := Call(ctx, client, server.ID(), testProto+"/big", small, echoReq{Say: "hi"}, nil); err != nil {
+		t.Fatalf("a small request under a big cap: %v", err)
+	}
+	err = Call(ctx, client, server.ID(), testProto+"/big", big, echoReq{Say: strings.Repeat("x", 2000)}, nil)
 	if !errors.Is(err, Unavailable) {
 		t.Fatalf("over the grant: %v", err)
 	}
-	if called != 1 {
+	if called != 2 {
 		t.Fatalf("handler ran %d times", called)
 	}
 }

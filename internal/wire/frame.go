@@ -31,13 +31,24 @@ var (
 // at a time (so no byte past the frame is consumed) and allocates only after
 // the length passed the check. A clean EOF before the first byte is io.EOF;
 // EOF inside a frame is io.ErrUnexpectedEOF.
-func ReadFrame(r io.Reader, max int) ([]byte, error) {
+func ReadFrame(r io.Reader, max int) ([]byte, error) { return ReadFrameReserve(r, max, nil) }
+
+// ReadFrameReserve is ReadFrame that calls reserve with the declared length
+// after it passed the cap and before the buffer is allocated, so a server
+// can charge exactly what a frame costs to its resource manager. An error
+// from reserve is returned as is.
+func ReadFrameReserve(r io.Reader, max int, reserve func(n int) error) ([]byte, error) {
 	n, err := readLen(r)
 	if err != nil {
 		return nil, err
 	}
 	if max < 0 || n > uint64(max) {
 		return nil, fmt.Errorf("%w: %d bytes, cap %d", ErrFrameTooLarge, n, max)
+	}
+	if reserve != nil {
+		if err := reserve(int(n)); err != nil {
+			return nil, err
+		}
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
