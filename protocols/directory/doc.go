@@ -16,8 +16,8 @@
 // One request and one reply per stream. The client opens a stream (allowed
 // over limited relay connections), writes one Request frame, closes its write
 // side, and reads one Reply frame (internal/wire.Reply: status, message,
-// body). The server sets a read deadline before the first read, reserves the
-// frame caps from the stream's resource scope, charges the remote peer's
+// body). The server sets a read deadline before the first read, charges the
+// stream's resource scope with each frame's size before allocating it, charges the remote peer's
 // token bucket, answers, and closes the stream. Frames are uvarint length
 // prefixed deterministic CBOR (internal/wire), capped in limits.go.
 //

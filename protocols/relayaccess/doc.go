@@ -14,7 +14,7 @@
 // # Message flow
 //
 // One request and one reply per stream (internal/wire framing, deadline
-// and memory reservation before the first read). The peer sends its token;
+// deadline before the first read, memory charged per frame). The peer sends its token;
 // the relay verifies it with the capability package: the root issuer must
 // be the relay itself, the audience the authenticated remote peer, the
 // resource Resource and the action use; no link may be revoked. On success

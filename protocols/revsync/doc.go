@@ -14,8 +14,8 @@
 // # Message flow
 //
 // One request and one reply per stream (internal/wire: uvarint-framed
-// deterministic CBOR, read deadline before the first read, frame caps
-// reserved from the stream's resource scope). The client asks for the
+// deterministic CBOR, read deadline before the first read, each frame's
+// size charged to the stream's resource scope before it is allocated). The client asks for the
 // records the server added after version N of the server's set, naming
 // the server's epoch it got N from. The server answers with up to
 // MaxRecordsPerReply records in version order and the cursor to ask from

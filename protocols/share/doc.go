@@ -12,8 +12,8 @@
 // # Message flow
 //
 // One request and one reply per stream (internal/wire: uvarint-framed
-// deterministic CBOR, read deadline before the first read, frame caps
-// reserved from the stream's resource scope). The grantee opens the stream,
+// deterministic CBOR, read deadline before the first read, each frame's
+// size charged to the stream's resource scope before it is allocated). The grantee opens the stream,
 // over a relay circuit if there is no direct path; the relay forwards only
 // the end-to-end Noise stream.
 //
