@@ -131,7 +131,7 @@ type Budget struct {
 
 	mu       sync.Mutex
 	suspects map[peer.ID]time.Time // until when
-	abused   map[peer.ID]bool      // OnAbuse already called this suspicion
+	abused   map[peer.ID]time.Time // when OnAbuse was last called for a peer
 	verified map[[32]byte]bool     // record hash → its signatures and proof verified
 }
 
@@ -141,7 +141,7 @@ func NewBudget(now func() time.Time) *Budget {
 		now = time.Now
 	}
 	return &Budget{lim: peerlimit.New(RPCBudgetRate, RPCBudgetBurst, maxLimiters, now), now: now,
-		suspects: map[peer.ID]time.Time{}, abused: map[peer.ID]bool{}, verified: map[[32]byte]bool{}}
+		suspects: map[peer.ID]time.Time{}, abused: map[peer.ID]time.Time{}, verified: map[[32]byte]bool{}}
 }
 
 // suspect marks p as having forwarded an invalid revocation.
@@ -180,7 +180,9 @@ func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 		return nil
 	}
 	if b.isSuspect(from) {
-		if !b.lim.AllowN(from, n) {
+		// While its connections are being closed, everything it already sent
+		// is dropped; once it comes back it gets the small budget.
+		if b.cuttingOff(from) || !b.lim.AllowN(from, n) {
 			b.Dropped.Add(1)
 			b.abuse(from)
 			return errOverBudget
@@ -203,15 +205,29 @@ func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	return nil
 }
 
-// abuse calls OnAbuse once per suspicion, off gossipsub's event loop.
+// abuse calls OnAbuse, at most once per CutOffFor, off gossipsub's event
+// loop.
 func (b *Budget) abuse(p peer.ID) {
 	b.mu.Lock()
-	first := !b.abused[p]
-	b.abused[p] = true
+	now := b.now()
+	last, ok := b.abused[p]
+	first := !ok || now.Sub(last) >= CutOffFor
+	if first {
+		b.abused[p] = now
+	}
 	b.mu.Unlock()
 	if first && b.OnAbuse != nil {
 		go b.OnAbuse(p)
 	}
+}
+
+// cuttingOff reports whether p was cut off within CutOffFor: what it sent
+// before its connections closed is still arriving.
+func (b *Budget) cuttingOff(p peer.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	last, ok := b.abused[p]
+	return ok && b.now().Sub(last) < CutOffFor
 }
 
 // precheck reports whether data is a record whose signatures and proof
