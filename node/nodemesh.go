@@ -44,7 +44,11 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 		return err
 	}
 	l.revocations = l.rev.set
-	verifier := capability.NewVerifier(capability.Config{Revocations: l.rev.set, Replay: capability.NewMemoryReplay(1 << 16)})
+	replay, err := openReplay(ctx, l.store)
+	if err != nil {
+		return err
+	}
+	verifier := capability.NewVerifier(capability.Config{Revocations: l.rev.set, Replay: replay})
 	scfg := share.Config{Verifier: verifier, Store: shareStore{l}, Logger: n.cfg.Logger, Refused: l.refused, RevokedBy: l.revokedBy}
 	if n.cfg.ShareRate > 0 {
 		scfg.PerPeerRate, scfg.PerPeerBurst = rate.Limit(n.cfg.ShareRate), int(2*n.cfg.ShareRate)

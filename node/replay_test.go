@@ -1,0 +1,60 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/vault"
+)
+
+func TestSingleUseTokensStayUsedAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := vault.OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := openReplay(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	once := capability.Budget{ID: capability.ID{1}, Max: 1, Until: now.Add(time.Hour)}
+	twice := capability.Budget{ID: capability.ID{2}, Max: 2, Until: now.Add(time.Hour)}
+	if err := r.Spend(ctx, now, []capability.Budget{once, twice}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Spend(ctx, now, []capability.Budget{once}); !errors.Is(err, capability.ErrReplayed) {
+		t.Fatalf("second use of a single-use token: %v", err)
+	}
+	store.Close()
+
+	store, err = vault.OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	r, err = openReplay(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Spend(ctx, now, []capability.Budget{once}); !errors.Is(err, capability.ErrReplayed) {
+		t.Fatalf("a restart refilled a single-use token: %v", err)
+	}
+	if err := r.Spend(ctx, now, []capability.Budget{twice}); err != nil {
+		t.Fatalf("the second of two uses: %v", err)
+	}
+	if err := r.Spend(ctx, now, []capability.Budget{twice, once}); !errors.Is(err, capability.ErrReplayed) {
+		t.Fatal("an all-or-nothing spend went through")
+	}
+	// Expired entries are forgotten.
+	if err := r.Spend(ctx, now.Add(2*time.Hour), nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.entries) != 0 {
+		t.Fatalf("%d expired entries kept", len(r.entries))
+	}
+}
