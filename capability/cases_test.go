@@ -49,8 +49,7 @@ func semanticCases() []vectorCase {
 			return bobReads(c, leaf.String())
 		}},
 		{"a four-link chain is accepted", ok, func(t *testing.T, c *cast) vector {
-			_, l2 := chain2(t, c)
-			l2 = issue(t, c.owner, Params{Audience: c.alice.ID(), Resource: "calendar/**", Actions: Read | Share})
+			l2 := issue(t, c.owner, Params{Audience: c.alice.ID(), Resource: "calendar/**", Actions: Read | Share})
 			l2 = issue(t, c.alice, Params{Audience: c.bob.ID(), Resource: "calendar/work/**", Actions: Read | Share, Parent: l2})
 			l3 := issue(t, c.bob, Params{Audience: c.carol.ID(), Resource: "calendar/work/*", Actions: Read | Share, Parent: l2})
 			l4 := issue(t, c.carol, Params{Audience: c.dave.ID(), Resource: "calendar/work/mon", Actions: Read, Parent: l3})

@@ -133,15 +133,6 @@ func (r *revocations) syncFrom(ctx context.Context, p peer.ID) error {
 	return nil
 }
 
-// syncAll pulls from every peer now, returning the first error.
-func (r *revocations) syncAll(ctx context.Context, peers []peer.ID) error {
-	var errs []error
-	for _, p := range peers {
-		errs = append(errs, r.syncFrom(ctx, p))
-	}
-	return errors.Join(errs...)
-}
-
 func (r *revocations) close() {
 	if r == nil {
 		return
