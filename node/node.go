@@ -120,8 +120,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	var gater connmgr.ConnectionGater
 	if cfg.Firewall {
 		g := infraGater{infra: map[peer.ID]bool{}}
-		for _, ai := range append(append([]peer.AddrInfo{}, boots...), relays...) {
-			g.infra[ai.ID] = true
+		for _, id := range peerIDs(boots, relays) {
+			g.infra[id] = true
 		}
 		gater = g
 	}
@@ -215,14 +215,28 @@ func (n *Node) Local() *Local { return n.local }
 func (n *Node) ID() peer.ID { return n.host.ID() }
 
 // Addrs returns the full listen multiaddrs, each ending in /p2p/ID.
-func (n *Node) Addrs() []string {
-	info := peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+func (n *Node) Addrs() []string { return p2pAddrs(n.host) }
+
+// p2pAddrs lists h's listen multiaddrs, each ending in /p2p/ID.
+func p2pAddrs(h host.Host) []string {
+	info := peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
 	full, _ := peer.AddrInfoToP2pAddrs(&info)
 	out := make([]string, len(full))
 	for i, a := range full {
 		out[i] = a.String()
 	}
 	return out
+}
+
+// peerIDs lists the IDs of address infos.
+func peerIDs(lists ...[]peer.AddrInfo) []peer.ID {
+	var ids []peer.ID
+	for _, l := range lists {
+		for _, ai := range l {
+			ids = append(ids, ai.ID)
+		}
+	}
+	return ids
 }
 
 // Close stops the API, the host and the vault, and releases the lock.

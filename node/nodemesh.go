@@ -32,13 +32,7 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 		n.mesh.relayTokens = append(n.mesh.relayTokens, tok)
 	}
 	l.net = n.mesh
-	infra := func() []peer.ID {
-		var ids []peer.ID
-		for _, ai := range append(append([]peer.AddrInfo{}, boots...), n.mesh.relayList()...) {
-			ids = append(ids, ai.ID)
-		}
-		return ids
-	}
+	infra := func() []peer.ID { return peerIDs(boots, n.mesh.relayList()) }
 	var err error
 	if l.rev, err = startRevocations(ctx, n.host, l.store, n.cfg.Logger, false, infra, nil); err != nil {
 		return err

@@ -42,15 +42,7 @@ type Infra struct {
 func (in *Infra) IsRevoked(id capability.ID) bool { return in.rev != nil && in.rev.set.IsRevoked(id) }
 
 // Addrs returns the full listen multiaddrs, each ending in /p2p/ID.
-func (in *Infra) Addrs() []string {
-	info := peer.AddrInfo{ID: in.Host.ID(), Addrs: in.Host.Addrs()}
-	full, _ := peer.AddrInfoToP2pAddrs(&info)
-	out := make([]string, len(full))
-	for i, a := range full {
-		out[i] = a.String()
-	}
-	return out
-}
+func (in *Infra) Addrs() []string { return p2pAddrs(in.Host) }
 
 // Close stops the service, the host and the store, in that order.
 func (in *Infra) Close() error {
@@ -127,39 +119,39 @@ func infraHost(k *keys.PeerKey, listen []string, extra ...libp2p.Option) (host.H
 
 // StartBootstrap runs the bootstrap/metadata peer: the DHT server, the
 // directory and the mailboxes, on a pebble store in cfg.Home.
-func StartBootstrap(ctx context.Context, cfg InfraConfig) (*Infra, error) {
+func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) {
 	cfg.fill()
 	lock, err := lockInfra(cfg.Home)
 	if err != nil {
 		return nil, err
 	}
 	in := &Infra{closers: []func() error{lock.Close}}
+	defer func() {
+		if err != nil {
+			in.Close()
+		}
+	}()
 	k, err := LoadOrCreateIdentity(cfg.Home)
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	defer k.Wipe()
 	store, err := vault.OpenStore(cfg.Home.StorePath())
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, store.Close)
 	if in.Host, err = infraHost(&k, cfg.Listen); err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, in.Host.Close)
 	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(in.Host), store, dht.BootstrapConfig{Logger: cfg.Logger})
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, boot.Close)
 	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, true, nil, admitRegistered(boot.Directory().Registered))
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, func() error { rev.close(); return nil })
@@ -183,7 +175,7 @@ type RelayConfig struct {
 
 // StartRelay runs a circuit relay whose reservations are limited to peers
 // registered in the bootstrap's directory.
-func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
+func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 	cfg.fill()
 	boots, err := parseAddrInfos("bootstrap", cfg.Bootstrap)
 	if err != nil {
@@ -194,9 +186,13 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 		return nil, err
 	}
 	in := &Infra{closers: []func() error{lock.Close}}
+	defer func() {
+		if err != nil {
+			in.Close()
+		}
+	}()
 	k, err := LoadOrCreateIdentity(cfg.Home)
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	defer k.Wipe()
@@ -205,7 +201,6 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 	if cfg.AuditPath != "" {
 		f, err := relay.OpenAuditFile(cfg.AuditPath)
 		if err != nil {
-			in.Close()
 			return nil, err
 		}
 		in.closers = append(in.closers, f.Close)
@@ -213,11 +208,9 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 	}
 	rm, err := relay.ResourceManager(rcfg)
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	if in.Host, err = infraHost(&k, cfg.Listen, libp2p.ResourceManager(rm), libp2p.DisableRelay()); err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, in.Host.Close)
@@ -226,7 +219,6 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 	}
 	store, err := vault.OpenStore(cfg.Home.StorePath())
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, store.Close)
@@ -235,18 +227,11 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 	// relay-access capability from this relay's operator. Revocations are
 	// checked on every presentation and every reservation.
 	dir := &remoteDirectory{h: in.Host, boots: boots, log: cfg.Logger, cache: map[peer.ID]time.Time{}}
-	bootIDs := func() []peer.ID {
-		var ids []peer.ID
-		for _, b := range boots {
-			ids = append(ids, b.ID)
-		}
-		return ids
-	}
+	bootIDs := func() []peer.ID { return peerIDs(boots) }
 	self := in.Host.ID()
 	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, false, bootIDs,
 		admitRegistered(func(p peer.ID) bool { return p == self || dir.Registered(p) }))
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, func() error { rev.close(); return nil })
@@ -256,14 +241,12 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 	rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: dir.Registered, AllowReserveFunc: access.Allowed}
 	svc, err := relay.New(cfg.WrapHost(in.Host), rcfg)
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, svc.Close)
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
-			in.Close()
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 		mux := http.NewServeMux()
@@ -276,7 +259,6 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (*Infra, error) {
 	// relay can find it.
 	d, err := dht.New(in.Host, store, dht.Config{Mode: dht.ModeServer, BootstrapPeers: boots, Logger: cfg.Logger})
 	if err != nil {
-		in.Close()
 		return nil, err
 	}
 	in.closers = append(in.closers, d.Close)
