@@ -19,6 +19,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/dht"
+	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/protocols/relayaccess"
 )
@@ -351,6 +352,33 @@ func (m *meshNet) connect(ctx context.Context, id peer.ID, rec *directory.Record
 		return fmt.Errorf("cannot reach %s: %w", id, err)
 	}
 	return nil
+}
+
+// call runs f against rec's peer, connecting first, up to attempts times.
+// The first attempt uses every address known; later ones dial relay circuits
+// only (see connect). pause(i), when set, is waited before attempt i > 0;
+// perTry, when set, bounds each attempt. A *wire.Error means the peer
+// answered, so it is returned at once.
+func (m *meshNet) call(ctx context.Context, rec *directory.Record, attempts int, pause func(int) time.Duration, perTry time.Duration, f func(context.Context) error) error {
+	var err error
+	for i := 0; i < attempts; i++ {
+		if i > 0 && pause != nil && !sleepCtx(ctx, pause(i)) {
+			break
+		}
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if perTry > 0 {
+			actx, cancel = context.WithTimeout(ctx, perTry)
+		}
+		if err = m.connect(actx, rec.Peer, rec, i > 0); err == nil {
+			err = f(actx)
+		}
+		cancel()
+		var we *wire.Error
+		if err == nil || errors.As(err, &we) {
+			return err
+		}
+	}
+	return err
 }
 
 func (m *meshNet) close() {

@@ -106,20 +106,11 @@ func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.
 // deliver sends a token to its audience, falling back to its mailbox.
 func (l *Local) deliver(ctx context.Context, tok *capability.Token, rec *directory.Record) (string, error) {
 	handle, _ := l.Handle(ctx)
-	var err error
-	for _, relayOnly := range []bool{false, true} {
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err = l.net.connect(dctx, rec.Peer, rec, relayOnly)
-		if err == nil {
-			err = grant.Deliver(dctx, l.net.h, tok, handle, "")
-		}
-		cancel()
-		var we *wire.Error
-		if err == nil {
-			return "live", nil
-		} else if errors.As(err, &we) {
-			break // the audience answered and refused
-		}
+	err := l.net.call(ctx, rec, 2, nil, 15*time.Second, func(ctx context.Context) error {
+		return grant.Deliver(ctx, l.net.h, tok, handle, "")
+	})
+	if err == nil {
+		return "live", nil
 	}
 	l.log.Info("direct delivery failed, using the mailbox", "to", rec.Peer, "err", err)
 	sealed, serr := grant.Seal(tok, handle, "")
@@ -314,27 +305,11 @@ func (l *Local) ListRemote(ctx context.Context, remote string) ([]string, error)
 	return names, nil
 }
 
-// callOwner connects to the owner and runs call, retrying a few times while
-// the failure is a transport one (a relay restarting, an owner re-reserving).
+// callOwner runs call against the owner, retrying with growing pauses
+// while the failure is a transport one (a relay restarting, an owner
+// re-reserving).
 func (l *Local) callOwner(ctx context.Context, rec *directory.Record, call func(context.Context) error) error {
-	var err error
-	for attempt := 0; attempt < 4; attempt++ {
-		if attempt > 0 && !sleepCtx(ctx, time.Duration(attempt)*time.Second) {
-			break
-		}
-		if err = l.net.connect(ctx, rec.Peer, rec, attempt > 0); err != nil {
-			continue
-		}
-		if err = call(ctx); err == nil {
-			return nil
-		}
-		var we *wire.Error
-		if errors.As(err, &we) {
-			return err // the owner answered: no point retrying
-		}
-		l.net.h.Network().ClosePeer(rec.Peer)
-	}
-	return err
+	return l.net.call(ctx, rec, 4, func(i int) time.Duration { return time.Duration(i) * time.Second }, 0, call)
 }
 
 // knownRevoked refuses early when our own set already holds a revocation
