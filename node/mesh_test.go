@@ -457,6 +457,9 @@ func TestRevocationReachesEveryVerifier(t *testing.T) {
 	if len(shares) != 1 || shares[0].Status != "revoked" {
 		t.Fatalf("alice's shares = %+v", shares)
 	}
+	if got, _ := carol.Local().received(ctx); len(got) != 1 || got[0].Status != "revoked" {
+		t.Fatalf("carol's delegated grant shows %+v; revoking bob's share revokes it too", got)
+	}
 
 	// A node that was offline during the revocation syncs before serving.
 	dave, err := Start(ctx, Config{Home: daveHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs, Relays: []string{m.relayAddr}})

@@ -148,12 +148,26 @@ func (l *Local) received(ctx context.Context) ([]localapi.Grant, error) {
 func (l *Local) withStatus(gs []localapi.Grant) []localapi.Grant {
 	now := time.Now()
 	for i := range gs {
-		revoked := false
-		if id, err := capability.ParseID(gs[i].ID); err == nil && l.revocations != nil {
-			revoked = l.revocations.IsRevoked(id)
-		}
-		gs[i].Status = grantStatus(gs[i], revoked, now)
+		gs[i].Status = grantStatus(gs[i], l.chainRevoked(gs[i].Token), now)
 	}
 	slices.SortFunc(gs, func(a, b localapi.Grant) int { return a.Created.Compare(b.Created) })
 	return gs
+}
+
+// chainRevoked reports whether any link of the token is revoked: revoking
+// a share revokes everything delegated from it.
+func (l *Local) chainRevoked(text string) bool {
+	if l.revocations == nil {
+		return false
+	}
+	tok, err := capability.Parse(text)
+	if err != nil {
+		return false
+	}
+	for _, t := range tok.Chain() {
+		if l.revocations.IsRevoked(t.ID()) {
+			return true
+		}
+	}
+	return false
 }

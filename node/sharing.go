@@ -206,7 +206,7 @@ func (l *Local) parentFor(ctx context.Context, owner peer.ID, res capability.Pat
 
 // grantFor picks the newest active received grant from owner that allows
 // action on path.
-func (l *Local) grantFor(ctx context.Context, owner peer.ID, path capability.ResourcePath, action capability.Actions) (*capability.Token, error) {
+func (l *Local) grantFor(ctx context.Context, handle string, owner peer.ID, path capability.ResourcePath, action capability.Actions) (*capability.Token, error) {
 	gs, err := l.received(ctx)
 	if err != nil {
 		return nil, err
@@ -230,6 +230,9 @@ func (l *Local) grantFor(ctx context.Context, owner peer.ID, path capability.Res
 		}
 	}
 	if best != nil {
+		if err := l.knownRevoked(handle, owner, best); err != nil {
+			return nil, err // who revoked it, and when
+		}
 		return nil, fmt.Errorf("the share for that is %s", bestStatus)
 	}
 	return nil, fmt.Errorf("%w: nothing shared with you covers that", vault.ErrNotFound)
@@ -261,7 +264,7 @@ func (l *Local) Fetch(ctx context.Context, remote string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := l.grantFor(ctx, rec.Peer, p, capability.Read)
+	tok, err := l.grantFor(ctx, handle, rec.Peer, p, capability.Read)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +293,7 @@ func (l *Local) ListRemote(ctx context.Context, remote string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := l.grantFor(ctx, rec.Peer, "", capability.List)
+	tok, err := l.grantFor(ctx, handle, rec.Peer, "", capability.List)
 	if err != nil {
 		return nil, err
 	}
