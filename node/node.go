@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/grant"
 	"github.com/ocmt/mesh/protocols/share"
@@ -83,6 +84,9 @@ type Node struct {
 	local *Local
 	host  host.Host
 	api   *localapi.Server
+	// budget is the revocation flood budget, made before the host so its
+	// gater can refuse peers it cut off.
+	budget *revocation.Budget
 }
 
 // ErrAlreadyRunning means another node holds the home folder.
@@ -125,7 +129,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		gater = g
 	}
-	if n.host, err = newHost(n.local, cfg.Listen, gater); err != nil {
+	n.budget = revocation.NewBudget(nil)
+	if n.host, err = newHost(n.local, cfg.Listen, n.budget.Gater(gater)); err != nil {
 		return nil, err
 	}
 	if err := n.startMesh(ctx, boots, relays); err != nil {

@@ -50,14 +50,13 @@ type revocations struct {
 // gossip topic and serves revsync. syncFrom are the peers to pull from.
 // admit, when set, filters records (infrastructure peers keep only those
 // whose root issuer is in the directory).
-func startRevocations(ctx context.Context, h host.Host, store ds.Batching, log *slog.Logger, isBootstrap bool,
+func startRevocations(ctx context.Context, h host.Host, budget *revocation.Budget, store ds.Batching, log *slog.Logger, isBootstrap bool,
 	syncFrom func() []peer.ID, admit func(*revocation.Revocation) error) (*revocations, error) {
 	set, err := revocation.Open(ctx, revocation.Config{Datastore: namespace.Wrap(store, ds.NewKey("/revocations")), Logger: log, Admit: admit})
 	if err != nil {
 		return nil, err
 	}
 	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{}}
-	budget := revocation.NewBudget(nil)
 	budget.OnAbuse = func(p peer.ID) {
 		log.Warn("closing connections to a peer flooding forged revocations", "peer", p)
 		h.Network().ClosePeer(p)

@@ -23,6 +23,7 @@ import (
 	"github.com/ipfs/go-datastore/namespace"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/dht"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/protocols/directory"
@@ -100,9 +101,10 @@ func (c *InfraConfig) fill() {
 	}
 }
 
-func infraHost(k *keys.PeerKey, listen []string, extra ...libp2p.Option) (host.Host, error) {
+func infraHost(k *keys.PeerKey, listen []string, budget *revocation.Budget, extra ...libp2p.Option) (host.Host, error) {
 	opts := append([]libp2p.Option{
 		libp2p.Identity(k.Libp2pPrivKey()),
+		libp2p.ConnectionGater(budget.Gater(nil)),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
@@ -141,7 +143,8 @@ func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) 
 		return nil, err
 	}
 	in.closers = append(in.closers, store.Close)
-	if in.Host, err = infraHost(&k, cfg.Listen); err != nil {
+	budget := revocation.NewBudget(nil)
+	if in.Host, err = infraHost(&k, cfg.Listen, budget); err != nil {
 		return nil, err
 	}
 	in.closers = append(in.closers, in.Host.Close)
@@ -150,7 +153,7 @@ func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) 
 		return nil, err
 	}
 	in.closers = append(in.closers, boot.Close)
-	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, true, nil, admitRegistered(boot.Directory().Registered))
+	rev, err := startRevocations(ctx, in.Host, budget, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, true, nil, admitRegistered(boot.Directory().Registered))
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +213,8 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.Host, err = infraHost(&k, cfg.Listen, libp2p.ResourceManager(rm), libp2p.DisableRelay()); err != nil {
+	budget := revocation.NewBudget(nil)
+	if in.Host, err = infraHost(&k, cfg.Listen, budget, libp2p.ResourceManager(rm), libp2p.DisableRelay()); err != nil {
 		return nil, err
 	}
 	in.closers = append(in.closers, in.Host.Close)
@@ -229,7 +233,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 	dir := &remoteDirectory{h: in.Host, boots: boots, log: cfg.Logger, cache: map[peer.ID]time.Time{}}
 	bootIDs := func() []peer.ID { return peerIDs(boots) }
 	self := in.Host.ID()
-	rev, err := startRevocations(ctx, in.Host, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, false, bootIDs,
+	rev, err := startRevocations(ctx, in.Host, budget, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, false, bootIDs,
 		admitRegistered(func(p peer.ID) bool { return p == self || dir.Registered(p) }))
 	if err != nil {
 		return nil, err

@@ -32,8 +32,9 @@ const (
 	// revocation stays budgeted.
 	SuspectFor = 10 * time.Minute
 	// CutOffFor is how long after cutting a suspect off everything it sent
-	// is dropped unread: its connections are closing, but frames it wrote
-	// before are still in flight and in buffers.
+	// is dropped unread (its connections are closing, but frames it wrote
+	// before are still in flight and in buffers) and Budget.Gater refuses
+	// its new connections.
 	CutOffFor = 10 * time.Second
 	// maxVerifiedCache bounds the hashes of records verified as they
 	// arrived, so the validator skips checking them again.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	mrand "math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -28,6 +29,42 @@ type node struct {
 	set    *Set
 	g      *Gossip
 	budget *Budget
+	seen   *arrivals
+}
+
+// arrivals records when each revocation reached a node's Set (through
+// Config.Admit, called just before a new record is put in force), so
+// propagation is timed where it happens, not by a poller that competes
+// for the CPU with the nodes it measures.
+type arrivals struct {
+	mu      sync.Mutex
+	at      map[capability.ID]time.Time
+	changed chan struct{} // closed and replaced on every arrival
+}
+
+func newArrivals() *arrivals {
+	return &arrivals{at: map[capability.ID]time.Time{}, changed: make(chan struct{})}
+}
+
+func (a *arrivals) admit(r *Revocation) error {
+	now := time.Now()
+	a.mu.Lock()
+	if _, ok := a.at[r.ID()]; !ok {
+		a.at[r.ID()] = now
+	}
+	close(a.changed)
+	a.changed = make(chan struct{})
+	a.mu.Unlock()
+	return nil
+}
+
+// when returns when id arrived, or a channel that is closed at the next
+// arrival.
+func (a *arrivals) when(id capability.ID) (time.Time, bool, <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.at[id]
+	return at, ok, a.changed
 }
 
 // newHost starts a libp2p host on 127.0.0.1 with a fresh key.
@@ -55,13 +92,14 @@ func newNode(t testing.TB, extra ...pubsub.Option) *node {
 	if err != nil {
 		t.Fatalf("NewGossipSub: %v", err)
 	}
-	set := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	seen := newArrivals()
+	set := openSet(t, newStore(), &fakeClock{testNow}, Config{Admit: seen.admit})
 	g, err := JoinGossip(ps, h.ID(), set, GossipConfig{Budget: budget})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	return &node{key: k, h: h, ps: ps, set: set, g: g, budget: budget}
+	return &node{key: k, h: h, ps: ps, set: set, g: g, budget: budget, seen: seen}
 }
 
 func newNodes(t testing.TB, n int) []*node {
@@ -121,22 +159,34 @@ func waitMesh(t testing.TB, ns []*node, min int) {
 	time.Sleep(1200 * time.Millisecond)
 }
 
-// waitRevoked polls until every node's set holds id and returns how long
-// that took from start; it fails the test after timeout.
+// waitRevoked waits until every node's set holds id and returns how long
+// the last arrival took from start; it fails the test after timeout.
 func waitRevoked(t testing.TB, ns []*node, id capability.ID, start time.Time, timeout time.Duration) time.Duration {
 	t.Helper()
-	pending := slices.Clone(ns)
-	for len(pending) > 0 {
-		pending = slices.DeleteFunc(pending, func(n *node) bool { return n.set.IsRevoked(id) })
-		if len(pending) == 0 {
-			break
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var last time.Duration
+	for i, n := range ns {
+		for {
+			at, ok, changed := n.seen.when(id)
+			if ok {
+				last = max(last, at.Sub(start))
+				break
+			}
+			select {
+			case <-changed:
+			case <-deadline.C:
+				t.Fatalf("node %d of %d still accepts %s after %v", i, len(ns), id.Short(), timeout)
+			}
 		}
-		if time.Since(start) > timeout {
-			t.Fatalf("%d of %d nodes still accept %s after %v", len(pending), len(ns), id.Short(), timeout)
+		for !n.set.IsRevoked(id) { // admitted, being put in force
+			if time.Since(start) > timeout {
+				t.Fatalf("node %d admitted %s but does not refuse it", i, id.Short())
+			}
+			runtime.Gosched()
 		}
-		time.Sleep(100 * time.Microsecond)
 	}
-	return time.Since(start)
+	return last
 }
 
 // revocations pre-signs n revocations of distinct owner tokens.

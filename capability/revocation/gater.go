@@ -1,0 +1,60 @@
+package revocation
+
+import (
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// CutOff reports whether p was cut off (its connections closed for
+// flooding forgeries) within CutOffFor.
+func (b *Budget) CutOff(p peer.ID) bool { return b.cuttingOff(p) }
+
+// Gater returns a connection gater that refuses a peer for CutOffFor after
+// the budget cut it off: without it, a flooder could reconnect at once and
+// make every node pay the handshake and read its next batch again. A peer
+// refused here is refused in both directions (we do not dial it either)
+// and after the handshake, where its peer ID is known. Everything else is
+// decided by next (nil: allow).
+//
+// Give it to libp2p.ConnectionGater when building the host, before the
+// budget is given to PubSubOptions.
+func (b *Budget) Gater(next connmgr.ConnectionGater) connmgr.ConnectionGater {
+	return cutOffGater{b: b, next: next}
+}
+
+type cutOffGater struct {
+	b    *Budget
+	next connmgr.ConnectionGater
+}
+
+func (g cutOffGater) InterceptPeerDial(p peer.ID) bool {
+	if g.b.CutOff(p) {
+		return false
+	}
+	return g.next == nil || g.next.InterceptPeerDial(p)
+}
+
+func (g cutOffGater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
+	return g.next == nil || g.next.InterceptAddrDial(p, a)
+}
+
+func (g cutOffGater) InterceptAccept(c network.ConnMultiaddrs) bool {
+	return g.next == nil || g.next.InterceptAccept(c)
+}
+
+func (g cutOffGater) InterceptSecured(dir network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
+	if g.b.CutOff(p) {
+		return false
+	}
+	return g.next == nil || g.next.InterceptSecured(dir, p, c)
+}
+
+func (g cutOffGater) InterceptUpgraded(c network.Conn) (bool, control.DisconnectReason) {
+	if g.next == nil {
+		return true, 0
+	}
+	return g.next.InterceptUpgraded(c)
+}
