@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/peerseal"
 	"github.com/ocmt/mesh/internal/wire"
@@ -30,6 +32,9 @@ type testMesh struct {
 	ds     datastore.Batching
 	clock  *fakeClock
 	client map[string]node
+	// revoked is the one capability ID the mailboxes treat as revoked
+	// (nil: none).
+	revoked atomic.Pointer[capability.ID]
 }
 
 type node struct {
@@ -44,6 +49,9 @@ func startMesh(t *testing.T, ds datastore.Batching, cfg BootstrapConfig, names .
 		cfg.Now = m.clock.Now
 	}
 	m.boot = newHost(t, newKey())
+	if cfg.Mailbox.Revoked == nil {
+		cfg.Mailbox.Revoked = func(id capability.ID) bool { r := m.revoked.Load(); return r != nil && *r == id }
+	}
 	b, err := NewBootstrap(ctxT(t), m.boot, ds, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +166,15 @@ func TestBootstrapDirectoryAndMailbox(t *testing.T) {
 			t.Fatal("acked mail delivered twice")
 		}
 	})
+	t.Run("mail carrying a revoked token is refused over the wire", func(t *testing.T) {
+		revoked := capability.ID{0xde, 0xad}
+		m.revoked.Store(&revoked)
+		defer m.revoked.Store(nil)
+		err := directory.MailboxPut(ctx, alice.h, m.boot.ID(), bob.k.ID(), []byte("x"), capability.ID{1}, revoked)
+		if !errors.Is(err, wire.Revoked) {
+			t.Fatalf("got %v, want a Revoked status", err)
+		}
+	})
 	t.Run("mail for an unregistered peer is refused", func(t *testing.T) {
 		err := directory.MailboxPut(ctx, alice.h, m.boot.ID(), mallory.k.ID(), []byte("x"))
 		if !errors.Is(err, wire.NotFound) {
@@ -206,6 +223,9 @@ func TestBootstrapRejectsMalformedFrames(t *testing.T) {
 		{"an unknown field is refused", frameOf(t, map[int]any{1: 2, 3: "alice", 9: 1}), wire.BadRequest},
 		{"a fetch naming another mailbox is refused", frameOf(t, map[int]any{1: 5, 4: []byte(m.boot.ID())}), wire.BadRequest},
 		{"an ack with malformed ids is refused", frameOf(t, map[int]any{1: 6, 6: [][]byte{{1, 2}}}), wire.BadRequest},
+		{"mail naming a malformed token id is refused", frameOf(t, map[int]any{1: 4, 4: []byte(eve.k.ID()), 5: []byte("x"), 7: [][]byte{{1, 2}}}), wire.BadRequest},
+		{"mail naming more tokens than a chain holds is refused", frameOf(t, map[int]any{1: 4, 4: []byte(eve.k.ID()), 5: []byte("x"), 7: [][]byte{make([]byte, 32), make([]byte, 32), make([]byte, 32), make([]byte, 32), make([]byte, 32)}}), wire.BadRequest},
+		{"a fetch naming tokens is refused", frameOf(t, map[int]any{1: 5, 7: [][]byte{make([]byte, 32)}}), wire.BadRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

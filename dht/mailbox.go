@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/directory"
 )
@@ -55,17 +56,22 @@ type MailboxConfig struct {
 	// cannot fill the store under made-up peer IDs. Bootstrap sets it to
 	// Directory.Registered. Nil accepts any recipient.
 	Registered func(peer.ID) bool
+	// Revoked, when set, reports whether a capability was revoked: mail
+	// naming a revoked token is refused at put and deleted, never served,
+	// once its token is revoked. The bootstrap role sets it to its
+	// revocation set. Nil checks nothing.
+	Revoked func(capability.ID) bool
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
 
 // Mailbox holds opaque sealed blobs for recipients, in a datastore:
 //
-//	/<recipient peer ID>/<item ID hex> → CBOR {from, received, sealed}
+//	/<recipient peer ID>/<item ID hex> → CBOR {from, received, sealed, tokens}
 //
 // Item IDs are 8 bytes of big-endian receive time (ns) and 8 random bytes,
 // so keys sort oldest first. Only ciphertext and routing metadata (sender,
-// recipient, time) are stored. Mailbox implements directory.Mailboxes.
+// recipient, time, the capability IDs the sender named) are stored. Mailbox implements directory.Mailboxes.
 type Mailbox struct {
 	ds    datastore.Batching
 	cfg   MailboxConfig
@@ -76,9 +82,29 @@ type Mailbox struct {
 var _ directory.Mailboxes = (*Mailbox)(nil)
 
 type storedMail struct {
-	From     []byte `cbor:"1,keyasint"`
-	Received int64  `cbor:"2,keyasint"` // unix ns
-	Sealed   []byte `cbor:"3,keyasint"`
+	From     []byte   `cbor:"1,keyasint"`
+	Received int64    `cbor:"2,keyasint"` // unix ns
+	Sealed   []byte   `cbor:"3,keyasint"`
+	Tokens   [][]byte `cbor:"4,keyasint,omitempty"` // capability IDs the sender named
+}
+
+// dead reports whether s is expired at now or names a revoked token.
+func (m *Mailbox) dead(now time.Time, s *storedMail) bool {
+	if now.Sub(time.Unix(0, s.Received)) >= m.cfg.TTL {
+		return true
+	}
+	if m.cfg.Revoked != nil {
+		for _, b := range s.Tokens {
+			var id capability.ID
+			if len(b) == len(id) {
+				copy(id[:], b)
+				if m.cfg.Revoked(id) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // NewMailbox opens the mailbox store over ds (Bootstrap uses /mailbox).
@@ -144,8 +170,10 @@ func (m *Mailbox) scan(ctx context.Context, prefix string, fn func(datastore.Key
 	return nil
 }
 
-// Put stores a sealed blob for to, sent by the authenticated peer from.
-func (m *Mailbox) Put(ctx context.Context, from, to peer.ID, sealed []byte) error {
+// Put stores a sealed blob for to, sent by the authenticated peer from,
+// carrying the capabilities tokens (refused with directory.ErrRevoked if
+// one is revoked).
+func (m *Mailbox) Put(ctx context.Context, from, to peer.ID, sealed []byte, tokens ...capability.ID) error {
 	if len(sealed) == 0 || len(sealed) > directory.MaxSealedBytes {
 		return wire.Errorf(wire.TooLarge, "sealed blob must be 1–%d bytes", directory.MaxSealedBytes)
 	}
@@ -155,6 +183,16 @@ func (m *Mailbox) Put(ctx context.Context, from, to peer.ID, sealed []byte) erro
 	if m.cfg.Registered != nil && !m.cfg.Registered(to) {
 		return directory.ErrUnknownPeer
 	}
+	if len(tokens) > directory.MaxMailTokens {
+		return wire.Errorf(wire.BadRequest, "at most %d token ids", directory.MaxMailTokens)
+	}
+	raw := make([][]byte, len(tokens))
+	for i, id := range tokens {
+		if m.cfg.Revoked != nil && m.cfg.Revoked(id) {
+			return directory.ErrRevoked
+		}
+		raw[i] = append([]byte(nil), id[:]...)
+	}
 	now := m.cfg.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -163,7 +201,7 @@ func (m *Mailbox) Put(ctx context.Context, from, to peer.ID, sealed []byte) erro
 	}
 	n, fromSender, size := 0, 0, 0
 	err := m.scan(ctx, boxPrefix(to), func(_ datastore.Key, s *storedMail) error {
-		if now.Sub(time.Unix(0, s.Received)) < m.cfg.TTL {
+		if !m.dead(now, s) {
 			n++
 			size += len(s.Sealed)
 			if string(s.From) == string(from) {
@@ -183,7 +221,7 @@ func (m *Mailbox) Put(ctx context.Context, from, to peer.ID, sealed []byte) erro
 	if _, err := io.ReadFull(m.cfg.Rand, id[8:]); err != nil {
 		return fmt.Errorf("dht: mail id: %w", err)
 	}
-	v, err := wire.Marshal(storedMail{From: []byte(from), Received: now.UnixNano(), Sealed: sealed})
+	v, err := wire.Marshal(storedMail{From: []byte(from), Received: now.UnixNano(), Sealed: sealed, Tokens: raw})
 	if err != nil {
 		return err
 	}
@@ -194,9 +232,9 @@ func (m *Mailbox) Put(ctx context.Context, from, to peer.ID, sealed []byte) erro
 	return nil
 }
 
-// Fetch returns up to max unexpired items for to, oldest first, without
-// removing them, and whether more remain. Expired items met on the way are
-// deleted.
+// Fetch returns up to max live items for to, oldest first, without
+// removing them, and whether more remain. Items met on the way that expired
+// or name a revoked token are deleted.
 func (m *Mailbox) Fetch(ctx context.Context, to peer.ID, max int) ([]directory.Mail, bool, error) {
 	now := m.cfg.Now()
 	m.mu.Lock()
@@ -209,7 +247,7 @@ func (m *Mailbox) Fetch(ctx context.Context, to peer.ID, max int) ([]directory.M
 	)
 	err := m.scan(ctx, boxPrefix(to), func(k datastore.Key, s *storedMail) error {
 		recv := time.Unix(0, s.Received)
-		if now.Sub(recv) >= m.cfg.TTL {
+		if m.dead(now, s) {
 			expired = append(expired, k)
 			freed += int64(len(s.Sealed))
 			return nil
@@ -223,7 +261,15 @@ func (m *Mailbox) Fetch(ctx context.Context, to peer.ID, max int) ([]directory.M
 		if err != nil || len(id) != directory.MailIDLen || ferr != nil {
 			return nil
 		}
-		out = append(out, directory.Mail{ID: id, From: from, Received: recv.UTC(), Sealed: s.Sealed})
+		mail := directory.Mail{ID: id, From: from, Received: recv.UTC(), Sealed: s.Sealed}
+		for _, b := range s.Tokens {
+			var tid capability.ID
+			if len(b) == len(tid) {
+				copy(tid[:], b)
+				mail.Tokens = append(mail.Tokens, tid)
+			}
+		}
+		out = append(out, mail)
 		return nil
 	})
 	if err != nil {
@@ -270,7 +316,8 @@ func (m *Mailbox) Ack(ctx context.Context, to peer.ID, ids [][]byte) error {
 	return nil
 }
 
-// Sweep deletes every expired item and returns how many it removed.
+// Sweep deletes every expired item, and every item naming a revoked token,
+// and returns how many it removed.
 func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
 	now := m.cfg.Now()
 	m.mu.Lock()
@@ -278,7 +325,7 @@ func (m *Mailbox) Sweep(ctx context.Context) (int, error) {
 	var expired []datastore.Key
 	var freed int64
 	err := m.scan(ctx, "/", func(k datastore.Key, s *storedMail) error {
-		if now.Sub(time.Unix(0, s.Received)) >= m.cfg.TTL {
+		if m.dead(now, s) {
 			expired = append(expired, k)
 			freed += int64(len(s.Sealed))
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/protocols/directory"
 )
 
@@ -148,5 +149,68 @@ func TestMailboxTotalSurvivesReopen(t *testing.T) {
 	m2, _ := NewMailbox(ctx, ds, MailboxConfig{})
 	if m2.TotalBytes() != 5 {
 		t.Fatalf("total %d", m2.TotalBytes())
+	}
+}
+
+// TestMailboxDropsRevokedMail: mail naming a revoked token is refused at
+// put, and mail whose token is revoked after the put is deleted at fetch
+// (and by Sweep) instead of being served.
+func TestMailboxDropsRevokedMail(t *testing.T) {
+	clock := newClock()
+	ctx := ctxT(t)
+	alice, bob := newKey(), newKey()
+	revoked := map[capability.ID]bool{}
+	m, err := NewMailbox(ctx, memDS(), MailboxConfig{Now: clock.Now, Revoked: func(id capability.ID) bool { return revoked[id] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, leaf, other := capability.ID{1}, capability.ID{2}, capability.ID{3}
+	revoked[root] = true
+	if err := m.Put(ctx, alice.ID(), bob.ID(), []byte("dead on arrival"), root, leaf); !errors.Is(err, directory.ErrRevoked) {
+		t.Fatalf("mail naming a revoked token: got %v, want ErrRevoked", err)
+	}
+	delete(revoked, root)
+	if err := m.Put(ctx, alice.ID(), bob.ID(), []byte("revoked later"), root, leaf); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second) // items come back in arrival order
+	if err := m.Put(ctx, alice.ID(), bob.ID(), []byte("still good"), other); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if err := m.Put(ctx, alice.ID(), bob.ID(), []byte("names nothing")); err != nil {
+		t.Fatal(err)
+	}
+	items, _, err := m.Fetch(ctx, bob.ID(), 10)
+	if err != nil || len(items) != 3 {
+		t.Fatalf("before the revocation: %d items, %v", len(items), err)
+	}
+	if len(items[0].Tokens) != 2 || items[0].Tokens[0] != root || items[0].Tokens[1] != leaf {
+		t.Fatalf("stored tokens: %v", items[0].Tokens)
+	}
+	before := m.TotalBytes()
+
+	revoked[leaf] = true // a link of the chain is revoked while bob is away
+	items, _, err = m.Fetch(ctx, bob.ID(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, string(it.Sealed))
+	}
+	if len(got) != 2 || got[0] != "still good" || got[1] != "names nothing" {
+		t.Fatalf("after the revocation bob got %q", got)
+	}
+	if freed := before - m.TotalBytes(); freed != int64(len("revoked later")) {
+		t.Fatalf("the revoked item was not deleted: %d bytes freed", freed)
+	}
+
+	revoked[other] = true
+	if n, err := m.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep removed %d (%v), want the one newly revoked item", n, err)
+	}
+	if err := m.Put(ctx, alice.ID(), bob.ID(), []byte("x"), root, leaf, other, capability.ID{4}, capability.ID{5}); err == nil {
+		t.Fatal("mail naming more tokens than a chain can hold was accepted")
 	}
 }

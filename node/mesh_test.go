@@ -344,6 +344,36 @@ func TestShareWithOfflineRecipientGoesThroughTheMailbox(t *testing.T) {
 	}
 }
 
+// TestRevokedShareLeavesTheOfflineRecipientsMailbox: a grant waiting in
+// the mailbox of a recipient who is offline is deleted by the bootstrap as
+// soon as the revocation reaches it; it is never served.
+func TestRevokedShareLeavesTheOfflineRecipientsMailbox(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	bobID := bob.host.ID()
+	bob.Close()
+
+	alice.Local().PutResource(ctx, "contacts/family", []byte("mum: 555-0100"))
+	res, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "contacts/*", With: "bob", Can: "read", ValidFor: time.Hour})
+	if err != nil || res.Delivered != "mailbox" {
+		t.Fatalf("share to an offline bob: %+v, %v", res, err)
+	}
+	if items, _, err := m.boot.mail.Fetch(ctx, bobID, 10); err != nil || len(items) != 1 || len(items[0].Tokens) != 1 {
+		t.Fatalf("bob's mailbox before the revocation: %d items, %v", len(items), err)
+	}
+	id, err := alice.Local().Revoke(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid, _ := capability.ParseID(id)
+	waitFor(t, "the bootstrap holds the revocation", func() bool { return m.boot.IsRevoked(tid) })
+	if items, _, err := m.boot.mail.Fetch(ctx, bobID, 10); err != nil || len(items) != 0 {
+		t.Fatalf("bob's mailbox still serves %d items after the revocation (%v)", len(items), err)
+	}
+}
+
 func TestChangedKeyForKnownHandleIsRefused(t *testing.T) {
 	ctx := context.Background()
 	m := startInfra(t)

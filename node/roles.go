@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -37,6 +38,7 @@ type Infra struct {
 	Host    host.Host
 	closers []func() error
 	rev     *revocations
+	mail    *dht.Mailbox // the bootstrap's mailboxes (nil on a relay)
 }
 
 // IsRevoked reports whether this peer's revocation set holds id.
@@ -148,15 +150,26 @@ func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) 
 		return nil, err
 	}
 	in.closers = append(in.closers, in.Host.Close)
-	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(in.Host), store, dht.BootstrapConfig{Logger: cfg.Logger})
+	// The revocation set admits only records whose root issuer is in the
+	// directory, and the mailboxes drop mail naming a revoked token: each
+	// needs the other, so the mailboxes reach the set through a pointer set
+	// once it is open. Mail put in between is checked again at fetch.
+	var revSet atomic.Pointer[revocation.Set]
+	mail := dht.MailboxConfig{Revoked: func(id capability.ID) bool {
+		s := revSet.Load()
+		return s != nil && s.IsRevoked(id)
+	}}
+	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(in.Host), store, dht.BootstrapConfig{Logger: cfg.Logger, Mailbox: mail})
 	if err != nil {
 		return nil, err
 	}
 	in.closers = append(in.closers, boot.Close)
+	in.mail = boot.Mailbox()
 	rev, err := startRevocations(ctx, in.Host, budget, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, true, nil, admitRegistered(boot.Directory().Registered))
 	if err != nil {
 		return nil, err
 	}
+	revSet.Store(rev.set)
 	in.closers = append(in.closers, func() error { rev.close(); return nil })
 	in.rev = rev
 	return in, nil

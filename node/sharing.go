@@ -117,7 +117,13 @@ func (l *Local) deliver(ctx context.Context, tok *capability.Token, rec *directo
 	if serr != nil {
 		return "", serr
 	}
-	if merr := l.net.withBootstrap(ctx, func(b peer.ID) error { return directory.MailboxPut(ctx, l.net.h, b, rec.Peer, sealed) }); merr != nil {
+	chain := tok.Chain()
+	ids := make([]capability.ID, len(chain))
+	for i, t := range chain {
+		ids[i] = t.ID()
+	}
+	put := func(b peer.ID) error { return directory.MailboxPut(ctx, l.net.h, b, rec.Peer, sealed, ids...) }
+	if merr := l.net.withBootstrap(ctx, put); merr != nil {
 		return "", errors.Join(err, merr)
 	}
 	return "mailbox", nil

@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -68,12 +69,24 @@ func LookupPeer(ctx context.Context, h host.Host, bootstrap, id peer.ID) (*Recor
 }
 
 // MailboxPut leaves a sealed blob (peerseal.Seal to the recipient) in the
-// recipient's mailbox on the bootstrap.
-func MailboxPut(ctx context.Context, h host.Host, bootstrap, recipient peer.ID, sealed []byte) error {
+// recipient's mailbox on the bootstrap. tokens name the capabilities the
+// blob carries (for a grant, every token of its chain): the bootstrap
+// refuses the mail if one is revoked, and drops it if one is revoked
+// before the recipient fetches it. The bootstrap learns these IDs, which
+// are hashes; it learns what they stand for only if they are revoked,
+// when the revocation record itself tells every mesh peer.
+func MailboxPut(ctx context.Context, h host.Host, bootstrap, recipient peer.ID, sealed []byte, tokens ...capability.ID) error {
 	if len(sealed) == 0 || len(sealed) > MaxSealedBytes {
 		return wire.Errorf(wire.TooLarge, "sealed blob must be 1–%d bytes", MaxSealedBytes)
 	}
-	if err := call(ctx, h, bootstrap, request{Op: OpMailboxPut, Peer: []byte(recipient), Sealed: sealed}, nil); err != nil {
+	if len(tokens) > MaxMailTokens {
+		return wire.Errorf(wire.BadRequest, "at most %d token ids", MaxMailTokens)
+	}
+	req := request{Op: OpMailboxPut, Peer: []byte(recipient), Sealed: sealed}
+	for _, id := range tokens {
+		req.Tokens = append(req.Tokens, id[:])
+	}
+	if err := call(ctx, h, bootstrap, req, nil); err != nil {
 		return fmt.Errorf("directory: mailbox put: %w", err)
 	}
 	return nil

@@ -34,7 +34,11 @@
 //   - mailbox put: anyone may leave an opaque sealed blob (age-encrypted with
 //     internal/peerseal to the recipient) for a registered recipient; the
 //     server records the authenticated sender and enforces per-recipient,
-//     per-sender and global quotas and a TTL (see dht.MailboxConfig).
+//     per-sender and global quotas and a TTL (see dht.MailboxConfig). The
+//     sender may name the capability IDs the blob carries (a grant names
+//     its whole chain): mail naming a revoked one is refused with status
+//     Revoked, and mail whose token is revoked while it waits is deleted,
+//     never served.
 //   - mailbox fetch / ack: only for the remote peer's own mailbox. Fetch
 //     returns up to MaxFetchItems items without removing them; ack removes
 //     the listed IDs. A lost reply therefore means redelivery, not loss.
@@ -50,6 +54,8 @@
 //	4 peer    bytes  lookup-peer: peer ID; mailbox-put: recipient peer ID
 //	5 sealed  bytes  mailbox-put: the sealed blob (≤ MaxSealedBytes)
 //	6 ids     [bytes] mailbox-ack: item IDs (≤ MaxFetchItems)
+//	7 tokens  [bytes] mailbox-put: capability IDs, 32 bytes each
+//	                 (≤ MaxMailTokens)
 //
 // Reply bodies (inside wire.Reply field 3, status OK):
 //
@@ -74,5 +80,6 @@
 //
 // Statuses used: BadRequest (malformed, bad signature), Forbidden (record for
 // another peer, fetch of another's mailbox), NotFound, Conflict (handle taken,
-// stale sequence), TooLarge (frame or mailbox quota), RateLimited, Internal.
+// stale sequence), TooLarge (frame or mailbox quota), Revoked (mail naming a
+// revoked capability), RateLimited, Internal.
 package directory

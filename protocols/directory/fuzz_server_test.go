@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 )
@@ -23,7 +24,7 @@ func (nullStore) Lookup(context.Context, Handle) (*SignedRecord, error) {
 func (nullStore) LookupPeer(context.Context, peer.ID) (*SignedRecord, error) {
 	return nil, ErrNotFound
 }
-func (nullStore) Put(context.Context, peer.ID, peer.ID, []byte) error { return nil }
+func (nullStore) Put(context.Context, peer.ID, peer.ID, []byte, ...capability.ID) error { return nil }
 func (nullStore) Fetch(context.Context, peer.ID, int) ([]Mail, bool, error) {
 	return nil, false, nil
 }

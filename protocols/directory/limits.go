@@ -23,9 +23,13 @@ const (
 	MaxRecordBytes = MaxPayloadBytes + 128
 	// MaxSealedBytes bounds one mailbox blob: invites and grant envelopes are a few KiB.
 	MaxSealedBytes = 32 << 10
+	// MaxMailTokens bounds the capability IDs one mail names: a grant
+	// names every token of its chain, at most capability.MaxDepth.
+	MaxMailTokens = 4
 	// MaxFetchItems bounds one fetch reply so it fits MaxResponse.
 	MaxFetchItems = 16
-	// MaxRequest bounds a request frame: the largest is a mailbox put.
+	// MaxRequest bounds a request frame: the largest is a mailbox put (the
+	// blob, a peer ID and MaxMailTokens 32-byte IDs, with framing).
 	MaxRequest = MaxSealedBytes + 512
 	// MaxResponse bounds a reply frame: a full fetch batch plus per-item framing.
 	MaxResponse = MaxFetchItems*(MaxSealedBytes+128) + 256

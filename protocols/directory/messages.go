@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -30,6 +31,7 @@ type request struct {
 	Peer   []byte        `cbor:"4,keyasint,omitempty"`
 	Sealed []byte        `cbor:"5,keyasint,omitempty"`
 	IDs    [][]byte      `cbor:"6,keyasint,omitempty"`
+	Tokens [][]byte      `cbor:"7,keyasint,omitempty"`
 }
 
 type fetchReply struct {
@@ -56,6 +58,10 @@ type Mail struct {
 	From     peer.ID
 	Received time.Time
 	Sealed   []byte
+	// Tokens are the capability IDs the sender said the blob carries
+	// (mailbox-put field 7). Only the bootstrap's store holds them; they
+	// do not cross the wire in a fetch.
+	Tokens []capability.ID
 }
 
 // Errors the server returns. Stores should return these (or other
@@ -70,6 +76,7 @@ var (
 	ErrUnknownPeer  = &wire.Error{Status: wire.NotFound, Message: "recipient not registered"}
 	ErrRateLimited  = &wire.Error{Status: wire.RateLimited, Message: "slow down"}
 	ErrStoreFull    = &wire.Error{Status: wire.TooLarge, Message: "directory full"}
+	ErrRevoked      = &wire.Error{Status: wire.Revoked, Message: "the mail carries a revoked capability"}
 	errBadOp        = &wire.Error{Status: wire.BadRequest, Message: "unknown op or stray fields"}
 	errBadPeerField = &wire.Error{Status: wire.BadRequest, Message: "malformed peer ID"}
 )
@@ -83,10 +90,12 @@ type Records interface {
 	LookupPeer(ctx context.Context, id peer.ID) (*SignedRecord, error)
 }
 
-// Mailboxes is the mailbox store. Put must enforce its quotas; Fetch returns
-// at most max items, oldest first, and whether more remain.
+// Mailboxes is the mailbox store. Put must enforce its quotas and refuse
+// mail whose tokens are revoked (ErrRevoked); Fetch returns at most max
+// items, oldest first, and whether more remain, and never returns an item
+// whose tokens have been revoked since.
 type Mailboxes interface {
-	Put(ctx context.Context, from, to peer.ID, sealed []byte) error
+	Put(ctx context.Context, from, to peer.ID, sealed []byte, tokens ...capability.ID) error
 	Fetch(ctx context.Context, to peer.ID, max int) (items []Mail, more bool, err error)
 	Ack(ctx context.Context, to peer.ID, ids [][]byte) error
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -156,10 +157,14 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 		if len(req.Sealed) == 0 || len(req.Sealed) > MaxSealedBytes {
 			return nil, wire.Errorf(wire.TooLarge, "sealed blob must be 1–%d bytes", MaxSealedBytes)
 		}
-		return nil, s.cfg.Mailboxes.Put(ctx, remote, to, req.Sealed)
+		tokens, err := tokenIDs(req.Tokens)
+		if err != nil {
+			return nil, err
+		}
+		return nil, s.cfg.Mailboxes.Put(ctx, remote, to, req.Sealed, tokens...)
 
 	case OpMailboxFetch:
-		if req.Record != nil || req.Handle != "" || req.Peer != nil || req.Sealed != nil || req.IDs != nil {
+		if req.Record != nil || req.Handle != "" || req.Peer != nil || req.Sealed != nil || req.IDs != nil || req.Tokens != nil {
 			return nil, errBadOp
 		}
 		// Always the remote peer's own mailbox: there is no field to name another.
@@ -174,7 +179,7 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 		return rep, nil
 
 	case OpMailboxAck:
-		if req.Record != nil || req.Handle != "" || req.Peer != nil || req.Sealed != nil {
+		if req.Record != nil || req.Handle != "" || req.Peer != nil || req.Sealed != nil || req.Tokens != nil {
 			return nil, errBadOp
 		}
 		if len(req.IDs) == 0 || len(req.IDs) > MaxFetchItems {
@@ -188,6 +193,21 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 		return nil, s.cfg.Mailboxes.Ack(ctx, remote, req.IDs)
 	}
 	return nil, errBadOp
+}
+
+// tokenIDs parses mailbox-put field 7.
+func tokenIDs(raw [][]byte) ([]capability.ID, error) {
+	if len(raw) > MaxMailTokens {
+		return nil, wire.Errorf(wire.BadRequest, "at most %d token ids", MaxMailTokens)
+	}
+	out := make([]capability.ID, len(raw))
+	for i, b := range raw {
+		if len(b) != len(out[i]) {
+			return nil, wire.Errorf(wire.BadRequest, "token id must be %d bytes", len(out[i]))
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
 }
 
 // peerLimiter is a per-peer token bucket with bounded memory: when it tracks
