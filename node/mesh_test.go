@@ -25,6 +25,7 @@ import (
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/relayaccess"
 	"github.com/ocmt/mesh/protocols/share"
 	"github.com/ocmt/mesh/relay"
 	"github.com/ocmt/mesh/vault"
@@ -571,6 +572,86 @@ func TestRelayAccessCapability(t *testing.T) {
 			t.Fatal("reserved with a revoked relay-access capability")
 		}
 	})
+}
+
+// TestRevokedRelayAccessCutsLiveCircuits: revoking a relay-access
+// capability ends what it admitted at once (the reservation and the
+// circuits through it), not when the reservation's hour runs out.
+func TestRevokedRelayAccessCutsLiveCircuits(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	h := shortDir(t, "erin") // erin is not in the directory
+	if _, err := Init(ctx, h, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF()}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := LoadIdentity(h)
+	tok, err := GrantRelayAccess(m.relHome, k.ID(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	erin, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Relays: []string{m.relayAddr}, RelayTokens: []string{tok.String()}, Firewall: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer erin.Close()
+	waitFor(t, "erin reserves with her relay-access capability", erin.mesh.hasReservation)
+
+	// victor, also granted, reaches erin through the relay.
+	vk := keys.GeneratePeerKey()
+	victor, err := libp2p.New(libp2p.Identity(vk.Libp2pPrivKey()), libp2p.NoListenAddrs, libp2p.EnableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victor.Close()
+	vtok, _ := GrantRelayAccess(m.relHome, vk.ID(), time.Hour)
+	ai, _ := peer.AddrInfoFromString(m.relayAddr)
+	if err := victor.Connect(ctx, *ai); err != nil {
+		t.Fatal(err)
+	}
+	if err := relayaccess.Present(ctx, victor, ai.ID, vtok); err != nil {
+		t.Fatal(err)
+	}
+	circuit := ma.StringCast(m.relayAddr + "/p2p-circuit")
+	if err := victor.Connect(ctx, peer.AddrInfo{ID: k.ID(), Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		t.Fatalf("victor reaches erin through the relay: %v", err)
+	}
+
+	relayed := func() (n int) {
+		for _, c := range victor.Network().ConnsToPeer(k.ID()) {
+			if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err != nil {
+				t.Fatalf("victor reached erin directly (%s); the test needs a relayed connection", c.RemoteMultiaddr())
+			}
+			n++
+		}
+		return n
+	}
+	if relayed() == 0 {
+		t.Fatal("victor holds no connection to erin")
+	}
+	rk, _ := LoadIdentity(m.relHome)
+	rev, err := revocation.New(&rk, tok, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.relay.rev.set.Add(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relayed connection to erin is cut", func() bool { return relayed() == 0 })
+	// Erin is behind her firewall: only the relay could bring victor to her,
+	// and it no longer does. (A direct dial may look connected to victor for
+	// a moment after the handshake, until erin's gater closes it, so what
+	// counts is whether a stream opens.)
+	victor.Peerstore().ClearAddrs(k.ID())
+	victor.Peerstore().AddAddrs(k.ID(), []ma.Multiaddr{circuit}, time.Minute)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if s, err := victor.NewStream(cctx, k.ID(), share.ID); err == nil {
+		s.Reset()
+		t.Fatal("erin is still reachable through the relay after her access was revoked")
+	}
+	if len(erin.host.Network().ConnsToPeer(vk.ID())) != 0 {
+		t.Fatal("erin holds a connection from victor after her relay access was revoked")
+	}
 }
 
 func TestSecondNodeOnTheSameHomeRefuses(t *testing.T) {

@@ -34,7 +34,7 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 	l.net = n.mesh
 	infra := func() []peer.ID { return peerIDs(boots, n.mesh.relayList()) }
 	var err error
-	if l.rev, err = startRevocations(ctx, n.host, n.budget, l.store, n.cfg.Logger, false, infra, nil); err != nil {
+	if l.rev, err = startRevocations(ctx, revConfig{host: n.host, budget: n.budget, store: l.store, log: n.cfg.Logger, syncFrom: infra}); err != nil {
 		return err
 	}
 	l.revocations = l.rev.set

@@ -46,13 +46,28 @@ type revocations struct {
 	wg     sync.WaitGroup
 }
 
-// startRevocations opens the set under /revocations in store, joins the
-// gossip topic and serves revsync. syncFrom are the peers to pull from.
-// admit, when set, filters records (infrastructure peers keep only those
-// whose root issuer is in the directory).
-func startRevocations(ctx context.Context, h host.Host, budget *revocation.Budget, store ds.Batching, log *slog.Logger, isBootstrap bool,
-	syncFrom func() []peer.ID, admit func(*revocation.Revocation) error) (*revocations, error) {
-	set, err := revocation.Open(ctx, revocation.Config{Datastore: namespace.Wrap(store, ds.NewKey("/revocations")), Logger: log, Admit: admit})
+// revConfig is what a role's revocation machinery needs.
+type revConfig struct {
+	host   host.Host
+	budget *revocation.Budget // the one whose gater the host was built with
+	store  ds.Batching        // the set lives under /revocations in it
+	log    *slog.Logger
+	// bootstrap turns on gossipsub peer exchange.
+	bootstrap bool
+	// syncFrom lists the peers to pull revsync from (nil: none).
+	syncFrom func() []peer.ID
+	// admit filters records (infrastructure peers keep only those whose
+	// root issuer is in the directory); nil admits all.
+	admit func(*revocation.Revocation) error
+	// onAdd sees each new record once in force (revocation.Config.OnAdd).
+	onAdd func(*revocation.Revocation)
+}
+
+// startRevocations opens the set, joins the gossip topic and serves revsync.
+func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) {
+	h, budget, log := cfg.host, cfg.budget, cfg.log
+	set, err := revocation.Open(ctx, revocation.Config{Datastore: namespace.Wrap(cfg.store, ds.NewKey("/revocations")),
+		Logger: log, Admit: cfg.admit, OnAdd: cfg.onAdd})
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +76,7 @@ func startRevocations(ctx context.Context, h host.Host, budget *revocation.Budge
 		log.Warn("closing connections to a peer flooding forged revocations", "peer", p)
 		h.Network().ClosePeer(p)
 	}
-	opts := append(revocation.PubSubOptions(budget), pubsub.WithPeerExchange(isBootstrap))
+	opts := append(revocation.PubSubOptions(budget), pubsub.WithPeerExchange(cfg.bootstrap))
 	if r.ps, err = pubsub.NewGossipSub(context.Background(), h, opts...); err != nil {
 		set.Close()
 		return nil, fmt.Errorf("starting gossipsub: %w", err)
@@ -77,11 +92,11 @@ func startRevocations(ctx context.Context, h host.Host, budget *revocation.Budge
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if syncFrom != nil {
+	if cfg.syncFrom != nil {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.syncLoop(sctx, syncFrom)
+			r.syncLoop(sctx, cfg.syncFrom)
 		}()
 	}
 	return r, nil

@@ -165,7 +165,8 @@ func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) 
 	}
 	in.closers = append(in.closers, boot.Close)
 	in.mail = boot.Mailbox()
-	rev, err := startRevocations(ctx, in.Host, budget, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, true, nil, admitRegistered(boot.Directory().Registered))
+	rev, err := startRevocations(ctx, revConfig{host: in.Host, budget: budget, store: namespace.Wrap(store, ds.NewKey("/mesh")),
+		log: cfg.Logger, bootstrap: true, admit: admitRegistered(boot.Directory().Registered)})
 	if err != nil {
 		return nil, err
 	}
@@ -246,14 +247,36 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 	dir := &remoteDirectory{h: in.Host, boots: boots, log: cfg.Logger, cache: map[peer.ID]time.Time{}}
 	bootIDs := func() []peer.ID { return peerIDs(boots) }
 	self := in.Host.ID()
-	rev, err := startRevocations(ctx, in.Host, budget, namespace.Wrap(store, ds.NewKey("/mesh")), cfg.Logger, false, bootIDs,
-		admitRegistered(func(p peer.ID) bool { return p == self || dir.Registered(p) }))
+	// A revoked relay-access capability cuts what it admitted at once: the
+	// grant is forgotten and, unless the peer is registered in its own
+	// right, its connections close, which ends its reservation and its
+	// circuits (they would otherwise last out the reservation's hour).
+	var accessPtr atomic.Pointer[relayaccess.Server]
+	cut := func(r *revocation.Revocation) {
+		access := accessPtr.Load()
+		if access == nil {
+			return // no grant exists before the server does
+		}
+		if peers := access.Cut(r.ID()); len(peers) > 0 {
+			go func() { // off the set's write path: Registered may ask the bootstrap
+				for _, p := range peers {
+					if !dir.Registered(p) {
+						in.Host.Network().ClosePeer(p)
+					}
+				}
+			}()
+		}
+	}
+	rev, err := startRevocations(ctx, revConfig{host: in.Host, budget: budget, store: namespace.Wrap(store, ds.NewKey("/mesh")),
+		log: cfg.Logger, syncFrom: bootIDs, onAdd: cut,
+		admit: admitRegistered(func(p peer.ID) bool { return p == self || dir.Registered(p) })})
 	if err != nil {
 		return nil, err
 	}
 	in.closers = append(in.closers, func() error { rev.close(); return nil })
 	in.rev = rev
 	access := relayaccess.NewServer(in.Host, rev.set, cfg.Logger)
+	accessPtr.Store(access)
 	in.closers = append(in.closers, access.Close)
 	rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: dir.Registered, AllowReserveFunc: access.Allowed}
 	svc, err := relay.New(cfg.WrapHost(in.Host), rcfg)

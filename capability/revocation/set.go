@@ -47,6 +47,12 @@ type Config struct {
 	// only revocations whose root issuer is a known mesh user. Default:
 	// admit all.
 	Admit func(*Revocation) error
+	// OnAdd, when set, is called for each new record once it is in force
+	// (IsRevoked answers true; records loaded at Open are not announced).
+	// It runs inside Add, which still serialises writers, so it must not
+	// block or call Add. Relays use it to cut what a revoked relay-access
+	// capability admitted. Default none.
+	OnAdd func(*Revocation)
 	// CollectEvery is the period of background collection. Default
 	// DefaultCollectEvery; negative disables it (call Collect yourself).
 	CollectEvery time.Duration
@@ -69,6 +75,7 @@ type Set struct {
 	minCap  uint
 	perRev  int
 	admit   func(*Revocation) error
+	onAdd   func(*Revocation)
 	epoch   [epochLen]byte
 	stop    chan struct{}
 	done    chan struct{}
@@ -108,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 	s := &Set{
 		ds: cfg.Datastore, clock: cfg.Clock, log: cfg.Logger, skew: cfg.Skew,
 		fpRate: cfg.FalsePositiveRate, minCap: cfg.ExpectedEntries, perRev: cfg.MaxPerRevoker,
-		admit: cfg.Admit, stop: make(chan struct{}), done: make(chan struct{}),
+		admit: cfg.Admit, onAdd: cfg.OnAdd, stop: make(chan struct{}), done: make(chan struct{}),
 		entries: make(map[capability.ID]entry), revokers: make(map[peer.ID]*revokerCount),
 	}
 	if s.ds == nil {
@@ -284,6 +291,9 @@ func (s *Set) Add(ctx context.Context, rev *Revocation) (added bool, err error) 
 		s.filter.Add(rev.id[:])
 	}
 	s.mu.Unlock()
+	if s.onAdd != nil {
+		s.onAdd(rev)
+	}
 	if err != nil {
 		return true, err
 	}

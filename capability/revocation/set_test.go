@@ -319,3 +319,34 @@ func TestBackgroundCollectionStopsOnClose(t *testing.T) {
 		t.Fatalf("%d goroutines before, %d after Close", before, after)
 	}
 }
+
+// TestSetOnAddAnnouncesEachNewRecordOnce: OnAdd sees a record when it is in
+// force, once, and not again for a duplicate or when a restart loads it.
+func TestSetOnAddAnnouncesEachNewRecordOnce(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	store := newStore()
+	var seen []capability.ID
+	var s *Set
+	s = openSet(t, store, &fakeClock{testNow}, Config{OnAdd: func(r *Revocation) {
+		if !s.IsRevoked(r.ID()) {
+			t.Error("OnAdd ran before the record was in force")
+		}
+		seen = append(seen, r.ID())
+	}})
+	ch := newChain(t, c, "onadd")
+	rev := mustNew(t, c.alice, ch.mid)
+	for range 2 {
+		if _, err := s.Add(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 1 || seen[0] != ch.mid.ID() {
+		t.Fatalf("OnAdd saw %v, want the mid token once", seen)
+	}
+	s.Close()
+	reopened := openSet(t, store, &fakeClock{testNow}, Config{OnAdd: func(*Revocation) { t.Error("OnAdd announced a record loaded from the store") }})
+	if !reopened.IsRevoked(ch.mid.ID()) {
+		t.Fatal("the record did not survive the reopen")
+	}
+}

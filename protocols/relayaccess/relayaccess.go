@@ -110,3 +110,25 @@ func (s *Server) Allowed(p peer.ID) bool {
 func Present(ctx context.Context, h host.Host, relay peer.ID, tok *capability.Token) error {
 	return wire.Call(ctx, h, relay, ID, Limits(), request{Token: tok.Bytes()}, nil)
 }
+
+// Cut forgets every grant whose token chain contains id (a revocation just
+// put in force) and returns the peers it admitted, so the relay can close
+// what they hold: a reservation made under a revoked capability must not
+// outlive the revocation by the reservation's hour. Allowed already
+// refuses them; Cut makes the refusal reach existing connections.
+func (s *Server) Cut(id capability.ID) []peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cut []peer.ID
+	for p, tok := range s.granted {
+		for _, t := range tok.Chain() {
+			if t.ID() == id {
+				cut = append(cut, p)
+				delete(s.granted, p)
+				s.log.Info("relay access revoked", "peer", p, "token", id.Short())
+				break
+			}
+		}
+	}
+	return cut
+}
