@@ -21,6 +21,8 @@ import (
 //	store/         pebble datastore: vault, audit log, grants, contacts
 //	api.sock       local API socket while a node runs, mode 0600
 //	node.lock      held (flock) by the running node
+//	addrs          a running bootstrap's or relay's /p2p addresses, one per
+//	               line, so the operator's commands can reach it
 type Home string
 
 // Paths inside a home folder.
@@ -28,6 +30,7 @@ func (h Home) IdentityPath() string { return filepath.Join(string(h), "identity.
 func (h Home) StorePath() string    { return filepath.Join(string(h), "store") }
 func (h Home) SocketPath() string   { return filepath.Join(string(h), "api.sock") }
 func (h Home) LockPath() string     { return filepath.Join(string(h), "node.lock") }
+func (h Home) AddrsPath() string    { return filepath.Join(string(h), "addrs") }
 
 const pemType = "OCMT MESH PEER KEY"
 

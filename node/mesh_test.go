@@ -20,7 +20,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/internal/wire"
@@ -560,14 +559,7 @@ func TestRelayAccessCapability(t *testing.T) {
 		if _, err := client.Reserve(ctx, s, *ai); err != nil {
 			t.Fatalf("before the revocation the capability admits: %v", err)
 		}
-		rk, _ := LoadIdentity(m.relHome)
-		rev, err := revocation.New(&rk, tok, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.relay.rev.set.Add(ctx, rev); err != nil {
-			t.Fatal(err)
-		}
+		m.relayOperatorRevokes(t, tok)
 		if _, err := client.Reserve(ctx, s, *ai); err == nil {
 			t.Fatal("reserved with a revoked relay-access capability")
 		}
@@ -628,14 +620,7 @@ func TestRevokedRelayAccessCutsLiveCircuits(t *testing.T) {
 	if relayed() == 0 {
 		t.Fatal("victor holds no connection to erin")
 	}
-	rk, _ := LoadIdentity(m.relHome)
-	rev, err := revocation.New(&rk, tok, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.relay.rev.set.Add(ctx, rev); err != nil {
-		t.Fatal(err)
-	}
+	m.relayOperatorRevokes(t, tok)
 	waitFor(t, "the relayed connection to erin is cut", func() bool { return relayed() == 0 })
 	// Erin is behind her firewall: only the relay could bring victor to her,
 	// and it no longer does. (A direct dial may look connected to victor for
@@ -651,6 +636,19 @@ func TestRevokedRelayAccessCutsLiveCircuits(t *testing.T) {
 	}
 	if len(erin.host.Network().ConnsToPeer(vk.ID())) != 0 {
 		t.Fatal("erin holds a connection from victor after her relay access was revoked")
+	}
+}
+
+// relayOperatorRevokes revokes tok as `mesh relay revoke` does: signed
+// with the relay's key and pushed to the running relay.
+func (m *testMesh) relayOperatorRevokes(t *testing.T, tok *capability.Token) {
+	t.Helper()
+	id, how, err := RevokeRelayAccess(context.Background(), m.relHome, tok.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != tok.ID() || !strings.Contains(how, "pushed") {
+		t.Fatalf("revoked %s (%s), want %s pushed to the running relay", id.Short(), how, tok.ID().Short())
 	}
 }
 

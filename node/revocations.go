@@ -85,7 +85,7 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 		set.Close()
 		return nil, err
 	}
-	if r.server, err = revsync.NewServer(h, set, revsync.ServerConfig{Logger: log}); err != nil {
+	if r.server, err = revsync.NewServer(h, set, revsync.ServerConfig{Logger: log, Accept: r.gossip.Publish}); err != nil {
 		r.gossip.Close()
 		set.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/protocols/relayaccess"
+	"github.com/ocmt/mesh/protocols/revsync"
 	"github.com/ocmt/mesh/relay"
 	"github.com/ocmt/mesh/vault"
 )
@@ -173,6 +175,11 @@ func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) 
 	revSet.Store(rev.set)
 	in.closers = append(in.closers, func() error { rev.close(); return nil })
 	in.rev = rev
+	unpublish, err := publishAddrs(cfg.Home, in.Host)
+	if err != nil {
+		return nil, err
+	}
+	in.closers = append(in.closers, unpublish)
 	return in, nil
 }
 
@@ -309,6 +316,11 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 		defer close(done)
 		announceRelay(actx, d, cfg.Logger)
 	}()
+	unpublish, err := publishAddrs(cfg.Home, in.Host)
+	if err != nil {
+		return nil, err
+	}
+	in.closers = append(in.closers, unpublish)
 	return in, nil
 }
 
@@ -415,4 +427,88 @@ func GrantRelayAccess(h Home, to peer.ID, validFor time.Duration) (*capability.T
 	now := time.Now()
 	return capability.Issue(&k, capability.Params{Audience: to, Resource: capability.Pattern(relayaccess.Resource),
 		Actions: capability.Use, NotBefore: now, Expiry: now.Add(validFor)})
+}
+
+// publishAddrs writes the host's /p2p addresses to h's addrs file, for the
+// operator's commands (mesh relay revoke) to reach the running service.
+func publishAddrs(h Home, hst host.Host) (func() error, error) {
+	data := strings.Join(p2pAddrs(hst), "\n") + "\n"
+	if err := os.WriteFile(h.AddrsPath(), []byte(data), 0o644); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", h.AddrsPath(), err)
+	}
+	return func() error { return os.Remove(h.AddrsPath()) }, nil
+}
+
+// RevokeRelayAccess revokes, with the relay's own key in h, a relay-access
+// capability it granted (the token's text, as mesh relay grant printed
+// it). When the relay is running, the signed revocation is pushed to it
+// (revsync push), which puts it in force, cuts the peer's reservation and
+// circuits and gossips it; otherwise it is written to the relay's store
+// and in force from its next start. how says which happened.
+func RevokeRelayAccess(ctx context.Context, h Home, tokenText string) (id capability.ID, how string, err error) {
+	tok, err := capability.Parse(strings.TrimSpace(tokenText))
+	if err != nil {
+		return id, "", fmt.Errorf("relay token: %w", err)
+	}
+	if tok.Resource() != capability.Pattern(relayaccess.Resource) {
+		return id, "", fmt.Errorf("token %s is not a relay-access capability", tok.ID().Short())
+	}
+	k, err := LoadIdentity(h)
+	if err != nil {
+		return id, "", err
+	}
+	defer k.Wipe()
+	rev, err := revocation.New(&k, tok, time.Now())
+	if err != nil {
+		return id, "", fmt.Errorf("revoking %s with this relay's key: %w", tok.ID().Short(), err)
+	}
+	lock, err := lockInfra(h)
+	if errors.Is(err, ErrAlreadyRunning) {
+		return rev.ID(), "pushed to the running relay", pushToRunning(ctx, h, rev)
+	}
+	if err != nil {
+		return id, "", err
+	}
+	defer lock.Close()
+	store, err := vault.OpenStore(h.StorePath())
+	if err != nil {
+		return id, "", err
+	}
+	defer store.Close()
+	set, err := revocation.Open(ctx, revocation.Config{
+		Datastore: namespace.Wrap(namespace.Wrap(store, ds.NewKey("/mesh")), ds.NewKey("/revocations")), CollectEvery: -1})
+	if err != nil {
+		return id, "", err
+	}
+	defer set.Close()
+	if _, err := set.Add(ctx, rev); err != nil {
+		return id, "", err
+	}
+	return rev.ID(), "stored; in force when the relay starts", nil
+}
+
+// pushToRunning pushes rev to the service running on h, from a throwaway
+// host, at the addresses the service wrote at start.
+func pushToRunning(ctx context.Context, h Home, rev *revocation.Revocation) error {
+	data, err := os.ReadFile(h.AddrsPath())
+	if err != nil {
+		return fmt.Errorf("the relay is running but its addresses are unknown: %w", err)
+	}
+	infos, err := parseAddrInfos("relay address", strings.Fields(string(data)))
+	if err != nil || len(infos) == 0 {
+		return fmt.Errorf("%s holds no usable address: %v", h.AddrsPath(), err)
+	}
+	c, err := libp2p.New(libp2p.NoListenAddrs, libp2p.DisableRelay())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	target := infos[0]
+	for _, ai := range infos[1:] {
+		target.Addrs = append(target.Addrs, ai.Addrs...)
+	}
+	if err := c.Connect(ctx, target); err != nil {
+		return fmt.Errorf("reaching the running relay: %w", err)
+	}
+	return revsync.Push(ctx, c, target.ID, rev)
 }

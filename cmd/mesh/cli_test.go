@@ -37,6 +37,7 @@ type cli struct {
 	t    *testing.T
 	home string
 	env  []string
+	proc *exec.Cmd // a background mesh bootstrap or relay
 }
 
 func newCLI(t *testing.T) *cli {
@@ -200,4 +201,61 @@ func assertNoCanaries(t *testing.T, dir string, canaries ...string) {
 		}
 		return nil
 	})
+}
+
+// TestCLIRelayGrantAndRevoke: the relay operator grants relay access and
+// revokes it, with the relay running (pushed to it) and stopped (stored,
+// in force at its next start).
+func TestCLIRelayGrantAndRevoke(t *testing.T) {
+	peerID := "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+	boot := newCLI(t)
+	bootAddr := boot.background("bootstrap", "--listen", "/ip4/127.0.0.1/tcp/0")
+	c := newCLI(t)
+	c.background("relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", bootAddr)
+	first := strings.TrimSpace(c.ok("", nil, "relay", "grant", "--to", peerID))
+	second := strings.TrimSpace(c.ok("", nil, "relay", "grant", "--to", peerID))
+	if !strings.Contains(c.ok("", nil, "token", "inspect", first), "relay/access") {
+		t.Fatal("mesh relay grant did not issue a relay-access capability")
+	}
+	if out := c.ok(first, nil, "relay", "revoke", "-"); !strings.Contains(out, "pushed to the running relay") {
+		t.Fatalf("revoke with the relay running: %q", out)
+	}
+	c.fails("", nil, "malformed", "relay", "revoke", "not-a-token")
+
+	c.stop() // killed: the kernel drops its lock; its addrs file stays behind
+	if out := c.ok("", nil, "relay", "revoke", second); !strings.Contains(out, "stored; in force when the relay starts") {
+		t.Fatalf("revoke with the relay stopped: %q", out)
+	}
+}
+
+// background starts a long-running mesh command (bootstrap, relay) on c's
+// home, waits until it wrote its addrs file and returns its first address.
+func (c *cli) background(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(meshBin, args...)
+	cmd.Env = c.env
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.proc = cmd
+	c.t.Cleanup(c.stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(c.home, "addrs")); err == nil && len(strings.Fields(string(b))) > 0 {
+			return strings.Fields(string(b))[0]
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("mesh %s never wrote its addresses", strings.Join(args, " "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop kills c's background process, if any, and waits for it.
+func (c *cli) stop() {
+	if c.proc != nil {
+		c.proc.Process.Kill()
+		c.proc.Wait()
+		c.proc = nil
+	}
 }

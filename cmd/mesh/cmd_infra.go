@@ -124,7 +124,7 @@ func newRelayCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.add(cmd, true)
-	cmd.AddCommand(newRelayGrantCmd(g))
+	cmd.AddCommand(newRelayGrantCmd(g), newRelayRevokeCmd(g))
 	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9100)")
 	cmd.Flags().StringVar(&audit, "audit", "", "append the metadata-only audit log (JSON lines) to this file")
 	cmd.Flags().BoolVar(&private, "allow-private-addrs", false, "let reservations carry private and loopback addresses (private networks, tests)")
@@ -154,5 +154,31 @@ func newRelayGrantCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&to, "to", "", "the peer allowed to reserve")
 	cmd.Flags().DurationVar(&valid, "for", 30*24*time.Hour, "validity")
 	cmd.MarkFlagRequired("to")
+	return cmd
+}
+
+func newRelayRevokeCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke TOKEN|-",
+		Short: "Revoke a relay-access capability this relay granted: its reservation and circuits end at once",
+		Long: `Revoke a relay-access capability issued by mesh relay grant, with this
+relay's key (--home is the relay's folder). When the relay is running the
+revocation is pushed to it: it refuses the peer from then on, closes the
+reservation and circuits the capability admitted, and gossips the
+revocation. Otherwise it is stored and in force from the relay's next start.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			text, err := readArgOrStdin(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			id, how, err := node.RevokeRelayAccess(cmd.Context(), g.Home(), text)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s (%s)\n", id.Short(), how)
+			return nil
+		},
+	}
 	return cmd
 }

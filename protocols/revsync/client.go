@@ -79,3 +79,13 @@ func Sync(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur 
 	}
 	return cur, st, fmt.Errorf("%w: more than %d pages", ErrBadServer, MaxPages)
 }
+
+// Push hands one revocation to server p, which verifies it, keeps it and
+// gossips it: how a peer outside the gossip mesh (a relay operator's
+// `mesh relay revoke`) puts a revocation in force.
+func Push(ctx context.Context, h host.Host, p peer.ID, rev *revocation.Revocation) error {
+	if err := wire.Call(ctx, h, p, ID, Limits(), Request{Push: rev.Bytes()}, nil); err != nil {
+		return fmt.Errorf("revsync: pushing %s to %s: %w", rev.ID().Short(), p, err)
+	}
+	return nil
+}

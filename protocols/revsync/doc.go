@@ -9,7 +9,8 @@
 //
 // # Version changelog
 //
-//	1  first version: pages of records since a version, snapshot on epoch change.
+//	1  first version: pages of records since a version, snapshot on epoch
+//	   change; push of one record (for peers outside the gossip mesh).
 //
 // # Message flow
 //
@@ -37,6 +38,15 @@
 //	1 since  uint   the server version the client already has (0 = all)
 //	2 epoch  bytes  the server epoch that version belongs to (8 bytes, or
 //	                absent on a first sync)
+//	3 push   bytes  instead of a page request: one revocation envelope
+//	                (≤ revocation.MaxRecordBytes; since 0, no epoch)
+//
+// A push is verified in full (revocation.Parse) and handed to the server's
+// Accept: nodes put it in force and gossip it. The reply to a push has no
+// body. This is how a peer outside the gossip mesh, such as a relay
+// operator's one-shot `mesh relay revoke`, puts a revocation in force; a
+// record is self-authenticating, so anyone may push, under the same per-peer
+// rate limit as pages.
 //
 // Reply body (inside wire.Reply, status OK):
 //
@@ -47,5 +57,7 @@
 //	4 more      bool     another page follows (absent = false)
 //	5 snapshot  bool     the server started over from 0 (absent = false)
 //
-// Statuses: BadRequest (malformed request), RateLimited, Internal.
+// Statuses: BadRequest (malformed request or pushed record), Expired (pushed
+// token already expired), Forbidden (pushed record not kept: revoker quota,
+// or not admitted), RateLimited, Internal.
 package revsync

@@ -15,8 +15,8 @@ const (
 	// MaxReplyBytes bounds a page in bytes: 256 maximal records would be
 	// 1.2 MiB; a page stops early instead (at least one record always fits).
 	MaxReplyBytes = 1 << 20
-	// maxRequest bounds a request: two small fields.
-	maxRequest = 128
+	// maxRequest bounds a request: two small fields, or one pushed record.
+	maxRequest = revocation.MaxRecordBytes + 128
 	// frameSlack covers the CBOR framing around the records.
 	frameSlack = 4 << 10
 	// MaxPages bounds one Sync: 8192 full pages cover 2 M entries, far

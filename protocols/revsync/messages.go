@@ -7,6 +7,9 @@ const ID = "/ocmt/revsync/1"
 type Request struct {
 	Since uint64 `cbor:"1,keyasint"`
 	Epoch []byte `cbor:"2,keyasint,omitempty"`
+	// Push, instead of asking for records, hands the server one record
+	// to verify, keep and gossip (Since 0, no Epoch).
+	Push []byte `cbor:"3,keyasint,omitempty"`
 }
 
 // Reply is the body of an OK reply.

@@ -202,3 +202,49 @@ func TestServerRefusesAMalformedRequest(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestPushPutsARecordInForce: a pushed record is verified and handed to
+// Accept; a forged one, or a push carrying a cursor, is refused and kept
+// out.
+func TestPushPutsARecordInForce(t *testing.T) {
+	ctx := context.Background()
+	var accepted []capability.ID
+	var set *revocation.Set
+	_, server, set := serve(t, ServerConfig{Accept: func(ctx context.Context, r *revocation.Revocation) error {
+		accepted = append(accepted, r.ID())
+		_, err := set.Add(ctx, r)
+		return err
+	}})
+	owner, client := newHost(t)
+	connect(t, client, server)
+	src := newSet(t)
+	toks := grant(t, owner, owner.ID(), src, 2, "push")
+	page, err := src.Since(ctx, 0, 2, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := revocation.Parse(page.Records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Push(ctx, client, server.ID(), rev); err != nil {
+		t.Fatal(err)
+	}
+	if len(accepted) != 1 || !set.IsRevoked(toks[0].ID()) {
+		t.Fatalf("accepted %v; the pushed record is not in force", accepted)
+	}
+
+	forged := page.Records[1]
+	forged[len(forged)-1] ^= 1
+	err = wire.Call(ctx, client, server.ID(), ID, Limits(), Request{Push: forged}, nil)
+	if !errors.Is(err, wire.BadRequest) || set.IsRevoked(toks[1].ID()) {
+		t.Fatalf("forged push: %v, in force %v", err, set.IsRevoked(toks[1].ID()))
+	}
+	err = wire.Call(ctx, client, server.ID(), ID, Limits(), Request{Since: 3, Push: page.Records[0]}, nil)
+	if !errors.Is(err, wire.BadRequest) {
+		t.Fatalf("push with a cursor: %v", err)
+	}
+	if len(accepted) != 1 {
+		t.Fatalf("Accept saw %d records, want only the valid push", len(accepted))
+	}
+}

@@ -27,6 +27,10 @@ type ServerConfig struct {
 	// PageSize is the records per reply. Default and maximum
 	// MaxRecordsPerReply; smaller pages are for tests.
 	PageSize int
+	// Accept takes a pushed record, verified: a node passes its gossip's
+	// Publish, so the record is in force here and spreads at once.
+	// Default: add it to the set.
+	Accept func(context.Context, *revocation.Revocation) error
 }
 
 // Server answers /ocmt/revsync/1 from a revocation Set. The set is public
@@ -56,6 +60,12 @@ func NewServer(h host.Host, set *revocation.Set, cfg ServerConfig) (*Server, err
 	if cfg.PerPeerBurst <= 0 {
 		cfg.PerPeerBurst = 1
 	}
+	if cfg.Accept == nil {
+		cfg.Accept = func(ctx context.Context, r *revocation.Revocation) error {
+			_, err := set.Add(ctx, r)
+			return err
+		}
+	}
 	s := &Server{h: h, set: set, cfg: cfg, limiter: peerlimit.New(cfg.PerPeerRate, cfg.PerPeerBurst, 0, nil)}
 	h.SetStreamHandler(ID, s.handle)
 	return s, nil
@@ -82,6 +92,9 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	if len(req.Epoch) != 0 && len(req.Epoch) != epochLen {
 		return nil, wire.Errorf(wire.BadRequest, "epoch must be %d bytes", epochLen)
 	}
+	if req.Push != nil {
+		return nil, s.push(ctx, remote, req)
+	}
 	epoch := s.set.Epoch()
 	since, snapshot := req.Since, false
 	if !bytes.Equal(req.Epoch, epoch[:]) || since > s.set.Version() {
@@ -92,4 +105,38 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 		return nil, err // logged by wire.Serve, sent as Internal
 	}
 	return Reply{Epoch: epoch[:], Records: page.Records, Next: page.Next, More: page.More, Snapshot: snapshot}, nil
+}
+
+// push verifies a pushed record and hands it to Accept.
+func (s *Server) push(ctx context.Context, remote peer.ID, req Request) error {
+	if req.Since != 0 || req.Epoch != nil {
+		return wire.Errorf(wire.BadRequest, "a push carries no cursor")
+	}
+	rev, err := revocation.Parse(req.Push)
+	if err != nil {
+		return wire.Errorf(wire.BadRequest, "pushed record: %s", errorName(err))
+	}
+	err = s.cfg.Accept(ctx, rev)
+	switch {
+	case errors.Is(err, revocation.ErrExpired):
+		return wire.Errorf(wire.Expired, "the revoked token has expired")
+	case errors.Is(err, revocation.ErrQuota):
+		return wire.Errorf(wire.Forbidden, "not kept here: %s", errorName(err))
+	case err != nil:
+		return err // logged by wire.Serve, sent as Internal
+	}
+	s.cfg.Logger.Info("revocation pushed", "from", remote, "token", rev.ID().Short())
+	return nil
+}
+
+// errorName names a revocation sentinel for a reply, without the detail
+// (which may quote the record).
+func errorName(err error) string {
+	for _, e := range []error{revocation.ErrTooLarge, revocation.ErrMalformed, revocation.ErrBadSignature,
+		revocation.ErrNotIssuer, revocation.ErrBadProof, revocation.ErrExpired, revocation.ErrQuota} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "invalid"
 }
