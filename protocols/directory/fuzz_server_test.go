@@ -41,6 +41,7 @@ func FuzzServe(f *testing.F) {
 		{Op: OpLookup, Handle: "alice"},
 		{Op: OpLookupPeer, Peer: []byte(k.ID())},
 		{Op: OpMailboxPut, Peer: []byte(k.ID()), Sealed: []byte("x")},
+		{Op: OpMailboxPut, Peer: []byte(k.ID()), Sealed: []byte("x"), Tokens: [][]byte{make([]byte, 32)}},
 		{Op: OpMailboxFetch},
 		{Op: OpMailboxAck, IDs: [][]byte{make([]byte, 16)}},
 	} {

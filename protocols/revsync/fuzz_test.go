@@ -2,6 +2,7 @@ package revsync
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -20,11 +21,15 @@ func FuzzServe(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { set.Close() })
-	s := &Server{set: set, cfg: ServerConfig{PageSize: MaxRecordsPerReply}, limiter: peerlimit.New(1e9, 1<<30, 0, nil)}
+	accept := func(ctx context.Context, r *revocation.Revocation) error { _, err := set.Add(ctx, r); return err }
+	s := &Server{set: set, cfg: ServerConfig{PageSize: MaxRecordsPerReply, Accept: accept, Logger: slog.New(slog.DiscardHandler)},
+		limiter: peerlimit.New(1e9, 1<<30, 0, nil)}
 	good, _ := wire.Marshal(Request{Since: 0})
 	f.Add(good)
 	withEpoch, _ := wire.Marshal(Request{Since: 7, Epoch: make([]byte, epochLen)})
 	f.Add(withEpoch)
+	push, _ := wire.Marshal(Request{Push: []byte{0xa2, 0x01, 0x40, 0x02, 0x40}})
+	f.Add(push)
 	f.Add([]byte{0xa1, 0x01, 0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		resp, err := s.serve(ctx, peer.ID("fuzz"), b)
