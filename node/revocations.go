@@ -73,8 +73,8 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 	}
 	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{}}
 	budget.OnAbuse = func(p peer.ID) {
-		log.Warn("closing connections to a peer flooding forged revocations", "peer", p)
-		h.Network().ClosePeer(p)
+		log.Warn("cutting off a peer that sent forged revocations", "peer", p)
+		revocation.CutOff(h, p)
 	}
 	opts := append(revocation.PubSubOptions(budget), pubsub.WithPeerExchange(cfg.bootstrap))
 	if r.ps, err = pubsub.NewGossipSub(context.Background(), h, opts...); err != nil {

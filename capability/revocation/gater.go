@@ -1,8 +1,12 @@
 package revocation
 
 import (
+	"slices"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -57,4 +61,20 @@ func (g cutOffGater) InterceptUpgraded(c network.Conn) (bool, control.Disconnect
 		return true, 0
 	}
 	return g.next.InterceptUpgraded(c)
+}
+
+// CutOff stops h reading from p: it resets p's gossipsub streams at once
+// (a reset stream's reader fails on its next read, so no further RPC from p
+// is decrypted, decoded and queued for the event loop) and closes p's
+// connections in the background. It does not block; Budget.OnAbuse is
+// where nodes call it.
+func CutOff(h host.Host, p peer.ID) {
+	for _, c := range h.Network().ConnsToPeer(p) {
+		for _, s := range c.GetStreams() {
+			if slices.Contains(pubsub.GossipSubDefaultProtocols, s.Protocol()) {
+				s.Reset()
+			}
+		}
+	}
+	go h.Network().ClosePeer(p)
 }

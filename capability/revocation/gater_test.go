@@ -31,7 +31,7 @@ func TestGaterRefusesAFlooderItCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	budget.OnAbuse = func(p peer.ID) { h.Network().ClosePeer(p) }
+	budget.OnAbuse = func(p peer.ID) { CutOff(h, p) }
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ps, err := pubsub.NewGossipSub(ctx, h, PubSubOptions(budget)...)

@@ -87,7 +87,7 @@ func newNode(t testing.TB, extra ...pubsub.Option) *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	budget := NewBudget(nil)
-	budget.OnAbuse = func(p peer.ID) { h.Network().ClosePeer(p) }
+	budget.OnAbuse = func(p peer.ID) { CutOff(h, p) }
 	ps, err := pubsub.NewGossipSub(ctx, h, append(PubSubOptions(budget), extra...)...)
 	if err != nil {
 		t.Fatalf("NewGossipSub: %v", err)

@@ -120,9 +120,11 @@ type Budget struct {
 	lim *peerlimit.Limiter
 	now func() time.Time
 
-	// OnAbuse, when set, is called (once per suspicion) when a suspect
-	// exceeds its budget: nodes close its connections, so the flood stops
-	// costing them transport work too. Default none.
+	// OnAbuse, when set, is called (at most once per CutOffFor) when a
+	// neighbour sends a forgery or a suspect exceeds its budget, on
+	// gossipsub's event loop, so it must not block: nodes pass a function
+	// calling CutOff, which stops reading the peer at once and closes its
+	// connections in the background. Default none.
 	OnAbuse func(peer.ID)
 
 	// Dropped counts RPCs dropped unread: forged on arrival or over a
@@ -205,8 +207,9 @@ func (b *Budget) inspect(from peer.ID, rpc *pubsub.RPC) error {
 	return nil
 }
 
-// abuse calls OnAbuse, at most once per CutOffFor, off gossipsub's event
-// loop.
+// abuse calls OnAbuse, at most once per CutOffFor. It runs on gossipsub's
+// event loop, before the next RPC is taken: every RPC the peer sends after
+// this one costs reading and decoding until its streams stop.
 func (b *Budget) abuse(p peer.ID) {
 	b.mu.Lock()
 	now := b.now()
@@ -217,7 +220,7 @@ func (b *Budget) abuse(p peer.ID) {
 	}
 	b.mu.Unlock()
 	if first && b.OnAbuse != nil {
-		go b.OnAbuse(p)
+		b.OnAbuse(p)
 	}
 }
 
