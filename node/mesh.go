@@ -358,11 +358,21 @@ func (m *meshNet) connect(ctx context.Context, id peer.ID, rec *directory.Record
 // The first attempt uses every address known; later ones dial relay circuits
 // only (see connect). pause(i), when set, is waited before attempt i > 0;
 // perTry, when set, bounds each attempt. A *wire.Error means the peer
-// answered, so it is returned at once.
+// answered, so it is returned at once, except Unavailable ("not yet", e.g.
+// an owner catching up on revocations after a restart), which is asked
+// again after at least a second.
 func (m *meshNet) call(ctx context.Context, rec *directory.Record, attempts int, pause func(int) time.Duration, perTry time.Duration, f func(context.Context) error) error {
 	var err error
 	for i := 0; i < attempts; i++ {
-		if i > 0 && pause != nil && !sleepCtx(ctx, pause(i)) {
+		var we *wire.Error
+		wait := time.Duration(0)
+		if i > 0 && pause != nil {
+			wait = pause(i)
+		}
+		if errors.As(err, &we) && we.Status == wire.Unavailable {
+			wait = max(wait, time.Second) // the owner is catching up; give it a moment
+		}
+		if wait > 0 && !sleepCtx(ctx, wait) {
 			break
 		}
 		actx, cancel := ctx, context.CancelFunc(func() {})
@@ -373,9 +383,8 @@ func (m *meshNet) call(ctx context.Context, rec *directory.Record, attempts int,
 			err = f(actx)
 		}
 		cancel()
-		var we *wire.Error
-		if err == nil || errors.As(err, &we) {
-			return err
+		if err == nil || (errors.As(err, &we) && we.Status != wire.Unavailable) {
+			return err // an answer: only "not yet" is worth asking again
 		}
 	}
 	return err

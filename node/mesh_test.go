@@ -344,6 +344,64 @@ func TestShareWithOfflineRecipientGoesThroughTheMailbox(t *testing.T) {
 	}
 }
 
+// TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile: bob revokes the
+// share he delegated to carol while alice, the owner, is offline. When
+// alice's node comes back, carol's very first request (sent straight to
+// alice, past carol's own set) is refused: alice holds requests until her
+// first revocation sync.
+func TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	carol := m.startNode(t, "carol", "pw-c")
+	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
+	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,share", ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob holds alice's grant", func() bool { g, _ := bob.Local().received(ctx); return len(g) == 1 })
+	res, err := bob.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/work", From: "alice", With: "carol", Can: "read", ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok *capability.Token
+	waitFor(t, "carol holds the delegated grant", func() bool {
+		g, _ := carol.Local().received(ctx)
+		if len(g) == 1 {
+			tok, _ = capability.Parse(g[0].Token)
+		}
+		return tok != nil
+	})
+	aliceHome, aliceID := alice.cfg.Home, alice.host.ID()
+	alice.Close()
+
+	id, err := bob.Local().Revoke(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid, _ := capability.ParseID(id)
+	waitFor(t, "the relay and the bootstrap hold bob's revocation", func() bool { return m.relay.IsRevoked(tid) && m.boot.IsRevoked(tid) })
+
+	alice2, err := Start(ctx, Config{Home: aliceHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs,
+		Relays: []string{m.relayAddr}, MailboxInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice2.Close()
+	if err := alice2.Local().Unlock(ctx, []byte("pw-a")); err != nil {
+		t.Fatal(err)
+	}
+	carol.host.Peerstore().AddAddrs(aliceID, alice2.host.Addrs(), time.Minute)
+	_, err = share.Read(ctx, carol.host, aliceID, tok, "calendar/work")
+	for errors.Is(err, wire.Unavailable) { // alice is still catching up
+		time.Sleep(100 * time.Millisecond)
+		_, err = share.Read(ctx, carol.host, aliceID, tok, "calendar/work")
+	}
+	if !errors.Is(err, wire.Revoked) {
+		t.Fatalf("carol's first request to the restarted owner: %v, want Revoked", err)
+	}
+}
+
 // TestRevokedShareLeavesTheOfflineRecipientsMailbox: a grant waiting in
 // the mailbox of a recipient who is offline is deleted by the bootstrap as
 // soon as the revocation reaches it; it is never served.

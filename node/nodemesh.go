@@ -43,7 +43,7 @@ func (n *Node) startMesh(ctx context.Context, boots, relays []peer.AddrInfo) err
 		return err
 	}
 	verifier := capability.NewVerifier(capability.Config{Revocations: l.rev.set, Replay: replay})
-	scfg := share.Config{Verifier: verifier, Store: shareStore{l}, Logger: n.cfg.Logger, Refused: l.refused, RevokedBy: l.revokedBy}
+	scfg := share.Config{Verifier: verifier, Store: shareStore{l}, Logger: n.cfg.Logger, Refused: l.refused, RevokedBy: l.revokedBy, Ready: l.rev.ready}
 	if n.cfg.ShareRate > 0 {
 		scfg.PerPeerRate, scfg.PerPeerBurst = rate.Limit(n.cfg.ShareRate), int(2*n.cfg.ShareRate)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/revsync"
 	"github.com/ocmt/mesh/vault"
@@ -42,8 +43,40 @@ type revocations struct {
 	mu      sync.Mutex
 	cursors map[peer.ID]revsync.Cursor
 
+	// synced is closed once the set has caught up: after the first
+	// successful sync, or once every infrastructure peer has been tried.
+	synced     chan struct{}
+	syncedOnce sync.Once
+	syncWait   time.Duration // maxSyncWait; tests shorten it
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// maxSyncWait is how long a request waits for the first sync before it is
+// refused with Unavailable (the caller retries).
+const maxSyncWait = 5 * time.Second
+
+func (r *revocations) markSynced() { r.syncedOnce.Do(func() { close(r.synced) }) }
+
+// ready is share.Config.Ready: it returns once the set has caught up with
+// the infrastructure peers, or refuses after maxSyncWait.
+func (r *revocations) ready(ctx context.Context) error {
+	select {
+	case <-r.synced:
+		return nil
+	default:
+	}
+	t := time.NewTimer(r.syncWait)
+	defer t.Stop()
+	select {
+	case <-r.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return wire.Errorf(wire.Unavailable, "catching up on revocations after a restart; retry shortly")
+	}
 }
 
 // revConfig is what a role's revocation machinery needs.
@@ -71,7 +104,8 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 	if err != nil {
 		return nil, err
 	}
-	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{}}
+	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{},
+		synced: make(chan struct{}), syncWait: maxSyncWait}
 	budget.OnAbuse = func(p peer.ID) {
 		log.Warn("cutting off a peer that sent forged revocations", "peer", p)
 		revocation.CutOff(h, p)
@@ -92,7 +126,9 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	if cfg.syncFrom != nil {
+	if cfg.syncFrom == nil {
+		r.markSynced()
+	} else {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -116,10 +152,13 @@ func (r *revocations) syncLoop(ctx context.Context, peers func() []peer.ID) {
 				sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				if err := r.syncFrom(sctx, p); err != nil {
 					r.log.Debug("revocation sync failed", "peer", p, "err", err)
+				} else {
+					r.markSynced()
 				}
 				cancel()
 			}
 		}
+		r.markSynced() // every peer tried once: serve with what we have
 		if time.Now().After(next) {
 			next = time.Now().Add(2 * time.Minute)
 		}

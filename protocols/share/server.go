@@ -47,6 +47,12 @@ type Config struct {
 	// RevokedBy names who revoked a token, for the refusal message. Default:
 	// the message names the token only.
 	RevokedBy func(capability.ID) (peer.ID, time.Time, bool)
+	// Ready, when set, is asked before each request is verified; an error
+	// refuses the request (wire.Unavailable tells the caller to retry).
+	// Home nodes hold requests here until their first revocation sync, so
+	// a node that was offline during a revocation never serves the revoked
+	// token in between. Default: always ready.
+	Ready func(context.Context) error
 }
 
 // Server answers /ocmt/share/1 on a host.
@@ -113,6 +119,11 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 	tok, err := capability.Decode(req.Token)
 	if err != nil {
 		return nil, s.statusOf(err)
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(ctx); err != nil {
+			return nil, err
+		}
 	}
 	creq := capability.Request{Remote: remote, Owner: s.self, Action: action}
 	if req.Op == OpList {

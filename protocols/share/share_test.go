@@ -239,3 +239,49 @@ func FuzzServeRequest(f *testing.F) {
 		s.serve(context.Background(), k.ID(), b)
 	})
 }
+
+// TestRequestsWaitForReady: while Ready refuses (a node catching up on
+// revocations after a restart), nothing is served and the store is not
+// touched; once ready, the same request is answered.
+func TestRequestsWaitForReady(t *testing.T) {
+	ctx := context.Background()
+	ak, bk := keys.GeneratePeerKey(), keys.GeneratePeerKey()
+	alice, bob := newHost(t, &ak), newHost(t, &bk)
+	store := &memStore{data: map[capability.ResourcePath][]byte{"calendar/work": []byte("standup")}}
+	var ready sync.Mutex
+	caughtUp := false
+	srv, err := NewServer(alice, Config{Verifier: capability.NewVerifier(capability.Config{}), Store: store,
+		Ready: func(context.Context) error {
+			ready.Lock()
+			defer ready.Unlock()
+			if !caughtUp {
+				return wire.Errorf(wire.Unavailable, "catching up on revocations")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if err := bob.Connect(ctx, peer.AddrInfo{ID: alice.ID(), Addrs: alice.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := capability.Issue(&ak, capability.Params{Audience: bob.ID(), Resource: "calendar/*", Actions: capability.Read,
+		NotBefore: now.Add(-time.Minute), Expiry: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(ctx, bob, alice.ID(), tok, "calendar/work"); !errors.Is(err, wire.Unavailable) {
+		t.Fatalf("before ready: %v, want Unavailable", err)
+	}
+	if len(store.log) != 0 {
+		t.Fatalf("the store was read before the server was ready: %v", store.log)
+	}
+	ready.Lock()
+	caughtUp = true
+	ready.Unlock()
+	if got, err := Read(ctx, bob, alice.ID(), tok, "calendar/work"); err != nil || string(got) != "standup" {
+		t.Fatalf("once ready: %q, %v", got, err)
+	}
+}

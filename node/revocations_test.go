@@ -1,0 +1,66 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/protocols/revsync"
+)
+
+// TestRequestsWaitForTheFirstRevocationSync: a node whose infrastructure
+// peer has not answered its first revsync yet holds share requests
+// (refusing them as Unavailable after maxSyncWait), and serves as soon as
+// the sync completes.
+func TestRequestsWaitForTheFirstRevocationSync(t *testing.T) {
+	ctx := context.Background()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	infra, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer infra.Close()
+	// The infrastructure peer is slow: it answers nothing until release,
+	// then fails the request.
+	release := make(chan struct{})
+	infra.SetStreamHandler(revsync.ID, func(s network.Stream) {
+		<-release
+		s.Reset()
+	})
+	if err := h.Connect(ctx, peer.AddrInfo{ID: infra.ID(), Addrs: infra.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := startRevocations(ctx, revConfig{host: h, budget: revocation.NewBudget(nil),
+		store: dssync.MutexWrap(ds.NewMapDatastore()), log: slog.New(slog.DiscardHandler), syncFrom: func() []peer.ID { return []peer.ID{infra.ID()} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	r.syncWait = 200 * time.Millisecond
+
+	start := time.Now()
+	err = r.ready(ctx)
+	if !errors.Is(err, wire.Unavailable) || time.Since(start) < r.syncWait {
+		t.Fatalf("before the first sync: %v after %v, want Unavailable after %v", err, time.Since(start), r.syncWait)
+	}
+	close(release) // the first attempt now fails; the pass over every peer is done
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.ready(rctx); err != nil {
+		t.Fatalf("after every infrastructure peer was tried: %v", err)
+	}
+}
