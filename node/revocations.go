@@ -44,20 +44,37 @@ type revocations struct {
 	cursors map[peer.ID]revsync.Cursor
 
 	// synced is closed once the set has caught up: after the first
-	// successful sync, or once every infrastructure peer has been tried.
+	// successful sync, or firstSyncDeadline after start if no
+	// infrastructure peer answered by then.
 	synced     chan struct{}
 	syncedOnce sync.Once
 	syncWait   time.Duration // maxSyncWait; tests shorten it
+	// stopDeadline stops the firstSyncDeadline timer.
+	stopDeadline func() bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 // maxSyncWait is how long a request waits for the first sync before it is
-// refused with Unavailable (the caller retries).
-const maxSyncWait = 5 * time.Second
+// refused with Unavailable (the caller retries); firstSyncDeadline is when
+// a node whose infrastructure peers do not answer serves anyway, with the
+// set it persisted.
+const (
+	maxSyncWait       = 5 * time.Second
+	firstSyncDeadline = 20 * time.Second
+)
 
 func (r *revocations) markSynced() { r.syncedOnce.Do(func() { close(r.synced) }) }
+
+func (r *revocations) isSynced() bool {
+	select {
+	case <-r.synced:
+		return true
+	default:
+		return false
+	}
+}
 
 // ready is share.Config.Ready: it returns once the set has caught up with
 // the infrastructure peers, or refuses after maxSyncWait.
@@ -129,6 +146,8 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 	if cfg.syncFrom == nil {
 		r.markSynced()
 	} else {
+		deadline := time.AfterFunc(firstSyncDeadline, r.markSynced)
+		r.stopDeadline = deadline.Stop
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -139,7 +158,8 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 }
 
 // syncLoop pulls the set from each infrastructure peer at start, whenever
-// the connection to one comes back, and every two minutes.
+// the connection to one comes back, and every two minutes (every second
+// until the first sync succeeds).
 func (r *revocations) syncLoop(ctx context.Context, peers func() []peer.ID) {
 	last := map[peer.ID]network.Connectedness{}
 	next := time.Now()
@@ -158,9 +178,11 @@ func (r *revocations) syncLoop(ctx context.Context, peers func() []peer.ID) {
 				cancel()
 			}
 		}
-		r.markSynced() // every peer tried once: serve with what we have
 		if time.Now().After(next) {
 			next = time.Now().Add(2 * time.Minute)
+			if !r.isSynced() {
+				next = time.Now().Add(time.Second) // not caught up yet: try again soon
+			}
 		}
 		if !sleepCtx(ctx, 500*time.Millisecond) {
 			return
@@ -192,6 +214,9 @@ func (r *revocations) close() {
 	}
 	r.cancel()
 	r.wg.Wait()
+	if r.stopDeadline != nil {
+		r.stopDeadline()
+	}
 	r.server.Close()
 	r.gossip.Close()
 	r.set.Close()
