@@ -123,25 +123,36 @@ func infraHost(k *keys.PeerKey, listen []string, budget *revocation.Budget, extr
 	return h, nil
 }
 
+// openInfra takes an infrastructure home's lock and loads (or, the first
+// time, creates) its identity. The caller wipes the key and closes the
+// Infra if it fails later.
+func openInfra(h Home) (*Infra, keys.PeerKey, error) {
+	lock, err := lockInfra(h)
+	if err != nil {
+		return nil, keys.PeerKey{}, err
+	}
+	k, err := LoadOrCreateIdentity(h)
+	if err != nil {
+		lock.Close()
+		return nil, keys.PeerKey{}, err
+	}
+	return &Infra{closers: []func() error{lock.Close}}, k, nil
+}
+
 // StartBootstrap runs the bootstrap/metadata peer: the DHT server, the
 // directory and the mailboxes, on a pebble store in cfg.Home.
 func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) {
 	cfg.fill()
-	lock, err := lockInfra(cfg.Home)
+	in, k, err := openInfra(cfg.Home)
 	if err != nil {
 		return nil, err
 	}
-	in := &Infra{closers: []func() error{lock.Close}}
+	defer k.Wipe()
 	defer func() {
 		if err != nil {
 			in.Close()
 		}
 	}()
-	k, err := LoadOrCreateIdentity(cfg.Home)
-	if err != nil {
-		return nil, err
-	}
-	defer k.Wipe()
 	store, err := vault.OpenStore(cfg.Home.StorePath())
 	if err != nil {
 		return nil, err
@@ -205,21 +216,16 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 	if err != nil {
 		return nil, err
 	}
-	lock, err := lockInfra(cfg.Home)
+	in, k, err := openInfra(cfg.Home)
 	if err != nil {
 		return nil, err
 	}
-	in := &Infra{closers: []func() error{lock.Close}}
+	defer k.Wipe()
 	defer func() {
 		if err != nil {
 			in.Close()
 		}
 	}()
-	k, err := LoadOrCreateIdentity(cfg.Home)
-	if err != nil {
-		return nil, err
-	}
-	defer k.Wipe()
 	rcfg := cfg.Relay
 	rcfg.Logger = cfg.Logger
 	if cfg.AuditPath != "" {
