@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
@@ -399,6 +400,28 @@ func TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile(t *testing.T) {
 	}
 	if !errors.Is(err, wire.Revoked) {
 		t.Fatalf("carol's first request to the restarted owner: %v, want Revoked", err)
+	}
+}
+
+// TestOfflineOwnerIsNamedAsOffline: reading from an owner whose node is
+// down says so in words, not as a dial error.
+func TestOfflineOwnerIsNamedAsOffline(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
+	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob holds alice's grant", func() bool { g, _ := bob.Local().received(ctx); return len(g) == 1 })
+	alice.Close()
+	waitFor(t, "the relay drops alice's reservation", func() bool {
+		return m.relay.Host.Network().Connectedness(alice.host.ID()) != network.Connected
+	})
+	_, err := bob.Local().Fetch(ctx, "alice/calendar/work")
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "alice's node is offline") {
+		t.Fatalf("reading from an offline owner: %v", err)
 	}
 }
 

@@ -335,11 +335,20 @@ func (l *Local) knownRevoked(handle string, owner peer.ID, tok *capability.Token
 	return nil
 }
 
+// ErrUnreachable means the owner's node could not be reached: nothing was
+// asked, nothing refused.
+var ErrUnreachable = errors.New("owner unreachable")
+
 // explain turns an owner's refusal into words.
 func (l *Local) explain(handle string, owner peer.ID, err error) error {
 	var we *wire.Error
 	if !errors.As(err, &we) {
-		return fmt.Errorf("could not reach %s: %w", handle, err)
+		l.log.Debug("owner unreachable", "owner", owner, "err", err)
+		if strings.Contains(err.Error(), "NO_RESERVATION") {
+			// Its relay answered: the node holds no reservation, so it is not running.
+			return fmt.Errorf("%w: %s's node is offline (its relay holds no reservation for it); try again when it is back", ErrUnreachable, handle)
+		}
+		return fmt.Errorf("%w: could not reach %s's node, which is offline or unreachable from here: %w", ErrUnreachable, handle, err)
 	}
 	switch we.Status {
 	case wire.Revoked:
