@@ -44,7 +44,7 @@ type meshNet struct {
 	relayTokens []*capability.Token // relay-access capabilities to present
 
 	mu       sync.Mutex
-	reserved map[peer.ID]time.Time // relay → reservation expiry
+	reserved map[peer.ID]reservation // relay → our live reservation
 	records  map[string]cachedRecord
 }
 
@@ -100,7 +100,7 @@ func (g infraGater) InterceptSecured(dir network.Direction, p peer.ID, c network
 
 func (m *meshNet) start(ctx context.Context, store ds.Batching) error {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.reserved = map[peer.ID]time.Time{}
+	m.reserved = map[peer.ID]reservation{}
 	for _, b := range m.bootstrap {
 		m.h.ConnManager().Protect(b.ID, "ocmt-bootstrap")
 	}
@@ -174,7 +174,7 @@ func (m *meshNet) keepReservations(onChange func()) {
 				}
 				backoff = time.Second
 				onChange()
-				for time.Until(exp) > time.Minute && m.h.Network().Connectedness(r.ID) == network.Connected {
+				for time.Until(exp.until) > time.Minute && exp.live() {
 					if !sleepCtx(m.ctx, time.Second) {
 						return
 					}
@@ -184,11 +184,33 @@ func (m *meshNet) keepReservations(onChange func()) {
 	}
 }
 
-func (m *meshNet) reserve(r peer.AddrInfo) (time.Time, error) {
+// reservation is a relay slot we hold. The relay keeps it only while we
+// stay connected, so it lives on the connections it was made over: if they
+// all close, the slot is gone even when a new connection to the same relay
+// (a relay restarted, then dialled back by the DHT or gossip) came up
+// before we looked.
+type reservation struct {
+	until time.Time
+	conns []network.Conn
+}
+
+func (r reservation) live() bool {
+	if !time.Now().Before(r.until) {
+		return false
+	}
+	for _, c := range r.conns {
+		if !c.IsClosed() {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *meshNet) reserve(r peer.AddrInfo) (reservation, error) {
 	ctx, cancel := context.WithTimeout(m.ctx, 15*time.Second)
 	defer cancel()
 	if err := m.h.Connect(ctx, r); err != nil {
-		return time.Time{}, err
+		return reservation{}, err
 	}
 	for _, tok := range m.relayTokens {
 		if tok.Chain()[0].Issuer() == r.ID {
@@ -199,21 +221,22 @@ func (m *meshNet) reserve(r peer.AddrInfo) (time.Time, error) {
 	}
 	rsvp, err := client.Reserve(ctx, m.h, r)
 	if err != nil {
-		return time.Time{}, err
+		return reservation{}, err
 	}
+	res := reservation{until: rsvp.Expiration, conns: m.h.Network().ConnsToPeer(r.ID)}
 	m.mu.Lock()
-	m.reserved[r.ID] = rsvp.Expiration
+	m.reserved[r.ID] = res
 	m.mu.Unlock()
 	m.log.Info("relay reservation", "relay", r.ID, "until", rsvp.Expiration)
-	return rsvp.Expiration, nil
+	return res, nil
 }
 
 // hasReservation reports whether some relay holds a live reservation.
 func (m *meshNet) hasReservation() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, exp := range m.reserved {
-		if time.Now().Before(exp) && m.h.Network().Connectedness(id) == network.Connected {
+	for _, r := range m.reserved {
+		if r.live() {
 			return true
 		}
 	}
