@@ -107,6 +107,20 @@ func (m *testMesh) startNode(t *testing.T, handle, password string) *Node {
 	return n
 }
 
+// shareAndWait has from share pattern with handle `with` (actions can, for
+// an hour) and waits until to holds one more received grant.
+func shareAndWait(t *testing.T, from, to *Node, pattern, with, can string) localapi.ShareResult {
+	t.Helper()
+	ctx := context.Background()
+	before, _ := to.Local().received(ctx)
+	res, err := from.Local().Share(ctx, localapi.ShareRequest{Path: pattern, With: with, Can: can, ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, with+" holds the grant", func() bool { g, _ := to.Local().received(ctx); return len(g) == len(before)+1 })
+	return res
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -357,10 +371,7 @@ func TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile(t *testing.T) {
 	bob := m.startNode(t, "bob", "pw-b")
 	carol := m.startNode(t, "carol", "pw-c")
 	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
-	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,share", ValidFor: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "bob holds alice's grant", func() bool { g, _ := bob.Local().received(ctx); return len(g) == 1 })
+	shareAndWait(t, alice, bob, "calendar/*", "bob", "read,share")
 	res, err := bob.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/work", From: "alice", With: "carol", Can: "read", ValidFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -411,10 +422,7 @@ func TestOfflineOwnerIsNamedAsOffline(t *testing.T) {
 	alice := m.startNode(t, "alice", "pw-a")
 	bob := m.startNode(t, "bob", "pw-b")
 	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
-	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "bob holds alice's grant", func() bool { g, _ := bob.Local().received(ctx); return len(g) == 1 })
+	shareAndWait(t, alice, bob, "calendar/*", "bob", "read")
 	alice.Close()
 	waitFor(t, "the relay drops alice's reservation", func() bool {
 		return m.relay.Host.Network().Connectedness(alice.host.ID()) != network.Connected
