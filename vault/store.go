@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -136,12 +137,22 @@ func (s *Store) Close() error {
 }
 
 // quietLogger discards pebble's informational and error messages (errors
-// that matter reach us as return values) and keeps Fatalf fatal.
+// that matter reach us as return values) and keeps Fatalf fatal: pebble
+// calls it on corruption (a checksum mismatch in a table), where going on
+// could serve or build on damaged data.
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "mesh: storage failure: "+format+"\n", args...)
+	fmt.Fprintln(os.Stderr, fatalMessage(fmt.Sprintf(format, args...)))
 	os.Exit(2)
+}
+
+// fatalMessage turns pebble's fatal report (an error with its stack) into
+// one line: what broke, and what to do.
+func fatalMessage(report string) string {
+	first, _, _ := strings.Cut(report, "\n")
+	return "mesh: the store is damaged and mesh stopped rather than use it: " + first +
+		" (restore this folder from a backup)"
 }

@@ -259,3 +259,38 @@ func (c *cli) stop() {
 		c.proc = nil
 	}
 }
+
+// TestCLIOnADamagedStore: a store whose table fails its checksum stops the
+// command with one line saying so, never with a value built from damaged
+// bytes.
+func TestCLIOnADamagedStore(t *testing.T) {
+	c := newCLI(t)
+	pw := []string{"MESH_PASSWORD=" + pwCanary}
+	c.ok("", pw, "init", "--insecure-test-kdf")
+	c.ok(strings.Repeat("v", 200_000), pw, "secret", "set", "big", "--type", "note")
+	c.ok("", pw, "secret", "list") // reopening moves the write-ahead log into a table
+	tables, _ := filepath.Glob(filepath.Join(c.home, "store", "*.sst"))
+	var largest string
+	var size int64
+	for _, f := range tables {
+		if st, err := os.Stat(f); err == nil && st.Size() > size {
+			largest, size = f, st.Size()
+		}
+	}
+	if size < 100_000 {
+		t.Fatalf("no table holds the secret yet: %v", tables)
+	}
+	f, err := os.OpenFile(largest, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(bytes.Repeat([]byte{0xff}, 16), size/2)
+	f.Close()
+	out, errs, ok := c.run("", pw, "secret", "get", "big")
+	if ok || strings.Contains(out, "vvvv") {
+		t.Fatalf("a damaged store served %d bytes", len(out))
+	}
+	if strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.Contains(errs, "the store is damaged") {
+		t.Fatalf("stderr %q, want one line saying the store is damaged", errs)
+	}
+}
