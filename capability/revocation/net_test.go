@@ -68,10 +68,10 @@ func (a *arrivals) when(id capability.ID) (time.Time, bool, <-chan struct{}) {
 }
 
 // newHost starts a libp2p host on 127.0.0.1 with a fresh key.
-func newHost(t testing.TB) (*keys.PeerKey, host.Host) {
+func newHost(t testing.TB, opts ...libp2p.Option) (*keys.PeerKey, host.Host) {
 	t.Helper()
 	k := keys.GeneratePeerKey()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Identity(k.Libp2pPrivKey()))
+	h, err := libp2p.New(append([]libp2p.Option{libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Identity(k.Libp2pPrivKey())}, opts...)...)
 	if err != nil {
 		t.Fatalf("libp2p.New: %v", err)
 	}
@@ -84,6 +84,12 @@ func newHost(t testing.TB) (*keys.PeerKey, host.Host) {
 func newNode(t testing.TB, extra ...pubsub.Option) *node {
 	t.Helper()
 	k, h := newHost(t)
+	return startNode(t, k, h, extra...)
+}
+
+// startNode runs gossipsub, a Set and a Gossip on host h.
+func startNode(t testing.TB, k *keys.PeerKey, h host.Host, extra ...pubsub.Option) *node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	budget := NewBudget(nil)
@@ -102,12 +108,23 @@ func newNode(t testing.TB, extra ...pubsub.Option) *node {
 	return &node{key: k, h: h, ps: ps, set: set, g: g, budget: budget, seen: seen}
 }
 
-func newNodes(t testing.TB, n int) []*node {
+func newNodes(t testing.TB, n int) []*node { return newNodesWith(t, n, nil) }
+
+// newNodesWith is newNodes with extra options for each host (hostOpts is
+// called once per host).
+func newNodesWith(t testing.TB, n int, hostOpts func() []libp2p.Option) []*node {
 	t.Helper()
 	out := make([]*node, n)
 	var wg sync.WaitGroup
 	for i := range out {
-		wg.Go(func() { out[i] = newNode(t) })
+		wg.Go(func() {
+			var opts []libp2p.Option
+			if hostOpts != nil {
+				opts = hostOpts()
+			}
+			k, h := newHost(t, opts...)
+			out[i] = startNode(t, k, h)
+		})
 	}
 	wg.Wait()
 	return out
