@@ -12,9 +12,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// CutOff reports whether p was cut off (its connections closed for
+// IsCutOff reports whether p was cut off (its connections closed for
 // flooding forgeries) within CutOffFor.
-func (b *Budget) CutOff(p peer.ID) bool { return b.cuttingOff(p) }
+func (b *Budget) IsCutOff(p peer.ID) bool { return b.cuttingOff(p) }
 
 // Gater returns a connection gater that refuses a peer for CutOffFor after
 // the budget cut it off: without it, a flooder could reconnect at once and
@@ -35,7 +35,7 @@ type cutOffGater struct {
 }
 
 func (g cutOffGater) InterceptPeerDial(p peer.ID) bool {
-	if g.b.CutOff(p) {
+	if g.b.IsCutOff(p) {
 		return false
 	}
 	return g.next == nil || g.next.InterceptPeerDial(p)
@@ -50,7 +50,7 @@ func (g cutOffGater) InterceptAccept(c network.ConnMultiaddrs) bool {
 }
 
 func (g cutOffGater) InterceptSecured(dir network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
-	if g.b.CutOff(p) {
+	if g.b.IsCutOff(p) {
 		return false
 	}
 	return g.next == nil || g.next.InterceptSecured(dir, p, c)

@@ -60,9 +60,9 @@ func TestGaterRefusesAFlooderItCutOff(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !budget.CutOff(mh.ID()) || h.Network().Connectedness(mh.ID()) == network.Connected {
+	for !budget.IsCutOff(mh.ID()) || h.Network().Connectedness(mh.ID()) == network.Connected {
 		if time.Now().After(deadline) {
-			t.Fatalf("not cut off: suspect %v, cut off %v, %v", budget.Suspect(mh.ID()), budget.CutOff(mh.ID()), h.Network().Connectedness(mh.ID()))
+			t.Fatalf("not cut off: suspect %v, cut off %v, %v", budget.Suspect(mh.ID()), budget.IsCutOff(mh.ID()), h.Network().Connectedness(mh.ID()))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
