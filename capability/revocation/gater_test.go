@@ -62,7 +62,7 @@ func TestGaterRefusesAFlooderItCutOff(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for !budget.IsCutOff(mh.ID()) || h.Network().Connectedness(mh.ID()) == network.Connected {
 		if time.Now().After(deadline) {
-			t.Fatalf("not cut off: suspect %v, cut off %v, %v", budget.Suspect(mh.ID()), budget.IsCutOff(mh.ID()), h.Network().Connectedness(mh.ID()))
+			t.Fatalf("not cut off: suspect %v, cut off %v, %v", budget.IsSuspect(mh.ID()), budget.IsCutOff(mh.ID()), h.Network().Connectedness(mh.ID()))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -88,7 +88,7 @@ func TestGaterRefusesAFlooderItCutOff(t *testing.T) {
 	if err := mh.Connect(ctx, target); err != nil {
 		t.Fatalf("after %v the peer is still refused: %v", CutOffFor, err)
 	}
-	if !budget.Suspect(mh.ID()) {
+	if !budget.IsSuspect(mh.ID()) {
 		t.Fatal("a returning flooder is no longer a suspect")
 	}
 }

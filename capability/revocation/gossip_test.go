@@ -94,7 +94,7 @@ func TestForgedRevocationsPenaliseTheSender(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if !n.budget.Suspect(mallory.h.ID()) {
+		if !n.budget.IsSuspect(mallory.h.ID()) {
 			t.Fatalf("node %d does not suspect mallory", i)
 		}
 		if n.set.Len() != 1 {

@@ -268,5 +268,5 @@ var (
 	errForged     = errors.New("revocation: neighbour sent a forged revocation")
 )
 
-// Suspect reports whether p is a suspect now.
-func (b *Budget) Suspect(p peer.ID) bool { return b.isSuspect(p) }
+// IsSuspect reports whether p is a suspect now.
+func (b *Budget) IsSuspect(p peer.ID) bool { return b.isSuspect(p) }
