@@ -202,6 +202,29 @@ func TestNetnsSharingThroughRelay(t *testing.T) {
 	// relay logs the circuit bob opened to alice once it closes.
 	mustNotReach(alice, nnBob, bobPort)
 	mustNotReach(bob, nnAlice, alicePort)
+
+	// Alice revokes; across the namespaces (gossip through the infra peers,
+	// or alice's own refusal through the relay) bob's next read is refused
+	// and says who revoked it.
+	shareID := strings.TrimSpace(out)
+	revokedAt := time.Now()
+	a.ok("", nil, "revoke", shareID)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		_, errs, ok := b.run("", nil, "get", "alice/calendar/work")
+		if !ok && strings.Contains(errs, "alice revoked") {
+			t.Logf("bob refused %v after alice's revoke, across namespaces", time.Since(revokedAt).Round(time.Millisecond))
+			break
+		}
+		if ok || time.Now().After(deadline) {
+			t.Fatalf("after alice revoked share %s, bob's read: ok=%v %s", shareID, ok, errs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if shares := a.ok("", nil, "shares"); !strings.Contains(shares, "revoked") {
+		t.Fatalf("alice's shares after the revoke:\n%s", shares)
+	}
+
 	aliceID, bobID := strings.TrimSpace(a.ok("", nil, "id")), strings.TrimSpace(b.ok("", nil, "id"))
 	bobNode.stop()
 	waitCircuit(t, relayAudit, bobID, aliceID)
