@@ -164,7 +164,11 @@ func (r *revocations) syncLoop(ctx context.Context, peers func() []peer.ID) {
 	last := map[peer.ID]network.Connectedness{}
 	next := time.Now()
 	for {
-		for _, p := range peers() {
+		ps := peers()
+		if len(ps) == 0 {
+			r.markSynced() // no infrastructure to catch up with: our own set is all there is
+		}
+		for _, p := range ps {
 			c := r.h.Network().Connectedness(p)
 			reconnected := c == network.Connected && last[p] != network.Connected
 			last[p] = c
