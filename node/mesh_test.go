@@ -52,6 +52,7 @@ type testMesh struct {
 	bootHome, relHome Home
 	relayAddr         string
 	bootAddrs         []string
+	relayAudit        lockedLog // the relay's metadata-only audit, JSON lines
 }
 
 func startInfra(t *testing.T) *testMesh {
@@ -78,7 +79,7 @@ func (m *testMesh) startRelay(t *testing.T, listen string) {
 		InfraConfig: InfraConfig{Home: m.relHome, Listen: []string{listen}, Logger: m.logs.logger("relay"),
 			WrapHost: func(h host.Host) host.Host { m.relayTap = testmesh.NewTapHost(h); return m.relayTap }},
 		Bootstrap: m.bootAddrs,
-		Relay:     relay.Config{AllowPrivateAddrs: true},
+		Relay:     relay.Config{AllowPrivateAddrs: true, Audit: &m.relayAudit},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -711,6 +712,9 @@ func TestRevokedRelayAccessCutsLiveCircuits(t *testing.T) {
 	}
 	m.relayOperatorRevokes(t, tok)
 	waitFor(t, "the relayed connection to erin is cut", func() bool { return relayed() == 0 })
+	waitFor(t, "the relay audits the cut", func() bool {
+		return bytes.Contains(m.relayAudit.bytes(), []byte(`"event":"access-revoked","src":"`+k.ID().String()+`"`))
+	})
 	// Erin is behind her firewall: only the relay could bring victor to her,
 	// and it no longer does. (A direct dial may look connected to victor for
 	// a moment after the handshake, until erin's gater closes it, so what

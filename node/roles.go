@@ -265,6 +265,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 	// right, its connections close, which ends its reservation and its
 	// circuits (they would otherwise last out the reservation's hour).
 	var accessPtr atomic.Pointer[relayaccess.Server]
+	var svcPtr atomic.Pointer[relay.Service]
 	cut := func(r *revocation.Revocation) {
 		access := accessPtr.Load()
 		if access == nil {
@@ -275,6 +276,9 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 				for _, p := range peers {
 					if !dir.Registered(p) {
 						in.Host.Network().ClosePeer(p)
+						if svc := svcPtr.Load(); svc != nil {
+							svc.AccessRevoked(p)
+						}
 					}
 				}
 			}()
@@ -296,6 +300,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 	if err != nil {
 		return nil, err
 	}
+	svcPtr.Store(svc)
 	in.closers = append(in.closers, svc.Close)
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)

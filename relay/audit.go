@@ -22,6 +22,9 @@ const (
 	EventReserveRefused AuditEvent = "reserve-refused"
 	// EventConnectRefused is a circuit the relay refused to open.
 	EventConnectRefused AuditEvent = "connect-refused"
+	// EventAccessRevoked is a peer whose relay-access capability was
+	// revoked: its reservation and circuits were cut.
+	EventAccessRevoked AuditEvent = "access-revoked"
 )
 
 // Reason is why a circuit closed or a request was refused.
@@ -53,6 +56,7 @@ const (
 	ReasonStreamError        Reason = "stream-error"        // no answer could be written
 	ReasonAuditUnavailable   Reason = "audit-unavailable"   // the audit log failed; fail closed
 	ReasonServiceUnavailable Reason = "service-unavailable" // relay closing
+	ReasonRevoked            Reason = "revoked"             // EventAccessRevoked: the capability was revoked
 )
 
 // AuditRecord is one line of the audit log. It holds metadata only: who,

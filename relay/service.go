@@ -261,6 +261,12 @@ func (s *Service) record(r AuditRecord) {
 
 func (s *Service) auditHealthy() bool { return !s.auditBroken.Load() }
 
+// AccessRevoked records that p's relay-access capability was revoked and
+// its reservation and circuits cut (the caller closes its connections).
+func (s *Service) AccessRevoked(p peer.ID) {
+	s.record(AuditRecord{Time: time.Now().UTC(), Event: EventAccessRevoked, Src: p, Reason: ReasonRevoked})
+}
+
 // withTap hands every byte crossing the relay's hop streams to f. It exists
 // for the zero-knowledge tests and is deliberately unexported: production
 // code has no way to see payload.
