@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -412,6 +413,28 @@ func TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile(t *testing.T) {
 	}
 	if !errors.Is(err, wire.Revoked) {
 		t.Fatalf("carol's first request to the restarted owner: %v, want Revoked", err)
+	}
+}
+
+// TestListFromCoversEveryShare: mesh ls --from lists what all of the
+// owner's active shares cover, and a prefix narrows it.
+func TestListFromCoversEveryShare(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	for _, p := range []string{"calendar/work", "calendar/home", "files/a/b.txt", "private/diary"} {
+		alice.Local().PutResource(ctx, p, []byte(p))
+	}
+	shareAndWait(t, alice, bob, "calendar/*", "bob", "read,list")
+	shareAndWait(t, alice, bob, "files/**", "bob", "read,list")
+	got, err := bob.Local().ListRemote(ctx, "alice")
+	if want := []string{"calendar/home", "calendar/work", "files/a/b.txt"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ls --from alice = %v, %v; want %v", got, err, want)
+	}
+	got, err = bob.Local().ListRemote(ctx, "alice/calendar/")
+	if want := []string{"calendar/home", "calendar/work"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ls --from alice calendar/ = %v, %v; want %v", got, err, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -299,19 +300,59 @@ func (l *Local) ListRemote(ctx context.Context, remote string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := l.grantFor(ctx, handle, rec.Peer, "", capability.List)
+	toks, err := l.listGrants(ctx, rec.Peer)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	err = l.callOwner(ctx, rec, func(ctx context.Context) error {
-		names, err = share.List(ctx, l.net.h, rec.Peer, tok, prefix)
-		return err
-	})
-	if err != nil {
-		return nil, l.explain(handle, rec.Peer, err)
+	if len(toks) == 0 {
+		_, err := l.grantFor(ctx, handle, rec.Peer, "", capability.List) // says why: none, expired, revoked
+		return nil, err
 	}
+	// Each share is listed under its own pattern: the answer is the union.
+	seen := map[string]bool{}
+	var names []string
+	for _, tok := range toks {
+		var got []string
+		err = l.callOwner(ctx, rec, func(ctx context.Context) error {
+			got, err = share.List(ctx, l.net.h, rec.Peer, tok, prefix)
+			return err
+		})
+		if err != nil {
+			return nil, l.explain(handle, rec.Peer, err)
+		}
+		for _, n := range got {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
 	return names, nil
+}
+
+// listGrants returns owner's active grants to us that allow listing, one
+// per resource pattern (the newest).
+func (l *Local) listGrants(ctx context.Context, owner peer.ID) ([]*capability.Token, error) {
+	gs, err := l.received(ctx)
+	if err != nil {
+		return nil, err
+	}
+	patterns := map[capability.Pattern]bool{}
+	var out []*capability.Token
+	for i := len(gs) - 1; i >= 0; i-- {
+		g := gs[i]
+		if g.Owner != owner.String() || g.Status != "active" {
+			continue
+		}
+		tok, err := capability.Parse(g.Token)
+		if err != nil || !tok.Actions().Has(capability.List) || patterns[tok.Resource()] {
+			continue
+		}
+		patterns[tok.Resource()] = true
+		out = append(out, tok)
+	}
+	return out, nil
 }
 
 // callOwner runs call against the owner, retrying with growing pauses
