@@ -22,6 +22,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/internal/wire"
@@ -436,6 +437,47 @@ func TestListFromCoversEveryShare(t *testing.T) {
 	if want := []string{"calendar/home", "calendar/work"}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("ls --from alice calendar/ = %v, %v; want %v", got, err, want)
 	}
+}
+
+// TestRevocationSurvivesACrashBeforeGossip: alice's node signs and keeps
+// a revocation but dies before gossiping it. When it comes back, its
+// outbox pushes the record to the infrastructure, and the mesh learns it.
+func TestRevocationSurvivesACrashBeforeGossip(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
+	res := shareAndWait(t, alice, bob, "calendar/*", "bob", "read")
+	tok, err := alice.local.findToken(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What Local.Revoke does up to the crash: posted and in force locally,
+	// never gossiped nor pushed.
+	rev, err := revocation.New(&alice.local.peer, tok, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.local.rev.post(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.local.rev.set.Add(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	aliceHome := alice.cfg.Home
+	alice.Close()
+	if m.boot.IsRevoked(rev.ID()) {
+		t.Fatal("the bootstrap learned the revocation before alice came back")
+	}
+	alice2, err := Start(ctx, Config{Home: aliceHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs, Relays: []string{m.relayAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice2.Close()
+	waitFor(t, "the bootstrap, the relay and bob hold the revocation", func() bool {
+		return m.boot.IsRevoked(rev.ID()) && m.relay.IsRevoked(rev.ID()) && bob.IsRevoked(rev.ID())
+	})
 }
 
 // TestOfflineOwnerIsNamedAsOffline: reading from an owner whose node is

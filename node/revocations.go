@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
+	"github.com/ipfs/go-datastore/query"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -39,6 +41,12 @@ type revocations struct {
 	server *revsync.Server
 	h      host.Host
 	log    *slog.Logger
+	// outbox holds the revocations this node signed until an
+	// infrastructure peer has taken one by push: gossip alone is lost if
+	// the node dies between signing and publishing, and infrastructure
+	// peers never pull from home nodes.
+	outbox ds.Datastore
+	infra  func() []peer.ID // revConfig.syncFrom
 
 	mu      sync.Mutex
 	cursors map[peer.ID]revsync.Cursor
@@ -52,6 +60,7 @@ type revocations struct {
 	// stopDeadline stops the firstSyncDeadline timer.
 	stopDeadline func() bool
 
+	ctx    context.Context // ends at close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -122,6 +131,7 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 		return nil, err
 	}
 	r := &revocations{set: set, h: h, log: log, cursors: map[peer.ID]revsync.Cursor{},
+		outbox: namespace.Wrap(cfg.store, ds.NewKey("/revoutbox")), infra: cfg.syncFrom,
 		synced: make(chan struct{}), syncWait: maxSyncWait}
 	budget.OnAbuse = func(p peer.ID) {
 		log.Warn("cutting off a peer that sent forged revocations", "peer", p)
@@ -142,7 +152,7 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	r.ctx, r.cancel = sctx, cancel
 	if cfg.syncFrom == nil {
 		r.markSynced()
 	} else {
@@ -178,6 +188,7 @@ func (r *revocations) syncLoop(ctx context.Context, peers func() []peer.ID) {
 					r.log.Debug("revocation sync failed", "peer", p, "err", err)
 				} else {
 					r.markSynced()
+					r.flushOutbox(sctx, p)
 				}
 				cancel()
 			}
@@ -210,6 +221,47 @@ func (r *revocations) syncFrom(ctx context.Context, p peer.ID) error {
 		r.log.Info("revocations synced", "peer", p, "added", st.Added)
 	}
 	return nil
+}
+
+// post records rev in the outbox (before it is gossiped), so it reaches
+// the infrastructure even if this node stops before gossip carries it.
+func (r *revocations) post(ctx context.Context, rev *revocation.Revocation) error {
+	id := rev.ID()
+	return r.outbox.Put(ctx, ds.NewKey(hex.EncodeToString(id[:])), rev.Bytes())
+}
+
+// flushOutbox pushes every outbox record to infrastructure peer p and
+// drops those p took. Records that no longer parse or whose token expired
+// are dropped too: there is nothing left to tell.
+func (r *revocations) flushOutbox(ctx context.Context, p peer.ID) {
+	res, err := r.outbox.Query(ctx, query.Query{})
+	if err != nil {
+		return
+	}
+	entries, _ := res.Rest()
+	for _, e := range entries {
+		rev, err := revocation.Parse(e.Value)
+		if err == nil {
+			err = revsync.Push(ctx, r.h, p, rev)
+			if err != nil && !errors.Is(err, wire.Expired) {
+				r.log.Debug("pushing a revocation to the infrastructure failed; will retry", "peer", p, "err", err)
+				continue
+			}
+		}
+		r.outbox.Delete(ctx, ds.NewKey(e.Key))
+	}
+}
+
+// flushAll flushes the outbox to every infrastructure peer.
+func (r *revocations) flushAll() {
+	if r.infra == nil {
+		return
+	}
+	for _, p := range r.infra() {
+		ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
+		r.flushOutbox(ctx, p)
+		cancel()
+	}
 }
 
 func (r *revocations) close() {
@@ -251,12 +303,20 @@ func (l *Local) Revoke(ctx context.Context, shareOrToken string) (string, error)
 	if err := l.vault.Audit(ctx, e); err != nil {
 		return "", errors.Join(errors.New("not revoked"), err)
 	}
+	if err := l.rev.post(ctx, rev); err != nil {
+		return "", errors.Join(errors.New("not revoked"), err)
+	}
 	if _, err := l.rev.set.Add(ctx, rev); err != nil {
 		return "", err
 	}
 	if err := l.rev.gossip.Publish(ctx, rev); err != nil {
-		l.log.Warn("gossiping the revocation failed; peers will get it by revsync", "err", err)
+		l.log.Warn("gossiping the revocation failed; the infrastructure gets it by push", "err", err)
 	}
+	l.rev.wg.Add(1)
+	go func() { // and by push, now, so no gossip mesh is needed at all
+		defer l.rev.wg.Done()
+		l.rev.flushAll()
+	}()
 	return tok.ID().String(), nil
 }
 
