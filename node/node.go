@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"net"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/node/localapi"
@@ -147,10 +149,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 }
 
 func newHost(l *Local, listen []string, gater connmgr.ConnectionGater) (host.Host, error) {
-	for _, a := range listen {
-		if _, err := ma.NewMultiaddr(a); err != nil {
-			return nil, fmt.Errorf("--listen %q: %w", a, err)
-		}
+	if err := portsFree(listen); err != nil {
+		return nil, err
 	}
 	cm, err := libp2pconnmgr.NewConnManager(160, 192, libp2pconnmgr.WithGracePeriod(time.Minute))
 	if err != nil {
@@ -262,4 +262,40 @@ func (n *Node) Close() error {
 		n.lock.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// portsFree refuses listen addresses whose explicit port another process
+// already holds. libp2p binds with SO_REUSEPORT (for hole punching), so a
+// second process would otherwise share the port and silently receive
+// some of the first one's connections. A plain bind, which does not ask
+// for port reuse, fails on a port in use.
+func portsFree(listen []string) error {
+	for _, s := range listen {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("--listen %q: %w", s, err)
+		}
+		network, addr, err := manet.DialArgs(m)
+		if err != nil {
+			continue // not IP (e.g. a circuit): nothing to bind
+		}
+		if _, port, _ := net.SplitHostPort(addr); port == "0" || port == "" {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(network, "tcp"):
+			l, err := net.Listen(network, addr)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", s, err)
+			}
+			l.Close()
+		case strings.HasPrefix(network, "udp"):
+			c, err := net.ListenPacket(network, addr)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", s, err)
+			}
+			c.Close()
+		}
+	}
+	return nil
 }

@@ -3,7 +3,10 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +72,23 @@ func TestRequestsWaitForTheFirstRevocationSync(t *testing.T) {
 	r.syncWait = 10 * time.Second
 	if err := r.ready(ctx); err != nil {
 		t.Fatalf("after the infrastructure peer answered: %v", err)
+	}
+}
+
+// TestListenPortInUseIsRefused: libp2p binds with SO_REUSEPORT, so without
+// a check a second process would share a port another one holds.
+func TestListenPortInUseIsRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	err = portsFree([]string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("listening on a port in use: %v", err)
+	}
+	if err := portsFree([]string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}); err != nil {
+		t.Fatalf("port 0: %v", err)
 	}
 }

@@ -106,6 +106,9 @@ func (c *InfraConfig) fill() {
 }
 
 func infraHost(k *keys.PeerKey, listen []string, budget *revocation.Budget, extra ...libp2p.Option) (host.Host, error) {
+	if err := portsFree(listen); err != nil {
+		return nil, err
+	}
 	opts := append([]libp2p.Option{
 		libp2p.Identity(k.Libp2pPrivKey()),
 		libp2p.ConnectionGater(budget.Gater(nil)),
