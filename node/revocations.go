@@ -320,6 +320,27 @@ func (l *Local) Revoke(ctx context.Context, shareOrToken string) (string, error)
 	return tok.ID().String(), nil
 }
 
+// RevokedAmong implements localapi.Backend.
+func (l *Local) RevokedAmong(_ context.Context, ids []string) ([]string, error) {
+	if l.rev == nil {
+		return nil, ErrNeedsNode
+	}
+	if len(ids) > capability.MaxDepth {
+		return nil, fmt.Errorf("at most %d token IDs (a chain)", capability.MaxDepth)
+	}
+	var out []string
+	for _, s := range ids {
+		id, err := capability.ParseID(s)
+		if err != nil {
+			return nil, err
+		}
+		if l.rev.set.IsRevoked(id) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
 // findToken resolves a share ID (or prefix) among issued grants, or parses
 // token text.
 func (l *Local) findToken(ctx context.Context, s string) (*capability.Token, error) {

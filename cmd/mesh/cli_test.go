@@ -168,6 +168,14 @@ func TestCLIThroughRunningNode(t *testing.T) {
 	if got := c.ok("", nil, "secret", "get", "k"); got != secretCanary {
 		t.Fatalf("get through node = %q", got)
 	}
+	// A token this node revoked is not reported valid by inspect.
+	other := "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+	tok := strings.TrimSpace(c.ok("", nil, "token", "issue", "--to", other, "--resource", "calendar/*", "--can", "read", "--for", "1h"))
+	if out := c.ok("", nil, "token", "inspect", tok); !strings.Contains(out, "VALID") {
+		t.Fatalf("a fresh token: %s", out)
+	}
+	c.ok("", nil, "revoke", "--token", tok)
+	c.fails("", nil, "revoked", "token", "inspect", tok)
 	c.ok("", nil, "lock")
 	c.fails("", nil, "vault is locked", "secret", "get", "k")
 	if !strings.Contains(c.ok("", nil, "audit"), "chain verified") {

@@ -43,6 +43,9 @@ type Backend interface {
 	// Revoke revokes a share this node issued (by ID or prefix) or a token
 	// (text); it returns the revoked token's ID.
 	Revoke(ctx context.Context, shareOrToken string) (string, error)
+	// RevokedAmong returns those of ids (token IDs, hex) that this node's
+	// revocation set holds; it needs a running node (ErrNeedsNode).
+	RevokedAmong(ctx context.Context, ids []string) ([]string, error)
 	Close() error
 }
 

@@ -200,6 +200,12 @@ func (c *Client) ListRemote(ctx context.Context, remote string) (l []string, err
 	return
 }
 
+// RevokedAmong implements Backend.
+func (c *Client) RevokedAmong(ctx context.Context, ids []string) (l []string, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/revoked", nil, ids, &l)
+	return
+}
+
 // Contacts implements Backend.
 func (c *Client) Contacts(ctx context.Context) (l []Contact, err error) {
 	err = c.do(ctx, http.MethodGet, "/v1/contacts", nil, nil, &l)

@@ -113,6 +113,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/contacts", s.contacts)
 	mux.HandleFunc("POST /v1/contacts/accept", s.acceptContact)
 	mux.HandleFunc("POST /v1/revoke", s.revoke)
+	mux.HandleFunc("POST /v1/revoked", s.revokedAmong)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, _ := r.Context().Value(ctxKey{}).(bool); !ok {
 			writeErr(w, http.StatusForbidden, errors.New("local API: caller is not the node's user"))
@@ -333,6 +334,15 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listRemote(w http.ResponseWriter, r *http.Request) {
 	l, err := s.backend.ListRemote(r.Context(), r.URL.Query().Get("remote"))
+	s.reply(w, l, err)
+}
+
+func (s *Server) revokedAmong(w http.ResponseWriter, r *http.Request) {
+	var ids []string
+	if !readJSON(w, r, maxSmallBody, &ids) {
+		return
+	}
+	l, err := s.backend.RevokedAmong(r.Context(), ids)
 	s.reply(w, l, err)
 }
 
