@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"syscall"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 
@@ -52,14 +54,41 @@ type LocalOptions struct {
 
 // OpenLocal opens the identity and the vault in h, locked. It fails if
 // another process (a running node) holds the store.
+// storeLockWait is how long a command opening the vault directly waits for
+// another one (pebble holds an exclusive lock) before giving up.
+const storeLockWait = 10 * time.Second
+
+// openStoreWaiting opens h's store, waiting while another short-lived
+// mesh process holds its lock, so commands run in parallel without a node
+// take turns instead of failing.
+func openStoreWaiting(ctx context.Context, h Home) (*vault.Store, error) {
+	deadline := time.Now().Add(storeLockWait)
+	for {
+		store, err := vault.OpenStore(h.StorePath())
+		busy := errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+		if !busy || time.Now().After(deadline) {
+			return store, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
 func OpenLocal(ctx context.Context, h Home, opts LocalOptions) (*Local, error) {
 	pk, err := LoadIdentity(h)
 	if err != nil {
 		return nil, err
 	}
-	store, err := vault.OpenStore(h.StorePath())
+	store, err := openStoreWaiting(ctx, h)
 	if err != nil {
 		pk.Wipe()
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+			// Pebble's lock: a node, or another command opening the vault directly.
+			return nil, fmt.Errorf("%s is in use by another mesh process (a node that is starting or stopping, or another command); retry, or start `mesh node` so commands share it", h)
+		}
 		return nil, fmt.Errorf("%w (is a mesh node using %s?)", err, h)
 	}
 	l, err := newLocal(ctx, h, pk, store, opts)

@@ -3,6 +3,7 @@ package localapi
 import (
 	"bytes"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ocmt/mesh/vault"
@@ -31,4 +32,13 @@ func FuzzRequestBodies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestListenRefusesASocketPathTooLong: a home folder too deep for a unix
+// socket gets an error that says so, not "bind: invalid argument".
+func TestListenRefusesASocketPathTooLong(t *testing.T) {
+	path := t.TempDir() + "/" + strings.Repeat("d", 120) + "/api.sock"
+	if _, err := Listen(path, nil, nil); err == nil || !strings.Contains(err.Error(), "shorter home folder") {
+		t.Fatalf("Listen on a %d-byte path: %v", len(path), err)
+	}
 }

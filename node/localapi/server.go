@@ -31,11 +31,18 @@ type Server struct {
 	done    chan struct{}
 }
 
+// maxSocketPath is the longest unix socket path Linux accepts
+// (sizeof(sun_path) minus the terminating NUL).
+const maxSocketPath = 107
+
 // Listen creates the socket at path (mode 0600; a stale socket is removed
 // — the caller must hold the node lock) and serves b on it.
 func Listen(path string, b Backend, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("local API: the socket path %s is %d bytes, over the %d a unix socket allows; use a shorter home folder", path, len(path), maxSocketPath)
 	}
 	_ = os.Remove(path)
 	old := syscall.Umask(0o177)

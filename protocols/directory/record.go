@@ -229,10 +229,9 @@ func (h Handle) Validate() error {
 	if len(h) < MinHandleLen || len(h) > MaxHandleLen {
 		return fmt.Errorf("%w: %d characters, want %d–%d", ErrBadHandle, len(h), MinHandleLen, MaxHandleLen)
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
+	for i, c := range string(h) {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("%w: character %q at %d", ErrBadHandle, c, i)
+			return fmt.Errorf("%w: character %q at %d (use a-z, 0-9, - and _)", ErrBadHandle, c, i)
 		}
 	}
 	return nil
