@@ -438,6 +438,9 @@ func GrantRelayAccess(h Home, to peer.ID, validFor time.Duration) (*capability.T
 		return nil, err
 	}
 	defer k.Wipe()
+	if validFor < time.Second || validFor > MaxTokenLifetime {
+		return nil, fmt.Errorf("--for must be between 1s and %v", MaxTokenLifetime)
+	}
 	now := time.Now()
 	return capability.Issue(&k, capability.Params{Audience: to, Resource: capability.Pattern(relayaccess.Resource),
 		Actions: capability.Use, NotBefore: now, Expiry: now.Add(validFor)})

@@ -56,7 +56,7 @@ func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.
 	if err != nil {
 		return localapi.ShareResult{}, err
 	}
-	if req.ValidFor <= 0 || req.ValidFor > MaxShareLifetime {
+	if req.ValidFor < time.Second || req.ValidFor > MaxShareLifetime {
 		return localapi.ShareResult{}, fmt.Errorf("--for must be between 1s and %v", MaxShareLifetime)
 	}
 	rec, err := l.resolve(ctx, req.With)

@@ -40,7 +40,7 @@ func (l *Local) TokenIssue(ctx context.Context, req localapi.TokenRequest) (stri
 	if err != nil {
 		return "", err
 	}
-	if req.ValidFor <= 0 || req.ValidFor > MaxTokenLifetime {
+	if req.ValidFor < time.Second || req.ValidFor > MaxTokenLifetime {
 		return "", fmt.Errorf("validity must be between 1s and %v", MaxTokenLifetime)
 	}
 	now := time.Now()
