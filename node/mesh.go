@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -350,6 +351,9 @@ func (m *meshNet) connect(ctx context.Context, id peer.ID, rec *directory.Record
 	if relayOnly {
 		m.h.Network().ClosePeer(id)
 		m.h.Peerstore().ClearAddrs(id)
+		if sw, ok := m.h.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(id) // a deliberate retry: the peer may be back since
+		}
 	} else if c := m.h.Network().Connectedness(id); c == network.Connected || c == network.Limited {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/dht"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/internal/wire"
@@ -478,6 +480,64 @@ func TestRevocationSurvivesACrashBeforeGossip(t *testing.T) {
 	waitFor(t, "the bootstrap, the relay and bob hold the revocation", func() bool {
 		return m.boot.IsRevoked(rev.ID()) && m.relay.IsRevoked(rev.ID()) && bob.IsRevoked(rev.ID())
 	})
+}
+
+// TestUndeliveredShareIsRetried: when neither bob nor his mailbox takes
+// a share (his mailbox is full of alice's earlier ones), the share is
+// issued, shows "undelivered", and reaches bob once he is back.
+func TestUndeliveredShareIsRetried(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a mailbox; skipped in -short")
+	}
+	ctx := context.Background()
+	m := startInfra(t)
+	alice := m.startNode(t, "alice", "pw-a")
+	bob := m.startNode(t, "bob", "pw-b")
+	bobHome := bob.cfg.Home
+	bob.Close()
+	pending := 0
+	for i := range dht.DefaultMaxItemsPerSender + 1 {
+		res, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: fmt.Sprintf("cc/i%d", i), With: "bob", Can: "read", ValidFor: time.Hour})
+		if err != nil {
+			t.Fatalf("share %d: %v", i, err)
+		}
+		if res.Pending != "" {
+			pending++ // mailbox full, or the bootstrap's rate limit
+		}
+	}
+	undelivered := func() int {
+		shares, _ := alice.Local().Shares(ctx)
+		n := 0
+		for _, g := range shares {
+			if g.Status == "undelivered" {
+				n++
+			}
+		}
+		return n
+	}
+	if pending == 0 || undelivered() != pending {
+		t.Fatalf("%d shares pending, %d shown undelivered; want the same, at least one", pending, undelivered())
+	}
+	bob2, err := Start(ctx, Config{Home: bobHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs,
+		Relays: []string{m.relayAddr}, Firewall: true, MailboxInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob2.Close()
+	// Alice's burst of shares used up her directory rate at the bootstrap,
+	// so the retry can take a few rounds.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		g, _ := bob2.Local().received(ctx)
+		if len(g) == dht.DefaultMaxItemsPerSender+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob holds %d of %d shares a minute after coming back", len(g), dht.DefaultMaxItemsPerSender+1)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitFor(t, "alice sees every share delivered", func() bool { return undelivered() == 0 })
 }
 
 // TestOfflineOwnerIsNamedAsOffline: reading from an owner whose node is

@@ -137,6 +137,17 @@ func (l *Local) issued(ctx context.Context) ([]localapi.Grant, error) {
 	return l.withStatus(gs), nil
 }
 
+// undeliveredStatus marks issued grants that are active but never reached
+// their audience "undelivered" (the node retries them), for mesh shares.
+func undeliveredStatus(gs []localapi.Grant) []localapi.Grant {
+	for i := range gs {
+		if gs[i].Status == "active" && gs[i].Via == "" {
+			gs[i].Status = "undelivered"
+		}
+	}
+	return gs
+}
+
 func (l *Local) received(ctx context.Context) ([]localapi.Grant, error) {
 	gs, err := listJSON[localapi.Grant](ctx, l.store, receivedPrefix)
 	if err != nil {

@@ -105,6 +105,7 @@ func (n *Node) meshLoop(interval time.Duration) {
 		} else if k > 0 {
 			m.log.Info("grants collected from the mailbox", "count", k)
 		}
+		l.redeliver(ctx)
 		if time.Now().After(republish) {
 			if err := l.publishRecord(ctx); err == nil {
 				republish = time.Now().Add(30 * time.Minute)

@@ -94,14 +94,85 @@ func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.
 	if err := l.vault.Commit(ctx, e, func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(tok.ID()), g) }); err != nil {
 		return localapi.ShareResult{}, err
 	}
+	out := localapi.ShareResult{ID: tok.ID().Short(), Audience: rec.Peer.String(), Expiry: g.Expiry}
 	via, err := l.deliver(ctx, tok, rec)
 	if err != nil {
-		return localapi.ShareResult{}, fmt.Errorf("share %s was issued but could not be delivered: %w", tok.ID().Short(), err)
+		// Issued and recorded: the node's mesh loop keeps trying
+		// (redeliver), and mesh shares says "undelivered" until it works.
+		l.log.Info("share not delivered yet; will retry", "share", tok.ID().Short(), "err", err)
+		out.Pending = deliveryTrouble(err)
+		return out, nil
 	}
+	l.markDelivered(ctx, g, via)
+	out.Delivered = via
+	return out, nil
+}
+
+// mustID parses a grant's stored ID (written by grantOf).
+func mustID(s string) capability.ID {
+	id, _ := capability.ParseID(s)
+	return id
+}
+
+// markDelivered records how an issued grant reached its audience.
+func (l *Local) markDelivered(ctx context.Context, g localapi.Grant, via string) {
 	g.Via = via
-	_ = l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: "grant.deliver", Target: tok.ID().Short(), Outcome: vault.OutcomeOK, Detail: via},
-		func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(tok.ID()), g) })
-	return localapi.ShareResult{ID: tok.ID().Short(), Audience: rec.Peer.String(), Delivered: via, Expiry: g.Expiry}, nil
+	_ = l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: "grant.deliver", Target: g.ID[:12], Outcome: vault.OutcomeOK, Detail: via},
+		func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(mustID(g.ID)), g) })
+}
+
+// deliveryTrouble says in a few words why neither the recipient nor its
+// mailbox took a grant.
+func deliveryTrouble(err error) string {
+	switch {
+	case errors.Is(err, directory.ErrMailboxFull):
+		return "the recipient is offline and its mailbox is full"
+	case errors.Is(err, wire.RateLimited):
+		return "the recipient is offline and the bootstrap asked us to slow down"
+	default:
+		return "the recipient and its mailbox are unreachable right now"
+	}
+}
+
+// maxRedeliveries bounds one redelivery round.
+const maxRedeliveries = 16
+
+// redeliver retries issued grants that never reached their audience
+// (active ones only): live first, then the mailbox, as Share does.
+func (l *Local) redeliver(ctx context.Context) {
+	gs, err := l.issued(ctx)
+	if err != nil {
+		return
+	}
+	n := 0
+	unreachable := map[peer.ID]bool{} // this round: one failure per audience is enough
+	for _, g := range gs {
+		if g.Via != "" || g.Status != "active" || n == maxRedeliveries {
+			continue
+		}
+		tok, err := capability.Parse(g.Token)
+		if err != nil || unreachable[tok.Audience()] {
+			continue
+		}
+		n++
+		rec, err := l.net.lookupPeer(ctx, tok.Audience())
+		if err != nil {
+			unreachable[tok.Audience()] = true
+			continue
+		}
+		// A fresh dial through the audience's relay circuits first: what we
+		// learnt while it was away (dead addresses, dial backoff) is stale.
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		l.net.connect(cctx, rec.Peer, rec, true)
+		cancel()
+		via, err := l.deliver(ctx, tok, rec)
+		if err != nil {
+			unreachable[tok.Audience()] = true
+			continue
+		}
+		l.markDelivered(ctx, g, via)
+		l.log.Info("share delivered on retry", "share", tok.ID().Short(), "via", via)
+	}
 }
 
 // deliver sends a token to its audience, falling back to its mailbox.
@@ -179,7 +250,10 @@ func (l *Local) fetchMail(ctx context.Context) (int, error) {
 }
 
 // Shares implements localapi.Backend.
-func (l *Local) Shares(ctx context.Context) ([]localapi.Grant, error) { return l.issued(ctx) }
+func (l *Local) Shares(ctx context.Context) ([]localapi.Grant, error) {
+	gs, err := l.issued(ctx)
+	return undeliveredStatus(gs), err
+}
 
 // Shared implements localapi.Backend.
 func (l *Local) Shared(ctx context.Context) ([]localapi.Grant, error) {

@@ -134,8 +134,12 @@ func newShareCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.ID)
-			fmt.Fprintf(cmd.ErrOrStderr(), "shared %s with %s: %s, until %s (delivered %s)\n",
-				req.Path, req.With, req.Can, res.Expiry.Local().Format(time.DateTime), res.Delivered)
+			how := "delivered " + res.Delivered
+			if res.Pending != "" {
+				how = "not delivered yet: " + res.Pending + "; your node keeps trying while it runs"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "shared %s with %s: %s, until %s (%s)\n",
+				req.Path, req.With, req.Can, res.Expiry.Local().Format(time.DateTime), how)
 			return nil
 		},
 	}

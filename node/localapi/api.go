@@ -188,8 +188,11 @@ type ShareRequest struct {
 type ShareResult struct {
 	ID        string    `json:"id"`
 	Audience  string    `json:"audience"`
-	Delivered string    `json:"delivered"` // "direct" or "mailbox"
-	Expiry    time.Time `json:"expiry"`
+	Delivered string    `json:"delivered"` // "live" or "mailbox"; empty: not yet
+	// Pending says why the share is not delivered yet (the recipient and
+	// its mailbox unreachable); the node retries until it is.
+	Pending string    `json:"pending,omitempty"`
+	Expiry  time.Time `json:"expiry"`
 }
 
 // Resource describes one of the node's own resources.
