@@ -186,9 +186,9 @@ type ShareRequest struct {
 
 // ShareResult says what happened to a share.
 type ShareResult struct {
-	ID        string    `json:"id"`
-	Audience  string    `json:"audience"`
-	Delivered string    `json:"delivered"` // "live" or "mailbox"; empty: not yet
+	ID        string `json:"id"`
+	Audience  string `json:"audience"`
+	Delivered string `json:"delivered"` // "live" or "mailbox"; empty: not yet
 	// Pending says why the share is not delivered yet (the recipient and
 	// its mailbox unreachable); the node retries until it is.
 	Pending string    `json:"pending,omitempty"`
