@@ -36,6 +36,9 @@ type Local struct {
 
 	mu     sync.Mutex
 	listen func() []string // set by a running node
+	// delivering holds the grants a Share is delivering right now, so the
+	// redelivery round does not send them a second time.
+	delivering map[capability.ID]bool
 }
 
 var _ localapi.Backend = (*Local)(nil)

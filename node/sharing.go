@@ -87,6 +87,8 @@ func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.
 	if err != nil {
 		return localapi.ShareResult{}, err
 	}
+	l.setDelivering(tok.ID(), true) // before it is recorded: redeliver must not race us
+	defer l.setDelivering(tok.ID(), false)
 	g := grantOf(tok)
 	g.AudienceHandle, g.Created = req.With, now.UTC()
 	e := vault.AuditEntry{Actor: l.actor, Op: OpShareIssue, Target: string(res), Outcome: vault.OutcomeOK,
@@ -134,6 +136,25 @@ func deliveryTrouble(err error) string {
 	}
 }
 
+func (l *Local) setDelivering(id capability.ID, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.delivering == nil {
+		l.delivering = map[capability.ID]bool{}
+	}
+	if on {
+		l.delivering[id] = true
+	} else {
+		delete(l.delivering, id)
+	}
+}
+
+func (l *Local) isDelivering(id capability.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.delivering[id]
+}
+
 // maxRedeliveries bounds one redelivery round.
 const maxRedeliveries = 16
 
@@ -151,7 +172,7 @@ func (l *Local) redeliver(ctx context.Context) {
 			continue
 		}
 		tok, err := capability.Parse(g.Token)
-		if err != nil || unreachable[tok.Audience()] {
+		if err != nil || unreachable[tok.Audience()] || l.isDelivering(tok.ID()) {
 			continue
 		}
 		n++
