@@ -39,6 +39,9 @@ type Local struct {
 	// delivering holds the grants a Share is delivering right now, so the
 	// redelivery round does not send them a second time.
 	delivering map[capability.ID]bool
+	// handleProblem says why the last attempt to claim our handle at the
+	// bootstrap failed ("" once it worked), for mesh status.
+	handleProblem string
 }
 
 var _ localapi.Backend = (*Local)(nil)
@@ -154,6 +157,7 @@ func (l *Local) Status(ctx context.Context) (localapi.Status, error) {
 	if l.listen != nil {
 		st.Running, st.Listen = true, l.listen()
 	}
+	st.HandleProblem = l.handleProblem
 	l.mu.Unlock()
 	return st, nil
 }

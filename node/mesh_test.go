@@ -540,6 +540,27 @@ func TestUndeliveredShareIsRetried(t *testing.T) {
 	waitFor(t, "alice sees every share delivered", func() bool { return undelivered() == 0 })
 }
 
+// TestTakenHandleShowsInStatus: a node whose handle another key holds
+// says so in mesh status, not only in its log.
+func TestTakenHandleShowsInStatus(t *testing.T) {
+	ctx := context.Background()
+	m := startInfra(t)
+	m.startNode(t, "alice", "pw-a")
+	h := shortDir(t, "mallory")
+	if _, err := Init(ctx, h, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF(), Handle: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs, Relays: []string{m.relayAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, "status says the handle is taken", func() bool {
+		st, _ := n.Local().Status(ctx)
+		return strings.Contains(st.HandleProblem, "taken by another key")
+	})
+}
+
 // TestOfflineOwnerIsNamedAsOffline: reading from an owner whose node is
 // down says so in words, not as a dial error.
 func TestOfflineOwnerIsNamedAsOffline(t *testing.T) {

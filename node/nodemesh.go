@@ -139,7 +139,17 @@ func (l *Local) publishRecord(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return l.net.publish(ctx, sr)
+	err = l.net.publish(ctx, sr)
+	l.mu.Lock()
+	l.handleProblem = ""
+	if err != nil {
+		l.handleProblem = "not claimed at the bootstrap yet: " + err.Error()
+		if errors.Is(err, directory.ErrHandleTaken) {
+			l.handleProblem = "taken by another key at the bootstrap; choose another with `mesh handle NAME`"
+		}
+	}
+	l.mu.Unlock()
+	return err
 }
 
 func (l *Local) checkAndSetHandle(ctx context.Context, h string) error {

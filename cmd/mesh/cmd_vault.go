@@ -151,6 +151,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(out, "peer ID:  %s\nhome:     %s\n", st.PeerID, st.Home)
 			if st.Handle != "" {
 				fmt.Fprintf(out, "handle:   %s\n", st.Handle)
+				if st.HandleProblem != "" {
+					fmt.Fprintf(out, "          %s\n", st.HandleProblem)
+				}
 			}
 			if st.Running {
 				fmt.Fprintln(out, "node:     running")

@@ -53,7 +53,8 @@ type Backend interface {
 type Status struct {
 	PeerID         string    `json:"peer_id"`
 	Handle         string    `json:"handle,omitempty"`
-	Relayed        bool      `json:"relayed,omitempty"` // holds a relay reservation
+	HandleProblem  string    `json:"handle_problem,omitempty"` // why the bootstrap has not taken it
+	Relayed        bool      `json:"relayed,omitempty"`        // holds a relay reservation
 	Running        bool      `json:"running"`
 	Locked         bool      `json:"locked"`
 	Listen         []string  `json:"listen,omitempty"`
