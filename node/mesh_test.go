@@ -126,6 +126,14 @@ func shareAndWait(t *testing.T, from, to *Node, pattern, with, can string) local
 	return res
 }
 
+// startAliceAndBob starts the infrastructure and two unlocked, relayed
+// home nodes, alice and bob.
+func startAliceAndBob(t *testing.T) (*testMesh, *Node, *Node) {
+	t.Helper()
+	m := startInfra(t)
+	return m, m.startNode(t, "alice", "pw-a"), m.startNode(t, "bob", "pw-b")
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -297,9 +305,7 @@ func TestRelayRestartMidStream(t *testing.T) {
 		t.Skip("restarts a relay; skipped in -short")
 	}
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	alice.Local().PutResource(ctx, "calendar/work", []byte("v1"))
 	if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
 		t.Fatal(err)
@@ -330,9 +336,7 @@ func TestRelayRestartMidStream(t *testing.T) {
 
 func TestShareWithOfflineRecipientGoesThroughTheMailbox(t *testing.T) {
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	bobHome := bob.cfg.Home
 	bob.Close() // bob is registered, then goes offline
 
@@ -371,9 +375,7 @@ func TestShareWithOfflineRecipientGoesThroughTheMailbox(t *testing.T) {
 // first revocation sync.
 func TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile(t *testing.T) {
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	carol := m.startNode(t, "carol", "pw-c")
 	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
 	shareAndWait(t, alice, bob, "calendar/*", "bob", "read,share")
@@ -423,9 +425,7 @@ func TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile(t *testing.T) {
 // owner's active shares cover, and a prefix narrows it.
 func TestListFromCoversEveryShare(t *testing.T) {
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	_, alice, bob := startAliceAndBob(t)
 	for _, p := range []string{"calendar/work", "calendar/home", "files/a/b.txt", "private/diary"} {
 		alice.Local().PutResource(ctx, p, []byte(p))
 	}
@@ -446,9 +446,7 @@ func TestListFromCoversEveryShare(t *testing.T) {
 // outbox pushes the record to the infrastructure, and the mesh learns it.
 func TestRevocationSurvivesACrashBeforeGossip(t *testing.T) {
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
 	res := shareAndWait(t, alice, bob, "calendar/*", "bob", "read")
 	tok, err := alice.local.findToken(ctx, res.ID)
@@ -490,9 +488,7 @@ func TestUndeliveredShareIsRetried(t *testing.T) {
 		t.Skip("fills a mailbox; skipped in -short")
 	}
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	bobHome := bob.cfg.Home
 	bob.Close()
 	pending := 0
@@ -565,9 +561,7 @@ func TestTakenHandleShowsInStatus(t *testing.T) {
 // down says so in words, not as a dial error.
 func TestOfflineOwnerIsNamedAsOffline(t *testing.T) {
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
 	shareAndWait(t, alice, bob, "calendar/*", "bob", "read")
 	alice.Close()
@@ -585,9 +579,7 @@ func TestOfflineOwnerIsNamedAsOffline(t *testing.T) {
 // soon as the revocation reaches it; it is never served.
 func TestRevokedShareLeavesTheOfflineRecipientsMailbox(t *testing.T) {
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	bobID := bob.host.ID()
 	bob.Close()
 
@@ -678,9 +670,7 @@ func TestNodeFindsARelayInTheDHT(t *testing.T) {
 
 func TestRevocationReachesEveryVerifier(t *testing.T) {
 	ctx := context.Background()
-	m := startInfra(t)
-	alice := m.startNode(t, "alice", "pw-a")
-	bob := m.startNode(t, "bob", "pw-b")
+	m, alice, bob := startAliceAndBob(t)
 	carol := m.startNode(t, "carol", "pw-c")
 	alice.Local().PutResource(ctx, "calendar/work", []byte("standup"))
 	res, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,share", ValidFor: time.Hour})
