@@ -435,6 +435,9 @@ func TestListFromCoversEveryShare(t *testing.T) {
 	if want := []string{"calendar/home", "calendar/work", "files/a/b.txt"}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("ls --from alice = %v, %v; want %v", got, err, want)
 	}
+	if data, err := alice.Local().Fetch(ctx, "alice/calendar/work"); err != nil || string(data) != "calendar/work" {
+		t.Fatalf("alice reading her own resource by handle: %q, %v", data, err)
+	}
 	got, err = bob.Local().ListRemote(ctx, "alice/calendar/")
 	if want := []string{"calendar/home", "calendar/work"}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("ls --from alice calendar/ = %v, %v; want %v", got, err, want)

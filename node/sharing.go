@@ -362,6 +362,9 @@ func (l *Local) Fetch(ctx context.Context, remote string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if own, _ := l.Handle(ctx); own != "" && own == handle {
+		return l.GetResource(ctx, string(p)) // our own: straight from the vault, audited
+	}
 	rec, err := l.resolve(ctx, handle)
 	if err != nil {
 		return nil, err
