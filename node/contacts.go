@@ -99,3 +99,35 @@ func (l *Local) AcceptContact(ctx context.Context, handle string) error {
 	return l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: OpContactAccept, Target: handle, Outcome: vault.OutcomeOK,
 		Detail: "was " + old + ", now " + c.Peer}, func(b ds.Batch) error { return putJSON(ctx, b, contactKey(handle), c) })
 }
+
+// nameOf names a peer for messages: its pinned contact handle, else the
+// handle its own signed directory record claims (looked up briefly), else "".
+func (l *Local) nameOf(id peer.ID) string {
+	if name := l.contactName(id); name != "" {
+		return name
+	}
+	if l.net == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rec, err := l.net.lookupPeer(ctx, id)
+	if err != nil || rec.Peer != id {
+		return ""
+	}
+	return string(rec.Handle)
+}
+
+// contactName returns the handle pinned to id among our contacts, or "".
+func (l *Local) contactName(id peer.ID) string {
+	cs, err := listJSON[localapi.Contact](context.Background(), l.store, contactsPrefix)
+	if err != nil {
+		return ""
+	}
+	for _, c := range cs {
+		if c.Peer == id.String() {
+			return c.Handle
+		}
+	}
+	return ""
+}

@@ -400,6 +400,10 @@ func TestOwnerBackFromOfflineRefusesWhatWasRevokedMeanwhile(t *testing.T) {
 	}
 	tid, _ := capability.ParseID(id)
 	waitFor(t, "the relay and the bootstrap hold bob's revocation", func() bool { return m.relay.IsRevoked(tid) && m.boot.IsRevoked(tid) })
+	waitFor(t, "carol holds bob's revocation", func() bool { return carol.IsRevoked(tid) })
+	if _, err := carol.Local().Fetch(ctx, "alice/calendar/work"); !errors.Is(err, capability.ErrRevoked) || !strings.Contains(err.Error(), "bob revoked") {
+		t.Fatalf("carol's read after bob revoked her share: %v, want it to name bob", err)
+	}
 
 	alice2, err := Start(ctx, Config{Home: aliceHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs,
 		Relays: []string{m.relayAddr}, MailboxInterval: 200 * time.Millisecond})

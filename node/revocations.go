@@ -392,6 +392,8 @@ func (l *Local) revokedError(handle string, owner, by peer.ID, when time.Time) e
 	who := by.String()
 	if by == owner {
 		who = handle
+	} else if name := l.nameOf(by); name != "" {
+		who = name // the delegator, by handle
 	}
 	if when.IsZero() {
 		return fmt.Errorf("%w: %s revoked this share", capability.ErrRevoked, who)
