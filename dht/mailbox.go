@@ -71,7 +71,8 @@ type MailboxConfig struct {
 //
 // Item IDs are 8 bytes of big-endian receive time (ns) and 8 random bytes,
 // so keys sort oldest first. Only ciphertext and routing metadata (sender,
-// recipient, time, the capability IDs the sender named) are stored. Mailbox implements directory.Mailboxes.
+// recipient, time, the capability IDs the sender named) are stored.
+// Mailbox implements directory.Mailboxes.
 type Mailbox struct {
 	ds    datastore.Batching
 	cfg   MailboxConfig
@@ -94,17 +95,27 @@ func (m *Mailbox) dead(now time.Time, s *storedMail) bool {
 		return true
 	}
 	if m.cfg.Revoked != nil {
-		for _, b := range s.Tokens {
-			var id capability.ID
-			if len(b) == len(id) {
-				copy(id[:], b)
-				if m.cfg.Revoked(id) {
-					return true
-				}
+		for _, id := range s.tokenIDs() {
+			if m.cfg.Revoked(id) {
+				return true
 			}
 		}
 	}
 	return false
+}
+
+// tokenIDs decodes the capability IDs stored with s (Put wrote them, so
+// every one has the right length; anything else is skipped).
+func (s *storedMail) tokenIDs() []capability.ID {
+	var out []capability.ID
+	for _, b := range s.Tokens {
+		var id capability.ID
+		if len(b) == len(id) {
+			copy(id[:], b)
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // NewMailbox opens the mailbox store over ds (Bootstrap uses /mailbox).
@@ -261,15 +272,7 @@ func (m *Mailbox) Fetch(ctx context.Context, to peer.ID, max int) ([]directory.M
 		if err != nil || len(id) != directory.MailIDLen || ferr != nil {
 			return nil
 		}
-		mail := directory.Mail{ID: id, From: from, Received: recv.UTC(), Sealed: s.Sealed}
-		for _, b := range s.Tokens {
-			var tid capability.ID
-			if len(b) == len(tid) {
-				copy(tid[:], b)
-				mail.Tokens = append(mail.Tokens, tid)
-			}
-		}
-		out = append(out, mail)
+		out = append(out, directory.Mail{ID: id, From: from, Received: recv.UTC(), Sealed: s.Sealed, Tokens: s.tokenIDs()})
 		return nil
 	})
 	if err != nil {

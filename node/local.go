@@ -58,8 +58,6 @@ type LocalOptions struct {
 	Logger *slog.Logger
 }
 
-// OpenLocal opens the identity and the vault in h, locked. It fails if
-// another process (a running node) holds the store.
 // storeLockWait is how long a command opening the vault directly waits for
 // another one (pebble holds an exclusive lock) before giving up.
 const storeLockWait = 10 * time.Second
@@ -71,8 +69,7 @@ func openStoreWaiting(ctx context.Context, h Home) (*vault.Store, error) {
 	deadline := time.Now().Add(storeLockWait)
 	for {
 		store, err := vault.OpenStore(h.StorePath())
-		busy := errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
-		if !busy || time.Now().After(deadline) {
+		if !storeBusy(err) || time.Now().After(deadline) {
 			return store, err
 		}
 		select {
@@ -83,6 +80,14 @@ func openStoreWaiting(ctx context.Context, h Home) (*vault.Store, error) {
 	}
 }
 
+// storeBusy reports whether opening a store failed on pebble's lock:
+// another process has it open.
+func storeBusy(err error) bool {
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+}
+
+// OpenLocal opens the identity and the vault in h, locked. It fails if
+// another process (a running node) keeps the store past storeLockWait.
 func OpenLocal(ctx context.Context, h Home, opts LocalOptions) (*Local, error) {
 	pk, err := LoadIdentity(h)
 	if err != nil {
@@ -91,8 +96,7 @@ func OpenLocal(ctx context.Context, h Home, opts LocalOptions) (*Local, error) {
 	store, err := openStoreWaiting(ctx, h)
 	if err != nil {
 		pk.Wipe()
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
-			// Pebble's lock: a node, or another command opening the vault directly.
+		if storeBusy(err) { // a node, or another command opening the vault directly
 			return nil, fmt.Errorf("%s is in use by another mesh process (a node that is starting or stopping, or another command); retry, or start `mesh node` so commands share it", h)
 		}
 		return nil, fmt.Errorf("%w (is a mesh node using %s?)", err, h)

@@ -129,24 +129,24 @@ func grantOf(tok *capability.Token) localapi.Grant {
 	}
 }
 
+// issued lists the grants this node issued. One that is active but never
+// reached its audience is "undelivered" (the node retries it).
 func (l *Local) issued(ctx context.Context) ([]localapi.Grant, error) {
 	gs, err := listJSON[localapi.Grant](ctx, l.store, issuedPrefix)
 	if err != nil {
 		return nil, err
 	}
-	return l.withStatus(gs), nil
-}
-
-// undeliveredStatus marks issued grants that are active but never reached
-// their audience "undelivered" (the node retries them), for mesh shares.
-func undeliveredStatus(gs []localapi.Grant) []localapi.Grant {
+	gs = l.withStatus(gs)
 	for i := range gs {
 		if gs[i].Status == "active" && gs[i].Via == "" {
-			gs[i].Status = "undelivered"
+			gs[i].Status = statusUndelivered
 		}
 	}
-	return gs
+	return gs, nil
 }
+
+// statusUndelivered is an issued grant's status until it reaches its audience.
+const statusUndelivered = "undelivered"
 
 func (l *Local) received(ctx context.Context) ([]localapi.Grant, error) {
 	gs, err := listJSON[localapi.Grant](ctx, l.store, receivedPrefix)

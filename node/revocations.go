@@ -57,8 +57,7 @@ type revocations struct {
 	synced     chan struct{}
 	syncedOnce sync.Once
 	syncWait   time.Duration // maxSyncWait; tests shorten it
-	// stopDeadline stops the firstSyncDeadline timer.
-	stopDeadline func() bool
+	deadline   *time.Timer   // marks synced at firstSyncDeadline
 
 	ctx    context.Context // ends at close
 	cancel context.CancelFunc
@@ -88,10 +87,8 @@ func (r *revocations) isSynced() bool {
 // ready is share.Config.Ready: it returns once the set has caught up with
 // the infrastructure peers, or refuses after maxSyncWait.
 func (r *revocations) ready(ctx context.Context) error {
-	select {
-	case <-r.synced:
+	if r.isSynced() {
 		return nil
-	default:
 	}
 	t := time.NewTimer(r.syncWait)
 	defer t.Stop()
@@ -122,10 +119,15 @@ type revConfig struct {
 	onAdd func(*revocation.Revocation)
 }
 
+// revocationStore is where a role's revocation set lives in its store.
+func revocationStore(store ds.Batching) ds.Batching {
+	return namespace.Wrap(store, ds.NewKey("/revocations"))
+}
+
 // startRevocations opens the set, joins the gossip topic and serves revsync.
 func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) {
 	h, budget, log := cfg.host, cfg.budget, cfg.log
-	set, err := revocation.Open(ctx, revocation.Config{Datastore: namespace.Wrap(cfg.store, ds.NewKey("/revocations")),
+	set, err := revocation.Open(ctx, revocation.Config{Datastore: revocationStore(cfg.store),
 		Logger: log, Admit: cfg.admit, OnAdd: cfg.onAdd})
 	if err != nil {
 		return nil, err
@@ -153,15 +155,14 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	r.ctx, r.cancel = sctx, cancel
-	if cfg.syncFrom == nil {
+	if r.infra == nil {
 		r.markSynced()
 	} else {
-		deadline := time.AfterFunc(firstSyncDeadline, r.markSynced)
-		r.stopDeadline = deadline.Stop
+		r.deadline = time.AfterFunc(firstSyncDeadline, r.markSynced)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.syncLoop(sctx, cfg.syncFrom)
+			r.syncLoop(sctx)
 		}()
 	}
 	return r, nil
@@ -170,11 +171,11 @@ func startRevocations(ctx context.Context, cfg revConfig) (*revocations, error) 
 // syncLoop pulls the set from each infrastructure peer at start, whenever
 // the connection to one comes back, and every two minutes (every second
 // until the first sync succeeds).
-func (r *revocations) syncLoop(ctx context.Context, peers func() []peer.ID) {
+func (r *revocations) syncLoop(ctx context.Context) {
 	last := map[peer.ID]network.Connectedness{}
 	next := time.Now()
 	for {
-		ps := peers()
+		ps := r.infra()
 		if len(ps) == 0 {
 			r.markSynced() // no infrastructure to catch up with: our own set is all there is
 		}
@@ -270,8 +271,8 @@ func (r *revocations) close() {
 	}
 	r.cancel()
 	r.wg.Wait()
-	if r.stopDeadline != nil {
-		r.stopDeadline()
+	if r.deadline != nil {
+		r.deadline.Stop()
 	}
 	r.server.Close()
 	r.gossip.Close()

@@ -126,6 +126,12 @@ func infraHost(k *keys.PeerKey, listen []string, budget *revocation.Budget, extr
 	return h, nil
 }
 
+// infraMeshStore is the part of an infrastructure peer's store its mesh
+// state (the revocation set, its outbox) lives in.
+func infraMeshStore(store ds.Batching) ds.Batching {
+	return namespace.Wrap(store, ds.NewKey("/mesh"))
+}
+
 // openInfra takes an infrastructure home's lock and loads (or, the first
 // time, creates) its identity. The caller wipes the key and closes the
 // Infra if it fails later.
@@ -181,7 +187,7 @@ func StartBootstrap(ctx context.Context, cfg InfraConfig) (_ *Infra, err error) 
 	}
 	in.closers = append(in.closers, boot.Close)
 	in.mail = boot.Mailbox()
-	rev, err := startRevocations(ctx, revConfig{host: in.Host, budget: budget, store: namespace.Wrap(store, ds.NewKey("/mesh")),
+	rev, err := startRevocations(ctx, revConfig{host: in.Host, budget: budget, store: infraMeshStore(store),
 		log: cfg.Logger, bootstrap: true, admit: admitRegistered(boot.Directory().Registered)})
 	if err != nil {
 		return nil, err
@@ -287,7 +293,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Infra, err error) {
 			}()
 		}
 	}
-	rev, err := startRevocations(ctx, revConfig{host: in.Host, budget: budget, store: namespace.Wrap(store, ds.NewKey("/mesh")),
+	rev, err := startRevocations(ctx, revConfig{host: in.Host, budget: budget, store: infraMeshStore(store),
 		log: cfg.Logger, syncFrom: bootIDs, onAdd: cut,
 		admit: admitRegistered(func(p peer.ID) bool { return p == self || dir.Registered(p) })})
 	if err != nil {
@@ -493,7 +499,7 @@ func RevokeRelayAccess(ctx context.Context, h Home, tokenText string) (id capabi
 	}
 	defer store.Close()
 	set, err := revocation.Open(ctx, revocation.Config{
-		Datastore: namespace.Wrap(namespace.Wrap(store, ds.NewKey("/mesh")), ds.NewKey("/revocations")), CollectEvery: -1})
+		Datastore: revocationStore(infraMeshStore(store)), CollectEvery: -1})
 	if err != nil {
 		return id, "", err
 	}

@@ -105,22 +105,16 @@ func (l *Local) Share(ctx context.Context, req localapi.ShareRequest) (localapi.
 		out.Pending = deliveryTrouble(err)
 		return out, nil
 	}
-	l.markDelivered(ctx, g, via)
+	l.markDelivered(ctx, tok.ID(), g, via)
 	out.Delivered = via
 	return out, nil
 }
 
-// mustID parses a grant's stored ID (written by grantOf).
-func mustID(s string) capability.ID {
-	id, _ := capability.ParseID(s)
-	return id
-}
-
-// markDelivered records how an issued grant reached its audience.
-func (l *Local) markDelivered(ctx context.Context, g localapi.Grant, via string) {
-	g.Via = via
-	_ = l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: "grant.deliver", Target: g.ID[:12], Outcome: vault.OutcomeOK, Detail: via},
-		func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(mustID(g.ID)), g) })
+// markDelivered records how issued grant g (token id) reached its audience.
+func (l *Local) markDelivered(ctx context.Context, id capability.ID, g localapi.Grant, via string) {
+	g.Via, g.Status = via, "" // status is derived when read
+	_ = l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: "grant.deliver", Target: id.Short(), Outcome: vault.OutcomeOK, Detail: via},
+		func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(id), g) })
 }
 
 // deliveryTrouble says in a few words why neither the recipient nor its
@@ -168,7 +162,7 @@ func (l *Local) redeliver(ctx context.Context) {
 	n := 0
 	unreachable := map[peer.ID]bool{} // this round: one failure per audience is enough
 	for _, g := range gs {
-		if g.Via != "" || g.Status != "active" || n == maxRedeliveries {
+		if g.Status != statusUndelivered || n == maxRedeliveries {
 			continue
 		}
 		tok, err := capability.Parse(g.Token)
@@ -191,7 +185,7 @@ func (l *Local) redeliver(ctx context.Context) {
 			unreachable[tok.Audience()] = true
 			continue
 		}
-		l.markDelivered(ctx, g, via)
+		l.markDelivered(ctx, tok.ID(), g, via)
 		l.log.Info("share delivered on retry", "share", tok.ID().Short(), "via", via)
 	}
 }
@@ -271,10 +265,7 @@ func (l *Local) fetchMail(ctx context.Context) (int, error) {
 }
 
 // Shares implements localapi.Backend.
-func (l *Local) Shares(ctx context.Context) ([]localapi.Grant, error) {
-	gs, err := l.issued(ctx)
-	return undeliveredStatus(gs), err
-}
+func (l *Local) Shares(ctx context.Context) ([]localapi.Grant, error) { return l.issued(ctx) }
 
 // Shared implements localapi.Backend.
 func (l *Local) Shared(ctx context.Context) ([]localapi.Grant, error) {
