@@ -64,4 +64,17 @@
 // honest peer might still send (duplicates, expired tokens, over quota,
 // over the neighbour's rate), and adds every valid new record to the Set
 // before pubsub forwards it. Build the pubsub with PubSubOptions.
+//
+// # Floods
+//
+// One Budget per node defends against a neighbour flooding forgeries. It
+// checks each record as its RPC arrives, in gossipsub's RPC inspector. At
+// the first forgery it drops the RPC unread and marks the sender a
+// suspect, then calls OnAbuse, where nodes call CutOff: reset the
+// sender's gossipsub streams at once and close its connections. It also
+// refuses the sender for CutOffFor through Budget.Gater, which the host
+// is built with. A returning suspect gets a small message budget. Set's
+// Config.OnAdd lets a role act the moment a record is in force (relays cut
+// what a revoked relay-access capability admitted). The flood bound is
+// measured by BenchmarkFloodOverALimitedLink (see docs/decisions.md).
 package revocation
