@@ -1,0 +1,52 @@
+package testkit
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/internal/keys"
+)
+
+// Host starts a libp2p host on loopback TCP with key k (a fresh key when
+// nil) and closes it when the test ends. opts come after the defaults, so
+// they can override the listen address.
+func Host(t testing.TB, k *keys.PeerKey, opts ...libp2p.Option) host.Host {
+	t.Helper()
+	if k == nil {
+		fresh := keys.GeneratePeerKey()
+		k = &fresh
+	}
+	all := append([]libp2p.Option{
+		libp2p.Identity(k.Libp2pPrivKey()),
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+	}, opts...)
+	h, err := libp2p.New(all...)
+	if err != nil {
+		t.Fatalf("libp2p.New: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// Connect connects a to b, failing the test after ten seconds.
+func Connect(t testing.TB, a, b host.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatalf("connecting %s to %s: %v", a.ID(), b.ID(), err)
+	}
+}
+
+// Context returns a context that ends when the test does or after d.
+func Context(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

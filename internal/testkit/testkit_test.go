@@ -1,0 +1,64 @@
+package testkit
+
+import (
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestEventuallySeesALateChange(t *testing.T) {
+	var v atomic.Bool
+	time.AfterFunc(20*time.Millisecond, func() { v.Store(true) })
+	Eventually(t, 5*time.Second, v.Load, "the flag is set")
+}
+
+func TestPollGivesUpAtItsDeadline(t *testing.T) {
+	start := time.Now()
+	if Poll(30*time.Millisecond, func() bool { return false }) {
+		t.Fatal("a false condition held")
+	}
+	if time.Since(start) < 30*time.Millisecond {
+		t.Fatal("gave up before the deadline")
+	}
+}
+
+func TestKeysAreFixedPerName(t *testing.T) {
+	a, b := Key(t, "alice"), Key(t, "alice")
+	if a.ID() != b.ID() || a.ID() == Key(t, "bob").ID() {
+		t.Fatal("keys are not one per name")
+	}
+}
+
+func TestRandIsDeterministic(t *testing.T) {
+	x, y := make([]byte, 70), make([]byte, 70)
+	NewRand("s").Read(x)
+	NewRand("s").Read(y)
+	if string(x) != string(y) {
+		t.Fatal("two reads of one seed differ")
+	}
+}
+
+func TestClock(t *testing.T) {
+	c := NewClock(Epoch)
+	c.Advance(time.Hour)
+	if !c.Now().Equal(Epoch.Add(time.Hour)) {
+		t.Fatal(c.Now())
+	}
+}
+
+func TestVectorsRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "testdata", "v.json")
+	build := func() []int { return []int{1, 2, 3} }
+	if got := Vectors(t, path, true, build); len(got) != 3 || got[2] != 3 {
+		t.Fatal(got)
+	}
+}
+
+func TestHostsConnect(t *testing.T) {
+	a, b := Host(t, Key(t, "a")), Host(t, nil)
+	Connect(t, a, b)
+	if len(a.Network().ConnsToPeer(b.ID())) == 0 {
+		t.Fatal("not connected")
+	}
+}

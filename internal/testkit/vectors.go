@@ -1,0 +1,58 @@
+package testkit
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Vectors returns the committed vectors in path (JSON, under testdata/)
+// and checks that they are what build generates today, so a format change
+// cannot go unnoticed. With update set (the package's -update flag) it
+// first rewrites the file from build. The file is read back either way:
+// the test always runs on the committed bytes.
+func Vectors[V any](t testing.TB, path string, update bool, build func() []V) []V {
+	t.Helper()
+	fresh, err := json.MarshalIndent(build(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh = append(fresh, '\n')
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, fresh, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (generate it with -update)", err)
+	}
+	var vs []V
+	if err := json.Unmarshal(data, &vs); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if !bytes.Equal(data, fresh) {
+		t.Errorf("%s is stale: rerun the test with -update and review the diff", path)
+	}
+	return vs
+}
+
+// ReadVectors reads committed vectors without regenerating them, for
+// vectors whose builder is not deterministic.
+func ReadVectors[V any](t testing.TB, path string) []V {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []V
+	if err := json.Unmarshal(data, &vs); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return vs
+}
