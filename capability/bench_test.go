@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // Every benchmark here has its baseline in the same run: raw stdlib
@@ -32,7 +33,7 @@ func benchChain(b *testing.B, n int) (leaf *Token, holder, owner *keys.PeerKey) 
 func benchVerifyFromBytes(b *testing.B, n int) {
 	leaf, holder, owner := benchChain(b, n)
 	raw := leaf.Bytes()
-	v := NewVerifier(Config{Clock: fixedClock(testNow), Revocations: NewMemoryRevocations()})
+	v := NewVerifier(Config{Clock: testkit.NewClock(testNow).Now, Revocations: NewMemoryRevocations()})
 	req := Request{Remote: holder.ID(), Owner: owner.ID(), Resource: "calendar/work/mon", Action: Read}
 	ctx := context.Background()
 	b.SetBytes(int64(len(raw)))
@@ -58,7 +59,7 @@ func BenchmarkVerifyDepth3(b *testing.B) { benchVerifyFromBytes(b, 3) }
 // BenchmarkVerifyDepth1Parsed verifies an already decoded token.
 func BenchmarkVerifyDepth1Parsed(b *testing.B) {
 	leaf, holder, owner := benchChain(b, 1)
-	v := NewVerifier(Config{Clock: fixedClock(testNow)})
+	v := NewVerifier(Config{Clock: testkit.NewClock(testNow).Now})
 	req := Request{Remote: holder.ID(), Owner: owner.ID(), Resource: "calendar/work/mon", Action: Read}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -132,7 +133,7 @@ func BenchmarkRatios(b *testing.B) {
 	leaf1, holder1, owner := benchChain(b, 1)
 	leaf3, holder3, _ := benchChain(b, 3)
 	raw1, raw3 := leaf1.Bytes(), leaf3.Bytes()
-	v := NewVerifier(Config{Clock: fixedClock(testNow), Revocations: NewMemoryRevocations()})
+	v := NewVerifier(Config{Clock: testkit.NewClock(testNow).Now, Revocations: NewMemoryRevocations()})
 	ctx := context.Background()
 	verify := func(raw []byte, holder *keys.PeerKey) func() {
 		req := Request{Remote: holder.ID(), Owner: owner.ID(), Resource: "calendar/work/mon", Action: Read}

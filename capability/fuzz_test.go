@@ -3,25 +3,18 @@ package capability
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // vectorSeeds returns the committed vector texts.
 func vectorSeeds(tb testing.TB) []string {
 	tb.Helper()
-	data, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(data, &vs); err != nil {
-		tb.Fatal(err)
-	}
+	vs := testkit.ReadVectors[vector](tb, vectorsFile)
 	out := make([]string, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, v.Token)

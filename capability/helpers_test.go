@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // testNow is the fixed "now" of every test and vector.
-var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var testNow = testkit.Epoch
 
 // testKey derives a fixed peer key from a name, so vectors are reproducible.
+// It is not testkit.Key: the committed vectors are signed by keys derived
+// under this package's own label, and must stay byte for byte as they are.
 func testKey(t testing.TB, name string) *keys.PeerKey {
 	t.Helper()
 	seed := sha256.Sum256([]byte("capability test key " + name))
@@ -21,21 +24,6 @@ func testKey(t testing.TB, name string) *keys.PeerKey {
 		t.Fatal(err)
 	}
 	return &k
-}
-
-// detReader is a deterministic nonce source: SHA-256 in counter mode.
-type detReader struct {
-	seed string
-	n    int
-}
-
-func (r *detReader) Read(p []byte) (int, error) {
-	for i := range p {
-		block := sha256.Sum256(fmt.Appendf(nil, "%s/%d", r.seed, r.n/32))
-		p[i] = block[r.n%32]
-		r.n++
-	}
-	return len(p), nil
 }
 
 // cast holds the fixed peers of the tests: owner issues roots in its own
@@ -65,7 +53,7 @@ func defaults(p Params, seed string) Params {
 		p.Expiry = testNow.Add(time.Hour)
 	}
 	if p.Rand == nil {
-		p.Rand = &detReader{seed: seed}
+		p.Rand = testkit.NewRand(seed)
 	}
 	return p
 }
@@ -89,9 +77,6 @@ func forge(t testing.TB, signer *keys.PeerKey, p Params) *Token {
 	}
 	return tok
 }
-
-// fixedClock returns a clock stuck at at.
-func fixedClock(at time.Time) func() time.Time { return func() time.Time { return at } }
 
 // seedOf derives a nonce seed from the parameters, so the same build gives
 // the same token in every run; set Params.Rand to get a distinct twin.

@@ -5,12 +5,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 func TestInspectReportsAValidChain(t *testing.T) {
 	c := newCast(t)
 	root, leaf := chain2(t, c)
-	r := Inspect(leaf.String(), InspectClock(fixedClock(testNow)), InspectOwner(c.owner.ID()), InspectRemote(c.bob.ID()),
+	r := Inspect(leaf.String(), InspectClock(testkit.NewClock(testNow).Now), InspectOwner(c.owner.ID()), InspectRemote(c.bob.ID()),
 		InspectRevocations(NewMemoryRevocations()))
 	if !r.Valid || r.Verdict != "valid" || r.Error != "" {
 		t.Fatalf("report not valid: %+v", r)
@@ -58,14 +60,14 @@ func TestInspectGivesTheExactReason(t *testing.T) {
 		want string
 	}{
 		{"garbage is malformed", "hello", nil, "ErrMalformed"},
-		{"an expired chain says so", leaf.String(), []InspectOption{InspectClock(fixedClock(testNow.Add(2 * time.Hour)))}, "ErrExpired"},
+		{"an expired chain says so", leaf.String(), []InspectOption{InspectClock(testkit.NewClock(testNow.Add(2 * time.Hour)).Now)}, "ErrExpired"},
 		{"a revoked root says so", leaf.String(), []InspectOption{InspectRevocations(revs)}, "ErrRevoked"},
 		{"another owner says so", leaf.String(), []InspectOption{InspectOwner(c.mallory.ID())}, "ErrWrongOwner"},
 		{"another remote says so", leaf.String(), []InspectOption{InspectRemote(c.mallory.ID())}, "ErrWrongAudience"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := append([]InspectOption{InspectClock(fixedClock(testNow))}, tc.opts...)
+			opts := append([]InspectOption{InspectClock(testkit.NewClock(testNow).Now)}, tc.opts...)
 			r := Inspect(tc.text, opts...)
 			if r.Valid || r.Verdict != "invalid" || r.Error != tc.want || r.Reason == "" {
 				t.Fatalf("got %q %q %q, want %s", r.Verdict, r.Error, r.Reason, tc.want)

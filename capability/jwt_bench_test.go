@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // This file only benchmarks: the same grant as a depth-1 token, as a JWT
@@ -57,7 +59,7 @@ func jwtParseFunc(b *testing.B) func() {
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(DefaultSkew),
 		jwt.WithStrictDecoding(),
-		jwt.WithTimeFunc(fixedClock(testNow)),
+		jwt.WithTimeFunc(testkit.NewClock(testNow).Now),
 	)
 	keyFunc := func(*jwt.Token) (any, error) { return pub, nil }
 	return func() {

@@ -1,17 +1,15 @@
 package capability
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/vectors.json from the case table")
@@ -64,7 +62,7 @@ func (v vector) run(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ver := NewVerifier(Config{Clock: fixedClock(time.Unix(v.Now, 0)), Revocations: revs})
+	ver := NewVerifier(Config{Clock: testkit.NewClock(time.Unix(v.Now, 0)).Now, Revocations: revs})
 	req := Request{Remote: remote, Owner: owner, Resource: ResourcePath(v.Resource), Action: act}
 	uses := max(v.Uses, 1)
 	for i := 1; i < uses; i++ {
@@ -113,33 +111,13 @@ func TestVectorsVerifyAsExpected(t *testing.T) {
 // recorded, and the file is what the case table generates (run
 // `go test ./capability -run TestCommittedVectors -update` after a format change).
 func TestCommittedVectors(t *testing.T) {
-	fresh, err := json.MarshalIndent(buildVectors(t), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh = append(fresh, '\n')
-	if *update {
-		if err := os.WriteFile(vectorsFile, fresh, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(filepath.FromSlash(vectorsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(data, &vs); err != nil {
-		t.Fatal(err)
-	}
+	vs := testkit.Vectors(t, vectorsFile, *update, func() []vector { return buildVectors(t) })
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
 			if got := v.run(t); got != v.Want {
 				t.Fatalf("got %s, want %s", got, v.Want)
 			}
 		})
-	}
-	if !bytes.Equal(data, fresh) {
-		t.Fatalf("%s is stale: rerun with -update", vectorsFile)
 	}
 }
 

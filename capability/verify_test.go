@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 func TestDelegationFailsAtIssuanceWithVerificationSentinels(t *testing.T) {
@@ -52,7 +53,7 @@ func TestDelegationFailsAtIssuanceWithVerificationSentinels(t *testing.T) {
 }
 
 func verifier(revs RevocationChecker) *Verifier {
-	return NewVerifier(Config{Clock: fixedClock(testNow), Revocations: revs})
+	return NewVerifier(Config{Clock: testkit.NewClock(testNow).Now, Revocations: revs})
 }
 
 func TestRevokedErrorNamesTheRevokedAncestor(t *testing.T) {
@@ -171,10 +172,10 @@ func TestVerifyRequestAndConfigEdges(t *testing.T) {
 		{"a request for two actions at once is not permitted", verifier(nil), leaf, func(r *Request) { r.Action = Read | List }, ErrNotPermitted},
 		{"a request with no action is not permitted", verifier(nil), leaf, func(r *Request) { r.Action = 0 }, ErrNotPermitted},
 		{"a nil token is malformed", verifier(nil), nil, func(*Request) {}, ErrMalformed},
-		{"a smaller configured skew expires sooner", NewVerifier(Config{Clock: fixedClock(leaf.Expiry().Add(10 * time.Second)), Skew: 5 * time.Second}), leaf, func(*Request) {}, ErrExpired},
-		{"exactly expiry plus skew is expired", NewVerifier(Config{Clock: fixedClock(leaf.Expiry().Add(DefaultSkew))}), leaf, func(*Request) {}, ErrExpired},
-		{"exactly not-before minus skew is valid", NewVerifier(Config{Clock: fixedClock(leaf.NotBefore().Add(-DefaultSkew))}), leaf, func(*Request) {}, nil},
-		{"the default skew tolerates ten seconds", NewVerifier(Config{Clock: fixedClock(leaf.Expiry().Add(10 * time.Second))}), leaf, func(*Request) {}, nil},
+		{"a smaller configured skew expires sooner", NewVerifier(Config{Clock: testkit.NewClock(leaf.Expiry().Add(10 * time.Second)).Now, Skew: 5 * time.Second}), leaf, func(*Request) {}, ErrExpired},
+		{"exactly expiry plus skew is expired", NewVerifier(Config{Clock: testkit.NewClock(leaf.Expiry().Add(DefaultSkew)).Now}), leaf, func(*Request) {}, ErrExpired},
+		{"exactly not-before minus skew is valid", NewVerifier(Config{Clock: testkit.NewClock(leaf.NotBefore().Add(-DefaultSkew)).Now}), leaf, func(*Request) {}, nil},
+		{"the default skew tolerates ten seconds", NewVerifier(Config{Clock: testkit.NewClock(leaf.Expiry().Add(10 * time.Second)).Now}), leaf, func(*Request) {}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,7 +207,7 @@ func TestParseActions(t *testing.T) {
 func TestVerifyListingChecksEverythingButTheResource(t *testing.T) {
 	c := newCast(t)
 	tok := issue(t, c.owner, Params{Audience: c.bob.ID(), Resource: "calendar/*", Actions: Read | List})
-	v := NewVerifier(Config{Clock: fixedClock(testNow)})
+	v := NewVerifier(Config{Clock: testkit.NewClock(testNow).Now})
 	ctx := context.Background()
 	if _, err := v.VerifyListing(ctx, tok, Request{Remote: c.bob.ID(), Owner: c.owner.ID(), Action: List}); err != nil {
 		t.Fatalf("listing refused: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,8 +19,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/peerseal"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/directory"
 )
@@ -30,7 +31,7 @@ type testMesh struct {
 	boot   host.Host
 	b      *Bootstrap
 	ds     datastore.Batching
-	clock  *fakeClock
+	clock  *testkit.Clock
 	client map[string]node
 	// revoked is the one capability ID the mailboxes treat as revoked
 	// (nil: none).
@@ -44,23 +45,23 @@ type node struct {
 
 func startMesh(t *testing.T, ds datastore.Batching, cfg BootstrapConfig, names ...string) *testMesh {
 	t.Helper()
-	m := &testMesh{ds: ds, clock: newClock(), client: map[string]node{}}
+	m := &testMesh{ds: ds, clock: testkit.NewClock(testkit.Epoch), client: map[string]node{}}
 	if cfg.Now == nil {
 		cfg.Now = m.clock.Now
 	}
-	m.boot = newHost(t, newKey())
+	m.boot = testkit.Host(t, testkit.Key(t, "bootstrap"))
 	if cfg.Mailbox.Revoked == nil {
 		cfg.Mailbox.Revoked = func(id capability.ID) bool { r := m.revoked.Load(); return r != nil && *r == id }
 	}
-	b, err := NewBootstrap(ctxT(t), m.boot, ds, cfg)
+	b, err := NewBootstrap(testkit.Context(t, 10*time.Second), m.boot, ds, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
 	m.b = b
 	for _, n := range names {
-		k := newKey()
-		h := newHost(t, k)
+		k := testkit.Key(t, n)
+		h := testkit.Host(t, k)
 		h.Peerstore().AddAddrs(m.boot.ID(), m.boot.Addrs(), peerstore.PermanentAddrTTL)
 		m.client[n] = node{k, h}
 	}
@@ -75,7 +76,7 @@ func (m *testMesh) publish(t *testing.T, name, handle string, seq uint64) error 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return directory.Publish(ctxT(t), n.h, m.boot.ID(), sr)
+	return directory.Publish(testkit.Context(t, 10*time.Second), n.h, m.boot.ID(), sr)
 }
 
 func TestBootstrapDirectoryAndMailbox(t *testing.T) {
@@ -83,7 +84,7 @@ func TestBootstrapDirectoryAndMailbox(t *testing.T) {
 	// large enough for the whole test keeps the limiter out of the way.
 	m := startMesh(t, memDS(), BootstrapConfig{Burst: 1000, Mailbox: MailboxConfig{MaxItemsPerSender: 100}}, "alice", "bob", "mallory")
 	alice, bob, mallory := m.client["alice"], m.client["bob"], m.client["mallory"]
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 10*time.Second)
 
 	if err := m.publish(t, "alice", "alice", 1); err != nil {
 		t.Fatal(err)
@@ -124,7 +125,7 @@ func TestBootstrapDirectoryAndMailbox(t *testing.T) {
 	t.Run("publishing someone else's record is refused", func(t *testing.T) {
 		// Mallory relays a record genuinely signed by carol: valid signature,
 		// but not for the authenticated peer.
-		carol := newKey()
+		carol := testkit.Key(t, "carol")
 		sr := signed(t, carol, "carol", 1, m.clock.Now())
 		if err := directory.Publish(ctx, mallory.h, m.boot.ID(), sr); !errors.Is(err, wire.Forbidden) {
 			t.Fatalf("got %v", err)
@@ -197,8 +198,8 @@ func TestBootstrapDirectoryAndMailbox(t *testing.T) {
 func TestBootstrapRejectsMalformedFrames(t *testing.T) {
 	m := startMesh(t, memDS(), BootstrapConfig{}, "eve")
 	eve := m.client["eve"]
-	ctx := ctxT(t)
-	raw := func(t *testing.T, frame []byte) (wire.Reply, error) {
+	ctx := testkit.Context(t, 10*time.Second)
+	raw := func(t *testing.T, frame []byte) (exchange.Reply, error) {
 		s, err := eve.h.NewStream(ctx, m.boot.ID(), directory.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -206,7 +207,7 @@ func TestBootstrapRejectsMalformedFrames(t *testing.T) {
 		defer s.Close()
 		s.Write(frame)
 		s.CloseWrite()
-		var rep wire.Reply
+		var rep exchange.Reply
 		err = wire.ReadMsg(s, directory.MaxResponse, &rep)
 		return rep, err
 	}
@@ -258,7 +259,7 @@ func frameOf(t *testing.T, v any) []byte {
 
 func TestBootstrapRateLimit(t *testing.T) {
 	m := startMesh(t, memDS(), BootstrapConfig{Rate: 1, Burst: 3}, "eve", "bob")
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 10*time.Second)
 	limited := 0
 	for i := 0; i < 6; i++ {
 		_, err := directory.Lookup(ctx, m.client["eve"].h, m.boot.ID(), "nobody")
@@ -283,7 +284,7 @@ func TestBootstrapHoldsNoPlaintext(t *testing.T) {
 	ds := memDS()
 	m := startMesh(t, ds, BootstrapConfig{}, "alice", "bob")
 	alice, bob := m.client["alice"], m.client["bob"]
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 10*time.Second)
 	m.publish(t, "alice", "alice", 1)
 	m.publish(t, "bob", "bob", 1)
 	canaries := [][]byte{[]byte("CANARY-secret-7f3a9c"), []byte("hunter2-password-canary"), bob.k.Seed(), alice.k.Seed()}
@@ -332,7 +333,7 @@ func TestBootstrapOnPebblePersists(t *testing.T) {
 	if err := m.publish(t, "alice", "alice", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.b.Mailbox().Put(ctxT(t), m.client["alice"].k.ID(), m.client["alice"].k.ID(), []byte("sealed")); err != nil {
+	if err := m.b.Mailbox().Put(testkit.Context(t, 10*time.Second), m.client["alice"].k.ID(), m.client["alice"].k.ID(), []byte("sealed")); err != nil {
 		t.Fatal(err)
 	}
 	m.b.Close()
@@ -343,13 +344,13 @@ func TestBootstrapOnPebblePersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ds2.Close()
-	h := newHost(t, newKey())
-	b, err := NewBootstrap(ctxT(t), h, ds2, BootstrapConfig{})
+	h := testkit.Host(t, testkit.Key(t, "restarted bootstrap"))
+	b, err := NewBootstrap(testkit.Context(t, 10*time.Second), h, ds2, BootstrapConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	rec, err := b.Directory().Resolve(ctxT(t), "alice")
+	rec, err := b.Directory().Resolve(testkit.Context(t, 10*time.Second), "alice")
 	if err != nil || rec.Peer != m.client["alice"].k.ID() {
 		t.Fatalf("record lost across restart: %v", err)
 	}
@@ -359,8 +360,8 @@ func TestBootstrapOnPebblePersists(t *testing.T) {
 }
 
 func TestDHTServersFindEachOther(t *testing.T) {
-	ctx := ctxT(t)
-	ha, hb, hc := newHost(t, newKey()), newHost(t, newKey()), newHost(t, newKey())
+	ctx := testkit.Context(t, 10*time.Second)
+	ha, hb, hc := testkit.Host(t, testkit.Key(t, "a")), testkit.Host(t, testkit.Key(t, "b")), testkit.Host(t, testkit.Key(t, "c"))
 	a, err := New(ha, memDS(), Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -375,9 +376,9 @@ func TestDHTServersFindEachOther(t *testing.T) {
 	if err := b.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		return contains(a.RoutingTablePeers(), hb.ID()) && contains(b.RoutingTablePeers(), ha.ID())
-	})
+	}, "the two servers are in each other's routing table")
 	for _, p := range ha.Mux().Protocols() {
 		if p == "/ipfs/kad/1.0.0" {
 			t.Fatal("speaking the public IPFS DHT protocol")
@@ -392,7 +393,7 @@ func TestDHTServersFindEachOther(t *testing.T) {
 	if err := c.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return contains(c.RoutingTablePeers(), ha.ID()) })
+	testkit.Eventually(t, 10*time.Second, func() bool { return contains(c.RoutingTablePeers(), ha.ID()) }, "the client has a in its routing table")
 	ai, err := c.FindPeer(ctx, hb.ID())
 	if err != nil || len(ai.Addrs) == 0 {
 		t.Fatalf("FindPeer: %v %v", ai, err)
@@ -403,8 +404,8 @@ func TestDHTServersFindEachOther(t *testing.T) {
 }
 
 func TestDHTBootstrapFailsWithNoReachablePeer(t *testing.T) {
-	h := newHost(t, newKey())
-	ghost := newKey().ID()
+	h := testkit.Host(t, testkit.Key(t, "lonely"))
+	ghost := testkit.Key(t, "ghost").ID()
 	addr := ma.StringCast("/ip4/127.0.0.1/tcp/1")
 	d, _ := New(h, memDS(), Config{BootstrapPeers: []peer.AddrInfo{{ID: ghost, Addrs: []ma.Multiaddr{addr}}}})
 	defer d.Close()
@@ -412,17 +413,6 @@ func TestDHTBootstrapFailsWithNoReachablePeer(t *testing.T) {
 	defer cancel()
 	if err := d.Bootstrap(ctx); err == nil {
 		t.Fatal("bootstrap succeeded with nobody to talk to")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -451,24 +441,29 @@ func TestBootstrapCloseStopsService(t *testing.T) {
 }
 
 func TestBootstrapCloseLeaksNoGoroutines(t *testing.T) {
-	h := newHost(t, newKey())
-	time.Sleep(50 * time.Millisecond) // let the host's own goroutines settle
-	before := runtime.NumGoroutine()
-	b, err := NewBootstrap(ctxT(t), h, memDS(), BootstrapConfig{SweepInterval: time.Millisecond})
+	h := testkit.Host(t, testkit.Key(t, "bootstrap"))
+	clock := testkit.NewClock(testkit.Epoch)
+	ctx := testkit.Context(t, 10*time.Second)
+	before := testkit.SettledGoroutines(t, 10*time.Second)
+	b, err := NewBootstrap(ctx, h, memDS(), BootstrapConfig{Now: clock.Now, SweepInterval: time.Millisecond, Mailbox: MailboxConfig{TTL: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // the sweeper has run a few times
+	// The sweeper runs while the bootstrap does: twice, mail that expires
+	// goes without a fetch.
+	alice := testkit.Key(t, "alice")
+	if err := b.Directory().Publish(ctx, signed(t, alice, "alice", 1, clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := b.Mailbox().Put(ctx, alice.ID(), alice.ID(), []byte("expires")); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Hour)
+		testkit.Eventually(t, 10*time.Second, func() bool { return b.Mailbox().TotalBytes() == 0 }, "the sweeper removes expired mail (round %d)", round+1)
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:n])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.GoroutinesDropTo(t, 10*time.Second, before)
 }

@@ -1,30 +1,27 @@
 package dht
 
 import (
-	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
-	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/directory"
 )
 
 func TestDirectoryRules(t *testing.T) {
-	clock := newClock()
-	ctx := ctxT(t)
+	clock := testkit.NewClock(testkit.Epoch)
+	ctx := testkit.Context(t, 10*time.Second)
 	d, err := NewDirectory(ctx, memDS(), DirectoryConfig{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, mallory := newKey(), newKey()
+	alice, mallory := testkit.Key(t, "alice"), testkit.Key(t, "mallory")
 	now := clock.Now()
 
 	if err := d.Publish(ctx, signed(t, alice, "alice", 1, now)); err != nil {
@@ -100,11 +97,11 @@ func TestDirectoryRules(t *testing.T) {
 }
 
 func TestDirectoryCapAndReopen(t *testing.T) {
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 10*time.Second)
 	ds := memDS()
 	d, _ := NewDirectory(ctx, ds, DirectoryConfig{MaxRecords: 2})
 	now := time.Now()
-	a, b, c := newKey(), newKey(), newKey()
+	a, b, c := testkit.Key(t, "a"), testkit.Key(t, "b"), testkit.Key(t, "c")
 	d.Publish(ctx, signed(t, a, "aa", 1, now))
 	d.Publish(ctx, signed(t, b, "bb", 1, now))
 	if err := d.Publish(ctx, signed(t, c, "cc", 1, now)); !errors.Is(err, directory.ErrStoreFull) {
@@ -120,10 +117,10 @@ func TestDirectoryCapAndReopen(t *testing.T) {
 }
 
 func TestDirectoryRefusesCorruptedStore(t *testing.T) {
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 10*time.Second)
 	ds := memDS()
 	d, _ := NewDirectory(ctx, ds, DirectoryConfig{})
-	a, m := newKey(), newKey()
+	a, m := testkit.Key(t, "alice"), testkit.Key(t, "mallory")
 	d.Publish(ctx, signed(t, a, "aa", 1, time.Now()))
 	// An attacker with disk access swaps in mallory's record under alice's
 	// handle key; it is not served as alice's.
@@ -134,42 +131,7 @@ func TestDirectoryRefusesCorruptedStore(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock for TTL and skew tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func memDS() datastore.Batching { return dssync.MutexWrap(datastore.NewMapDatastore()) }
-
-func newKey() *keys.PeerKey {
-	k := keys.GeneratePeerKey()
-	return &k
-}
-
-func newHost(t *testing.T, k *keys.PeerKey) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.Identity(k.Libp2pPrivKey()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
 
 func signed(t *testing.T, k *keys.PeerKey, handle string, seq uint64, at time.Time) *directory.SignedRecord {
 	t.Helper()
@@ -178,10 +140,4 @@ func signed(t *testing.T, k *keys.PeerKey, handle string, seq uint64, at time.Ti
 		t.Fatal(err)
 	}
 	return sr
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/protocols/directory"
 )
 
 func TestMailbox(t *testing.T) {
-	clock := newClock()
-	ctx := ctxT(t)
-	bob, carol, alice, dave := newKey(), newKey(), newKey(), newKey()
+	clock := testkit.NewClock(testkit.Epoch)
+	ctx := testkit.Context(t, 10*time.Second)
+	bob, carol, alice, dave := testkit.Key(t, "bob"), testkit.Key(t, "carol"), testkit.Key(t, "alice"), testkit.Key(t, "dave")
 	registered := map[peer.ID]bool{bob.ID(): true, carol.ID(): true, dave.ID(): true}
 	m, err := NewMailbox(ctx, memDS(), MailboxConfig{
 		Now: clock.Now, TTL: time.Hour, MaxItems: 3, MaxBytes: 100, MaxTotalBytes: 250,
@@ -124,8 +125,8 @@ func TestMailbox(t *testing.T) {
 }
 
 func TestMailboxPerSenderCap(t *testing.T) {
-	ctx := ctxT(t)
-	bob, spammer, friend := newKey(), newKey(), newKey()
+	ctx := testkit.Context(t, 10*time.Second)
+	bob, spammer, friend := testkit.Key(t, "bob"), testkit.Key(t, "spammer"), testkit.Key(t, "friend")
 	m, _ := NewMailbox(ctx, memDS(), MailboxConfig{MaxItems: 10, MaxItemsPerSender: 3})
 	for i := 0; i < 3; i++ {
 		if err := m.Put(ctx, spammer.ID(), bob.ID(), []byte("spam")); err != nil {
@@ -141,9 +142,9 @@ func TestMailboxPerSenderCap(t *testing.T) {
 }
 
 func TestMailboxTotalSurvivesReopen(t *testing.T) {
-	ctx := ctxT(t)
+	ctx := testkit.Context(t, 10*time.Second)
 	ds := memDS()
-	bob := newKey()
+	bob := testkit.Key(t, "bob")
 	m, _ := NewMailbox(ctx, ds, MailboxConfig{})
 	m.Put(ctx, bob.ID(), bob.ID(), []byte("12345"))
 	m2, _ := NewMailbox(ctx, ds, MailboxConfig{})
@@ -156,9 +157,9 @@ func TestMailboxTotalSurvivesReopen(t *testing.T) {
 // put, and mail whose token is revoked after the put is deleted at fetch
 // (and by Sweep) instead of being served.
 func TestMailboxDropsRevokedMail(t *testing.T) {
-	clock := newClock()
-	ctx := ctxT(t)
-	alice, bob := newKey(), newKey()
+	clock := testkit.NewClock(testkit.Epoch)
+	ctx := testkit.Context(t, 10*time.Second)
+	alice, bob := testkit.Key(t, "alice"), testkit.Key(t, "bob")
 	revoked := map[capability.ID]bool{}
 	m, err := NewMailbox(ctx, memDS(), MailboxConfig{Now: clock.Now, Revoked: func(id capability.ID) bool { return revoked[id] }})
 	if err != nil {

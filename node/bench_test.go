@@ -9,8 +9,6 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/node/localapi"
-	"github.com/ocmt/mesh/relay"
-	"github.com/ocmt/mesh/vault"
 )
 
 // BenchmarkFetch measures `mesh get` (resolve, pick the grant, share
@@ -23,24 +21,16 @@ func BenchmarkFetch(b *testing.B) {
 	}{{"direct", false}, {"relayed", true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
-			m := startInfraB(b)
-			alice := m.startNodeB(b, "alice", tc.firewall)
-			bob := m.startNodeB(b, "bob", tc.firewall)
-			alice.Local().PutResource(ctx, "calendar/work", make([]byte, 1024))
-			if _, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
+			m := startInfra(b)
+			fast := func(c *Config) { c.Firewall, c.ShareRate = tc.firewall, 1e6 }
+			alice := m.startNodeWith(b, "alice", "pw", fast)
+			bob := m.startNodeWith(b, "bob", "pw", fast)
+			alice.PutResource(ctx, "calendar/work", make([]byte, 1024))
+			if _, err := alice.Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read", ValidFor: time.Hour}); err != nil {
 				b.Fatal(err)
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				if g, _ := bob.Local().Shared(ctx); len(g) == 1 {
-					break
-				}
-				if time.Now().After(deadline) {
-					b.Fatal("bob never got the grant")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if _, err := bob.Local().Fetch(ctx, "alice/calendar/work"); err != nil {
+			waitFor(b, "bob holds the grant", func() bool { g, _ := bob.Shared(ctx); return len(g) == 1 })
+			if _, err := bob.Fetch(ctx, "alice/calendar/work"); err != nil {
 				b.Fatal(err)
 			}
 			relayed := false
@@ -55,7 +45,7 @@ func BenchmarkFetch(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				t0 := time.Now()
-				if _, err := bob.Local().Fetch(ctx, "alice/calendar/work"); err != nil {
+				if _, err := bob.Fetch(ctx, "alice/calendar/work"); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t0))
@@ -66,49 +56,4 @@ func BenchmarkFetch(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
-}
-
-func startInfraB(b *testing.B) *testMesh {
-	b.Helper()
-	ctx := context.Background()
-	m := &testMesh{bootHome: tempHome(b, "boot"), relHome: tempHome(b, "relay")}
-	var err error
-	if m.boot, err = StartBootstrap(ctx, InfraConfig{Home: m.bootHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.boot.Close() })
-	m.bootAddrs = m.boot.Addrs()
-	m.relay, err = StartRelay(ctx, RelayConfig{InfraConfig: InfraConfig{Home: m.relHome, Listen: []string{"/ip4/127.0.0.1/tcp/0"}},
-		Bootstrap: m.bootAddrs, Relay: relay.Config{AllowPrivateAddrs: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.relay.Close() })
-	m.relayAddr = m.relay.Addrs()[0]
-	return m
-}
-
-func (m *testMesh) startNodeB(b *testing.B, handle string, firewall bool) *Node {
-	b.Helper()
-	ctx := context.Background()
-	h := tempHome(b, handle)
-	if _, err := Init(ctx, h, InitOptions{Password: []byte("pw"), KDF: vault.TestKDF(), Handle: handle}); err != nil {
-		b.Fatal(err)
-	}
-	n, err := Start(ctx, Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: m.bootAddrs, Relays: []string{m.relayAddr}, Firewall: firewall, ShareRate: 1e6})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { n.Close() })
-	if err := n.Local().Unlock(ctx, []byte("pw")); err != nil {
-		b.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !n.mesh.hasReservation() {
-		if time.Now().After(deadline) {
-			b.Fatal("no reservation")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n
 }

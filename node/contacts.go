@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -44,13 +44,13 @@ func contactKey(handle string) ds.Key { return contactsPrefix.ChildString(handle
 // pinContact checks handle → id against the pinned contact (trust on first
 // use). A first sighting pins it; a different key is recorded as pending
 // and refused until AcceptContact.
-func (l *Local) pinContact(ctx context.Context, handle string, id peer.ID) error {
+func (o *Offline) pinContact(ctx context.Context, handle string, id peer.ID) error {
 	var c localapi.Contact
-	err := getJSON(ctx, l.store, contactKey(handle), &c)
+	err := getJSON(ctx, o.store, contactKey(handle), &c)
 	switch {
 	case errors.Is(err, ds.ErrNotFound):
-		c = localapi.Contact{Handle: handle, Peer: id.String(), FirstSeen: time.Now().UTC()}
-		return l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: OpContactNew, Target: handle, Outcome: vault.OutcomeOK, Detail: id.String()},
+		c = localapi.Contact{Handle: handle, Peer: id.String(), FirstSeen: o.now().UTC()}
+		return o.vault.Commit(ctx, vault.AuditEntry{Actor: o.actor, Op: OpContactNew, Target: handle, Outcome: vault.OutcomeOK, Detail: id.String()},
 			func(b ds.Batch) error { return putJSON(ctx, b, contactKey(handle), c) })
 	case err != nil:
 		return err
@@ -59,7 +59,7 @@ func (l *Local) pinContact(ctx context.Context, handle string, id peer.ID) error
 	}
 	if c.Pending != id.String() {
 		c.Pending = id.String()
-		err := l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: OpContactChange, Target: handle, Outcome: vault.OutcomeDenied,
+		err := o.vault.Commit(ctx, vault.AuditEntry{Actor: o.actor, Op: OpContactChange, Target: handle, Outcome: vault.OutcomeDenied,
 			Detail: "was " + c.Peer + ", now " + id.String()}, func(b ds.Batch) error { return putJSON(ctx, b, contactKey(handle), c) })
 		if err != nil {
 			return err
@@ -70,23 +70,23 @@ func (l *Local) pinContact(ctx context.Context, handle string, id peer.ID) error
 }
 
 // Contacts implements localapi.Backend.
-func (l *Local) Contacts(ctx context.Context) ([]localapi.Contact, error) {
-	cs, err := listJSON[localapi.Contact](ctx, l.store, contactsPrefix)
+func (o *Offline) Contacts(ctx context.Context) ([]localapi.Contact, error) {
+	cs, err := listJSON[localapi.Contact](ctx, o.store, contactsPrefix)
 	if err != nil {
 		return nil, err
 	}
 	for i := range cs {
 		if id, err := peer.Decode(cs[i].Peer); err == nil {
-			cs[i].Code = SafetyCode(l.peer.ID(), id)
+			cs[i].Code = SafetyCode(o.signer.ID(), id)
 		}
 	}
 	return cs, nil
 }
 
 // AcceptContact implements localapi.Backend: it pins the pending key.
-func (l *Local) AcceptContact(ctx context.Context, handle string) error {
+func (o *Offline) AcceptContact(ctx context.Context, handle string) error {
 	var c localapi.Contact
-	if err := getJSON(ctx, l.store, contactKey(handle), &c); errors.Is(err, ds.ErrNotFound) {
+	if err := getJSON(ctx, o.store, contactKey(handle), &c); errors.Is(err, ds.ErrNotFound) {
 		return fmt.Errorf("%w: no contact %q", vault.ErrNotFound, handle)
 	} else if err != nil {
 		return err
@@ -95,32 +95,14 @@ func (l *Local) AcceptContact(ctx context.Context, handle string) error {
 		return fmt.Errorf("%s has no pending key change", handle)
 	}
 	old := c.Peer
-	c.Peer, c.Pending, c.FirstSeen = c.Pending, "", time.Now().UTC()
-	return l.vault.Commit(ctx, vault.AuditEntry{Actor: l.actor, Op: OpContactAccept, Target: handle, Outcome: vault.OutcomeOK,
+	c.Peer, c.Pending, c.FirstSeen = c.Pending, "", o.now().UTC()
+	return o.vault.Commit(ctx, vault.AuditEntry{Actor: o.actor, Op: OpContactAccept, Target: handle, Outcome: vault.OutcomeOK,
 		Detail: "was " + old + ", now " + c.Peer}, func(b ds.Batch) error { return putJSON(ctx, b, contactKey(handle), c) })
 }
 
-// nameOf names a peer for messages: its pinned contact handle, else the
-// handle its own signed directory record claims (looked up briefly), else "".
-func (l *Local) nameOf(id peer.ID) string {
-	if name := l.contactName(id); name != "" {
-		return name
-	}
-	if l.net == nil {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	rec, err := l.net.lookupPeer(ctx, id)
-	if err != nil || rec.Peer != id {
-		return ""
-	}
-	return string(rec.Handle)
-}
-
 // contactName returns the handle pinned to id among our contacts, or "".
-func (l *Local) contactName(id peer.ID) string {
-	cs, err := listJSON[localapi.Contact](context.Background(), l.store, contactsPrefix)
+func (o *Offline) contactName(ctx context.Context, id peer.ID) string {
+	cs, err := listJSON[localapi.Contact](ctx, o.store, contactsPrefix)
 	if err != nil {
 		return ""
 	}
@@ -130,4 +112,10 @@ func (l *Local) contactName(id peer.ID) string {
 		}
 	}
 	return ""
+}
+
+// checkHandle refuses a handle the directory would refuse.
+func checkHandle(h string) error {
+	_, err := directory.ParseHandle(h)
+	return err
 }

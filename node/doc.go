@@ -1,4 +1,18 @@
-// Package node assembles a home node: its folder (identity and store), its
-// libp2p host, its vault and its local API. The CLI talks to a running node
-// through the local API, or opens the folder directly when none runs.
+// Package node is the home node: the one process that holds a user's
+// secrets.
+//
+// It comes in two types. Offline works on the home folder alone (the
+// vault, secrets, resources, the audit log, tokens, what was shared): the
+// CLI opens it when no node runs. Node is the running node: it embeds an
+// Offline and adds the mesh (its libp2p host, the share and grant servers,
+// the revocation service, the directory, the relays and the local API
+// socket). Operations that need other peers are refused on an Offline with
+// ErrNeedsNode, from one place (needsnode.go).
+//
+// Every signature the node makes goes through its Signer, which refuses to
+// issue or revoke while the vault is locked. Every wait the node makes is a
+// named timing in timing.go; Config.Timings shortens them for tests.
+//
+// The infrastructure roles (bootstrap, relay) are in node/infra; the local
+// API in node/localapi; the demo in node/demo.
 package node

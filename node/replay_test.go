@@ -7,17 +7,17 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/vault"
+	"github.com/ocmt/mesh/internal/store"
 )
 
 func TestSingleUseTokensStayUsedAcrossRestarts(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := vault.OpenStore(dir)
+	st, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := openReplay(ctx, store)
+	r, err := openReplay(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,14 +30,14 @@ func TestSingleUseTokensStayUsedAcrossRestarts(t *testing.T) {
 	if err := r.Spend(ctx, now, []capability.Budget{once}); !errors.Is(err, capability.ErrReplayed) {
 		t.Fatalf("second use of a single-use token: %v", err)
 	}
-	store.Close()
+	st.Close()
 
-	store, err = vault.OpenStore(dir)
+	st, err = store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	r, err = openReplay(ctx, store)
+	defer st.Close()
+	r, err = openReplay(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}

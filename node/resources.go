@@ -20,7 +20,7 @@ import (
 // namespace under their path.
 
 // PutResource implements localapi.Backend.
-func (l *Local) PutResource(ctx context.Context, path string, data []byte) error {
+func (o *Offline) PutResource(ctx context.Context, path string, data []byte) error {
 	p, err := capability.ParsePath(path)
 	if err != nil {
 		return err
@@ -28,17 +28,17 @@ func (l *Local) PutResource(ctx context.Context, path string, data []byte) error
 	if len(data) > share.MaxData {
 		return fmt.Errorf("resource larger than %d MiB", share.MaxData>>20)
 	}
-	return l.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: l.actor, Op: OpResourceWrite, Target: string(p)})
+	return o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: o.actor, Op: OpResourceWrite, Target: string(p)})
 }
 
 // GetResource implements localapi.Backend: one of this node's own resources.
-func (l *Local) GetResource(ctx context.Context, path string) ([]byte, error) {
-	return l.vault.Get(ctx, vault.NSResources, path, vault.AuditEntry{Actor: l.actor, Op: OpResourceRead, Target: path})
+func (o *Offline) GetResource(ctx context.Context, path string) ([]byte, error) {
+	return o.vault.Get(ctx, vault.NSResources, path, vault.AuditEntry{Actor: o.actor, Op: OpResourceRead, Target: path})
 }
 
 // ListResources implements localapi.Backend.
-func (l *Local) ListResources(ctx context.Context, prefix string) ([]localapi.Resource, error) {
-	names, err := l.vault.List(ctx, vault.NSResources)
+func (o *Offline) ListResources(ctx context.Context, prefix string) ([]localapi.Resource, error) {
+	names, err := o.vault.List(ctx, vault.NSResources)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (l *Local) ListResources(ctx context.Context, prefix string) ([]localapi.Re
 
 // shareStore serves the share protocol from the vault, auditing every
 // access under the remote peer's name.
-type shareStore struct{ l *Local }
+type shareStore struct{ o *Offline }
 
 func wireErr(err error) error {
 	switch {
@@ -67,12 +67,12 @@ func wireErr(err error) error {
 }
 
 func (s shareStore) Read(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath) ([]byte, error) {
-	b, err := s.l.vault.Get(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "read with " + tok.Short()})
+	b, err := s.o.vault.Get(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "read with " + tok.Short()})
 	return b, wireErr(err)
 }
 
 func (s shareStore) List(ctx context.Context, by peer.ID, tok capability.ID, keep func(capability.ResourcePath) bool) ([]capability.ResourcePath, error) {
-	names, err := s.l.vault.List(ctx, vault.NSResources)
+	names, err := s.o.vault.List(ctx, vault.NSResources)
 	if err != nil {
 		return nil, wireErr(err)
 	}
@@ -82,16 +82,16 @@ func (s shareStore) List(ctx context.Context, by peer.ID, tok capability.ID, kee
 			out = append(out, p)
 		}
 	}
-	err = s.l.vault.Audit(ctx, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Outcome: vault.OutcomeOK, Detail: fmt.Sprintf("list with %s: %d names", tok.Short(), len(out))})
+	err = s.o.vault.Audit(ctx, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Outcome: vault.OutcomeOK, Detail: fmt.Sprintf("list with %s: %d names", tok.Short(), len(out))})
 	return out, err
 }
 
 func (s shareStore) Write(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath, data []byte) error {
-	return wireErr(s.l.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "write with " + tok.Short()}))
+	return wireErr(s.o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "write with " + tok.Short()}))
 }
 
 // refused records a refused share request in the audit log.
-func (l *Local) refused(by peer.ID, op, path string, err error) {
-	_ = l.vault.Audit(context.Background(), vault.AuditEntry{Actor: by.String(), Op: OpShareRefused, Target: path, Outcome: vault.OutcomeDenied,
+func (o *Offline) refused(by peer.ID, op, path string, err error) {
+	_ = o.vault.Audit(context.Background(), vault.AuditEntry{Actor: by.String(), Op: OpShareRefused, Target: path, Outcome: vault.OutcomeDenied,
 		Detail: op + ": " + wire.StatusOf(err).String()})
 }

@@ -14,19 +14,12 @@ import (
 	"github.com/ocmt/mesh/vault"
 )
 
-// OpTokenIssue is the audit operation for issuing or delegating a token.
-const OpTokenIssue = "token.issue"
-
-// MaxTokenLifetime bounds what a node will sign: long-lived grants should
-// be re-issued, not minted for ever.
-const MaxTokenLifetime = 366 * 24 * time.Hour
-
-// TokenIssue signs a capability token with the node's peer key. The vault
-// must be unlocked: a locked node signs nothing. The issue is audited
-// before the token is returned.
-func (l *Local) TokenIssue(ctx context.Context, req localapi.TokenRequest) (string, error) {
-	if l.vault.Locked() {
-		return "", vault.ErrLocked
+// TokenIssue signs a capability token with the node's peer key (through
+// the Signer: the vault must be unlocked). The issue is audited before the
+// token is returned.
+func (o *Offline) TokenIssue(ctx context.Context, req localapi.TokenRequest) (string, error) {
+	if err := o.signer.unlocked(); err != nil {
+		return "", err
 	}
 	aud, err := peer.Decode(req.Audience)
 	if err != nil {
@@ -40,10 +33,10 @@ func (l *Local) TokenIssue(ctx context.Context, req localapi.TokenRequest) (stri
 	if err != nil {
 		return "", err
 	}
-	if req.ValidFor < time.Second || req.ValidFor > MaxTokenLifetime {
-		return "", fmt.Errorf("validity must be between 1s and %v", MaxTokenLifetime)
+	if err := capability.CheckLifetime(req.ValidFor); err != nil {
+		return "", err
 	}
-	now := time.Now()
+	now := o.now()
 	p := capability.Params{Audience: aud, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor), MaxUses: req.MaxUses}
 	if req.AgentCeiling {
 		p.Ceiling = capability.DefaultAgentCeiling
@@ -58,13 +51,13 @@ func (l *Local) TokenIssue(ctx context.Context, req localapi.TokenRequest) (stri
 		}
 		verb = "delegated"
 	}
-	tok, err := capability.Issue(&l.peer, p)
+	tok, err := o.signer.Issue(p)
 	if err != nil {
 		return "", err
 	}
-	e := vault.AuditEntry{Actor: l.actor, Op: OpTokenIssue, Target: tok.ID().Short(), Outcome: vault.OutcomeOK,
+	e := vault.AuditEntry{Actor: o.actor, Op: OpTokenIssue, Target: tok.ID().Short(), Outcome: vault.OutcomeOK,
 		Detail: fmt.Sprintf("%s to %s: %s on %s until %s", verb, aud, acts, res, tok.Expiry().UTC().Format(time.RFC3339))}
-	if err := l.vault.Audit(ctx, e); err != nil {
+	if err := o.vault.Audit(ctx, e); err != nil {
 		return "", errors.Join(errors.New("token not issued"), err)
 	}
 	return tok.String(), nil

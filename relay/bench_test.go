@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // Run: go test ./relay -run '^$' -bench . -benchtime 1000x   (latency: 1000 requests)
@@ -48,10 +50,9 @@ func benchPair(ctx context.Context, b *testing.B, relayed bool) (dialer host.Hos
 		s.Close()
 	})
 	if !relayed {
-		d = newHost(b)
-		if err := d.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
-			b.Fatal(err)
-		}
+		// The home listens nowhere: it dials the direct peer.
+		d = testkit.Host(b, nil)
+		testkit.Connect(b, h, d)
 	}
 	return d, h.ID()
 }

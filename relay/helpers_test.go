@@ -16,35 +16,16 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 const echoProto = protocol.ID("/ocmt-test/echo/1")
-
-// newHost starts a libp2p host on loopback TCP with a fresh peer key.
-func newHost(t testing.TB, opts ...libp2p.Option) host.Host {
-	t.Helper()
-	k := keys.GeneratePeerKey()
-	return newHostWithKey(t, &k, "/ip4/127.0.0.1/tcp/0", opts...)
-}
-
-func newHostWithKey(t testing.TB, k *keys.PeerKey, listen string, opts ...libp2p.Option) host.Host {
-	t.Helper()
-	all := append([]libp2p.Option{
-		libp2p.ListenAddrStrings(listen),
-		libp2p.Identity(k.Libp2pPrivKey()),
-	}, opts...)
-	h, err := libp2p.New(all...)
-	if err != nil {
-		t.Fatalf("libp2p.New: %v", err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
 
 // lockedBuffer is an io.Writer safe to read while the relay writes.
 type lockedBuffer struct {
@@ -82,37 +63,19 @@ func (b *lockedBuffer) records(t testing.TB) []AuditRecord {
 // waitRecord waits for an audit record matching ok.
 func (b *lockedBuffer) waitRecord(t testing.TB, ok func(AuditRecord) bool) AuditRecord {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	var found AuditRecord
+	if !testkit.Poll(10*time.Second, func() bool {
 		for _, r := range b.records(t) {
 			if ok(r) {
-				return r
+				found = r
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no matching audit record after 10s in:\n%s", b.String())
 	}
-	t.Fatalf("no matching audit record in:\n%s", b.String())
-	return AuditRecord{}
-}
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return found
 }
 
 // testRelay is a relay host with its Service, directory and grants.
@@ -143,7 +106,7 @@ func (tr *testRelay) start(t testing.TB, cfg Config, listen string, opts ...Opti
 	if err != nil {
 		t.Fatalf("ResourceManager: %v", err)
 	}
-	tr.host = newHostWithKey(t, &tr.relayKey, listen, libp2p.ResourceManager(rm))
+	tr.host = testkit.Host(t, &tr.relayKey, libp2p.ListenAddrStrings(listen), libp2p.ResourceManager(rm))
 	svc, err := New(tr.host, cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -162,14 +125,19 @@ func (tr *testRelay) reserve(ctx context.Context, home host.Host) error {
 	return err
 }
 
-// dialVia connects dialer to dst through the relay.
+// dialVia connects dialer to dst through the relay. The addresses it
+// dials go in with a TTL identify leaves alone: when an earlier connection
+// to the same peer ends, identify expires that peer's temporary addresses
+// (the TTL Connect gives its own), and it may do so while this dial runs.
 func (tr *testRelay) dialVia(ctx context.Context, dialer host.Host, dst peer.ID) error {
-	if err := dialer.Connect(ctx, tr.info()); err != nil {
+	dialer.Peerstore().AddAddrs(tr.host.ID(), tr.host.Addrs(), peerstore.PermanentAddrTTL)
+	if err := dialer.Connect(ctx, peer.AddrInfo{ID: tr.host.ID()}); err != nil {
 		return fmt.Errorf("connecting to relay: %w", err)
 	}
 	circ := ma.StringCast("/p2p/" + tr.host.ID().String() + "/p2p-circuit/p2p/" + dst.String())
 	dialer.Peerstore().ClearAddrs(dst)
-	return dialer.Connect(ctx, peer.AddrInfo{ID: dst, Addrs: []ma.Multiaddr{circ}})
+	dialer.Peerstore().AddAddrs(dst, []ma.Multiaddr{circ}, peerstore.PermanentAddrTTL)
+	return dialer.Connect(ctx, peer.AddrInfo{ID: dst})
 }
 
 // serveEcho makes h answer echoProto by sending back what it reads.
@@ -224,17 +192,25 @@ func echo(ctx context.Context, t testing.TB, dialer host.Host, dst peer.ID, payl
 	return got
 }
 
+// newHome starts a home node as homes are in the field, reachable only
+// through a relay: it listens on no address, so identify never gives a
+// dialer a direct address that would bypass the relay under test.
+func newHome(t testing.TB) host.Host {
+	t.Helper()
+	return testkit.Host(t, nil, libp2p.NoListenAddrs, libp2p.EnableRelay())
+}
+
 // homeAndDialer returns a registered home node holding a reservation and
 // serving echo, and a stranger that has connected to it through the relay.
 func homeAndDialer(ctx context.Context, t testing.TB, tr *testRelay) (home, dialer host.Host) {
 	t.Helper()
-	home = newHost(t)
+	home = newHome(t)
 	serveEcho(home)
 	tr.dir.Add(home.ID())
 	if err := tr.reserve(ctx, home); err != nil {
 		t.Fatalf("reserve: %v", err)
 	}
-	dialer = newHost(t)
+	dialer = testkit.Host(t, nil)
 	if err := tr.dialVia(ctx, dialer, home.ID()); err != nil {
 		t.Fatalf("dial via relay: %v", err)
 	}

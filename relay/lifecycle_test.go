@@ -5,20 +5,21 @@ import (
 	"errors"
 	"io"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 func TestRateLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	t.Run("the N+1th reservation in a minute is refused, and allowed again once the bucket refills", func(t *testing.T) {
-		clock := newFakeClock()
+		clock := testkit.NewClock(testkit.Epoch)
 		tr := startRelay(t, Config{ReservationsPerMinute: 3, Now: clock.Now})
-		home := newHost(t)
+		home := testkit.Host(t, nil)
 		tr.dir.Add(home.ID())
 		for i := range 3 {
 			if err := tr.reserve(ctx, home); err != nil {
@@ -41,7 +42,7 @@ func TestRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("the N+1th circuit a source opens in a minute is refused", func(t *testing.T) {
-		clock := newFakeClock()
+		clock := testkit.NewClock(testkit.Epoch)
 		tr := startRelay(t, Config{CircuitsPerMinute: 2, Now: clock.Now})
 		home, dialer := homeAndDialer(ctx, t, tr) // circuit 1
 		dialer.Network().ClosePeer(home.ID())
@@ -105,15 +106,13 @@ func TestRelayRestart(t *testing.T) {
 		// The home node may still hold its dying connection to the old
 		// relay: like a real node, it retries its reservation.
 		var err error
-		for i := 0; i < 20; i++ {
-			if err = tr.reserve(ctx, home); err == nil {
-				break
+		if !testkit.Poll(10*time.Second, func() bool {
+			if err = tr.reserve(ctx, home); err != nil {
+				home.Network().ClosePeer(tr.host.ID())
 			}
-			home.Network().ClosePeer(tr.host.ID())
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("re-reserve: %v", err)
+			return err == nil
+		}) {
+			t.Fatalf("re-reserve: still failing after 10s: %v", err)
 		}
 		if err := tr.dialVia(ctx, dialer, home.ID()); err != nil {
 			t.Fatalf("re-dial: %v", err)
@@ -122,30 +121,6 @@ func TestRelayRestart(t *testing.T) {
 			t.Fatalf("echo = %q", got)
 		}
 	})
-}
-
-// settledGoroutines waits for the goroutine count to drop to at most want
-// and returns the last count seen.
-func settledGoroutines(want int) int {
-	n := runtime.NumGoroutine()
-	for deadline := time.Now().Add(5 * time.Second); n > want && time.Now().Before(deadline); n = runtime.NumGoroutine() {
-		time.Sleep(20 * time.Millisecond)
-	}
-	return n
-}
-
-// stableGoroutines returns the goroutine count once it stops changing.
-func stableGoroutines() int {
-	n := runtime.NumGoroutine()
-	for range 50 {
-		time.Sleep(50 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m == n {
-			return n
-		}
-		n = m
-	}
-	return n
 }
 
 func TestCloseLeaksNoGoroutines(t *testing.T) {
@@ -165,12 +140,9 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 		}
 	}
 	run() // warm up package-level pools and loggers
-	base := stableGoroutines()
+	base := testkit.SettledGoroutines(t, 10*time.Second)
 	for range 3 {
 		run()
 	}
-	if n := settledGoroutines(base); n > base {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d goroutines after 3 runs, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
-	}
+	testkit.GoroutinesDropTo(t, 10*time.Second, base)
 }

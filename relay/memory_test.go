@@ -19,9 +19,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // The relay's memory is measured in a child process (this test binary
@@ -45,7 +47,7 @@ func TestRelayMemoryHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHost(t, libp2p.ResourceManager(rm))
+	h := testkit.Host(t, nil, libp2p.ResourceManager(rm))
 	svc, err := New(h, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +142,12 @@ func BenchmarkRelayMemory(b *testing.B) {
 		circ := ma.StringCast("/p2p/" + info.ID.String() + "/p2p-circuit/p2p/" + dst.ID().String())
 		return dialer.Connect(ctx, peer.AddrInfo{ID: dst.ID(), Addrs: []ma.Multiaddr{circ}})
 	})
-	time.Sleep(time.Second) // let identify over the new connections finish
+	// Measure idle circuits: identify over them, both ways, has finished.
+	for i := range circuits {
+		dialer, dst := clients[i], clients[reservations-1-i]
+		waitIdentified(b, dialer, dst.ID())
+		waitIdentified(b, dst, dialer.ID())
+	}
 	withCirc, g2 := child.mem(b)
 	for _, h := range clients {
 		h.Close()
@@ -150,6 +157,23 @@ func BenchmarkRelayMemory(b *testing.B) {
 	b.ReportMetric(float64(withCirc-withRsvp)/circuits, "B/circuit")
 	b.ReportMetric(float64(g1-g0)/reservations, "goroutines/reservation")
 	b.ReportMetric(float64(g2-g1)/circuits, "goroutines/circuit")
+}
+
+// waitIdentified waits until h has run identify on each of its
+// connections to p.
+func waitIdentified(b *testing.B, h host.Host, p peer.ID) {
+	b.Helper()
+	ids, ok := h.(interface{ IDService() identify.IDService })
+	if !ok {
+		b.Fatalf("host %T has no identify service", h)
+	}
+	conns := h.Network().ConnsToPeer(p)
+	if len(conns) == 0 {
+		b.Fatalf("%s has no connection to %s", h.ID(), p)
+	}
+	for _, c := range conns {
+		testkit.Within(b, 30*time.Second, ids.IDService().IdentifyWait(c), "identify of %s by %s", p, h.ID())
+	}
 }
 
 // parallel runs f(0..n-1) on 8 workers and fails on the first error.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 func TestReservations(t *testing.T) {
@@ -24,7 +26,7 @@ func TestReservations(t *testing.T) {
 		{name: "a stranger's reservation is refused", wantOK: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHost(t)
+			h := testkit.Host(t, nil)
 			if tc.list != nil {
 				tc.list(tr).Add(h.ID())
 			}
@@ -63,7 +65,7 @@ func TestConnectPolicy(t *testing.T) {
 		{name: "a registered home without a reservation cannot be reached", dstList: func(tr *testRelay) *PeerSet { return tr.dir }, wantReason: ReasonNoReservation},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dst := newHost(t)
+			dst := newHome(t)
 			serveEcho(dst)
 			if tc.dstList != nil {
 				tc.dstList(tr).Add(dst.ID())
@@ -73,7 +75,7 @@ func TestConnectPolicy(t *testing.T) {
 					t.Fatalf("reserve: %v", err)
 				}
 			}
-			src := newHost(t)
+			src := testkit.Host(t, nil)
 			if tc.srcGranted {
 				tr.grants.Add(src.ID())
 			}

@@ -18,6 +18,7 @@ import (
 	pb "google.golang.org/protobuf/proto"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 func frame(t *testing.T, m *pbv2.HopMessage) []byte {
@@ -72,7 +73,7 @@ func TestFrameSniffer(t *testing.T) {
 }
 
 func TestPeerLimiter(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(testkit.Epoch)
 	ids := make([]peer.ID, 4)
 	for i := range ids {
 		k := keys.GeneratePeerKey()
@@ -178,7 +179,7 @@ func TestLimits(t *testing.T) {
 
 func TestMetricsHandler(t *testing.T) {
 	tr := startRelay(t, Config{})
-	stranger := newHost(t)
+	stranger := testkit.Host(t, nil)
 	ctx := t.Context()
 	if err := tr.reserve(ctx, stranger); err == nil {
 		t.Fatal("stranger reserved")
@@ -203,20 +204,20 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 	tr := startRelay(t, Config{})
 	tr.svc.audit.w = w
 	ctx := t.Context()
-	stranger := newHost(t)
-	home := newHost(t)
+	stranger := testkit.Host(t, nil)
+	home := testkit.Host(t, nil)
 	tr.dir.Add(home.ID())
 	w.fail.Store(true)
 	tr.reserve(ctx, stranger) // its refusal cannot be written
 	// The refusal is audited when its stream ends, just after the stranger
 	// hears it: wait for the relay to notice the failing log.
-	waitUntil(t, func() bool { return !tr.svc.auditHealthy() })
+	testkit.Eventually(t, 10*time.Second, func() bool { return !tr.svc.auditHealthy() }, "the relay notices the failing audit log")
 	if err := tr.reserve(ctx, home); err == nil {
 		t.Fatal("reservation accepted while the audit log fails")
 	}
 	w.fail.Store(false)
 	tr.reserve(ctx, stranger) // this refusal is written: the log works again
-	waitUntil(t, tr.svc.auditHealthy)
+	testkit.Eventually(t, 10*time.Second, tr.svc.auditHealthy, "the relay sees the audit log work again")
 	if err := tr.reserve(ctx, home); err != nil {
 		t.Fatalf("reservation after the audit log recovered: %v", err)
 	}
@@ -229,15 +230,4 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 		return 0, errors.New("disk full")
 	}
 	return len(p), nil
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // canaryForms returns the encodings of c a careless relay might leak.
@@ -107,7 +109,7 @@ func TestAuditRecordsCircuits(t *testing.T) {
 		{name: "the destination closing is recorded with bytes and duration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := testkit.NewClock(testkit.Epoch)
 			tr := startRelay(t, Config{Now: clock.Now})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

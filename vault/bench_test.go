@@ -10,6 +10,8 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 	"golang.org/x/crypto/argon2"
+
+	meshstore "github.com/ocmt/mesh/internal/store"
 )
 
 // Unlock with the production parameters against a bare argon2.IDKey with
@@ -43,7 +45,7 @@ func BenchmarkBaselineArgon2IDKey(b *testing.B) {
 var benchSizes = []int{64, 4 << 10}
 
 // benchStore names a store kind and makes the vault's store of that kind
-// and a bare one for the baseline: for pebble, the vault gets OpenStore
+// and a bare one for the baseline: for pebble, the vault gets store.Open
 // (with its disk-space guard) and the baseline a bare go-ds-pebble
 // datastore with the same synced writes.
 type benchStore struct {
@@ -56,7 +58,7 @@ func benchStores(b *testing.B) map[string]benchStore {
 		"mem": {mem, mem},
 		"pebble": {
 			vault: func() ds.Batching {
-				s, err := OpenStore(b.TempDir())
+				s, err := meshstore.Open(b.TempDir())
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	meshstore "github.com/ocmt/mesh/internal/store"
 )
 
 // TestDiskHoldsNoSecretOrPassword seeds canaries into a pebble vault on disk
@@ -23,7 +25,7 @@ import (
 func TestDiskHoldsNoSecretOrPassword(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := OpenStore(dir)
+	store, err := meshstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("child process of TestCrashSafety")
 	}
 	ctx := context.Background()
-	store, err := OpenStore(dir)
+	store, err := meshstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := OpenStore(dir)
+	store, err := meshstore.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Fatalf("round %d: child stopped after %d acks before the kill: %s", round, n, stderr.String())
 		}
 
-		store, err := OpenStore(dir)
+		store, err := meshstore.Open(dir)
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}

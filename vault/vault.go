@@ -84,7 +84,7 @@ func recKey(ns Namespace, name string) ds.Key {
 
 // Config configures a Vault. The zero value of every field but Store works.
 type Config struct {
-	// Store holds everything. Required. Use OpenStore for pebble on disk.
+	// Store holds everything. Required. internal/store opens pebble on disk.
 	Store ds.Batching
 	// Now is the clock. Default time.Now.
 	Now func() time.Time

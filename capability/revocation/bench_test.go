@@ -1,18 +1,16 @@
 package revocation
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
 	mrand "math/rand/v2"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/bits-and-blooms/bloom/v3"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 const million = 1 << 20
@@ -25,7 +23,7 @@ func syntheticSet(tb testing.TB, n int) (*Set, uint64) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s := openSet(tb, newStore(), &fakeClock{testNow}, Config{ExpectedEntries: uint(n)})
+	s := openSet(tb, newStore(), testkit.NewClock(testNow), Config{ExpectedEntries: uint(n)})
 	rc := &revokerCount{}
 	r := mrand.New(mrand.NewPCG(3, 4))
 	for i := range n {
@@ -192,48 +190,5 @@ func BenchmarkBaselineEd25519Verify(b *testing.B) {
 		if !ed25519.Verify(pub, msg, sig) {
 			b.Fatal("verify failed")
 		}
-	}
-}
-
-// BenchmarkPropagation: time from Publish to the moment every node's Set
-// says revoked, p50 and p99 over 100 revocations from random publishers.
-// Each node links to the next and to 3 random others. Run with
-// -benchtime=1x; 50 and 100 nodes are skipped under -short.
-func BenchmarkPropagation(b *testing.B) {
-	for _, n := range []int{10, 50, 100} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			if n > 10 && testing.Short() {
-				b.Skip("large mesh")
-			}
-			ns := newNodes(b, n)
-			connectRandom(b, ns, 3)
-			waitMesh(b, ns, 1)
-			time.Sleep(2 * time.Second) // a few more heartbeats: every mesh at D
-			owner := ns[0].key
-			revs := revocations(b, owner, 110, fmt.Sprint("prop", n))
-			r := mrand.New(mrand.NewPCG(5, 6))
-			for _, rev := range revs[100:] { // warm up: connections, buffers
-				if err := ns[r.IntN(n)].g.Publish(context.Background(), rev); err != nil {
-					b.Fatal(err)
-				}
-				waitRevoked(b, ns, rev.ID(), time.Now(), 5*time.Second)
-			}
-			revs = revs[:100]
-			var took []time.Duration
-			b.ResetTimer()
-			for b.Loop() {
-				took = took[:0]
-				for _, rev := range revs {
-					from := ns[r.IntN(n)]
-					start := time.Now()
-					if err := from.g.Publish(context.Background(), rev); err != nil {
-						b.Fatal(err)
-					}
-					took = append(took, waitRevoked(b, ns, rev.ID(), start, 5*time.Second))
-				}
-			}
-			b.ReportMetric(float64(percentile(took, 50).Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(percentile(took, 99).Microseconds())/1000, "p99-ms")
-		})
 	}
 }

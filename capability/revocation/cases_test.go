@@ -7,6 +7,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -134,7 +135,7 @@ func recordCases() []recordCase {
 			tok, err := capability.Issue(c.owner, capability.Params{
 				Audience: c.alice.ID(), Resource: "calendar/**", Actions: capability.Read,
 				NotBefore: testNow.Add(24 * time.Hour), Expiry: testNow.Add(48 * time.Hour),
-				Rand: &detReader{seed: "future"},
+				Rand: testkit.NewRand("future"),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -188,6 +189,35 @@ func TestNewRefusesWithoutStanding(t *testing.T) {
 			_, err := New(tc.signer, tc.tok, testNow)
 			if got := errorName(err); got != tc.want {
 				t.Fatalf("got %s (%v), want %s", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDecodeThenVerifyIsParse: Decode followed by VerifyCache.Verify (with
+// no cache, and with one asked twice) reaches Parse's verdict on every
+// case, and Decode alone lets a bad signature through.
+func TestDecodeThenVerifyIsParse(t *testing.T) {
+	c := newCast(t)
+	cache := NewVerifyCache(16)
+	for _, tc := range recordCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := tc.build(t, c)
+			u, err := Decode(raw)
+			if err != nil {
+				if got := errorName(err); got != tc.want || tc.want == "ErrBadSignature" {
+					t.Fatalf("Decode: got %s (%v), want %s", got, err, tc.want)
+				}
+				return
+			}
+			for i, vc := range []*VerifyCache{nil, cache, cache} {
+				r, err := vc.Verify(u)
+				if got := errorName(err); got != tc.want {
+					t.Fatalf("Verify %d: got %s (%v), want %s", i, got, err, tc.want)
+				}
+				if err == nil && (r.ID() != u.ID() || !r.Expiry().Equal(u.Expiry()) || !bytes.Equal(r.Bytes(), raw)) {
+					t.Fatalf("Verify %d: the record is not the one decoded", i)
+				}
 			}
 		})
 	}

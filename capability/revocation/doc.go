@@ -1,6 +1,7 @@
-// Package revocation makes a capability token invalid everywhere before it
-// expires: signed revocation records, the Set every verifier consults, and
-// the gossip that carries records across the mesh within a second.
+// Package revocation makes a capability token invalid before it expires:
+// signed revocation records and the Set every verifier consults, kept in a
+// go-datastore. It does no networking: protocols/revgossip carries records
+// across the mesh and protocols/revsync brings late joiners up to date.
 //
 // # Who may revoke
 //
@@ -45,6 +46,11 @@
 // The whole envelope is at most MaxRecordBytes; a record revoking a root
 // token is about 400 bytes. Vectors are in testdata/records.json.
 //
+// Parse decodes and verifies a record in one call. Decode and
+// VerifyCache.Verify split it in two for a caller that can drop a record
+// cheaply before paying for its signatures, and verify each record once
+// however often it arrives (protocols/revgossip).
+//
 // # The Set
 //
 // Set.IsRevoked (capability.RevocationChecker) asks a Bloom filter first
@@ -56,25 +62,10 @@
 // of a counter that never goes back; protocols/revsync serves "entries
 // since version N" from it to late joiners.
 //
+// Set's Config.OnAdd lets a role act the moment a record is in force
+// (relays cut what a revoked relay-access capability admitted).
+//
 // # Gossip
 //
-// Records travel on gossipsub topic Topic ("/ocmt/revocations/1"). JoinGossip
-// registers a validator that rejects (and so penalises through peer
-// scoring) anything malformed, forged or without standing, ignores what an
-// honest peer might still send (duplicates, expired tokens, over quota,
-// over the neighbour's rate), and adds every valid new record to the Set
-// before pubsub forwards it. Build the pubsub with PubSubOptions.
-//
-// # Floods
-//
-// One Budget per node defends against a neighbour flooding forgeries. It
-// checks each record as its RPC arrives, in gossipsub's RPC inspector. At
-// the first forgery it drops the RPC unread and marks the sender a
-// suspect, then calls OnAbuse, where nodes call CutOff: reset the
-// sender's gossipsub streams at once and close its connections. It also
-// refuses the sender for CutOffFor through Budget.Gater, which the host
-// is built with. A returning suspect gets a small message budget. Set's
-// Config.OnAdd lets a role act the moment a record is in force (relays cut
-// what a revoked relay-access capability admitted). The flood bound is
-// measured by BenchmarkFloodOverALimitedLink (see docs/decisions.md).
+// Records travel the mesh on protocols/revgossip (topic, validation, floods).
 package revocation

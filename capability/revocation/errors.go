@@ -24,6 +24,6 @@ var (
 	// ErrQuota: the revoker already holds its quota of live entries, or
 	// the Set's admission policy refused the record.
 	ErrQuota = errors.New("revocation: revoker over quota or not admitted")
-	// ErrClosed: the Set or Gossip was closed.
+	// ErrClosed: the Set was closed.
 	ErrClosed = errors.New("revocation: closed")
 )

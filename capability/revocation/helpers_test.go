@@ -3,7 +3,6 @@ package revocation
 import (
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -11,13 +10,16 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
 // testNow is the fixed "now" of every test and vector.
-var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var testNow = testkit.Epoch
 
-// testKey derives a fixed peer key from a name, so vectors are reproducible.
+// testKey derives a fixed peer key from a name, so vectors are
+// reproducible. It is not testkit.Key: testdata/records.json was made
+// with these keys.
 func testKey(t testing.TB, name string) *keys.PeerKey {
 	t.Helper()
 	seed := sha256.Sum256([]byte("revocation test key " + name))
@@ -26,21 +28,6 @@ func testKey(t testing.TB, name string) *keys.PeerKey {
 		t.Fatal(err)
 	}
 	return &k
-}
-
-// detReader is a deterministic nonce source: SHA-256 in counter mode.
-type detReader struct {
-	seed string
-	n    int
-}
-
-func (r *detReader) Read(p []byte) (int, error) {
-	for i := range p {
-		block := sha256.Sum256(fmt.Appendf(nil, "%s/%d", r.seed, r.n/32))
-		p[i] = block[r.n%32]
-		r.n++
-	}
-	return len(p), nil
 }
 
 // cast holds the fixed peers: owner issues roots, alice and bob receive and
@@ -71,7 +58,7 @@ func issueTo(t testing.TB, signer *keys.PeerKey, aud peer.ID, parent *capability
 	tok, err := capability.Issue(signer, capability.Params{
 		Audience: aud, Resource: res, Actions: capability.Read | capability.Share,
 		NotBefore: testNow.Add(-time.Hour), Expiry: testNow.Add(life), Parent: parent,
-		Rand: &detReader{seed: seed},
+		Rand: testkit.NewRand(seed),
 	})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
@@ -150,9 +137,3 @@ func errorName(err error) string {
 	}
 	return "error"
 }
-
-// fakeClock is a settable clock.
-type fakeClock struct{ now time.Time }
-
-func (c *fakeClock) Now() time.Time          { return c.now }
-func (c *fakeClock) Advance(d time.Duration) { c.now = c.now.Add(d) }

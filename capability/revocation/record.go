@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -32,8 +33,9 @@ type payload struct {
 }
 
 // Revocation is a decoded revocation record whose signature and proof have
-// been checked: Parse and New are its only constructors, so holding a
-// non-zero *Revocation means it verified. It is immutable.
+// been checked: Parse, New and VerifyCache.Verify are its only
+// constructors, so holding a non-zero *Revocation means it verified. It is
+// immutable.
 type Revocation struct {
 	id      capability.ID
 	revoker peer.ID
@@ -141,6 +143,74 @@ func Parse(b []byte) (*Revocation, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// Unverified is a record that passed the checks of Parse that need no
+// signature (1–4: size, canonical form, proof identity, standing) and
+// whose signatures have not been checked yet. Its ID and Expiry let a
+// caller drop it cheaply (already revoked, already expired) before it pays
+// for the signatures; VerifyCache.Verify turns it into a *Revocation.
+type Unverified struct{ r *Revocation }
+
+// Decode runs checks 1–4 of Parse and leaves the signatures (5 and 6) to
+// VerifyCache.Verify. Use Parse unless something cheap may decide first.
+func Decode(b []byte) (*Unverified, error) {
+	r, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return &Unverified{r: r}, nil
+}
+
+// ID is the revoked token's ID, as the record claims it.
+func (u *Unverified) ID() capability.ID { return u.r.id }
+
+// Expiry is the revoked token's expiry, as the record claims it (it
+// equals the embedded proof's).
+func (u *Unverified) Expiry() time.Time { return u.r.expiry }
+
+// VerifyCache remembers which record bytes verified, so a record checked
+// twice on its way in (protocols/revgossip checks each one as its RPC
+// arrives and again in the topic validator) pays for its signatures once.
+// It keeps only hashes, at most its size of them, and starts over when
+// full. Safe for concurrent use. A nil *VerifyCache remembers nothing.
+type VerifyCache struct {
+	size int
+	mu   sync.Mutex
+	ok   map[[32]byte]struct{}
+}
+
+// NewVerifyCache returns a cache of at most size hashes (32 bytes each).
+func NewVerifyCache(size int) *VerifyCache {
+	return &VerifyCache{size: max(size, 1), ok: map[[32]byte]struct{}{}}
+}
+
+// Verify runs the signature checks Decode left out, unless the same bytes
+// verified through c before, and returns the verified record.
+func (c *VerifyCache) Verify(u *Unverified) (*Revocation, error) {
+	if c == nil {
+		if err := u.r.verify(); err != nil {
+			return nil, err
+		}
+		return u.r, nil
+	}
+	h := sha256.Sum256(u.r.raw)
+	c.mu.Lock()
+	_, seen := c.ok[h]
+	c.mu.Unlock()
+	if seen {
+		return u.r, nil
+	}
+	if err := u.r.verify(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.ok) >= c.size {
+		clear(c.ok)
+	}
+	c.ok[h] = struct{}{}
+	c.mu.Unlock()
+	return u.r, nil
 }
 
 // decode runs checks 1–4 of Parse: everything but the signatures. The Set

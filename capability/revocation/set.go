@@ -200,6 +200,11 @@ func (s *Set) IsRevoked(id capability.ID) bool {
 	return ok
 }
 
+// Expired reports whether a token expiring at expiry is past keeping by
+// this Set's clock and skew (now ≥ expiry + skew): Add refuses its
+// revocation with ErrExpired, and Collect drops its entry.
+func (s *Set) Expired(expiry time.Time) bool { return !s.clock().Before(expiry.Add(s.skew)) }
+
 // RevokedBy returns the record that revoked id, read back from the
 // datastore (so it is for the rare revoked path, e.g. to tell a refused
 // peer who revoked its share). If id is revoked but the record cannot be
@@ -246,7 +251,7 @@ func (s *Set) Add(ctx context.Context, rev *Revocation) (added bool, err error) 
 	if rev == nil || rev.raw == nil || rev.token == nil {
 		return false, fmt.Errorf("%w: not a parsed revocation", ErrMalformed)
 	}
-	if !s.clock().Before(rev.expiry.Add(s.skew)) {
+	if s.Expired(rev.expiry) {
 		return false, fmt.Errorf("%w: token %s expired %s", ErrExpired, rev.id.Short(), rev.expiry.Format(time.RFC3339))
 	}
 	if s.IsRevoked(rev.id) {

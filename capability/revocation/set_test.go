@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,10 +13,11 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // openSet opens a Set on store with a fake clock and no background loop.
-func openSet(t testing.TB, store ds.Datastore, clk *fakeClock, cfg Config) *Set {
+func openSet(t testing.TB, store ds.Datastore, clk *testkit.Clock, cfg Config) *Set {
 	t.Helper()
 	cfg.Datastore, cfg.Clock, cfg.CollectEvery = store, clk.Now, -1
 	s, err := Open(context.Background(), cfg)
@@ -33,7 +33,7 @@ func newStore() ds.Datastore { return dssync.MutexWrap(ds.NewMapDatastore()) }
 func TestSetAddsAndAnswers(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
-	s := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	s := openSet(t, newStore(), testkit.NewClock(testNow), Config{})
 	ch := newChain(t, c, "set")
 	rev := mustNew(t, c.alice, ch.mid)
 
@@ -87,7 +87,7 @@ func TestSetAddsAndAnswers(t *testing.T) {
 func TestCascadeThroughVerifier(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
-	s := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	s := openSet(t, newStore(), testkit.NewClock(testNow), Config{})
 	ch := newChain(t, c, "cascade")
 	other := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "cascade/other")
 	v := capability.NewVerifier(capability.Config{Clock: func() time.Time { return testNow }, Revocations: s})
@@ -129,7 +129,7 @@ func TestCascadeThroughVerifier(t *testing.T) {
 // filter wrongly claims, and checks the exact set answers no for them.
 func TestBloomFalsePositiveIsNotRevoked(t *testing.T) {
 	c := newCast(t)
-	s := openSet(t, newStore(), &fakeClock{testNow}, Config{ExpectedEntries: 1, FalsePositiveRate: 0.5})
+	s := openSet(t, newStore(), testkit.NewClock(testNow), Config{ExpectedEntries: 1, FalsePositiveRate: 0.5})
 	for i := range 8 {
 		tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, fmt.Sprint("fp", i))
 		if _, err := s.Add(context.Background(), mustNew(t, c.owner, tok)); err != nil {
@@ -157,7 +157,7 @@ func TestSetSurvivesRestart(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
 	store := newStore()
-	clk := &fakeClock{testNow}
+	clk := testkit.NewClock(testNow)
 	s := openSet(t, store, clk, Config{})
 	ch := newChain(t, c, "restart")
 	for _, r := range []*Revocation{mustNew(t, c.owner, ch.root), mustNew(t, c.bob, ch.leaf)} {
@@ -196,7 +196,7 @@ func TestCollectDropsOnlyExpiredEntries(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
 	store := newStore()
-	clk := &fakeClock{testNow}
+	clk := testkit.NewClock(testNow)
 	s := openSet(t, store, clk, Config{})
 	short := issueTo(t, c.owner, c.alice.ID(), nil, time.Minute, "short")
 	long := issueTo(t, c.owner, c.alice.ID(), nil, 24*time.Hour, "long")
@@ -228,7 +228,7 @@ func TestCollectDropsOnlyExpiredEntries(t *testing.T) {
 func TestSinceReturnsEntriesInVersionOrder(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
-	s := openSet(t, newStore(), &fakeClock{testNow}, Config{})
+	s := openSet(t, newStore(), testkit.NewClock(testNow), Config{})
 	var ids []capability.ID
 	for i := range 5 {
 		tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, fmt.Sprint("since", i))
@@ -272,7 +272,7 @@ func TestSinceReturnsEntriesInVersionOrder(t *testing.T) {
 func TestQuotaBoundsOneRevoker(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
-	s := openSet(t, newStore(), &fakeClock{testNow}, Config{MaxPerRevoker: 3})
+	s := openSet(t, newStore(), testkit.NewClock(testNow), Config{MaxPerRevoker: 3})
 	for i := range 4 {
 		tok := issueTo(t, c.mallory, c.mallory.ID(), nil, time.Hour, fmt.Sprint("quota", i))
 		_, err := s.Add(ctx, mustNew(t, c.mallory, tok))
@@ -291,10 +291,8 @@ func TestQuotaBoundsOneRevoker(t *testing.T) {
 func TestBackgroundCollectionStopsOnClose(t *testing.T) {
 	c := newCast(t)
 	before := runtime.NumGoroutine()
-	clk := &fakeClock{testNow}
-	var mu sync.Mutex
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clk.Now() }
-	s, err := Open(context.Background(), Config{Clock: now, CollectEvery: 5 * time.Millisecond})
+	clk := testkit.NewClock(testNow)
+	s, err := Open(context.Background(), Config{Clock: clk.Now, CollectEvery: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,21 +300,13 @@ func TestBackgroundCollectionStopsOnClose(t *testing.T) {
 	if _, err := s.Add(context.Background(), mustNew(t, c.owner, tok)); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
 	clk.Advance(time.Hour)
-	mu.Unlock()
-	deadline := time.Now().Add(2 * time.Second)
-	for s.IsRevoked(tok.ID()) {
-		if time.Now().After(deadline) {
-			t.Fatal("background collection never dropped the expired entry")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 2*time.Second, func() bool { return !s.IsRevoked(tok.ID()) },
+		"background collection drops the expired entry")
 	s.Close()
 	s.Close() // idempotent
-	time.Sleep(20 * time.Millisecond)
-	if after := runtime.NumGoroutine(); after > before {
-		t.Fatalf("%d goroutines before, %d after Close", before, after)
+	if !testkit.Poll(2*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+		t.Fatalf("%d goroutines before, %d after Close", before, runtime.NumGoroutine())
 	}
 }
 
@@ -328,7 +318,7 @@ func TestSetOnAddAnnouncesEachNewRecordOnce(t *testing.T) {
 	store := newStore()
 	var seen []capability.ID
 	var s *Set
-	s = openSet(t, store, &fakeClock{testNow}, Config{OnAdd: func(r *Revocation) {
+	s = openSet(t, store, testkit.NewClock(testNow), Config{OnAdd: func(r *Revocation) {
 		if !s.IsRevoked(r.ID()) {
 			t.Error("OnAdd ran before the record was in force")
 		}
@@ -345,8 +335,29 @@ func TestSetOnAddAnnouncesEachNewRecordOnce(t *testing.T) {
 		t.Fatalf("OnAdd saw %v, want the mid token once", seen)
 	}
 	s.Close()
-	reopened := openSet(t, store, &fakeClock{testNow}, Config{OnAdd: func(*Revocation) { t.Error("OnAdd announced a record loaded from the store") }})
+	reopened := openSet(t, store, testkit.NewClock(testNow), Config{OnAdd: func(*Revocation) { t.Error("OnAdd announced a record loaded from the store") }})
 	if !reopened.IsRevoked(ch.mid.ID()) {
 		t.Fatal("the record did not survive the reopen")
+	}
+}
+
+// TestExpiredIsWhereAddStops: Expired answers true exactly from the
+// token's expiry plus the skew, where Add starts refusing.
+func TestExpiredIsWhereAddStops(t *testing.T) {
+	c := newCast(t)
+	clk := testkit.NewClock(testNow)
+	s := openSet(t, newStore(), clk, Config{})
+	tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "expired")
+	rev := mustNew(t, c.owner, tok)
+	clk.Set(tok.Expiry().Add(capability.DefaultSkew - time.Second))
+	if s.Expired(tok.Expiry()) {
+		t.Fatal("expired a second before expiry plus skew")
+	}
+	clk.Set(tok.Expiry().Add(capability.DefaultSkew))
+	if !s.Expired(tok.Expiry()) {
+		t.Fatal("not expired at expiry plus skew")
+	}
+	if _, err := s.Add(context.Background(), rev); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Add at expiry plus skew: %v, want ErrExpired", err)
 	}
 }

@@ -1,12 +1,11 @@
 package revocation
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"flag"
-	"os"
 	"testing"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/records.json from the case table")
@@ -31,35 +30,14 @@ func buildVectors(t testing.TB) []vector {
 	return out
 }
 
-func readVectors(t testing.TB) []vector {
-	t.Helper()
-	data, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(data, &vs); err != nil {
-		t.Fatal(err)
-	}
-	return vs
-}
+func readVectors(t testing.TB) []vector { return testkit.ReadVectors[vector](t, vectorsFile) }
 
 // TestCommittedVectors checks testdata/records.json: each record parses as
 // recorded, and the file is what the case table generates (run
 // `go test ./capability/revocation -run TestCommittedVectors -update` after
 // a format change).
 func TestCommittedVectors(t *testing.T) {
-	fresh, err := json.MarshalIndent(buildVectors(t), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh = append(fresh, '\n')
-	if *update {
-		if err := os.WriteFile(vectorsFile, fresh, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	vs := readVectors(t)
+	vs := testkit.Vectors(t, vectorsFile, *update, func() []vector { return buildVectors(t) })
 	if len(vs) < 20 {
 		t.Fatalf("only %d vectors", len(vs))
 	}
@@ -74,9 +52,5 @@ func TestCommittedVectors(t *testing.T) {
 				t.Fatalf("got %s (%v), want %s", got, err, v.Want)
 			}
 		})
-	}
-	data, _ := os.ReadFile(vectorsFile)
-	if !bytes.Equal(data, fresh) {
-		t.Fatalf("%s is stale: rerun with -update", vectorsFile)
 	}
 }

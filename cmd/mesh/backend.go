@@ -18,7 +18,7 @@ func backend(ctx context.Context, g *globals, unlock bool) (localapi.Backend, bo
 	if c, err := localapi.Dial(ctx, g.Home().SocketPath()); err == nil {
 		return c, true, nil
 	}
-	l, err := node.OpenLocal(ctx, g.Home(), node.LocalOptions{})
+	l, err := node.Open(ctx, g.Home(), node.Options{})
 	if err != nil {
 		return nil, false, err
 	}

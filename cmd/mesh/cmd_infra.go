@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/node/infra"
 	"github.com/ocmt/mesh/relay"
 )
 
@@ -47,7 +47,7 @@ func (f *infraFlags) load(cmd *cobra.Command) (infraFile, *slog.Logger, error) {
 	return fc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
 }
 
-func printReady(cmd *cobra.Command, role string, in *node.Infra) {
+func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "mesh %s %s ready\n", role, in.Host.ID())
 	for _, a := range in.Addrs() {
@@ -66,7 +66,7 @@ func newBootstrapCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in, err := node.StartBootstrap(cmd.Context(), node.InfraConfig{Home: g.Home(), Listen: fc.Listen, Logger: log})
+			in, err := infra.StartBootstrap(cmd.Context(), infra.Config{Home: g.Home(), Listen: fc.Listen, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -105,9 +105,9 @@ func newRelayCmd(g *globals) *cobra.Command {
 			if len(fc.Bootstrap) == 0 {
 				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
 			}
-			in, err := node.StartRelay(cmd.Context(), node.RelayConfig{
-				InfraConfig: node.InfraConfig{Home: g.Home(), Listen: fc.Listen, Logger: log},
-				Bootstrap:   fc.Bootstrap, AuditPath: fc.Audit, MetricsAddr: fc.Metrics,
+			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{
+				Config:    infra.Config{Home: g.Home(), Listen: fc.Listen, Logger: log},
+				Bootstrap: fc.Bootstrap, AuditPath: fc.Audit, MetricsAddr: fc.Metrics,
 				Relay: relay.Config{AllowPrivateAddrs: fc.AllowPrivateAddrs, MaxReservations: fc.MaxReservations,
 					MaxCircuits: fc.MaxCircuits, ReservationsPerMinute: fc.ReservationsPerMinute, CircuitsPerMinute: fc.CircuitsPerMinute},
 			})
@@ -143,7 +143,7 @@ func newRelayGrantCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--to %q is not a peer ID: %w", to, err)
 			}
-			tok, err := node.GrantRelayAccess(g.Home(), id, valid)
+			tok, err := infra.GrantRelayAccess(g.Home(), id, valid, time.Now())
 			if err != nil {
 				return err
 			}
@@ -172,7 +172,7 @@ revocation. Otherwise it is stored and in force from the relay's next start.`,
 			if err != nil {
 				return err
 			}
-			id, how, err := node.RevokeRelayAccess(cmd.Context(), g.Home(), text)
+			id, how, err := infra.RevokeRelayAccess(cmd.Context(), g.Home(), text, time.Now())
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/node"
 	"github.com/ocmt/mesh/vault"
 )
@@ -73,7 +74,7 @@ func newIDCmd(g *globals) *cobra.Command {
 		Short: "Print this node's peer ID (no password needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, err := node.LoadIdentity(g.Home())
+			k, err := home.LoadIdentity(g.Home())
 			if err != nil {
 				return err
 			}

@@ -1,5 +1,5 @@
-// Command mesh is the one OCMT Mesh binary: home node, bootstrap peer,
-// relay, group vault and the CLI that talks to them. This package only
+// Command mesh is the one OCMT Mesh binary: the home node, the bootstrap
+// peer, the relay, the demo, and the CLI that talks to a home node. This package only
 // parses flags, environment and config files; behaviour lives in packages.
 package main
 

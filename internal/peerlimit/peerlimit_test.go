@@ -5,11 +5,13 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 func TestBucketsPerPeerAndBoundedMemory(t *testing.T) {
-	now := time.Unix(1000, 0)
-	l := New(1, 2, 3, func() time.Time { return now })
+	clock := testkit.NewClock(testkit.Epoch)
+	l := New(1, 2, 3, clock.Now)
 	a, b := peer.ID("a"), peer.ID("b")
 	for i := 0; i < 2; i++ {
 		if !l.Allow(a) {
@@ -22,7 +24,7 @@ func TestBucketsPerPeerAndBoundedMemory(t *testing.T) {
 	if !l.Allow(b) {
 		t.Fatal("one peer's bucket starved another")
 	}
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	if !l.Allow(a) {
 		t.Fatal("the bucket did not refill")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -14,16 +15,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
-func newKey(t *testing.T) *keys.PeerKey {
-	t.Helper()
-	k := keys.GeneratePeerKey()
-	return &k
-}
-
 func TestRoundTrip(t *testing.T) {
-	alice := newKey(t)
+	alice := testkit.Key(t, "alice")
 	msg := []byte("the canary sings at midnight")
 	ct, err := Seal([]peer.ID{alice.ID()}, msg)
 	if err != nil {
@@ -43,7 +39,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestDerivedIdentityMatchesRecipient(t *testing.T) {
 	for i := 0; i < 20; i++ {
-		k := newKey(t)
+		k := testkit.Key(t, fmt.Sprint("peer ", i))
 		id, err := Identity(k)
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +55,7 @@ func TestDerivedIdentityMatchesRecipient(t *testing.T) {
 }
 
 func TestWrongRecipientFails(t *testing.T) {
-	alice, mallory := newKey(t), newKey(t)
+	alice, mallory := testkit.Key(t, "alice"), testkit.Key(t, "mallory")
 	ct, _ := Seal([]peer.ID{alice.ID()}, []byte("for alice"))
 	if _, err := Open(mallory, ct); !errors.Is(err, ErrNotRecipient) {
 		t.Fatalf("got %v", err)
@@ -67,7 +63,7 @@ func TestWrongRecipientFails(t *testing.T) {
 }
 
 func TestMultiRecipient(t *testing.T) {
-	a, b, c, outsider := newKey(t), newKey(t), newKey(t), newKey(t)
+	a, b, c, outsider := testkit.Key(t, "a"), testkit.Key(t, "b"), testkit.Key(t, "c"), testkit.Key(t, "outsider")
 	msg := []byte("shared snapshot")
 	ct, err := Seal([]peer.ID{a.ID(), b.ID(), c.ID(), b.ID()}, msg)
 	if err != nil {
@@ -87,7 +83,7 @@ func TestMultiRecipient(t *testing.T) {
 }
 
 func TestTamperedFails(t *testing.T) {
-	alice := newKey(t)
+	alice := testkit.Key(t, "alice")
 	ct, _ := Seal([]peer.ID{alice.ID()}, bytes.Repeat([]byte("x"), 1000))
 	for _, pos := range []int{30, len(ct) / 2, len(ct) - 1} {
 		bad := bytes.Clone(ct)
@@ -102,7 +98,7 @@ func TestTamperedFails(t *testing.T) {
 }
 
 func TestStreaming(t *testing.T) {
-	alice := newKey(t)
+	alice := testkit.Key(t, "alice")
 	big := make([]byte, 300<<10) // several 64 KiB STREAM chunks
 	rand.Read(big)
 	var buf bytes.Buffer
@@ -129,7 +125,7 @@ func TestStreaming(t *testing.T) {
 func TestAgeToolInterop(t *testing.T) {
 	// The derived identity opens a file sealed with plain age to the derived
 	// recipient, and vice versa: our ciphertexts are ordinary age files.
-	alice := newKey(t)
+	alice := testkit.Key(t, "alice")
 	id, _ := Identity(alice)
 	var buf bytes.Buffer
 	w, _ := age.Encrypt(&buf, id.Recipient())

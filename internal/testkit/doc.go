@@ -1,7 +1,7 @@
 // Package testkit holds the helpers every package's tests share, so no
 // test file grows its own copy: deterministic keys and randomness, a fake
 // clock, loopback libp2p hosts, waiting on a condition with a deadline,
-// and committed test vectors.
+// goroutine-leak checks, and committed test vectors.
 //
 // Tests never sleep for a fixed time to let something happen: they wait
 // for it with Eventually (or a channel and Within), and fail with a

@@ -12,19 +12,27 @@ import (
 	"github.com/ocmt/mesh/internal/keys"
 )
 
-// Host starts a libp2p host on loopback TCP with key k (a fresh key when
-// nil) and closes it when the test ends. opts come after the defaults, so
-// they can override the listen address.
+// loopback is the listen address of a host whose options name none.
+const loopback = "/ip4/127.0.0.1/tcp/0"
+
+// Host starts a libp2p host with key k (a fresh key when nil) and closes
+// it when the test ends. opts come after the defaults, so they can
+// override them: the host listens on loopback TCP unless opts name listen
+// addresses of their own (libp2p.ListenAddrStrings, to restart a host on
+// the port it had), in which case it listens on exactly those.
 func Host(t testing.TB, k *keys.PeerKey, opts ...libp2p.Option) host.Host {
 	t.Helper()
 	if k == nil {
 		fresh := keys.GeneratePeerKey()
 		k = &fresh
 	}
-	all := append([]libp2p.Option{
-		libp2p.Identity(k.Libp2pPrivKey()),
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-	}, opts...)
+	all := append([]libp2p.Option{libp2p.Identity(k.Libp2pPrivKey())}, opts...)
+	all = append(all, func(cfg *libp2p.Config) error {
+		if cfg.ListenAddrs == nil { // nil, not empty: libp2p.NoListenAddrs stays in force
+			return libp2p.ListenAddrStrings(loopback)(cfg)
+		}
+		return nil
+	})
 	h, err := libp2p.New(all...)
 	if err != nil {
 		t.Fatalf("libp2p.New: %v", err)

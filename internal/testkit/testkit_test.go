@@ -2,9 +2,12 @@ package testkit
 
 import (
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p"
 )
 
 func TestEventuallySeesALateChange(t *testing.T) {
@@ -61,4 +64,26 @@ func TestHostsConnect(t *testing.T) {
 	if len(a.Network().ConnsToPeer(b.ID())) == 0 {
 		t.Fatal("not connected")
 	}
+}
+
+func TestHostListenAddrsReplaceTheDefault(t *testing.T) {
+	h := Host(t, nil, libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1"))
+	if len(h.Addrs()) == 0 {
+		t.Fatal("listening nowhere")
+	}
+	for _, a := range h.Addrs() {
+		if !strings.Contains(a.String(), "/quic-v1") {
+			t.Fatalf("listening on %v besides the address asked for", a)
+		}
+	}
+}
+
+func TestGoroutinesSettleAndDrop(t *testing.T) {
+	base := SettledGoroutines(t, 5*time.Second)
+	stop := make(chan struct{})
+	for range 3 {
+		go func() { <-stop }()
+	}
+	time.AfterFunc(20*time.Millisecond, func() { close(stop) })
+	GoroutinesDropTo(t, 5*time.Second, base)
 }

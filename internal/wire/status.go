@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Status is a stable numeric outcome that crosses the wire. Values are part
@@ -63,7 +65,13 @@ func (s Status) Error() string { return "wire: " + s.String() }
 // nothing internal leaks by accident; log those on the server side.
 type Error struct {
 	Status  Status
-	Message string
+	Message string // for humans; nothing may parse it
+	// Detail is an optional structured refusal detail (Reply field 4):
+	// deterministic CBOR whose type the protocol's spec defines for this
+	// Status, such as the revocation detail of a share/2 Revoked refusal
+	// (protocols/capwire). Only protocols whose spec defines a detail set
+	// it; like Message it must hold nothing the remote peer may not see.
+	Detail cbor.RawMessage
 }
 
 // Errorf builds an *Error with a formatted message.
@@ -80,7 +88,8 @@ func (e *Error) Error() string {
 }
 
 // Is matches a bare Status, or another *Error with the same status (messages
-// are ignored, so package sentinels built with Errorf match remote errors).
+// are ignored, so package sentinels built with Errorf match remote errors;
+// details are always ignored).
 func (e *Error) Is(target error) bool {
 	switch t := target.(type) {
 	case Status:

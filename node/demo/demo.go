@@ -19,6 +19,7 @@ import (
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/node/infra"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/relay"
 	"github.com/ocmt/mesh/vault"
@@ -98,14 +99,14 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 
 	r.say("1. The management side shrinks to a bootstrap peer and a relay.")
 	var bootTap, relayTap *testmesh.TapHost
-	boot, err := node.StartBootstrap(ctx, node.InfraConfig{Home: home("bootstrap"), Listen: loop,
+	boot, err := infra.StartBootstrap(ctx, infra.Config{Home: home("bootstrap"), Listen: loop,
 		WrapHost: func(h host.Host) host.Host { bootTap = testmesh.NewTapHost(h); return bootTap }})
 	if !r.step("bootstrap peer up (directory, DHT, encrypted mailboxes): "+short(boot), err) {
 		return err
 	}
 	defer boot.Close()
-	rel, err := node.StartRelay(ctx, node.RelayConfig{
-		InfraConfig: node.InfraConfig{Home: home("relay"), Listen: loop,
+	rel, err := infra.StartRelay(ctx, infra.RelayConfig{
+		Config: infra.Config{Home: home("relay"), Listen: loop,
 			WrapHost: func(h host.Host) host.Host { relayTap = testmesh.NewTapHost(h); return relayTap }},
 		Bootstrap: boot.Addrs(), Relay: relay.Config{AllowPrivateAddrs: true}})
 	if !r.step("relay up (forwards encrypted streams for registered nodes only): "+short(rel), err) {
@@ -119,15 +120,15 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 			return nil, err
 		}
 		n, err := node.Start(ctx, node.Config{Home: home(name), Listen: loop, Bootstrap: boot.Addrs(), Logger: opts.Logger.With("node", name),
-			Relays: []string{rel.Addrs()[0]}, Firewall: true, MailboxInterval: 500 * time.Millisecond})
+			Relays: []string{rel.Addrs()[0]}, Firewall: true, Timings: node.Timings{Mailbox: 500 * time.Millisecond}})
 		if err != nil {
 			return nil, err
 		}
-		if err := n.Local().Unlock(ctx, []byte(pw)); err != nil {
+		if err := n.Unlock(ctx, []byte(pw)); err != nil {
 			n.Close()
 			return nil, err
 		}
-		return n, waitUntil(ctx, 20*time.Second, func() bool { st, _ := n.Local().Status(ctx); return st.Relayed })
+		return n, waitUntil(ctx, 20*time.Second, func() bool { st, _ := n.Status(ctx); return st.Relayed })
 	}
 	alice, err := start("alice", "alice's long passphrase")
 	if !r.step("alice's node up, vault unlocked, handle \"alice\" claimed, relay slot reserved", err) {
@@ -143,21 +144,21 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	r.say("3. Alice stores her calendar and an API key. Both are sealed in her vault only.")
 	calendar := "Mon 09:00 standup\nThu 16:00 dentist"
 	apiKey := "sk-demo-" + fmt.Sprint(time.Now().UnixNano())
-	r.step("alice: mesh put calendar/work", alice.Local().PutResource(ctx, "calendar/work", []byte(calendar)))
-	r.step("alice: mesh secret set openai --type api_key", alice.Local().SecretSet(ctx, vault.Secret{Name: "openai", Type: vault.TypeAPIKey, Provider: "openai", Value: []byte(apiKey)}))
+	r.step("alice: mesh put calendar/work", alice.PutResource(ctx, "calendar/work", []byte(calendar)))
+	r.step("alice: mesh secret set openai --type api_key", alice.SecretSet(ctx, vault.Secret{Name: "openai", Type: vault.TypeAPIKey, Provider: "openai", Value: []byte(apiKey)}))
 
 	r.say("4. Alice shares her calendar with Bob by saying who and what; no token handling.")
-	res, err := alice.Local().Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,list", ValidFor: 24 * time.Hour})
+	res, err := alice.Share(ctx, localapi.ShareRequest{Path: "calendar/*", With: "bob", Can: "read,list", ValidFor: 24 * time.Hour})
 	if r.step(fmt.Sprintf("alice: mesh share calendar/* --with bob  →  share %s, delivered %s", res.ID, res.Delivered), err) {
-		gs, err := bob.Local().Shared(ctx)
+		gs, err := bob.Shared(ctx)
 		if r.step("bob: mesh shared", err) && len(gs) == 1 {
-			fmt.Fprintf(r.w, "      %s shared %s with you: %s, until %s\n", gs[0].OwnerHandle, gs[0].Resource, strings.Join(gs[0].Actions, ", "), gs[0].Expiry.Local().Format(time.DateTime))
+			fmt.Fprintf(r.w, "      %s shared %s with you: %s, until %s\n", gs[0].OwnerHandle, gs[0].Resource, strings.Join(gs[0].Actions, ", "), gs[0].Expiry.Format(time.DateTime))
 		}
 	}
 
 	r.say("5. Bob reads Alice's calendar. The stream is end-to-end encrypted through the relay.")
 	t0 := time.Now()
-	data, err := bob.Local().Fetch(ctx, "alice/calendar/work")
+	data, err := bob.Fetch(ctx, "alice/calendar/work")
 	if r.step(fmt.Sprintf("bob: mesh get alice/calendar/work (%v)", time.Since(t0).Round(time.Millisecond)), err) {
 		r.check("bob sees alice's calendar", string(data) == calendar, fmt.Sprintf("got %q", data))
 		fmt.Fprintf(r.w, "      %s\n", strings.ReplaceAll(string(data), "\n", "\n      "))
@@ -169,14 +170,14 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 		}
 	}
 	r.check("bob reached alice only through the relay circuit", relayed, "a direct connection exists")
-	_, err = bob.Local().Fetch(ctx, "alice/files/taxes")
+	_, err = bob.Fetch(ctx, "alice/files/taxes")
 	r.check("bob cannot read anything alice did not share", err != nil, "bob read an unshared path")
 
 	r.say("6. Alice changes her mind and revokes the share. It is refused everywhere at once,\n   not \"valid for 2 more hours\".")
 	t0 = time.Now()
-	id, err := alice.Local().Revoke(ctx, res.ID)
+	id, err := alice.Revoke(ctx, res.ID)
 	if r.step("alice: mesh revoke "+res.ID, err) {
-		_, err = bob.Local().Fetch(ctx, "alice/calendar/work")
+		_, err = bob.Fetch(ctx, "alice/calendar/work")
 		refusedAfter := time.Since(t0)
 		r.check(fmt.Sprintf("bob's next read is refused %v after the revoke: %v", refusedAfter.Round(time.Microsecond), err),
 			errors.Is(err, capability.ErrRevoked), fmt.Sprintf("got %v", err))
@@ -195,7 +196,7 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 		len(bb) > 0 && testmesh.Find(bb, secrets...) == nil, "secret found at the bootstrap")
 
 	r.say("8. Every sensitive operation left an audit record on alice's node.")
-	rep, err := alice.Local().Audit(ctx)
+	rep, err := alice.Audit(ctx)
 	if r.step(fmt.Sprintf("alice: mesh audit  →  %d records, hash chain verified", len(rep.Records)), errors.Join(err, brokenErr(rep.Broken))) {
 		for _, rec := range rep.Records[max(0, len(rep.Records)-5):] {
 			fmt.Fprintf(r.w, "      %-18s %-8s %s %s\n", rec.Op, rec.Outcome, rec.Target, rec.Detail)
@@ -211,7 +212,7 @@ func brokenErr(s string) error {
 	return errors.New(s)
 }
 
-func short(in *node.Infra) string {
+func short(in *infra.Peer) string {
 	if in == nil {
 		return ""
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -17,7 +18,7 @@ import (
 // Timeout and by ctx.
 
 func call(ctx context.Context, h host.Host, bootstrap peer.ID, req request, resp any) error {
-	return wire.Call(ctx, h, bootstrap, ID, Limits(), req, resp)
+	return exchange.Call(ctx, h, bootstrap, ID, Limits(), req, resp)
 }
 
 // Publish sends a record signed by h's own peer key; the bootstrap refuses a

@@ -10,12 +10,16 @@
 // # Version changelog
 //
 //	1  first version: publish, lookup, lookup-peer, mailbox put/fetch/ack.
+//	   The server enforces the canonical encoding and the fields per op
+//	   below. Servers built before that accepted non-canonical requests
+//	   and field 7 on publish and lookup, contrary to this document; the
+//	   client always sent what it specifies, so the ID did not change.
 //
 // # Message flow
 //
 // One request and one reply per stream. The client opens a stream (allowed
 // over limited relay connections), writes one Request frame, closes its write
-// side, and reads one Reply frame (internal/wire.Reply: status, message,
+// side, and reads one Reply frame (internal/exchange.Reply: status, message,
 // body). The server sets a read deadline before the first read, charges the
 // stream's resource scope with each frame's size before allocating it, charges the remote peer's
 // token bucket, answers, and closes the stream. Frames are uvarint length
@@ -45,19 +49,36 @@
 //
 // # Frames
 //
-// Request (CBOR map, integer keys; only the fields of its op may be set):
+// Request (CBOR map, integer keys, ≤ MaxRequest bytes). The server decodes
+// it canonically: the bytes must be exactly the deterministic encoding of
+// what they decode to, so a field is present only with a non-empty value,
+// and unknown fields, duplicate keys, indefinite lengths and tags are
+// refused (BadRequest):
 //
-//	1 op      uint   1 publish, 2 lookup, 3 lookup-peer, 4 mailbox-put,
-//	                 5 mailbox-fetch, 6 mailbox-ack
-//	2 record  map    publish: SignedRecord
-//	3 handle  text   lookup: the handle
-//	4 peer    bytes  lookup-peer: peer ID; mailbox-put: recipient peer ID
-//	5 sealed  bytes  mailbox-put: the sealed blob (≤ MaxSealedBytes)
-//	6 ids     [bytes] mailbox-ack: item IDs (≤ MaxFetchItems)
-//	7 tokens  [bytes] mailbox-put: capability IDs, 32 bytes each
-//	                 (≤ MaxMailTokens)
+//	1 op      uint    1 publish, 2 lookup, 3 lookup-peer, 4 mailbox-put,
+//	                  5 mailbox-fetch, 6 mailbox-ack
+//	2 record  map     SignedRecord (≤ MaxRecordBytes)
+//	3 handle  text    a handle ([a-z0-9_-]{2,32})
+//	4 peer    bytes   a peer ID (lookup-peer: whose record; mailbox-put:
+//	                  the recipient)
+//	5 sealed  bytes   the sealed blob (1–MaxSealedBytes)
+//	6 ids     [bytes] item IDs, MailIDLen bytes each (1–MaxFetchItems)
+//	7 tokens  [bytes] capability IDs, 32 bytes each (≤ MaxMailTokens)
 //
-// Reply bodies (inside wire.Reply field 3, status OK):
+// Fields per op (R required, O optional, - refused; op itself is always
+// required). The server checks a request against its op's row, in one
+// place, before the op sees it; a missing or refused field is BadRequest,
+// and so is an op not listed here:
+//
+//	op               record handle peer sealed ids tokens
+//	1 publish        R      -      -    -      -   -
+//	2 lookup         -      R      -    -      -   -
+//	3 lookup-peer    -      -      R    -      -   -
+//	4 mailbox-put    -      -      R    R      -   O
+//	5 mailbox-fetch  -      -      -    -      -   -
+//	6 mailbox-ack    -      -      -    -      R   -
+//
+// Reply bodies (inside exchange.Reply field 3, status OK):
 //
 //	publish, mailbox-put, mailbox-ack: no body
 //	lookup, lookup-peer: SignedRecord
@@ -78,8 +99,10 @@
 //	6 seq     uint   ≥ 1, strictly increasing per owner
 //	7 issued  int    unix seconds when signed
 //
-// Statuses used: BadRequest (malformed, bad signature), Forbidden (record for
-// another peer, fetch of another's mailbox), NotFound, Conflict (handle taken,
-// stale sequence), TooLarge (frame or mailbox quota), Revoked (mail naming a
-// revoked capability), RateLimited, Internal.
+// Statuses used: BadRequest (malformed or non-canonical, unknown op, a
+// field missing or not allowed for the op, bad signature), Forbidden
+// (record for another peer), NotFound, Conflict (handle taken, stale
+// sequence), TooLarge (frame or mailbox quota), Revoked (mail naming a
+// revoked capability; no detail: exchange.Reply field 4 is never sent),
+// RateLimited, Internal.
 package directory

@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -23,7 +24,8 @@ const (
 	OpMailboxAck   Op = 6
 )
 
-// request is the one request frame; see doc.go for which fields each op uses.
+// request is the one request frame; which fields each op carries is the
+// field table (fields.go), which doc.go states too.
 type request struct {
 	Op     Op            `cbor:"1,keyasint"`
 	Record *SignedRecord `cbor:"2,keyasint,omitempty"`
@@ -77,7 +79,7 @@ var (
 	ErrRateLimited  = &wire.Error{Status: wire.RateLimited, Message: "slow down"}
 	ErrStoreFull    = &wire.Error{Status: wire.TooLarge, Message: "directory full"}
 	ErrRevoked      = &wire.Error{Status: wire.Revoked, Message: "the mail carries a revoked capability"}
-	errBadOp        = &wire.Error{Status: wire.BadRequest, Message: "unknown op or stray fields"}
+	errBadOp        = &wire.Error{Status: wire.BadRequest, Message: "unknown op"}
 	errBadPeerField = &wire.Error{Status: wire.BadRequest, Message: "malformed peer ID"}
 )
 
@@ -101,6 +103,6 @@ type Mailboxes interface {
 }
 
 // Limits returns the wire limits of this protocol.
-func Limits() wire.Limits {
-	return wire.Limits{MaxRequest: MaxRequest, MaxResponse: MaxResponse, Timeout: Timeout}
+func Limits() exchange.Limits {
+	return exchange.Limits{MaxRequest: MaxRequest, MaxResponse: MaxResponse, Timeout: Timeout}
 }

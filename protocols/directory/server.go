@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -92,107 +93,105 @@ func (s *Server) handle(st network.Stream) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
-	wire.Serve(st, Limits(), s.log, s.serve)
+	exchange.Serve(st, Limits(), s.log, s.serve)
 }
 
+// serve answers one request. The request is decoded canonically (one
+// byte form per request; unknown fields, duplicate keys, indefinite
+// lengths and tags refused), its fields are checked against its op's row
+// of the field table (fields.go), and only then does the op's handler see
+// it: handlers never re-check which fields are set.
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
 	if !s.lim.allow(remote, s.cfg.Now()) {
 		return nil, ErrRateLimited
 	}
 	var req request
-	if err := wire.Unmarshal(raw, &req); err != nil {
+	if err := wire.UnmarshalCanonical(raw, &req); err != nil {
 		return nil, err
 	}
-	switch req.Op {
-	case OpPublish:
-		if req.Record == nil || req.Handle != "" || req.Peer != nil || req.Sealed != nil || req.IDs != nil {
-			return nil, errBadOp
-		}
-		rec, err := req.Record.Verify()
-		if err != nil {
-			return nil, err
-		}
-		if rec.Peer != remote {
-			return nil, ErrNotYours
-		}
-		if err := s.cfg.Records.Publish(ctx, req.Record); err != nil {
-			return nil, err
-		}
-		s.log.Info("record published", "handle", rec.Handle.String(), "peer", remote.String(), "seq", rec.Seq)
-		return nil, nil
-
-	case OpLookup:
-		if req.Record != nil || req.Peer != nil || req.Sealed != nil || req.IDs != nil {
-			return nil, errBadOp
-		}
-		h, err := ParseHandle(req.Handle)
-		if err != nil {
-			return nil, err
-		}
-		return s.cfg.Records.Lookup(ctx, h)
-
-	case OpLookupPeer:
-		if req.Record != nil || req.Handle != "" || req.Sealed != nil || req.IDs != nil {
-			return nil, errBadOp
-		}
-		id, err := peer.IDFromBytes(req.Peer)
-		if err != nil {
-			return nil, errBadPeerField
-		}
-		return s.cfg.Records.LookupPeer(ctx, id)
+	sp, ok := specOf(req.Op)
+	if !ok {
+		return nil, errBadOp
 	}
-
-	if s.cfg.Mailboxes == nil {
+	if err := sp.check(req.present()); err != nil {
+		return nil, err
+	}
+	if sp.mailbox && s.cfg.Mailboxes == nil {
 		return nil, ErrNotFound
 	}
-	switch req.Op {
-	case OpMailboxPut:
-		if req.Record != nil || req.Handle != "" || req.IDs != nil {
-			return nil, errBadOp
-		}
-		to, err := peer.IDFromBytes(req.Peer)
-		if err != nil {
-			return nil, errBadPeerField
-		}
-		if len(req.Sealed) == 0 || len(req.Sealed) > MaxSealedBytes {
-			return nil, wire.Errorf(wire.TooLarge, "sealed blob must be 1–%d bytes", MaxSealedBytes)
-		}
-		tokens, err := tokenIDs(req.Tokens)
-		if err != nil {
-			return nil, err
-		}
-		return nil, s.cfg.Mailboxes.Put(ctx, remote, to, req.Sealed, tokens...)
+	return sp.serve(s, ctx, remote, &req)
+}
 
-	case OpMailboxFetch:
-		if req.Record != nil || req.Handle != "" || req.Peer != nil || req.Sealed != nil || req.IDs != nil || req.Tokens != nil {
-			return nil, errBadOp
-		}
-		// Always the remote peer's own mailbox: there is no field to name another.
-		items, more, err := s.cfg.Mailboxes.Fetch(ctx, remote, MaxFetchItems)
-		if err != nil {
-			return nil, err
-		}
-		rep := fetchReply{Items: make([]mailItem, 0, len(items)), More: more}
-		for _, m := range items {
-			rep.Items = append(rep.Items, mailItem{ID: m.ID, From: []byte(m.From), Received: m.Received.Unix(), Sealed: m.Sealed})
-		}
-		return rep, nil
-
-	case OpMailboxAck:
-		if req.Record != nil || req.Handle != "" || req.Peer != nil || req.Sealed != nil || req.Tokens != nil {
-			return nil, errBadOp
-		}
-		if len(req.IDs) == 0 || len(req.IDs) > MaxFetchItems {
-			return nil, wire.Errorf(wire.BadRequest, "ack 1–%d ids", MaxFetchItems)
-		}
-		for _, id := range req.IDs {
-			if len(id) != MailIDLen {
-				return nil, wire.Errorf(wire.BadRequest, "mail id must be %d bytes", MailIDLen)
-			}
-		}
-		return nil, s.cfg.Mailboxes.Ack(ctx, remote, req.IDs)
+func (s *Server) publish(ctx context.Context, remote peer.ID, req *request) (any, error) {
+	rec, err := req.Record.Verify()
+	if err != nil {
+		return nil, err
 	}
-	return nil, errBadOp
+	if rec.Peer != remote {
+		return nil, ErrNotYours
+	}
+	if err := s.cfg.Records.Publish(ctx, req.Record); err != nil {
+		return nil, err
+	}
+	s.log.Info("record published", "handle", rec.Handle.String(), "peer", remote.String(), "seq", rec.Seq)
+	return nil, nil
+}
+
+func (s *Server) lookup(ctx context.Context, _ peer.ID, req *request) (any, error) {
+	h, err := ParseHandle(req.Handle)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Records.Lookup(ctx, h)
+}
+
+func (s *Server) lookupPeer(ctx context.Context, _ peer.ID, req *request) (any, error) {
+	id, err := peer.IDFromBytes(req.Peer)
+	if err != nil {
+		return nil, errBadPeerField
+	}
+	return s.cfg.Records.LookupPeer(ctx, id)
+}
+
+func (s *Server) mailboxPut(ctx context.Context, remote peer.ID, req *request) (any, error) {
+	to, err := peer.IDFromBytes(req.Peer)
+	if err != nil {
+		return nil, errBadPeerField
+	}
+	if len(req.Sealed) > MaxSealedBytes {
+		return nil, wire.Errorf(wire.TooLarge, "sealed blob must be 1–%d bytes", MaxSealedBytes)
+	}
+	tokens, err := tokenIDs(req.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.cfg.Mailboxes.Put(ctx, remote, to, req.Sealed, tokens...)
+}
+
+// mailboxFetch serves the remote peer's own mailbox: the op has no field
+// that could name another.
+func (s *Server) mailboxFetch(ctx context.Context, remote peer.ID, _ *request) (any, error) {
+	items, more, err := s.cfg.Mailboxes.Fetch(ctx, remote, MaxFetchItems)
+	if err != nil {
+		return nil, err
+	}
+	rep := fetchReply{Items: make([]mailItem, 0, len(items)), More: more}
+	for _, m := range items {
+		rep.Items = append(rep.Items, mailItem{ID: m.ID, From: []byte(m.From), Received: m.Received.Unix(), Sealed: m.Sealed})
+	}
+	return rep, nil
+}
+
+func (s *Server) mailboxAck(ctx context.Context, remote peer.ID, req *request) (any, error) {
+	if len(req.IDs) > MaxFetchItems {
+		return nil, wire.Errorf(wire.BadRequest, "ack 1–%d ids", MaxFetchItems)
+	}
+	for _, id := range req.IDs {
+		if len(id) != MailIDLen {
+			return nil, wire.Errorf(wire.BadRequest, "mail id must be %d bytes", MailIDLen)
+		}
+	}
+	return nil, s.cfg.Mailboxes.Ack(ctx, remote, req.IDs)
 }
 
 // tokenIDs parses mailbox-put field 7.

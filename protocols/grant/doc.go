@@ -12,7 +12,7 @@
 //
 // # Message flow
 //
-// One request and one reply per stream (internal/wire framing, deadlines
+// One request and one reply per stream (internal/exchange over internal/wire framing, deadlines
 // and memory reservations). The issuer (or a delegator) opens a stream to
 // the token's audience and sends a Delivery; the audience checks it and
 // answers OK or a status. If no stream can be opened, the sender seals the
@@ -34,8 +34,13 @@
 //	2 handle  text   optional: the issuer's handle, as the issuer calls itself
 //	3 note    text   optional: a human note (≤ MaxNote bytes)
 //
-// The reply has no body. Statuses: BadRequest (malformed or invalid token),
-// Forbidden (not for this peer, or not sent by its issuer), Expired,
+// The reply has no body. Statuses: BadRequest (malformed delivery, note
+// or handle too long, or bytes that are not a token), Forbidden (a token
+// that does not verify: bad signature or broken chain; not for this peer;
+// or not sent by its issuer), Expired (outside its validity window),
 // RateLimited (more than 5 deliveries a second, burst 20, from one sender),
-// Internal.
+// Internal. Which token failure gets which status is protocols/capwire's
+// table, shared with share and relay-access; a receiver does not check
+// revocations, so it never answers Revoked, and a grant reply carries no
+// detail (exchange.Reply field 4 is never sent).
 package grant

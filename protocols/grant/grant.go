@@ -2,7 +2,6 @@ package grant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,10 +11,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/peerseal"
 	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/protocols/capwire"
 )
 
 // ID is the protocol ID.
@@ -38,24 +39,19 @@ type Received struct {
 
 // Check validates a delivery for self. sender is the authenticated sender
 // for direct deliveries, or "" for mailbox items (the mailbox's sender
-// claim is the bootstrap's word, so only signatures count there).
+// claim is the bootstrap's word, so only signatures count there). A token
+// failure is a *wire.Error with the status of the shared table
+// (protocols/capwire).
 func Check(d *Delivery, self, sender peer.ID, now time.Time) (*capability.Token, error) {
 	if len(d.Note) > MaxNote || len(d.Handle) > maxHandle {
 		return nil, wire.Errorf(wire.BadRequest, "note or handle too long")
 	}
 	tok, err := capability.Decode(d.Token)
 	if err != nil {
-		return nil, wire.Errorf(wire.BadRequest, "token: %s", capability.ErrorName(err))
+		return nil, capwire.ToWire(err)
 	}
 	if err := capability.CheckToken(tok, capability.InspectRemote(self), capability.InspectClock(func() time.Time { return now })); err != nil {
-		st := wire.BadRequest
-		switch {
-		case errors.Is(err, capability.ErrWrongAudience):
-			st = wire.Forbidden
-		case errors.Is(err, capability.ErrExpired), errors.Is(err, capability.ErrNotYetValid):
-			st = wire.Expired
-		}
-		return nil, wire.Errorf(st, "token: %s", capability.ErrorName(err))
+		return nil, capwire.ToWire(err)
 	}
 	if sender != "" && tok.Issuer() != sender {
 		return nil, wire.Errorf(wire.Forbidden, "token was not issued by the sender")
@@ -79,7 +75,7 @@ func NewServer(h host.Host, log *slog.Logger, accept func(context.Context, *Rece
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{h: h, log: log, accept: accept, now: time.Now, limiter: peerlimit.New(senderRate, senderBurst, 0, nil)}
-	h.SetStreamHandler(ID, func(st network.Stream) { wire.Serve(st, Limits(), log, s.serve) })
+	h.SetStreamHandler(ID, func(st network.Stream) { exchange.Serve(st, Limits(), log, s.serve) })
 	return s
 }
 
@@ -103,7 +99,7 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 
 // Deliver sends tok to its audience over a stream.
 func Deliver(ctx context.Context, h host.Host, tok *capability.Token, handle, note string) error {
-	return wire.Call(ctx, h, tok.Audience(), ID, Limits(), Delivery{Token: tok.Bytes(), Handle: handle, Note: note}, nil)
+	return exchange.Call(ctx, h, tok.Audience(), ID, Limits(), Delivery{Token: tok.Bytes(), Handle: handle, Note: note}, nil)
 }
 
 // Seal encrypts a delivery for tok's audience, for its mailbox.

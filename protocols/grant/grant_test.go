@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 )
@@ -70,13 +71,13 @@ func TestDeliver(t *testing.T) {
 	})
 	t.Run("a token for another audience is refused", func(t *testing.T) {
 		tok := mint(t, &ak, carol.ID(), time.Hour)
-		err := wire.Call(ctx, alice, bob.ID(), ID, Limits(), Delivery{Token: tok.Bytes()}, nil)
+		err := exchange.Call(ctx, alice, bob.ID(), ID, Limits(), Delivery{Token: tok.Bytes()}, nil)
 		if !errors.Is(err, wire.Forbidden) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("garbage is refused as a bad request", func(t *testing.T) {
-		err := wire.Call(ctx, alice, bob.ID(), ID, Limits(), Delivery{Token: []byte("nope")}, nil)
+		err := exchange.Call(ctx, alice, bob.ID(), ID, Limits(), Delivery{Token: []byte("nope")}, nil)
 		if !errors.Is(err, wire.BadRequest) {
 			t.Fatalf("got %v", err)
 		}

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/internal/exchange"
 )
 
 // Caps of the grant protocol, each with its reason.
@@ -18,8 +18,8 @@ const (
 )
 
 // Limits are the frame caps of one exchange.
-func Limits() wire.Limits {
-	return wire.Limits{MaxRequest: maxDelivery, MaxResponse: 256, Timeout: 20 * time.Second}
+func Limits() exchange.Limits {
+	return exchange.Limits{MaxRequest: maxDelivery, MaxResponse: 256, Timeout: 20 * time.Second}
 }
 
 // Per-sender delivery rate: sharing is a human-paced act, so 5 a second

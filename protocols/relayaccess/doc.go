@@ -13,7 +13,7 @@
 //
 // # Message flow
 //
-// One request and one reply per stream (internal/wire framing, deadline
+// One request and one reply per stream (internal/exchange over internal/wire framing, read
 // deadline before the first read, memory charged per frame). The peer sends its token;
 // the relay verifies it with the capability package: the root issuer must
 // be the relay itself, the audience the authenticated remote peer, the
@@ -23,7 +23,16 @@
 //
 // # Frames
 //
-// Request: {1 token: bytes (≤ capability.MaxTokenBytes)}. The reply has no
-// body. Statuses: BadRequest (malformed token), Forbidden (not a valid
-// access token for this peer), Revoked, Expired, RateLimited.
+// Request: {1 token: bytes (≤ capability.MaxTokenBytes)}, decoded
+// canonically. The reply has no body and never a detail (exchange.Reply field
+// 4 is not sent: a relay-access/1 peer decodes the envelope without it).
+// Statuses: BadRequest (malformed request, or bytes that are not a token),
+// Forbidden (not a valid access token for this peer), Revoked (a token in
+// the chain was revoked; the message names it, for humans), Expired
+// (outside its validity window), RateLimited (the relay's access list is
+// full), Unavailable (its replay store is full; retry later). Which token
+// failure gets which status is protocols/capwire's table, shared with
+// share and grant. The structured revocation detail share/2 sends
+// (capwire.RevokedDetail) would need relay-access/2; its one caller only
+// logs the refusal, so version 1 stays.
 package relayaccess

@@ -4,12 +4,12 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/internal/exchange"
 )
 
 // Limits are the frame caps: a token and its framing in, a status out.
-func Limits() wire.Limits {
-	return wire.Limits{MaxRequest: capability.MaxTokenBytes + 64, MaxResponse: 256, Timeout: 10 * time.Second}
+func Limits() exchange.Limits {
+	return exchange.Limits{MaxRequest: capability.MaxTokenBytes + 64, MaxResponse: 256, Timeout: 10 * time.Second}
 }
 
 // MaxGrants bounds how many admitted peers a relay remembers, so a

@@ -2,7 +2,6 @@ package relayaccess
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,7 +11,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/protocols/capwire"
 )
 
 // ID is the protocol ID.
@@ -43,7 +44,7 @@ func NewServer(h host.Host, revs capability.RevocationChecker, log *slog.Logger)
 	}
 	s := &Server{h: h, revs: revs, log: log, granted: map[peer.ID]*capability.Token{},
 		verifier: capability.NewVerifier(capability.Config{Revocations: revs, Replay: capability.NewMemoryReplay(MaxGrants)})}
-	h.SetStreamHandler(ID, func(st network.Stream) { wire.Serve(st, Limits(), log, s.serve) })
+	h.SetStreamHandler(ID, func(st network.Stream) { exchange.Serve(st, Limits(), log, s.serve) })
 	return s
 }
 
@@ -57,16 +58,10 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	}
 	tok, err := capability.Decode(req.Token)
 	if err != nil {
-		return nil, wire.Errorf(wire.BadRequest, "token: %s", capability.ErrorName(err))
+		return nil, capwire.ToWire(err)
 	}
-	_, err = s.verifier.Verify(ctx, tok, capability.Request{Remote: remote, Owner: s.h.ID(), Resource: Resource, Action: capability.Use})
-	switch {
-	case errors.Is(err, capability.ErrRevoked):
-		return nil, wire.Errorf(wire.Revoked, "relay access revoked")
-	case errors.Is(err, capability.ErrExpired), errors.Is(err, capability.ErrNotYetValid):
-		return nil, wire.Errorf(wire.Expired, "relay access expired")
-	case err != nil:
-		return nil, wire.Errorf(wire.Forbidden, "%s", capability.ErrorName(err))
+	if _, err := s.verifier.Verify(ctx, tok, capability.Request{Remote: remote, Owner: s.h.ID(), Resource: Resource, Action: capability.Use}); err != nil {
+		return nil, capwire.ToWire(err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,7 +103,7 @@ func (s *Server) Allowed(p peer.ID) bool {
 
 // Present shows tok to the relay.
 func Present(ctx context.Context, h host.Host, relay peer.ID, tok *capability.Token) error {
-	return wire.Call(ctx, h, relay, ID, Limits(), request{Token: tok.Bytes()}, nil)
+	return exchange.Call(ctx, h, relay, ID, Limits(), request{Token: tok.Bytes()}, nil)
 }
 
 // Cut forgets every grant whose token chain contains id (a revocation just

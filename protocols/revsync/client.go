@@ -9,7 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability/revocation"
-	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/internal/exchange"
 )
 
 // ErrBadServer is returned when a server's reply breaks the protocol: a
@@ -38,7 +38,7 @@ func Sync(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur 
 			req.Epoch = cur.Epoch[:]
 		}
 		var rep Reply
-		if err := wire.Call(ctx, h, p, ID, Limits(), req, &rep); err != nil {
+		if err := exchange.Call(ctx, h, p, ID, Limits(), req, &rep); err != nil {
 			return cur, st, err
 		}
 		st.Pages++
@@ -84,7 +84,7 @@ func Sync(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur 
 // gossips it: how a peer outside the gossip mesh (a relay operator's
 // `mesh relay revoke`) puts a revocation in force.
 func Push(ctx context.Context, h host.Host, p peer.ID, rev *revocation.Revocation) error {
-	if err := wire.Call(ctx, h, p, ID, Limits(), Request{Push: rev.Bytes()}, nil); err != nil {
+	if err := exchange.Call(ctx, h, p, ID, Limits(), Request{Push: rev.Bytes()}, nil); err != nil {
 		return fmt.Errorf("revsync: pushing %s to %s: %w", rev.ID().Short(), p, err)
 	}
 	return nil

@@ -14,7 +14,7 @@
 //
 // # Message flow
 //
-// One request and one reply per stream (internal/wire: uvarint-framed
+// One request and one reply per stream (internal/exchange over internal/wire: uvarint-framed
 // deterministic CBOR, read deadline before the first read, each frame's
 // size charged to the stream's resource scope before it is allocated). The client asks for the
 // records the server added after version N of the server's set, naming
@@ -48,7 +48,7 @@
 // record is self-authenticating, so anyone may push, under the same per-peer
 // rate limit as pages.
 //
-// Reply body (inside wire.Reply, status OK):
+// Reply body (inside exchange.Reply, status OK):
 //
 //	1 epoch     bytes    the server's epoch (8 bytes)
 //	2 records   [bytes]  revocation envelopes, oldest first (≤ MaxRecordsPerReply,

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/capability/revocation"
-	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/internal/exchange"
 )
 
 // Caps of the revsync protocol.
@@ -30,8 +30,8 @@ const (
 )
 
 // Limits are the revsync protocol's frame caps.
-func Limits() wire.Limits {
-	return wire.Limits{
+func Limits() exchange.Limits {
+	return exchange.Limits{
 		MaxRequest:  maxRequest,
 		MaxResponse: MaxReplyBytes + MaxRecordsPerReply*16 + frameSlack,
 		Timeout:     Timeout,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 )
@@ -177,7 +178,7 @@ func TestSyncRefusesAForgedRecord(t *testing.T) {
 	forged[len(forged)-1] ^= 1
 	epoch := good.Epoch()
 	server.SetStreamHandler(ID, func(s network.Stream) {
-		wire.Serve(s, Limits(), nil, func(context.Context, peer.ID, []byte) (any, error) {
+		exchange.Serve(s, Limits(), nil, func(context.Context, peer.ID, []byte) (any, error) {
 			return Reply{Epoch: epoch[:], Records: [][]byte{forged}, Next: 1}, nil
 		})
 	})
@@ -197,7 +198,7 @@ func TestServerRefusesAMalformedRequest(t *testing.T) {
 	_, server, _ := serve(t, ServerConfig{})
 	_, client := newHost(t)
 	connect(t, client, server)
-	err := wire.Call(context.Background(), client, server.ID(), ID, Limits(), Request{Epoch: []byte{1, 2, 3}}, &Reply{})
+	err := exchange.Call(context.Background(), client, server.ID(), ID, Limits(), Request{Epoch: []byte{1, 2, 3}}, &Reply{})
 	if !errors.Is(err, wire.BadRequest) {
 		t.Fatalf("err = %v", err)
 	}
@@ -236,11 +237,11 @@ func TestPushPutsARecordInForce(t *testing.T) {
 
 	forged := page.Records[1]
 	forged[len(forged)-1] ^= 1
-	err = wire.Call(ctx, client, server.ID(), ID, Limits(), Request{Push: forged}, nil)
+	err = exchange.Call(ctx, client, server.ID(), ID, Limits(), Request{Push: forged}, nil)
 	if !errors.Is(err, wire.BadRequest) || set.IsRevoked(toks[1].ID()) {
 		t.Fatalf("forged push: %v, in force %v", err, set.IsRevoked(toks[1].ID()))
 	}
-	err = wire.Call(ctx, client, server.ID(), ID, Limits(), Request{Since: 3, Push: page.Records[0]}, nil)
+	err = exchange.Call(ctx, client, server.ID(), ID, Limits(), Request{Since: 3, Push: page.Records[0]}, nil)
 	if !errors.Is(err, wire.BadRequest) {
 		t.Fatalf("push with a cursor: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/wire"
 )
@@ -78,7 +79,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) handle(st network.Stream) {
-	wire.Serve(st, Limits(), s.cfg.Logger, s.serve)
+	exchange.Serve(st, Limits(), s.cfg.Logger, s.serve)
 }
 
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
@@ -102,7 +103,7 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	}
 	page, err := s.set.Since(ctx, since, s.cfg.PageSize, pageBytes)
 	if err != nil {
-		return nil, err // logged by wire.Serve, sent as Internal
+		return nil, err // logged by exchange.Serve, sent as Internal
 	}
 	return Reply{Epoch: epoch[:], Records: page.Records, Next: page.Next, More: page.More, Snapshot: snapshot}, nil
 }
@@ -123,7 +124,7 @@ func (s *Server) push(ctx context.Context, remote peer.ID, req Request) error {
 	case errors.Is(err, revocation.ErrQuota):
 		return wire.Errorf(wire.Forbidden, "not kept here: %s", errorName(err))
 	case err != nil:
-		return err // logged by wire.Serve, sent as Internal
+		return err // logged by exchange.Serve, sent as Internal
 	}
 	s.cfg.Logger.Info("revocation pushed", "from", remote, "token", rev.ID().Short())
 	return nil

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/internal/exchange"
 )
 
 // Caps of the share protocol.
@@ -24,8 +24,8 @@ const (
 )
 
 // Limits are the share protocol's frame caps.
-func Limits() wire.Limits {
-	return wire.Limits{
+func Limits() exchange.Limits {
+	return exchange.Limits{
 		MaxRequest:  MaxData + capability.MaxTokenBytes + maxPath + frameSlack,
 		MaxResponse: MaxData + frameSlack,
 		Timeout:     Timeout,

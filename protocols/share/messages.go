@@ -1,19 +1,16 @@
 package share
 
 import (
-	"errors"
 	"fmt"
-	"strings"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/protocols/capwire"
 )
 
-// ID is the protocol ID.
-const ID = "/ocmt/share/1"
+// ID is the protocol ID. Version 2 added the Revoked detail; version 1 is
+// not served (doc.go says why).
+const ID = "/ocmt/share/2"
 
 // Op is a request's operation.
 type Op uint8
@@ -67,37 +64,21 @@ type ListReply struct {
 	Names []string `cbor:"1,keyasint"`
 }
 
-// statusOf maps a verification failure to its wire status and a message
-// safe to send to the remote peer. A revocation names its revoker:
-// "revoked by PEERID at TIME: token ID (link N of M)".
-func (s *Server) statusOf(err error) *wire.Error {
-	var rev *capability.RevokedError
-	switch {
-	case errors.As(err, &rev):
-		if s.cfg.RevokedBy != nil {
-			if by, at, ok := s.cfg.RevokedBy(rev.ID); ok {
-				return wire.Errorf(wire.Revoked, "revoked by %s at %s: token %s (link %d of %d)", by, at.UTC().Format(time.RFC3339), rev.ID.Short(), rev.Link, rev.Of)
-			}
-		}
-		return wire.Errorf(wire.Revoked, "revoked: token %s (link %d of %d)", rev.ID.Short(), rev.Link, rev.Of)
-	case errors.Is(err, capability.ErrExpired), errors.Is(err, capability.ErrNotYetValid):
-		return wire.Errorf(wire.Expired, "%s", capability.ErrorName(err))
-	case errors.Is(err, capability.ErrMalformed), errors.Is(err, capability.ErrTooLarge):
-		return wire.Errorf(wire.BadRequest, "token: %s", capability.ErrorName(err))
-	}
-	return wire.Errorf(wire.Forbidden, "%s", capability.ErrorName(err))
-}
+// RevokedDetail is the structured detail of a Revoked refusal: the revoked
+// token, its link in the chain, and (when the owner knows) the revoker and
+// the time. It is protocols/capwire's, shared with every protocol that
+// refuses revoked tokens.
+type RevokedDetail = capwire.RevokedDetail
 
-// RevokedBy extracts the revoker named in a Revoked refusal, if any.
-func RevokedBy(err error) (peer.ID, bool) {
-	var we *wire.Error
-	if !errors.As(err, &we) || we.Status != wire.Revoked {
-		return "", false
-	}
-	rest, ok := strings.CutPrefix(we.Message, "revoked by ")
-	if !ok {
-		return "", false
-	}
-	id, err := peer.Decode(strings.Fields(rest)[0])
-	return id, err == nil
+// Revoked returns the detail of a Revoked refusal from Read, List or
+// Write and true; false when err is not a Revoked refusal or carries no
+// well-formed detail. The message text is for humans and is never parsed.
+func Revoked(err error) (RevokedDetail, bool) { return capwire.Revoked(err) }
+
+// refusal maps a token's decoding or verification failure to the refusal
+// sent to the remote peer, through the shared table (protocols/capwire);
+// a revocation carries RevokedDetail, its revoker and time from
+// Config.RevokedBy.
+func (s *Server) refusal(err error) *wire.Error {
+	return capwire.ToWireDetailed(err, s.cfg.RevokedBy)
 }

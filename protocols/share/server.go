@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/wire"
 )
@@ -44,8 +45,10 @@ type Config struct {
 	PerPeerRate rate.Limit
 	// PerPeerBurst: default 100.
 	PerPeerBurst int
-	// RevokedBy names who revoked a token, for the refusal message. Default:
-	// the message names the token only.
+	// RevokedBy names who revoked a token and when. A Revoked refusal's
+	// detail (RevokedDetail) always names the revoked token and its link;
+	// with RevokedBy it also carries the revoker and the time. Default:
+	// token and link only.
 	RevokedBy func(capability.ID) (peer.ID, time.Time, bool)
 	// Ready, when set, is asked before each request is verified; an error
 	// refuses the request (wire.Unavailable tells the caller to retry).
@@ -55,7 +58,7 @@ type Config struct {
 	Ready func(context.Context) error
 }
 
-// Server answers /ocmt/share/1 on a host.
+// Server answers /ocmt/share/2 on a host.
 type Server struct {
 	h    host.Host
 	cfg  Config
@@ -87,7 +90,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) handle(st network.Stream) {
-	wire.Serve(st, Limits(), s.cfg.Logger, s.serve)
+	exchange.Serve(st, Limits(), s.cfg.Logger, s.serve)
 }
 
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
@@ -105,20 +108,31 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	return resp, err
 }
 
-func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any, error) {
+// check refuses a request whose op or fields are out of bounds, before
+// its token is looked at, and returns the op's one action.
+func (req *Request) check() (capability.Actions, error) {
 	action, ok := req.Op.action()
-	if !ok {
-		return nil, wire.Errorf(wire.BadRequest, "unknown op %d", req.Op)
+	switch {
+	case !ok:
+		return 0, wire.Errorf(wire.BadRequest, "unknown op %d", req.Op)
+	case len(req.Path) > maxPath:
+		return 0, wire.Errorf(wire.BadRequest, "path over %d bytes", maxPath)
+	case len(req.Data) > MaxData:
+		return 0, wire.Errorf(wire.TooLarge, "data over %d bytes", MaxData)
+	case req.Op != OpWrite && len(req.Data) != 0:
+		return 0, wire.Errorf(wire.BadRequest, "data only goes with write")
 	}
-	if len(req.Data) > MaxData {
-		return nil, wire.Errorf(wire.TooLarge, "data over %d bytes", MaxData)
-	}
-	if req.Op != OpWrite && len(req.Data) != 0 {
-		return nil, wire.Errorf(wire.BadRequest, "data only goes with write")
+	return action, nil
+}
+
+func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any, error) {
+	action, err := req.check()
+	if err != nil {
+		return nil, err
 	}
 	tok, err := capability.Decode(req.Token)
 	if err != nil {
-		return nil, s.statusOf(err)
+		return nil, s.refusal(err)
 	}
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(ctx); err != nil {
@@ -135,7 +149,7 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 	}
 	creq.Resource = path
 	if _, err := s.cfg.Verifier.Verify(ctx, tok, creq); err != nil {
-		return nil, s.statusOf(err)
+		return nil, s.refusal(err)
 	}
 	switch req.Op {
 	case OpRead:
@@ -154,7 +168,7 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 
 func (s *Server) list(ctx context.Context, remote peer.ID, tok *capability.Token, creq capability.Request, prefix string) (any, error) {
 	if _, err := s.cfg.Verifier.VerifyListing(ctx, tok, creq); err != nil {
-		return nil, s.statusOf(err)
+		return nil, s.refusal(err)
 	}
 	prefix = strings.TrimSuffix(prefix, "/")
 	pat := tok.Resource()

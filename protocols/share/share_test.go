@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/exchange"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/peerlimit"
 	"github.com/ocmt/mesh/internal/wire"
@@ -124,24 +126,6 @@ func TestShare(t *testing.T) {
 			t.Fatalf("List = %v, %v", names, err)
 		}
 	})
-	t.Run("a path outside the pattern is forbidden", func(t *testing.T) {
-		_, err := Read(ctx, w.bob, w.alice.ID(), rl, "files/secret")
-		if !errors.Is(err, wire.Forbidden) {
-			t.Fatalf("got %v, want Forbidden", err)
-		}
-	})
-	t.Run("a token used by another peer is refused", func(t *testing.T) {
-		_, err := Read(ctx, w.carol, w.alice.ID(), rl, "calendar/work")
-		if !errors.Is(err, wire.Forbidden) {
-			t.Fatalf("carol with bob's token: %v, want Forbidden", err)
-		}
-	})
-	t.Run("write without the write action is forbidden", func(t *testing.T) {
-		err := Write(ctx, w.bob, w.alice.ID(), rl, "calendar/work", []byte("overwritten"))
-		if !errors.Is(err, wire.Forbidden) || string(w.store.data["calendar/work"]) != "standup 9:00" {
-			t.Fatalf("got %v", err)
-		}
-	})
 	t.Run("write with the write action replaces the resource", func(t *testing.T) {
 		wt := w.grant(t, w.bob.ID(), "calendar/*", capability.Write, time.Hour)
 		if err := Write(ctx, w.bob, w.alice.ID(), wt, "calendar/new", []byte("party")); err != nil {
@@ -162,6 +146,32 @@ func TestShare(t *testing.T) {
 		defer func() { w.store.locked = false }()
 		_, err := Read(ctx, w.bob, w.alice.ID(), rl, "calendar/work")
 		if !errors.Is(err, wire.Locked) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestShareRefusals: what the owner refuses, and with which status.
+func TestShareRefusals(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	rl := w.grant(t, w.bob.ID(), "calendar/*", capability.Read|capability.List, time.Hour)
+
+	t.Run("a path outside the pattern is forbidden", func(t *testing.T) {
+		_, err := Read(ctx, w.bob, w.alice.ID(), rl, "files/secret")
+		if !errors.Is(err, wire.Forbidden) {
+			t.Fatalf("got %v, want Forbidden", err)
+		}
+	})
+	t.Run("a token used by another peer is refused", func(t *testing.T) {
+		_, err := Read(ctx, w.carol, w.alice.ID(), rl, "calendar/work")
+		if !errors.Is(err, wire.Forbidden) {
+			t.Fatalf("carol with bob's token: %v, want Forbidden", err)
+		}
+	})
+	t.Run("write without the write action is forbidden", func(t *testing.T) {
+		err := Write(ctx, w.bob, w.alice.ID(), rl, "calendar/work", []byte("overwritten"))
+		if !errors.Is(err, wire.Forbidden) || string(w.store.data["calendar/work"]) != "standup 9:00" {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -209,7 +219,7 @@ func TestMalformedFramesAreRejectedWithoutPanic(t *testing.T) {
 		s.Write(f)
 		s.CloseWrite()
 		s.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var rep wire.Reply
+		var rep exchange.Reply
 		if err := wire.ReadMsg(s, 1<<16, &rep); err == nil && rep.Status == wire.OK {
 			t.Fatalf("frame %x accepted", f)
 		}
@@ -226,17 +236,56 @@ func TestMalformedFramesAreRejectedWithoutPanic(t *testing.T) {
 	}
 }
 
+// documented are the statuses doc.go lists for a refusal.
+var documented = map[wire.Status]bool{
+	wire.BadRequest: true, wire.Forbidden: true, wire.Revoked: true, wire.Expired: true, wire.NotFound: true,
+	wire.Locked: true, wire.TooLarge: true, wire.RateLimited: true, wire.Unavailable: true, wire.Internal: true,
+}
+
+// FuzzServeRequest feeds arbitrary request frames to the server as an
+// authenticated grantee: it answers or refuses with a documented status,
+// never panics, and every Revoked refusal carries a well-formed detail.
 func FuzzServeRequest(f *testing.F) {
 	k := keys.GeneratePeerKey()
 	now := time.Now()
-	tok, _ := capability.Issue(&k, capability.Params{Audience: k.ID(), Resource: "a/*", Actions: capability.Read, NotBefore: now, Expiry: now.Add(time.Hour)})
-	seed, _ := wire.Marshal(Request{Op: OpRead, Path: "a/b", Token: tok.Bytes()})
-	f.Add(seed)
+	mint := func(acts capability.Actions) *capability.Token {
+		tok, _ := capability.Issue(&k, capability.Params{Audience: k.ID(), Resource: "a/*", Actions: acts, NotBefore: now, Expiry: now.Add(time.Hour)})
+		return tok
+	}
+	tok, revoked := mint(capability.Read|capability.List|capability.Write), mint(capability.Read)
+	revs := capability.NewMemoryRevocations()
+	revs.Revoke(revoked.ID())
+	for _, r := range []Request{
+		{Op: OpRead, Path: "a/b", Token: tok.Bytes()},
+		{Op: OpRead, Path: "a/b", Token: revoked.Bytes()},
+		{Op: OpList, Token: tok.Bytes()},
+		{Op: OpList, Path: "a", Token: revoked.Bytes()},
+		{Op: OpWrite, Path: "a/c", Token: tok.Bytes(), Data: []byte("x")},
+		{Op: OpRead, Path: "a/b", Token: tok.Bytes(), Data: []byte("x")},
+		{Op: OpRead, Path: strings.Repeat("a/", maxPath), Token: tok.Bytes()},
+		{Op: 9, Path: "a/b", Token: tok.Bytes()},
+	} {
+		b, _ := wire.Marshal(r)
+		f.Add(b)
+	}
 	f.Add([]byte{0xa0})
-	s := &Server{cfg: Config{Verifier: capability.NewVerifier(capability.Config{}), Store: &memStore{data: map[capability.ResourcePath][]byte{"a/b": []byte("x")}}, PerPeerRate: 1e9, PerPeerBurst: 1 << 30},
+	f.Add([]byte{0xa2, 0x01, 0x18, 0x01, 0x03, 0x40}) // op 1 as a two-byte uint: non-canonical
+	s := &Server{cfg: Config{Verifier: capability.NewVerifier(capability.Config{Revocations: revs}),
+		Store:     &memStore{data: map[capability.ResourcePath][]byte{"a/b": []byte("x")}},
+		RevokedBy: func(capability.ID) (peer.ID, time.Time, bool) { return k.ID(), now, true }},
 		self: k.ID(), limiter: peerlimit.New(1e9, 1<<30, 0, nil)}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s.serve(context.Background(), k.ID(), b)
+		_, err := s.serve(context.Background(), k.ID(), b)
+		if err == nil {
+			return
+		}
+		st := wire.StatusOf(err)
+		if !documented[st] {
+			t.Fatalf("refused with %v, which doc.go does not list: %v", st, err)
+		}
+		if d, ok := Revoked(err); st == wire.Revoked && (!ok || d.By != k.ID()) {
+			t.Fatalf("a Revoked refusal without its detail: %v", err)
+		}
 	})
 }
 

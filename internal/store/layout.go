@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+)
+
+// The key map of every role's store (DIR/store). A role writes only under
+// the namespaces listed for it; node's tests scan the stores of running
+// roles and fail on any key outside them (see Documented).
+//
+// Home node (mesh node): the vault at the root, the mesh state under /mesh.
+//
+//	/meta/header             vault header (format version, KDF params, vault ID)
+//	/meta/wrap/password      the master key wrapped by the password KEK
+//	/meta/failures           failed-unlock count and next allowed attempt
+//	/meta/audit-head         the audit chain's head (last sequence and hash)
+//	/rec/NS/NAME             one sealed record (secrets, resources), NAME base64url
+//	/audit/SEQ               one audit record, hash-chained
+//	/mesh/profile/handle     the handle this node claims (clear: it is public)
+//	/mesh/grants/issued/ID   a capability this node issued (JSON, clear: bound to its audience)
+//	/mesh/grants/received/ID a capability this node holds (JSON)
+//	/mesh/contacts/HANDLE    a pinned handle → peer ID (trust on first use)
+//	/mesh/uses/ID            uses of a max-uses token (count, expiry)
+//	/mesh/dht/...            kad-dht client state
+//	/mesh/revocations/...    the revocation set (capability/revocation)
+//	/mesh/revoutbox/ID       own revocations no infrastructure peer has taken yet
+//
+// Bootstrap (mesh bootstrap):
+//
+//	/directory/handle/H      signed directory record by handle
+//	/directory/peer/ID       the handle a peer ID holds
+//	/mailbox/...             sealed mail waiting for offline peers (dht.Mailbox)
+//	/kad/...                 kad-dht server state (provider records)
+//	/mesh/revocations/...    the revocation set
+//	/mesh/revoutbox/ID       (empty on infrastructure; the service is shared)
+//
+// Relay (mesh relay):
+//
+//	/kad/...                 kad-dht server state (provider records)
+//	/mesh/revocations/...    the revocation set, relay-access revocations included
+//	/mesh/revoutbox/ID       (as on the bootstrap)
+//
+// Every role keeps its revocation state at the same place. Home nodes kept
+// it at /revocations and /revoutbox, and relays kept kad-dht's provider
+// records at the root, before this layout: Migrations moves them.
+var (
+	// Mesh is the home node's mesh state.
+	Mesh = ds.NewKey("/mesh")
+	// MeshDHT is a home node's kad-dht client state.
+	MeshDHT = ds.NewKey("/mesh/dht")
+	// Revocations holds every role's revocation set.
+	Revocations = ds.NewKey("/mesh/revocations")
+	// RevocationOutbox holds every role's unpushed own revocations.
+	RevocationOutbox = ds.NewKey("/mesh/revoutbox")
+	// Directory, Mailbox and Kad are the bootstrap's services (Kad also the relay's).
+	Directory = ds.NewKey("/directory")
+	Mailbox   = ds.NewKey("/mailbox")
+	Kad       = ds.NewKey("/kad")
+)
+
+// Role names a store's owner in Documented.
+type Role string
+
+// Roles.
+const (
+	HomeNode  Role = "home"
+	Bootstrap Role = "bootstrap"
+	Relay     Role = "relay"
+)
+
+// layout lists the top-level namespaces each role may write.
+var layout = map[Role][]string{
+	HomeNode:  {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/"},
+	Bootstrap: {"/directory/", "/mailbox/", "/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
+	Relay:     {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
+}
+
+// Documented reports whether key is under a namespace the layout gives
+// role.
+func Documented(role Role, key string) bool {
+	for _, p := range layout[role] {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Move renames every key under From to the same suffix under To.
+type Move struct{ From, To ds.Key }
+
+// Migrations are the moves each role's store gets at open, oldest first.
+var Migrations = map[Role][]Move{
+	HomeNode: {
+		{ds.NewKey("/revocations"), Revocations},
+		{ds.NewKey("/revoutbox"), RevocationOutbox},
+	},
+	Relay: {
+		{ds.NewKey("/providers"), Kad.ChildString("providers")},
+	},
+}
+
+// Migrate applies role's moves to s in one batch, so a crash leaves the old
+// layout or the new one. A store already in the new layout is left alone.
+func Migrate(ctx context.Context, s ds.Batching, role Role) (moved int, err error) {
+	b, err := s.Batch(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range Migrations[role] {
+		res, err := s.Query(ctx, query.Query{Prefix: m.From.String()})
+		if err != nil {
+			return 0, err
+		}
+		entries, err := res.Rest()
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range entries {
+			k := ds.RawKey(e.Key)
+			if !m.From.IsAncestorOf(k) {
+				continue // a sibling such as /revocationsX
+			}
+			to := m.To.Child(ds.RawKey(strings.TrimPrefix(e.Key, m.From.String())))
+			if err := b.Put(ctx, to, e.Value); err != nil {
+				return 0, err
+			}
+			if err := b.Delete(ctx, k); err != nil {
+				return 0, err
+			}
+			moved++
+		}
+	}
+	if moved == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("store: moving %d keys to the current layout: %w", moved, err)
+	}
+	return moved, nil
+}

@@ -1,0 +1,211 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/protocols/directory"
+	"github.com/ocmt/mesh/protocols/share"
+	"github.com/ocmt/mesh/relay"
+	"github.com/ocmt/mesh/vault"
+)
+
+// grantFor picks the newest active received grant from owner that allows
+// action on path.
+func (n *Node) grantFor(ctx context.Context, handle string, owner peer.ID, path capability.ResourcePath, action capability.Actions) (*capability.Token, error) {
+	gs, err := n.received(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var best *capability.Token
+	var bestStatus string
+	for i := len(gs) - 1; i >= 0; i-- {
+		g := gs[i]
+		if g.Owner != owner.String() {
+			continue
+		}
+		tok, err := capability.Parse(g.Token)
+		if err != nil || !tok.Actions().Has(action) || (path != "" && !tok.Resource().Match(path)) {
+			continue
+		}
+		if g.Status == statusActive {
+			return tok, nil
+		}
+		if best == nil {
+			best, bestStatus = tok, g.Status
+		}
+	}
+	if best != nil {
+		if err := n.knownRevoked(ctx, handle, owner, best); err != nil {
+			return nil, err // who revoked it, and when
+		}
+		return nil, fmt.Errorf("the share for that is %s", bestStatus)
+	}
+	return nil, fmt.Errorf("%w: nothing shared with you covers that", vault.ErrNotFound)
+}
+
+// splitRemote splits HANDLE/PATH.
+func splitRemote(s string) (string, string, error) {
+	h, p, ok := strings.Cut(s, "/")
+	if !ok || h == "" {
+		return "", "", fmt.Errorf("%q: want HANDLE/PATH", s)
+	}
+	return h, p, nil
+}
+
+// Fetch implements localapi.Backend: `mesh get HANDLE/PATH`.
+func (n *Node) Fetch(ctx context.Context, remote string) ([]byte, error) {
+	handle, path, err := splitRemote(remote)
+	if err != nil {
+		return nil, err
+	}
+	p, err := capability.ParsePath(path)
+	if err != nil {
+		return nil, err
+	}
+	if own, _ := n.Handle(ctx); own != "" && own == handle {
+		return n.GetResource(ctx, string(p)) // our own: straight from the vault, audited
+	}
+	rec, err := n.resolve(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := n.grantFor(ctx, handle, rec.Peer, p, capability.Read)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.knownRevoked(ctx, handle, rec.Peer, tok); err != nil {
+		return nil, err
+	}
+	var data []byte
+	err = n.callOwner(ctx, rec, func(ctx context.Context) error {
+		data, err = share.Read(ctx, n.host, rec.Peer, tok, string(p))
+		return err
+	})
+	if err != nil {
+		n.net.Forget(handle)
+		return nil, n.explain(ctx, handle, rec.Peer, err)
+	}
+	return data, nil
+}
+
+// ListRemote implements localapi.Backend: `mesh ls HANDLE[/PREFIX]`.
+func (n *Node) ListRemote(ctx context.Context, remote string) ([]string, error) {
+	handle, prefix, _ := strings.Cut(remote, "/")
+	rec, err := n.resolve(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	toks, err := n.listGrants(ctx, rec.Peer)
+	if err != nil {
+		return nil, err
+	}
+	if len(toks) == 0 {
+		_, err := n.grantFor(ctx, handle, rec.Peer, "", capability.List) // says why: none, expired, revoked
+		return nil, err
+	}
+	// Each share is listed under its own pattern: the answer is the union.
+	seen := map[string]bool{}
+	var names []string
+	for _, tok := range toks {
+		var got []string
+		err = n.callOwner(ctx, rec, func(ctx context.Context) error {
+			got, err = share.List(ctx, n.host, rec.Peer, tok, prefix)
+			return err
+		})
+		if err != nil {
+			return nil, n.explain(ctx, handle, rec.Peer, err)
+		}
+		for _, name := range got {
+			if !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// listGrants returns owner's active grants to us that allow listing, one
+// per resource pattern (the newest).
+func (n *Node) listGrants(ctx context.Context, owner peer.ID) ([]*capability.Token, error) {
+	gs, err := n.received(ctx)
+	if err != nil {
+		return nil, err
+	}
+	patterns := map[capability.Pattern]bool{}
+	var out []*capability.Token
+	for i := len(gs) - 1; i >= 0; i-- {
+		g := gs[i]
+		if g.Owner != owner.String() || g.Status != statusActive {
+			continue
+		}
+		tok, err := capability.Parse(g.Token)
+		if err != nil || !tok.Actions().Has(capability.List) || patterns[tok.Resource()] {
+			continue
+		}
+		patterns[tok.Resource()] = true
+		out = append(out, tok)
+	}
+	return out, nil
+}
+
+// callOwner runs call against the owner, retrying with growing pauses
+// while the failure is a transport one (a relay restarting, an owner
+// re-reserving).
+func (n *Node) callOwner(ctx context.Context, rec *directory.Record, call func(context.Context) error) error {
+	return n.net.Call(ctx, rec, n.cfg.Timings.ownerRetry(), call)
+}
+
+// knownRevoked refuses early when our own set already holds a revocation
+// for a link of tok (it arrived by gossip or revsync).
+func (n *Node) knownRevoked(ctx context.Context, handle string, owner peer.ID, tok *capability.Token) error {
+	for _, t := range tok.Chain() {
+		if r, ok := n.rev.Set().RevokedBy(t.ID()); ok {
+			return n.revokedError(ctx, handle, owner, r.Revoker(), r.Time())
+		}
+	}
+	return nil
+}
+
+// ErrUnreachable means the owner's node could not be reached: nothing was
+// asked, nothing refused.
+var ErrUnreachable = errors.New("owner unreachable")
+
+// explain turns an owner's refusal into words.
+func (n *Node) explain(ctx context.Context, handle string, owner peer.ID, err error) error {
+	var we *wire.Error
+	if !errors.As(err, &we) {
+		n.log.Debug("owner unreachable", "owner", owner, "err", err)
+		if relay.IsNoReservation(err) {
+			// Its relay answered: the node holds no reservation, so it is not running.
+			return fmt.Errorf("%w: %s's node is offline (its relay holds no reservation for it); try again when it is back", ErrUnreachable, handle)
+		}
+		return fmt.Errorf("%w: could not reach %s's node, which is offline or unreachable from here: %w", ErrUnreachable, handle, err)
+	}
+	switch we.Status {
+	case wire.Revoked:
+		d, ok := share.Revoked(err)
+		if !ok || d.By == "" {
+			return fmt.Errorf("%w: %s refused the share as revoked (%s)", capability.ErrRevoked, handle, we.Message)
+		}
+		return n.revokedError(ctx, handle, owner, d.By, d.At)
+	case wire.Expired:
+		return fmt.Errorf("your share from %s has expired", handle)
+	case wire.Locked:
+		return fmt.Errorf("%s's vault is locked right now; try again later", handle)
+	case wire.NotFound:
+		return fmt.Errorf("%s has no such resource", handle)
+	case wire.Forbidden:
+		return fmt.Errorf("%s refused: %s", handle, we.Message)
+	}
+	return fmt.Errorf("%s: %w", handle, err)
+}

@@ -1,0 +1,77 @@
+package infra
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/ipfs/go-datastore/namespace"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/dht"
+	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/protocols/revgossip"
+)
+
+// StartBootstrap runs the bootstrap/metadata peer: the DHT server, the
+// directory and the mailboxes, on a pebble store in cfg.Home, and a
+// revocation set that admits only records rooted at registered users.
+func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
+	cfg.fill()
+	p, k, err := open(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Wipe()
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	st, err := openStore(ctx, p, cfg.Home, store.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	budget := revgossip.NewBudget(revgossip.BudgetConfig{Now: cfg.Now})
+	if err := p.startHost(&k, cfg.Listen, budget); err != nil {
+		return nil, err
+	}
+	// The revocation set admits only records whose root issuer is in the
+	// directory, and the mailboxes drop mail naming a revoked token: each
+	// needs the other, so the mailboxes reach the set through a pointer set
+	// once it is open. Mail put in between is checked again at fetch.
+	var revSet atomic.Pointer[revocation.Set]
+	mail := dht.MailboxConfig{Revoked: func(id capability.ID) bool {
+		s := revSet.Load()
+		return s != nil && s.IsRevoked(id)
+	}}
+	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(p.Host), st, dht.BootstrapConfig{Logger: cfg.Logger, Mailbox: mail})
+	if err != nil {
+		return nil, err
+	}
+	p.onClose(boot.Close)
+	p.mail = boot.Mailbox()
+	if p.rev, err = revgossip.Start(ctx, revgossip.Config{Host: p.Host, Budget: budget, Store: namespace.Wrap(st, store.Mesh),
+		Logger: cfg.Logger, Now: cfg.Now, PeerExchange: true, Admit: revgossip.AdmitRegistered(boot.Directory().Registered),
+		Timings: cfg.Revocations}); err != nil {
+		return nil, err
+	}
+	revSet.Store(p.rev.Set())
+	p.onClose(p.rev.Close)
+	return p, p.publishAddrs(cfg.Home)
+}
+
+// openStore opens the role's store, moves it to the current layout and
+// closes it with the Peer.
+func openStore(ctx context.Context, p *Peer, h home.Home, role store.Role) (*store.Store, error) {
+	st, err := store.Open(h.StorePath())
+	if err != nil {
+		return nil, err
+	}
+	p.onClose(st.Close)
+	if _, err := store.Migrate(ctx, st, role); err != nil {
+		return nil, err
+	}
+	return st, nil
+}

@@ -1,0 +1,211 @@
+package infra
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/ipfs/go-datastore/namespace"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/dht"
+	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/p2phost"
+	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/protocols/relayaccess"
+	"github.com/ocmt/mesh/protocols/revgossip"
+	"github.com/ocmt/mesh/relay"
+)
+
+// RelayConfig configures a relay peer.
+type RelayConfig struct {
+	Config
+	// Bootstrap are the bootstrap peers whose directory decides who may
+	// reserve. Required for a relay that serves home nodes.
+	Bootstrap []string
+	// Relay tunes the relay service (limits, rate limits, private addresses).
+	Relay relay.Config
+	// AuditPath, when set, receives the metadata-only audit log (JSON lines).
+	AuditPath string
+	// MetricsAddr, when set, serves Prometheus metrics at http://ADDR/metrics.
+	MetricsAddr string
+}
+
+// relayStart is a relay being assembled: each step below adds one part
+// and registers how to stop it.
+type relayStart struct {
+	cfg    RelayConfig
+	p      *Peer
+	boots  []peer.AddrInfo
+	rcfg   relay.Config
+	budget *revgossip.Budget
+	st     *store.Store
+	dir    *remoteDirectory
+	// access and svc are set once they exist; the revocation set, started
+	// before them, reaches them through these to cut a revoked admission.
+	access atomic.Pointer[relayaccess.Server]
+	svc    atomic.Pointer[relay.Service]
+}
+
+// StartRelay runs a circuit relay whose reservations are limited to peers
+// registered in the bootstrap's directory and to holders of this relay's
+// relay-access capabilities.
+func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
+	cfg.fill()
+	r := &relayStart{cfg: cfg, rcfg: cfg.Relay}
+	if r.boots, err = p2phost.ParseAddrInfos("bootstrap", cfg.Bootstrap); err != nil {
+		return nil, err
+	}
+	p, k, err := open(cfg.Home)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Wipe()
+	r.p = p
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	for _, step := range []func(context.Context) error{
+		func(context.Context) error { return r.host(&k) },
+		func(ctx context.Context) (err error) {
+			r.st, err = openStore(ctx, p, cfg.Home, store.Relay)
+			return err
+		},
+		r.revocations,
+		r.service,
+		r.metrics,
+		r.announce,
+	} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return p, p.publishAddrs(cfg.Home)
+}
+
+// host opens the audit log and builds the host with the relay's resource
+// limits; the relay does not use relays itself.
+func (r *relayStart) host(k *keys.PeerKey) error {
+	r.rcfg.Logger = r.cfg.Logger
+	if r.cfg.AuditPath != "" {
+		f, err := relay.OpenAuditFile(r.cfg.AuditPath)
+		if err != nil {
+			return err
+		}
+		r.p.onClose(f.Close)
+		r.rcfg.Audit = f
+	}
+	rm, err := relay.ResourceManager(r.rcfg)
+	if err != nil {
+		return err
+	}
+	r.budget = revgossip.NewBudget(revgossip.BudgetConfig{Now: r.cfg.Now})
+	if err := r.p.startHost(k, r.cfg.Listen, r.budget, libp2p.ResourceManager(rm), libp2p.DisableRelay()); err != nil {
+		return err
+	}
+	for _, b := range r.boots {
+		r.p.Host.ConnManager().Protect(b.ID, "ocmt-bootstrap")
+	}
+	r.dir = newRemoteDirectory(r.p.Host, r.boots, r.cfg.Logger, r.cfg.Now)
+	return nil
+}
+
+// revocations starts the revocation service: synced from the bootstraps,
+// admitting records rooted at registered users or at this relay (its
+// relay-access capabilities), and cutting what a revoked relay-access
+// capability admitted the moment its revocation is in force.
+func (r *relayStart) revocations(ctx context.Context) error {
+	self := r.p.Host.ID()
+	var err error
+	r.p.rev, err = revgossip.Start(ctx, revgossip.Config{Host: r.p.Host, Budget: r.budget, Store: namespace.Wrap(r.st, store.Mesh),
+		Logger: r.cfg.Logger, Now: r.cfg.Now, SyncFrom: func() []peer.ID { return p2phost.IDs(r.boots) }, OnAdd: r.cut,
+		Admit: revgossip.AdmitRegistered(func(p peer.ID) bool { return p == self || r.dir.Registered(p) }), Timings: r.cfg.Revocations})
+	if err != nil {
+		return err
+	}
+	r.p.onClose(r.p.rev.Close)
+	return nil
+}
+
+// cut ends what a revoked relay-access capability admitted: the grant is
+// forgotten and, unless the peer is registered in its own right, its
+// connections close, which ends its reservation and its circuits (they
+// would otherwise last out the reservation's hour).
+func (r *relayStart) cut(rev *revocation.Revocation) {
+	access := r.access.Load()
+	if access == nil {
+		return // no grant exists before the server does
+	}
+	peers := access.Cut(rev.ID())
+	if len(peers) == 0 {
+		return
+	}
+	go func() { // off the set's write path: Registered may ask the bootstrap
+		for _, p := range peers {
+			if r.dir.Registered(p) {
+				continue
+			}
+			r.p.Host.Network().ClosePeer(p)
+			if svc := r.svc.Load(); svc != nil {
+				svc.AccessRevoked(p)
+			}
+		}
+	}()
+}
+
+// service starts the relay-access server and the relay itself, whose ACL
+// asks the directory and the access server.
+func (r *relayStart) service(context.Context) error {
+	access := relayaccess.NewServer(r.p.Host, r.p.rev.Set(), r.cfg.Logger)
+	r.access.Store(access)
+	r.p.onClose(access.Close)
+	r.rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: r.dir.Registered, AllowReserveFunc: access.Allowed}
+	svc, err := relay.New(r.cfg.WrapHost(r.p.Host), r.rcfg)
+	if err != nil {
+		return err
+	}
+	r.svc.Store(svc)
+	r.p.onClose(svc.Close)
+	return nil
+}
+
+// metrics serves Prometheus metrics when MetricsAddr is set.
+func (r *relayStart) metrics(context.Context) error {
+	if r.cfg.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", r.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", r.svc.Load().MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: metricsHeaderTimeout}
+	go srv.Serve(ln)
+	r.p.onClose(srv.Close)
+	return nil
+}
+
+// announce joins the DHT and provides the relay CID, so nodes without a
+// configured relay can find this one.
+func (r *relayStart) announce(context.Context) error {
+	d, err := dht.New(r.p.Host, namespace.Wrap(r.st, store.Kad), dht.Config{Mode: dht.ModeServer, BootstrapPeers: r.boots, Logger: r.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	r.p.onClose(d.Close)
+	actx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r.p.onClose(func() error { cancel(); <-done; return nil })
+	go func() {
+		defer close(done)
+		announceRelay(actx, d, r.cfg.Logger)
+	}()
+	return nil
+}

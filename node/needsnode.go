@@ -1,0 +1,38 @@
+package node
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ocmt/mesh/node/localapi"
+)
+
+// ErrNeedsNode means the command talks to other peers and needs a running
+// node.
+var ErrNeedsNode = errors.New("this needs a running node: start it with `mesh node`")
+
+// needsNode is the part of localapi.Backend that talks to other peers. An
+// Offline embeds it, so each of these is refused in this one place; a Node
+// replaces every one of them.
+type needsNode struct{}
+
+// Share implements localapi.Backend: refused without a node.
+func (needsNode) Share(context.Context, localapi.ShareRequest) (localapi.ShareResult, error) {
+	return localapi.ShareResult{}, ErrNeedsNode
+}
+
+// Fetch implements localapi.Backend: refused without a node.
+func (needsNode) Fetch(context.Context, string) ([]byte, error) { return nil, ErrNeedsNode }
+
+// ListRemote implements localapi.Backend: refused without a node.
+func (needsNode) ListRemote(context.Context, string) ([]string, error) { return nil, ErrNeedsNode }
+
+// Revoke implements localapi.Backend: refused without a node, which must
+// gossip the revocation at once.
+func (needsNode) Revoke(context.Context, string) (string, error) { return "", ErrNeedsNode }
+
+// RevokedAmong implements localapi.Backend: refused without a node, which
+// alone keeps the revocation set.
+func (needsNode) RevokedAmong(context.Context, []string) ([]string, error) {
+	return nil, ErrNeedsNode
+}

@@ -1,0 +1,211 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/vault"
+)
+
+// Home is a node's folder (see internal/home for its layout).
+type Home = home.Home
+
+// ErrNoHome means the folder has no identity yet (run mesh init).
+var ErrNoHome = home.ErrNoHome
+
+// Offline is the Backend that works on the home folder alone: inside a
+// running Node, or opened by the CLI when no node runs. Operations that
+// need other peers return ErrNeedsNode (needsNode).
+type Offline struct {
+	needsNode
+
+	home   Home
+	actor  string
+	store  ds.Batching
+	vault  *vault.Vault
+	signer *Signer
+	kdf    vault.KDFParams
+	log    *slog.Logger
+	now    func() time.Time
+	closer func() error
+	// revoked answers whether a token was revoked: nobody offline (no set
+	// is kept without a node); the node's revocation set once it runs.
+	revoked capability.RevocationChecker
+}
+
+var _ localapi.Backend = (*Offline)(nil)
+
+// Options configure an Offline.
+type Options struct {
+	// Actor names who acts in audit records ("cli", "local-api"). Default "cli".
+	Actor string
+	// KDF is used when the password changes. Default vault.DefaultKDF().
+	KDF vault.KDFParams
+	// VaultConfig is passed to the vault (clock, backoff); Store is set here.
+	VaultConfig vault.Config
+	// Logger receives operational logs. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Open opens the identity and the vault in h, locked. When another process
+// holds the store, it waits up to storeLockWait for it (parallel commands
+// without a node take turns), then fails.
+func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
+	pk, err := home.LoadIdentity(h)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStoreWaiting(ctx, h)
+	if err != nil {
+		pk.Wipe()
+		if store.Busy(err) { // a node, or another command opening the vault directly
+			return nil, fmt.Errorf("%s is in use by another mesh process (a node that is starting or stopping, or another command); retry, or start `mesh node` so commands share it", h)
+		}
+		return nil, fmt.Errorf("%w (is a mesh node using %s?)", err, h)
+	}
+	if _, err := store.Migrate(ctx, st, store.HomeNode); err != nil {
+		st.Close()
+		pk.Wipe()
+		return nil, err
+	}
+	o, err := newOffline(ctx, h, st, opts)
+	if err != nil {
+		st.Close()
+		pk.Wipe()
+		return nil, err
+	}
+	o.signer = newSigner(pk, o.vault)
+	o.closer = st.Close
+	return o, nil
+}
+
+// openStoreWaiting opens h's store, waiting while another short-lived
+// mesh process holds its lock.
+func openStoreWaiting(ctx context.Context, h Home) (*store.Store, error) {
+	deadline := time.Now().Add(storeLockWait)
+	for {
+		st, err := store.Open(h.StorePath())
+		if !store.Busy(err) || time.Now().After(deadline) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(storeLockPoll):
+		}
+	}
+}
+
+func newOffline(ctx context.Context, h Home, st ds.Batching, opts Options) (*Offline, error) {
+	if opts.Actor == "" {
+		opts.Actor = "cli"
+	}
+	if opts.KDF == (vault.KDFParams{}) {
+		opts.KDF = vault.DefaultKDF()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg := opts.VaultConfig
+	cfg.Store = st
+	if cfg.Now == nil {
+		cfg.Now = opts.Now
+	}
+	v, err := vault.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Offline{home: h, actor: opts.Actor, store: st, vault: v, kdf: opts.KDF, log: opts.Logger,
+		now: opts.Now, revoked: noneRevoked{}}, nil
+}
+
+// noneRevoked is the revocation checker of a node that keeps no set.
+type noneRevoked struct{}
+
+func (noneRevoked) IsRevoked(capability.ID) bool { return false }
+
+// Vault returns the vault.
+func (o *Offline) Vault() *vault.Vault { return o.vault }
+
+// Close locks the vault, wipes the peer key copy and closes the store if
+// this Offline opened it.
+func (o *Offline) Close() error {
+	o.vault.Close()
+	o.signer.wipe()
+	if o.closer != nil {
+		return o.closer()
+	}
+	return nil
+}
+
+// Status implements localapi.Backend.
+func (o *Offline) Status(ctx context.Context) (localapi.Status, error) {
+	n, next, err := o.vault.FailedAttempts(ctx)
+	if err != nil {
+		return localapi.Status{}, err
+	}
+	st := localapi.Status{PeerID: o.signer.ID().String(), Locked: o.vault.Locked(), FailedUnlocks: n, Home: string(o.home)}
+	st.Handle, _ = o.Handle(ctx)
+	if n > 0 {
+		st.NextUnlockFrom = next.UTC()
+	}
+	return st, nil
+}
+
+// Unlock implements localapi.Backend.
+func (o *Offline) Unlock(ctx context.Context, pw []byte) error {
+	return o.vault.Unlock(ctx, pw, o.actor)
+}
+
+// Lock implements localapi.Backend.
+func (o *Offline) Lock(ctx context.Context) error { return o.vault.Lock(ctx, o.actor) }
+
+// ChangePassword implements localapi.Backend.
+func (o *Offline) ChangePassword(ctx context.Context, oldPw, newPw []byte) error {
+	return o.vault.ChangePassword(ctx, oldPw, newPw, o.kdf, o.actor)
+}
+
+// SecretSet implements localapi.Backend.
+func (o *Offline) SecretSet(ctx context.Context, s vault.Secret) error {
+	return o.vault.PutSecret(ctx, s, o.actor)
+}
+
+// SecretGet implements localapi.Backend.
+func (o *Offline) SecretGet(ctx context.Context, name string) (vault.Secret, error) {
+	return o.vault.GetSecret(ctx, name, o.actor)
+}
+
+// SecretList implements localapi.Backend.
+func (o *Offline) SecretList(ctx context.Context) ([]vault.SecretInfo, error) {
+	return o.vault.ListSecrets(ctx)
+}
+
+// SecretRemove implements localapi.Backend.
+func (o *Offline) SecretRemove(ctx context.Context, name string) error {
+	return o.vault.DeleteSecret(ctx, name, o.actor)
+}
+
+// Audit implements localapi.Backend.
+func (o *Offline) Audit(ctx context.Context) (localapi.AuditReport, error) {
+	recs, err := vault.ReadAudit(ctx, o.store)
+	rep := localapi.AuditReport{Records: recs}
+	if errors.Is(err, vault.ErrAuditBroken) {
+		rep.Broken = err.Error()
+		return rep, nil
+	}
+	return rep, err
+}

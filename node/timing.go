@@ -1,0 +1,91 @@
+package node
+
+import (
+	"time"
+
+	"github.com/ocmt/mesh/internal/meshnet"
+	"github.com/ocmt/mesh/protocols/revgossip"
+)
+
+// Timings are the home node's waits. The zero value of each field means
+// its default, given beside it; tests shorten them instead of sleeping.
+type Timings struct {
+	// Mailbox is how often the mailbox is checked and undelivered shares
+	// are retried (default 30 s): mail waits for offline peers, so a
+	// half-minute delay costs little and keeps the bootstrap's load low.
+	Mailbox time.Duration
+	// Republish is how often the directory record is published again
+	// (default 30 min), so relay addresses learnt since stay current.
+	Republish time.Duration
+	// PublishRetryMax caps the backoff while the bootstrap has not taken
+	// the record yet (default 30 s; the first retry is after 1 s).
+	PublishRetryMax time.Duration
+	// OwnerRetry is the first pause between attempts to reach an owner
+	// whose node did not answer (default 1 s; then twice, three times
+	// that): a relay restarting or an owner re-reserving takes seconds.
+	OwnerRetry time.Duration
+	// Mesh and Revocations are passed to the mesh connection and the
+	// revocation service.
+	Mesh        meshnet.Timings
+	Revocations revgossip.Timings
+}
+
+// Default timings.
+const (
+	DefaultMailbox         = 30 * time.Second
+	DefaultRepublish       = 30 * time.Minute
+	DefaultPublishRetryMax = 30 * time.Second
+	DefaultOwnerRetry      = time.Second
+)
+
+// Timeouts of single steps; each bounds one request so a dead peer costs a
+// known time.
+const (
+	// publishRetryFirst is the first pause after a failed publish.
+	publishRetryFirst = time.Second
+	// mailRound bounds one mailbox check plus redelivery round.
+	mailRound = 20 * time.Second
+	// deliverPerTry bounds each of the two live delivery attempts of a
+	// grant before it goes to the mailbox.
+	deliverPerTry = 15 * time.Second
+	// redeliverDial bounds the fresh dial of an audience before a retry.
+	redeliverDial = 5 * time.Second
+	// ownerLookup bounds naming a grant's owner when it arrives.
+	ownerLookup = 5 * time.Second
+	// nameLookup bounds naming a peer in a refusal message.
+	nameLookup = 2 * time.Second
+	// storeLockWait is how long a command opening the vault directly waits
+	// for another one (pebble's lock is exclusive) before giving up;
+	// storeLockPoll is how often it tries again meanwhile.
+	storeLockWait = 10 * time.Second
+	storeLockPoll = 25 * time.Millisecond
+	// connGrace is how long a new connection is spared by the connection
+	// manager.
+	connGrace = time.Minute
+)
+
+// ownerRetry is how reading or listing an owner's resources retries
+// transport failures: four attempts, pausing OwnerRetry, then twice and
+// three times that.
+func (t Timings) ownerRetry() meshnet.Retry {
+	return meshnet.Retry{Attempts: 4, Pause: func(i int) time.Duration { return time.Duration(i) * t.OwnerRetry }}
+}
+
+// deliverRetry is how a grant is delivered live: two attempts of
+// deliverPerTry each, the second through relay circuits only.
+var deliverRetry = meshnet.Retry{Attempts: 2, PerTry: deliverPerTry}
+
+func (t *Timings) fill() {
+	if t.Mailbox <= 0 {
+		t.Mailbox = DefaultMailbox
+	}
+	if t.Republish <= 0 {
+		t.Republish = DefaultRepublish
+	}
+	if t.PublishRetryMax <= 0 {
+		t.PublishRetryMax = DefaultPublishRetryMax
+	}
+	if t.OwnerRetry <= 0 {
+		t.OwnerRetry = DefaultOwnerRetry
+	}
+}

@@ -1,0 +1,86 @@
+package revgossip
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+
+	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/testkit"
+)
+
+// TestGaterRefusesAFlooderItCutOff: a neighbour that sends a forged
+// revocation is cut off, cannot reconnect (nor be dialled) for CutOffFor,
+// and may come back afterwards.
+func TestGaterRefusesAFlooderItCutOff(t *testing.T) {
+	clock := testkit.NewClock(testNow)
+	budget := NewBudget(BudgetConfig{Now: clock.Now})
+	_, h := newHost(t, libp2p.ConnectionGater(budget.Gater(nil)))
+	if err := budget.bind(h, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsubOptions(budget)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := openSet(t, revocation.Config{})
+	g, err := joinGossip(ps, h.ID(), set, gossipConfig{budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.close() })
+
+	mk, mh := newHost(t)
+	target := peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+	if err := mh.Connect(ctx, target); err != nil {
+		t.Fatalf("a peer not cut off is refused: %v", err)
+	}
+	s, err := mh.NewStream(ctx, h.ID(), pubsub.GossipSubID_v11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range presignedFlood(t, mk, forgedRecords(t, mk, 4), 4) {
+		if _, err := s.Write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !testkit.Poll(5*time.Second, func() bool {
+		return budget.IsCutOff(mh.ID()) && h.Network().Connectedness(mh.ID()) != network.Connected
+	}) {
+		t.Fatalf("not cut off: suspect %v, cut off %v, %v", budget.IsSuspect(mh.ID()), budget.IsCutOff(mh.ID()), h.Network().Connectedness(mh.ID()))
+	}
+	mh.Peerstore().ClearAddrs(h.ID())
+	// With early muxer negotiation the dialer may believe it connected
+	// before our refusal after the handshake closes the connection; what
+	// counts is that it gets no stream and we hold no connection.
+	mh.Connect(ctx, target)
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+	defer scancel()
+	if _, err := mh.NewStream(sctx, h.ID(), pubsub.GossipSubID_v11); err == nil {
+		t.Fatal("a peer cut off for flooding opened a new stream at once")
+	}
+	if c := h.Network().Connectedness(mh.ID()); c == network.Connected {
+		t.Fatal("a peer cut off for flooding is connected again")
+	}
+	if _, err := h.Network().DialPeer(ctx, mh.ID()); err == nil {
+		t.Fatal("we dialled a peer we cut off")
+	}
+
+	clock.Advance(CutOffFor + time.Second)
+	mh.Network().(*swarm.Swarm).Backoff().Clear(h.ID()) // our refusal put it in dial backoff
+	if err := mh.Connect(ctx, target); err != nil {
+		t.Fatalf("after %v the peer is still refused: %v", CutOffFor, err)
+	}
+	if !budget.IsSuspect(mh.ID()) {
+		t.Fatal("a returning flooder is no longer a suspect")
+	}
+}
