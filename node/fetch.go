@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/meshstate"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/protocols/share"
@@ -35,7 +36,7 @@ func (n *Node) grantFor(ctx context.Context, handle string, owner peer.ID, path 
 		if err != nil || !tok.Actions().Has(action) || (path != "" && !tok.Resource().Match(path)) {
 			continue
 		}
-		if g.Status == statusActive {
+		if g.Status == meshstate.Active {
 			return tok, nil
 		}
 		if best == nil {
@@ -145,7 +146,7 @@ func (n *Node) listGrants(ctx context.Context, owner peer.ID) ([]*capability.Tok
 	var out []*capability.Token
 	for i := len(gs) - 1; i >= 0; i-- {
 		g := gs[i]
-		if g.Owner != owner.String() || g.Status != statusActive {
+		if g.Owner != owner.String() || g.Status != meshstate.Active {
 			continue
 		}
 		tok, err := capability.Parse(g.Token)

@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/meshstate"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
@@ -55,8 +56,7 @@ func Init(ctx context.Context, h Home, opts InitOptions) (peer.ID, error) {
 	}
 	defer v.Close()
 	if opts.Handle != "" {
-		o := &Offline{actor: "cli", store: st, vault: v}
-		if err := o.setHandle(ctx, opts.Handle); err != nil {
+		if err := meshstate.New(st, v, "cli", nil).SetHandle(ctx, opts.Handle); err != nil {
 			return "", err
 		}
 	}

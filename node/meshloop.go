@@ -38,7 +38,7 @@ func (n *Node) startMesh(ctx context.Context, budget *revgossip.Budget, mcfg mes
 		return err
 	}
 	n.revoked = n.rev.Set()
-	replay, err := openReplay(ctx, n.store)
+	replay, err := capability.OpenDatastoreReplay(ctx, namespace.Wrap(n.store, store.Uses))
 	if err != nil {
 		return err
 	}

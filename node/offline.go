@@ -11,6 +11,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/meshstate"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/vault"
@@ -37,6 +38,7 @@ type Offline struct {
 	log    *slog.Logger
 	now    func() time.Time
 	closer func() error
+	state  *meshstate.State
 	// revoked answers whether a token was revoked: nobody offline (no set
 	// is kept without a node); the node's revocation set once it runs.
 	revoked capability.RevocationChecker
@@ -91,16 +93,20 @@ func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 }
 
 // openStoreWaiting opens h's store, waiting while another short-lived
-// mesh process holds its lock.
+// mesh process holds its lock. The wait is in real time (a timer), not on
+// the node's clock: it is about another process.
 func openStoreWaiting(ctx context.Context, h Home) (*store.Store, error) {
-	deadline := time.Now().Add(storeLockWait)
+	giveUp := time.NewTimer(storeLockWait)
+	defer giveUp.Stop()
 	for {
 		st, err := store.Open(h.StorePath())
-		if !store.Busy(err) || time.Now().After(deadline) {
+		if !store.Busy(err) {
 			return st, err
 		}
 		select {
 		case <-ctx.Done():
+			return nil, err
+		case <-giveUp.C:
 			return nil, err
 		case <-time.After(storeLockPoll):
 		}
@@ -130,7 +136,7 @@ func newOffline(ctx context.Context, h Home, st ds.Batching, opts Options) (*Off
 		return nil, err
 	}
 	return &Offline{home: h, actor: opts.Actor, store: st, vault: v, kdf: opts.KDF, log: opts.Logger,
-		now: opts.Now, revoked: noneRevoked{}}, nil
+		now: opts.Now, revoked: noneRevoked{}, state: meshstate.New(st, v, opts.Actor, opts.Now)}, nil
 }
 
 // noneRevoked is the revocation checker of a node that keeps no set.

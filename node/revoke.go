@@ -121,7 +121,7 @@ func (n *Node) revokedError(ctx context.Context, handle string, owner, by peer.I
 // nameOf names a peer for messages: its pinned contact handle, else the
 // handle its own signed directory record claims (looked up briefly), else "".
 func (n *Node) nameOf(ctx context.Context, id peer.ID) string {
-	if name := n.contactName(ctx, id); name != "" {
+	if name := n.state.NameOf(ctx, id); name != "" {
 		return name
 	}
 	ctx, cancel := context.WithTimeout(ctx, nameLookup)

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/meshnet"
+	"github.com/ocmt/mesh/internal/meshstate"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/directory"
@@ -28,7 +27,7 @@ func (n *Node) resolve(ctx context.Context, handle string) (*directory.Record, e
 	} else if err != nil {
 		return nil, fmt.Errorf("looking up %q: %w", handle, err)
 	}
-	if err := n.pinContact(ctx, handle, rec.Peer); err != nil {
+	if err := n.state.Pin(ctx, handle, rec.Peer); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -82,11 +81,11 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 	}
 	n.setDelivering(tok.ID(), true) // before it is recorded: redeliver must not race us
 	defer n.setDelivering(tok.ID(), false)
-	g := grantOf(tok)
+	g := meshstate.GrantOf(tok)
 	g.AudienceHandle, g.Created = req.With, now.UTC()
 	e := vault.AuditEntry{Actor: n.actor, Op: OpShareIssue, Target: string(res), Outcome: vault.OutcomeOK,
 		Detail: fmt.Sprintf("%s to %s (%s): %s until %s", tok.ID().Short(), req.With, rec.Peer, acts, g.Expiry.Format(time.RFC3339))}
-	if err := n.vault.Commit(ctx, e, func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(tok.ID()), g) }); err != nil {
+	if err := n.state.Issue(ctx, g, e); err != nil {
 		return localapi.ShareResult{}, err
 	}
 	out := localapi.ShareResult{ID: tok.ID().Short(), Audience: rec.Peer.String(), Expiry: g.Expiry}
@@ -98,16 +97,9 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 		out.Pending = deliveryTrouble(err)
 		return out, nil
 	}
-	n.markDelivered(ctx, tok.ID(), g, via)
+	n.state.MarkDelivered(ctx, g, via)
 	out.Delivered = via
 	return out, nil
-}
-
-// markDelivered records how issued grant g (token id) reached its audience.
-func (n *Node) markDelivered(ctx context.Context, id capability.ID, g localapi.Grant, via string) {
-	g.Via, g.Status = via, "" // status is derived when read
-	_ = n.vault.Commit(ctx, vault.AuditEntry{Actor: n.actor, Op: OpGrantDeliver, Target: id.Short(), Outcome: vault.OutcomeOK, Detail: via},
-		func(b ds.Batch) error { return putJSON(ctx, b, issuedKey(id), g) })
 }
 
 // deliveryTrouble says in a few words why neither the recipient nor its
@@ -152,7 +144,7 @@ func (n *Node) redeliver(ctx context.Context) {
 	tried := 0
 	unreachable := map[peer.ID]bool{} // this round: one failure per audience is enough
 	for _, g := range gs {
-		if g.Status != statusUndelivered || tried == maxRedeliveries {
+		if g.Status != meshstate.Undelivered || tried == maxRedeliveries {
 			continue
 		}
 		tok, err := capability.Parse(g.Token)
@@ -175,7 +167,7 @@ func (n *Node) redeliver(ctx context.Context) {
 			unreachable[tok.Audience()] = true
 			continue
 		}
-		n.markDelivered(ctx, tok.ID(), g, via)
+		n.state.MarkDelivered(ctx, g, via)
 		n.log.Info("share delivered on retry", "share", tok.ID().Short(), "via", via)
 	}
 }
@@ -187,7 +179,7 @@ func (n *Node) deliver(ctx context.Context, tok *capability.Token, rec *director
 		return grant.Deliver(ctx, n.host, tok, handle, "")
 	})
 	if err == nil {
-		return "live", nil
+		return meshstate.ViaLive, nil
 	}
 	n.log.Info("direct delivery failed, using the mailbox", "to", rec.Peer, "err", err)
 	sealed, serr := grant.Seal(tok, handle, "")
@@ -203,16 +195,16 @@ func (n *Node) deliver(ctx context.Context, tok *capability.Token, rec *director
 	if merr := n.net.WithBootstrap(ctx, put); merr != nil {
 		return "", errors.Join(err, merr)
 	}
-	return "mailbox", nil
+	return meshstate.ViaMailbox, nil
 }
 
 // receive stores a checked grant and audits it. It runs for direct
 // deliveries and mailbox items alike, and works while the vault is locked.
 func (n *Node) receive(ctx context.Context, r *grant.Received) error {
-	if ok, err := n.store.Has(ctx, receivedKey(r.Token.ID())); err != nil || ok {
+	if ok, err := n.state.HasReceived(ctx, r.Token.ID()); err != nil || ok {
 		return err
 	}
-	g := grantOf(r.Token)
+	g := meshstate.GrantOf(r.Token)
 	g.Created, g.Via = n.now().UTC(), r.Via
 	owner := r.Token.Chain()[0].Issuer()
 	lctx, cancel := context.WithTimeout(ctx, ownerLookup)
@@ -223,9 +215,7 @@ func (n *Node) receive(ctx context.Context, r *grant.Received) error {
 	if g.OwnerHandle == "" && r.Handle != "" {
 		g.OwnerHandle = r.Handle + "?" // claimed, not confirmed by the directory
 	}
-	e := vault.AuditEntry{Actor: owner.String(), Op: OpGrantReceive, Target: g.Resource, Outcome: vault.OutcomeOK,
-		Detail: fmt.Sprintf("%s from %s via %s: %s", r.Token.ID().Short(), g.OwnerHandle, r.Via, strings.Join(g.Actions, ","))}
-	return n.vault.Commit(ctx, e, func(b ds.Batch) error { return putJSON(ctx, b, receivedKey(r.Token.ID()), g) })
+	return n.state.Receive(ctx, r.Token, g)
 }
 
 // fetchMail collects and stores grants left in this node's mailbox.
@@ -270,7 +260,7 @@ func (n *Node) parentFor(ctx context.Context, owner peer.ID, res capability.Patt
 	}
 	for i := len(gs) - 1; i >= 0; i-- {
 		g := gs[i]
-		if g.Owner != owner.String() || g.Status != statusActive {
+		if g.Owner != owner.String() || g.Status != meshstate.Active {
 			continue
 		}
 		tok, err := capability.Parse(g.Token)

@@ -109,9 +109,7 @@ func (n *Net) Connect(ctx context.Context, id peer.ID, rec *directory.Record, re
 	if relayOnly {
 		n.h.Network().ClosePeer(id)
 		n.h.Peerstore().ClearAddrs(id)
-		if sw, ok := n.h.Network().(*swarm.Swarm); ok {
-			sw.Backoff().Clear(id) // a deliberate retry: the peer may be back since
-		}
+		n.clearBackoff(id, rec)
 	} else if c := n.h.Network().Connectedness(id); c == network.Connected || c == network.Limited {
 		return nil
 	}
@@ -138,6 +136,38 @@ func (n *Net) Connect(ctx context.Context, id peer.ID, rec *directory.Record, re
 	}
 	return nil
 }
+
+// clearBackoff forgets failed dials to id and to the relays of its record:
+// this is a deliberate retry, and the peer or its relay (restarted a moment
+// ago) may be back since. Without it, the swarm refuses to dial a relay
+// for seconds after one failed dial.
+func (n *Net) clearBackoff(id peer.ID, rec *directory.Record) {
+	sw, ok := n.h.Network().(*swarm.Swarm)
+	if !ok {
+		return
+	}
+	sw.Backoff().Clear(id)
+	for _, r := range relayIDs(rec) {
+		sw.Backoff().Clear(r)
+	}
+}
+
+// relayIDs lists the relays of a directory record, whose addresses are
+// RELAYADDR/p2p/RELAY/p2p-circuit.
+func relayIDs(rec *directory.Record) []peer.ID {
+	if rec == nil {
+		return nil
+	}
+	var ids []peer.ID
+	for _, a := range rec.Relays {
+		if ai, err := peer.AddrInfoFromP2pAddr(a.Decapsulate(circuit)); err == nil {
+			ids = append(ids, ai.ID)
+		}
+	}
+	return ids
+}
+
+var circuit = ma.StringCast("/p2p-circuit")
 
 // Retry says how Call retries.
 type Retry struct {

@@ -51,6 +51,8 @@ import (
 var (
 	// Mesh is the home node's mesh state.
 	Mesh = ds.NewKey("/mesh")
+	// Uses holds a home node's counts of max-uses token uses.
+	Uses = ds.NewKey("/mesh/uses")
 	// MeshDHT is a home node's kad-dht client state.
 	MeshDHT = ds.NewKey("/mesh/dht")
 	// Revocations holds every role's revocation set.

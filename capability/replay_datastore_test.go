@@ -1,4 +1,4 @@
-package node
+package capability
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/store"
 )
 
@@ -17,17 +16,17 @@ func TestSingleUseTokensStayUsedAcrossRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := openReplay(ctx, st)
+	r, err := OpenDatastoreReplay(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	once := capability.Budget{ID: capability.ID{1}, Max: 1, Until: now.Add(time.Hour)}
-	twice := capability.Budget{ID: capability.ID{2}, Max: 2, Until: now.Add(time.Hour)}
-	if err := r.Spend(ctx, now, []capability.Budget{once, twice}); err != nil {
+	once := Budget{ID: ID{1}, Max: 1, Until: now.Add(time.Hour)}
+	twice := Budget{ID: ID{2}, Max: 2, Until: now.Add(time.Hour)}
+	if err := r.Spend(ctx, now, []Budget{once, twice}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Spend(ctx, now, []capability.Budget{once}); !errors.Is(err, capability.ErrReplayed) {
+	if err := r.Spend(ctx, now, []Budget{once}); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("second use of a single-use token: %v", err)
 	}
 	st.Close()
@@ -37,17 +36,17 @@ func TestSingleUseTokensStayUsedAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r, err = openReplay(ctx, st)
+	r, err = OpenDatastoreReplay(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Spend(ctx, now, []capability.Budget{once}); !errors.Is(err, capability.ErrReplayed) {
+	if err := r.Spend(ctx, now, []Budget{once}); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("a restart refilled a single-use token: %v", err)
 	}
-	if err := r.Spend(ctx, now, []capability.Budget{twice}); err != nil {
+	if err := r.Spend(ctx, now, []Budget{twice}); err != nil {
 		t.Fatalf("the second of two uses: %v", err)
 	}
-	if err := r.Spend(ctx, now, []capability.Budget{twice, once}); !errors.Is(err, capability.ErrReplayed) {
+	if err := r.Spend(ctx, now, []Budget{twice, once}); !errors.Is(err, ErrReplayed) {
 		t.Fatal("an all-or-nothing spend went through")
 	}
 	// Expired entries are forgotten.
