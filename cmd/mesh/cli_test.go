@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/node/localapi"
 )
 
@@ -247,16 +248,16 @@ func (c *cli) background(args ...string) string {
 	}
 	c.proc = cmd
 	c.t.Cleanup(c.stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(c.home, "addrs")); err == nil && len(strings.Fields(string(b))) > 0 {
-			return strings.Fields(string(b))[0]
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("mesh %s never wrote its addresses", strings.Join(args, " "))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var addrs []string
+	wrote := func() bool {
+		b, _ := os.ReadFile(filepath.Join(c.home, "addrs"))
+		addrs = strings.Fields(string(b))
+		return len(addrs) > 0
 	}
+	if !testkit.Poll(30*time.Second, wrote) {
+		c.t.Fatalf("mesh %s never wrote its addresses", strings.Join(args, " "))
+	}
+	return addrs[0]
 }
 
 // stop kills c's background process, if any, and waits for it.

@@ -20,6 +20,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/relay"
 )
@@ -169,16 +170,9 @@ func TestNetnsSharingThroughRelay(t *testing.T) {
 	}
 	t.Logf("share %s: %s", strings.TrimSpace(out), strings.TrimSpace(errs))
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		shared := b.ok("", nil, "shared")
-		if strings.Contains(shared, "calendar/*") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bob never received alice's share; mesh shared says:\n%s", shared)
-		}
-		time.Sleep(500 * time.Millisecond)
+	var shared string
+	if !testkit.Poll(20*time.Second, func() bool { shared = b.ok("", nil, "shared"); return strings.Contains(shared, "calendar/*") }) {
+		t.Fatalf("bob never received alice's share; mesh shared says:\n%s", shared)
 	}
 	// Restart bob so that he must dial alice himself, from her directory
 	// record (whose relay address is alice's side, 10.213.1.1), rather than
@@ -209,18 +203,15 @@ func TestNetnsSharingThroughRelay(t *testing.T) {
 	shareID := strings.TrimSpace(out)
 	revokedAt := time.Now()
 	a.ok("", nil, "revoke", shareID)
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		_, errs, ok := b.run("", nil, "get", "alice/calendar/work")
-		if !ok && strings.Contains(errs, "alice revoked") {
-			t.Logf("bob refused %v after alice's revoke, across namespaces", time.Since(revokedAt).Round(time.Millisecond))
-			break
-		}
-		if ok || time.Now().After(deadline) {
-			t.Fatalf("after alice revoked share %s, bob's read: ok=%v %s", shareID, ok, errs)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var readOK bool
+	refused := func() bool {
+		_, errs, readOK = b.run("", nil, "get", "alice/calendar/work")
+		return readOK || strings.Contains(errs, "alice revoked") // a successful read is a failure: stop at once
 	}
+	if !testkit.Poll(10*time.Second, refused) || readOK {
+		t.Fatalf("after alice revoked share %s, bob's read: ok=%v %s", shareID, readOK, errs)
+	}
+	t.Logf("bob refused %v after alice's revoke, across namespaces", time.Since(revokedAt).Round(time.Millisecond))
 	if shares := a.ok("", nil, "shares"); !strings.Contains(shares, "revoked") {
 		t.Fatalf("alice's shares after the revoke:\n%s", shares)
 	}
@@ -235,41 +226,36 @@ func TestNetnsSharingThroughRelay(t *testing.T) {
 // from src to dst that carried bytes both ways.
 func waitCircuit(t *testing.T, path, src, dst string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		data, _ := os.ReadFile(path)
+	var data []byte
+	logged := func() bool {
+		data, _ = os.ReadFile(path)
 		for _, line := range strings.Split(string(data), "\n") {
 			var r relay.AuditRecord
-			if json.Unmarshal([]byte(line), &r) != nil {
-				continue
-			}
-			if r.Event == relay.EventCircuit && r.Src.String() == src && r.Dst.String() == dst && r.BytesSrcToDst > 0 && r.BytesDstToSrc > 0 {
-				return
+			if json.Unmarshal([]byte(line), &r) == nil && r.Event == relay.EventCircuit && r.Src.String() == src &&
+				r.Dst.String() == dst && r.BytesSrcToDst > 0 && r.BytesDstToSrc > 0 {
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the relay logged no circuit %s → %s; its audit log:\n%s", src, dst, data)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return false
+	}
+	if !testkit.Poll(15*time.Second, logged) {
+		t.Fatalf("the relay logged no circuit %s → %s; its audit log:\n%s", src, dst, data)
 	}
 }
 
 func waitRelayed(t *testing.T, c *cli) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var out string
+	relayed := func() bool {
 		var st localapi.Status
-		out := c.ok("", nil, "status", "--json")
+		out = c.ok("", nil, "status", "--json")
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v: %q", err, out)
 		}
-		if st.Relayed {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s holds no relay reservation after 30s: %s", c.home, out)
-		}
-		time.Sleep(300 * time.Millisecond)
+		return st.Relayed
+	}
+	if !testkit.Poll(30*time.Second, relayed) {
+		t.Fatalf("node %s holds no relay reservation after 30s: %s", c.home, out)
 	}
 }
 
