@@ -124,28 +124,16 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.Offline, err = Open(ctx, cfg.Home, Options{Actor: "local-api", KDF: cfg.KDF, VaultConfig: vcfg, Logger: cfg.Logger, Now: cfg.Now}); err != nil {
 		return nil, err
 	}
-	boots, err := p2phost.ParseAddrInfos("bootstrap", cfg.Bootstrap)
+	mcfg, gater, err := n.meshConfig()
 	if err != nil {
 		return nil, err
-	}
-	relays, err := p2phost.ParseAddrInfos("relay", cfg.Relays)
-	if err != nil {
-		return nil, err
-	}
-	relayTokens, err := n.relayTokens()
-	if err != nil {
-		return nil, err
-	}
-	var gater connmgr.ConnectionGater
-	if cfg.Firewall {
-		gater = meshnet.Firewall(p2phost.IDs(boots, relays))
 	}
 	budget := revgossip.NewBudget(revgossip.BudgetConfig{Now: cfg.Now})
 	if n.host, err = n.newHost(budget.Gater(gater)); err != nil {
 		return nil, err
 	}
-	if err := n.startMesh(ctx, budget, meshnet.Config{Host: n.host, Bootstrap: boots, Relays: relays, RelayTokens: relayTokens,
-		DHTStore: namespace.Wrap(n.store, store.MeshDHT), Logger: cfg.Logger, Now: cfg.Now, Timings: cfg.Timings.Mesh}); err != nil {
+	mcfg.Host = n.host
+	if err := n.startMesh(ctx, budget, mcfg); err != nil {
 		return nil, err
 	}
 	if n.api, err = localapi.Listen(cfg.Home.SocketPath(), n, cfg.Logger); err != nil {
@@ -153,6 +141,31 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	cfg.Logger.Info("node started", "peer", n.host.ID(), "addrs", n.Addrs())
 	return n, nil
+}
+
+// meshConfig parses the configured infrastructure into the mesh
+// connection's Config (its Host is set once the host exists) and, with
+// Config.Firewall, the gater that admits only that infrastructure directly.
+func (n *Node) meshConfig() (meshnet.Config, connmgr.ConnectionGater, error) {
+	cfg := n.cfg
+	boots, err := p2phost.ParseAddrInfos("bootstrap", cfg.Bootstrap)
+	if err != nil {
+		return meshnet.Config{}, nil, err
+	}
+	relays, err := p2phost.ParseAddrInfos("relay", cfg.Relays)
+	if err != nil {
+		return meshnet.Config{}, nil, err
+	}
+	relayTokens, err := n.relayTokens()
+	if err != nil {
+		return meshnet.Config{}, nil, err
+	}
+	var gater connmgr.ConnectionGater
+	if cfg.Firewall {
+		gater = meshnet.Firewall(p2phost.IDs(boots, relays))
+	}
+	return meshnet.Config{Bootstrap: boots, Relays: relays, RelayTokens: relayTokens, DHTStore: namespace.Wrap(n.store, store.MeshDHT),
+		Logger: cfg.Logger, Now: cfg.Now, Timings: cfg.Timings.Mesh}, gater, nil
 }
 
 // relayTokens parses Config.RelayTokens, refusing one made for another peer.

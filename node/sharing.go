@@ -40,40 +40,9 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 	if err := n.signer.unlocked(); err != nil {
 		return localapi.ShareResult{}, err // before asking the directory anything
 	}
-	res, err := capability.ParsePattern(req.Path)
+	rec, params, err := n.shareParams(ctx, req)
 	if err != nil {
 		return localapi.ShareResult{}, err
-	}
-	acts, err := capability.ParseActions(req.Can)
-	if err != nil {
-		return localapi.ShareResult{}, err
-	}
-	if err := capability.CheckLifetime(req.ValidFor); err != nil {
-		return localapi.ShareResult{}, err
-	}
-	rec, err := n.resolve(ctx, req.With)
-	if err != nil {
-		return localapi.ShareResult{}, err
-	}
-	if rec.Peer == n.signer.ID() {
-		return localapi.ShareResult{}, errors.New("that handle is you")
-	}
-	now := n.now()
-	params := capability.Params{Audience: rec.Peer, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor)}
-	if req.From != "" {
-		owner, err := n.resolve(ctx, req.From)
-		if err != nil {
-			return localapi.ShareResult{}, err
-		}
-		if params.Parent, err = n.parentFor(ctx, owner.Peer, res, acts); err != nil {
-			return localapi.ShareResult{}, err
-		}
-		if pe := params.Parent.Expiry(); params.Expiry.After(pe) {
-			params.Expiry = pe // never outlive the parent
-		}
-		if !params.NotBefore.After(params.Parent.NotBefore()) {
-			params.NotBefore = params.Parent.NotBefore()
-		}
 	}
 	tok, err := n.signer.Issue(params)
 	if err != nil {
@@ -82,9 +51,9 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 	n.setDelivering(tok.ID(), true) // before it is recorded: redeliver must not race us
 	defer n.setDelivering(tok.ID(), false)
 	g := meshstate.GrantOf(tok)
-	g.AudienceHandle, g.Created = req.With, now.UTC()
-	e := vault.AuditEntry{Actor: n.actor, Op: OpShareIssue, Target: string(res), Outcome: vault.OutcomeOK,
-		Detail: fmt.Sprintf("%s to %s (%s): %s until %s", tok.ID().Short(), req.With, rec.Peer, acts, g.Expiry.Format(time.RFC3339))}
+	g.AudienceHandle, g.Created = req.With, n.now().UTC()
+	e := vault.AuditEntry{Actor: n.actor, Op: OpShareIssue, Target: string(params.Resource), Outcome: vault.OutcomeOK,
+		Detail: fmt.Sprintf("%s to %s (%s): %s until %s", tok.ID().Short(), req.With, rec.Peer, params.Actions, g.Expiry.Format(time.RFC3339))}
 	if err := n.state.Issue(ctx, g, e); err != nil {
 		return localapi.ShareResult{}, err
 	}
@@ -100,6 +69,55 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 	n.state.MarkDelivered(ctx, g, via)
 	out.Delivered = via
 	return out, nil
+}
+
+// shareParams checks a share request and resolves its recipient: what to
+// sign, and for whom. A share --from another owner delegates the grant
+// received from that owner, never outliving it.
+func (n *Node) shareParams(ctx context.Context, req localapi.ShareRequest) (*directory.Record, capability.Params, error) {
+	var p capability.Params
+	res, err := capability.ParsePattern(req.Path)
+	if err != nil {
+		return nil, p, err
+	}
+	acts, err := capability.ParseActions(req.Can)
+	if err != nil {
+		return nil, p, err
+	}
+	if err := capability.CheckLifetime(req.ValidFor); err != nil {
+		return nil, p, err
+	}
+	rec, err := n.resolve(ctx, req.With)
+	if err != nil {
+		return nil, p, err
+	}
+	if rec.Peer == n.signer.ID() {
+		return nil, p, errors.New("that handle is you")
+	}
+	now := n.now()
+	p = capability.Params{Audience: rec.Peer, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor)}
+	if req.From == "" {
+		return rec, p, nil
+	}
+	owner, err := n.resolve(ctx, req.From)
+	if err != nil {
+		return nil, p, err
+	}
+	if p.Parent, err = n.parentFor(ctx, owner.Peer, res, acts); err != nil {
+		return nil, p, err
+	}
+	p.Expiry = minTime(p.Expiry, p.Parent.Expiry())
+	if !p.NotBefore.After(p.Parent.NotBefore()) {
+		p.NotBefore = p.Parent.NotBefore()
+	}
+	return rec, p, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // deliveryTrouble says in a few words why neither the recipient nor its
