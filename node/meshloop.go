@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-datastore/namespace"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/auditlimit"
 	"github.com/ocmt/mesh/internal/meshnet"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/node/localapi"
@@ -42,6 +43,7 @@ func (n *Node) startMesh(ctx context.Context, budget *revgossip.Budget, mcfg mes
 	if err != nil {
 		return err
 	}
+	n.refusals = auditlimit.New(auditlimit.Config{Record: n.auditRefusal, Now: n.cfg.Now})
 	verifier := capability.NewVerifier(capability.Config{Revocations: n.rev.Set(), Replay: replay, Clock: n.cfg.Now})
 	scfg := share.Config{Verifier: verifier, Store: shareStore{n.Offline}, Logger: n.cfg.Logger, Refused: n.refused,
 		RevokedBy: n.revokedBy, Ready: n.rev.Ready}
@@ -177,6 +179,9 @@ func (n *Node) stopMesh() {
 	}
 	if n.share != nil {
 		n.share.Close()
+	}
+	if n.refusals != nil {
+		n.refusals.Close() // after the share server: no refusal comes after
 	}
 	if n.grant != nil {
 		n.grant.Close()

@@ -17,6 +17,7 @@ import (
 	libp2pconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/auditlimit"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/meshnet"
 	"github.com/ocmt/mesh/internal/p2phost"
@@ -85,6 +86,8 @@ type Node struct {
 	share *share.Server
 	grant *grant.Server
 	api   *localapi.Server
+	// refusals bounds the audit records of refused share requests.
+	refusals *auditlimit.Coalescer
 
 	mu sync.Mutex
 	// delivering holds the grants a Share is delivering right now, so the

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/auditlimit"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/share"
@@ -90,8 +91,22 @@ func (s shareStore) Write(ctx context.Context, by peer.ID, tok capability.ID, p 
 	return wireErr(s.o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "write with " + tok.Short()}))
 }
 
-// refused records a refused share request in the audit log.
-func (o *Offline) refused(by peer.ID, op, path string, err error) {
-	_ = o.vault.Audit(context.Background(), vault.AuditEntry{Actor: by.String(), Op: OpShareRefused, Target: path, Outcome: vault.OutcomeDenied,
-		Detail: op + ": " + wire.StatusOf(err).String()})
+// refused records a refused share request in the audit log, through the
+// node's coalescer: a stranger chooses the path and the rate, so the path
+// is clipped and a flood of refusals becomes a few summaries a minute.
+func (n *Node) refused(by peer.ID, op, path string, err error) {
+	n.refusals.Add(by.String(), op, path, wire.StatusOf(err).String())
+}
+
+// auditRefusal writes one record of the coalescer.
+func (n *Node) auditRefusal(e auditlimit.Event) {
+	actor := e.Peer
+	if actor == "" {
+		actor = "many peers"
+	}
+	detail := e.Op + ": " + e.Detail
+	if e.Summary() {
+		detail = e.String()
+	}
+	_ = n.vault.Audit(context.Background(), vault.AuditEntry{Actor: actor, Op: OpShareRefused, Target: e.Target, Outcome: vault.OutcomeDenied, Detail: detail})
 }
