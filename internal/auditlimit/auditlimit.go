@@ -79,6 +79,7 @@ type Coalescer struct {
 	op      map[string]Event
 	stop    chan struct{}
 	done    chan struct{}
+	closing sync.Once
 }
 
 // New starts a Coalescer; Close flushes and stops it.
@@ -191,11 +192,13 @@ func (c *Coalescer) Flush() {
 	clear(c.op)
 }
 
-// Close flushes and stops the Coalescer.
+// Close flushes and stops the Coalescer; a second Close does nothing.
 func (c *Coalescer) Close() {
-	close(c.stop)
-	<-c.done
-	c.Flush()
+	c.closing.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.Flush()
+	})
 }
 
 // Clip makes text a requester chose safe and short for a record: at most
