@@ -27,13 +27,20 @@ func (n *Node) grantFor(ctx context.Context, handle string, owner peer.ID, path 
 	}
 	var best *capability.Token
 	var bestStatus string
+	var covers capability.Actions // what active shares allow on path, when not action
 	for i := len(gs) - 1; i >= 0; i-- {
 		g := gs[i]
 		if g.Owner != owner.String() {
 			continue
 		}
 		tok, err := capability.Parse(g.Token)
-		if err != nil || !tok.Actions().Has(action) || (path != "" && !tok.Resource().Match(path)) {
+		if err != nil || (path != "" && !tok.Resource().Match(path)) {
+			continue
+		}
+		if !tok.Actions().Has(action) {
+			if g.Status == meshstate.Active {
+				covers |= tok.Actions()
+			}
 			continue
 		}
 		if g.Status == meshstate.Active {
@@ -49,6 +56,9 @@ func (n *Node) grantFor(ctx context.Context, handle string, owner peer.ID, path 
 		}
 		return nil, fmt.Errorf("the share for that is %s", bestStatus)
 	}
+	if covers != 0 {
+		return nil, fmt.Errorf("what %s shared with you allows %s there, not %s", handle, covers, action)
+	}
 	return nil, fmt.Errorf("%w: nothing shared with you covers that", vault.ErrNotFound)
 }
 
@@ -61,40 +71,71 @@ func splitRemote(s string) (string, string, error) {
 	return h, p, nil
 }
 
-// Fetch implements localapi.Backend: `mesh get HANDLE/PATH`.
+// Fetch implements localapi.Backend: `mesh get HANDLE/PATH`. One's own
+// handle reads from the vault (audited).
 func (n *Node) Fetch(ctx context.Context, remote string) ([]byte, error) {
+	var data []byte
+	err := n.onOwner(ctx, remote, capability.Read, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) (err error) {
+		data, err = share.Read(ctx, n.host, owner, tok, p)
+		return err
+	}, func(p string) (err error) {
+		data, err = n.GetResource(ctx, p)
+		return err
+	})
+	return data, err
+}
+
+// PutRemote implements localapi.Backend: `mesh put HANDLE/PATH` writes an
+// owner's resource with a share that allows write.
+func (n *Node) PutRemote(ctx context.Context, remote string, data []byte) error {
+	return n.onOwner(ctx, remote, capability.Write, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) error {
+		return share.Write(ctx, n.host, owner, tok, p, data)
+	}, func(p string) error { return n.PutResource(ctx, p, data) })
+}
+
+// RemoveRemote implements localapi.Backend: `mesh rm HANDLE/PATH` deletes
+// an owner's resource with a share that allows delete.
+func (n *Node) RemoveRemote(ctx context.Context, remote string) error {
+	return n.onOwner(ctx, remote, capability.Delete, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) error {
+		return share.Delete(ctx, n.host, owner, tok, p)
+	}, func(p string) error { return n.RemoveResource(ctx, p) })
+}
+
+// onOwner runs one share request against the owner of HANDLE/PATH with the
+// newest share we hold that allows action there: resolve the handle,
+// refuse early what our own set knows to be revoked, call the owner with
+// retries and explain its refusal. own runs instead when the handle is
+// ours.
+func (n *Node) onOwner(ctx context.Context, remote string, action capability.Actions,
+	call func(ctx context.Context, owner peer.ID, tok *capability.Token, path string) error, own func(path string) error) error {
 	handle, path, err := splitRemote(remote)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p, err := capability.ParsePath(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if own, _ := n.Handle(ctx); own != "" && own == handle {
-		return n.GetResource(ctx, string(p)) // our own: straight from the vault, audited
+	if mine, _ := n.Handle(ctx); mine != "" && mine == handle {
+		return own(string(p))
 	}
 	rec, err := n.resolve(ctx, handle)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tok, err := n.grantFor(ctx, handle, rec.Peer, p, capability.Read)
+	tok, err := n.grantFor(ctx, handle, rec.Peer, p, action)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := n.knownRevoked(ctx, handle, rec.Peer, tok); err != nil {
-		return nil, err
-	}
-	var data []byte
-	err = n.callOwner(ctx, rec, func(ctx context.Context) error {
-		data, err = share.Read(ctx, n.host, rec.Peer, tok, string(p))
 		return err
-	})
+	}
+	err = n.callOwner(ctx, rec, func(ctx context.Context) error { return call(ctx, rec.Peer, tok, string(p)) })
 	if err != nil {
 		n.net.Forget(handle)
-		return nil, n.explain(ctx, handle, rec.Peer, err)
+		return n.explain(ctx, handle, rec.Peer, err)
 	}
-	return data, nil
+	return nil
 }
 
 // ListRemote implements localapi.Backend: `mesh ls HANDLE[/PREFIX]`.

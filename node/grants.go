@@ -10,13 +10,14 @@ import (
 // Audit operations of the home node (internal/meshstate has those of its
 // state: handle, grants received and delivered, contacts).
 const (
-	OpShareIssue    = "share.issue"
-	OpShareServe    = "share.serve"
-	OpShareRefused  = "share.refused"
-	OpResourceWrite = "resource.write"
-	OpResourceRead  = "resource.read"
-	OpTokenIssue    = "token.issue"
-	OpTokenRevoke   = "token.revoke"
+	OpShareIssue     = "share.issue"
+	OpShareServe     = "share.serve"
+	OpShareRefused   = "share.refused"
+	OpResourceWrite  = "resource.write"
+	OpResourceRead   = "resource.read"
+	OpResourceDelete = "resource.delete"
+	OpTokenIssue     = "token.issue"
+	OpTokenRevoke    = "token.revoke"
 )
 
 // Handle returns the handle this node claims, or "".

@@ -27,6 +27,18 @@ func (needsNode) Fetch(context.Context, string) ([]byte, error) { return nil, Er
 // ListRemote implements localapi.Backend: refused without a node.
 func (needsNode) ListRemote(context.Context, string) ([]string, error) { return nil, ErrNeedsNode }
 
+// PutRemote implements localapi.Backend: refused without a node.
+func (needsNode) PutRemote(context.Context, string, []byte) error { return ErrNeedsNode }
+
+// RemoveRemote implements localapi.Backend: refused without a node.
+func (needsNode) RemoveRemote(context.Context, string) error { return ErrNeedsNode }
+
+// AcceptToken implements localapi.Backend: refused without a node, which
+// names the token's owner from the directory.
+func (needsNode) AcceptToken(context.Context, string) (localapi.Grant, error) {
+	return localapi.Grant{}, ErrNeedsNode
+}
+
 // Revoke implements localapi.Backend: refused without a node, which must
 // gossip the revocation at once.
 func (needsNode) Revoke(context.Context, string) (string, error) { return "", ErrNeedsNode }

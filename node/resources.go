@@ -37,6 +37,15 @@ func (o *Offline) GetResource(ctx context.Context, path string) ([]byte, error) 
 	return o.vault.Get(ctx, vault.NSResources, path, vault.AuditEntry{Actor: o.actor, Op: OpResourceRead, Target: path})
 }
 
+// RemoveResource implements localapi.Backend.
+func (o *Offline) RemoveResource(ctx context.Context, path string) error {
+	p, err := capability.ParsePath(path)
+	if err != nil {
+		return err
+	}
+	return o.vault.Delete(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: o.actor, Op: OpResourceDelete, Target: string(p)})
+}
+
 // ListResources implements localapi.Backend.
 func (o *Offline) ListResources(ctx context.Context, prefix string) ([]localapi.Resource, error) {
 	names, err := o.vault.List(ctx, vault.NSResources)
@@ -88,7 +97,28 @@ func (s shareStore) List(ctx context.Context, by peer.ID, tok capability.ID, kee
 }
 
 func (s shareStore) Write(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath, data []byte) error {
-	return wireErr(s.o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "write with " + tok.Short()}))
+	e := vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: s.change(ctx, "write", by, tok, len(data))}
+	return wireErr(s.o.vault.Put(ctx, vault.NSResources, string(p), data, e))
+}
+
+func (s shareStore) Delete(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath) error {
+	e := vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: s.change(ctx, "delete", by, tok, -1)}
+	return wireErr(s.o.vault.Delete(ctx, vault.NSResources, string(p), e))
+}
+
+// change describes a grantee's change for the owner's audit: who made it
+// (by handle when pinned; the record's actor is the peer ID), with which
+// token, and how many bytes it wrote.
+func (s shareStore) change(ctx context.Context, what string, by peer.ID, tok capability.ID, n int) string {
+	who := s.o.state.NameOf(ctx, by)
+	if who == "" {
+		who = "a grantee"
+	}
+	d := fmt.Sprintf("%s by %s with %s", what, who, tok.Short())
+	if n >= 0 {
+		d += fmt.Sprintf(" (%d bytes)", n)
+	}
+	return d
 }
 
 // refused records a refused share request in the audit log, through the

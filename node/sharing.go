@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -71,6 +72,12 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 	return out, nil
 }
 
+// Shareable are the actions a home node serves to a grantee: read, list,
+// write and delete a resource (mesh get, ls --from, put, rm), and share,
+// which lets the grantee pass the share on. Admin and use have no request
+// that serves them yet, so a share offering them would promise nothing.
+const Shareable = capability.Read | capability.List | capability.Write | capability.Delete | capability.Share
+
 // shareParams checks a share request and resolves its recipient: what to
 // sign, and for whom. A share --from another owner delegates the grant
 // received from that owner, never outliving it.
@@ -83,6 +90,9 @@ func (n *Node) shareParams(ctx context.Context, req localapi.ShareRequest) (*dir
 	acts, err := capability.ParseActions(req.Can)
 	if err != nil {
 		return nil, p, err
+	}
+	if extra := acts &^ Shareable; extra != 0 {
+		return nil, p, fmt.Errorf("a share can allow %s; %s is not served by home nodes", Shareable, extra)
 	}
 	if err := capability.CheckLifetime(req.ValidFor); err != nil {
 		return nil, p, err
@@ -287,4 +297,40 @@ func (n *Node) parentFor(ctx context.Context, owner peer.ID, res capability.Patt
 		}
 	}
 	return nil, fmt.Errorf("%w: nothing shared with you covers %s with %s and the right to share it", vault.ErrNotFound, res, acts)
+}
+
+// AcceptToken implements localapi.Backend: `mesh token use TOKEN` takes a
+// token received out of band (in a chat, on paper). It must be addressed
+// to this node, verify (signatures, chain, time) and not be revoked; it is
+// then held like a share received from its owner, so mesh get, ls --from,
+// put and rm use it.
+func (n *Node) AcceptToken(ctx context.Context, text string) (localapi.Grant, error) {
+	tok, err := capability.Parse(strings.TrimSpace(text))
+	if err != nil {
+		return localapi.Grant{}, err
+	}
+	if tok.Audience() != n.signer.ID() {
+		return localapi.Grant{}, fmt.Errorf("this token is for %s, not for this node (%s): only its audience can use it", tok.Audience(), n.signer.ID())
+	}
+	if err := capability.CheckToken(tok, capability.InspectRemote(n.signer.ID()), capability.InspectClock(n.now)); err != nil {
+		return localapi.Grant{}, err
+	}
+	for _, t := range tok.Chain() {
+		if n.rev.Set().IsRevoked(t.ID()) {
+			return localapi.Grant{}, fmt.Errorf("%w: token %s was revoked", capability.ErrRevoked, t.ID().Short())
+		}
+	}
+	if err := n.receive(ctx, &grant.Received{Token: tok, Via: meshstate.ViaHand}); err != nil {
+		return localapi.Grant{}, err
+	}
+	gs, err := n.received(ctx)
+	if err != nil {
+		return localapi.Grant{}, err
+	}
+	for _, g := range gs {
+		if g.ID == tok.ID().String() {
+			return g, nil
+		}
+	}
+	return localapi.Grant{}, errors.New("the token was accepted but is not listed; see mesh shared")
 }

@@ -11,19 +11,46 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
 )
 
 // TokenIssue signs a capability token with the node's peer key (through
 // the Signer: the vault must be unlocked). The issue is audited before the
 // token is returned.
+//
+// The audience is a peer ID or a handle; without a node, a handle must be
+// a pinned contact (a running node also asks the directory).
 func (o *Offline) TokenIssue(ctx context.Context, req localapi.TokenRequest) (string, error) {
+	return o.tokenIssue(ctx, req, func(h string) (peer.ID, error) {
+		if id, ok := o.state.PeerOf(ctx, h); ok {
+			return id, nil
+		}
+		return "", fmt.Errorf("%q is not among your contacts; start your node (mesh node) so it can look %s up in the directory, or give a peer ID", h, h)
+	})
+}
+
+// TokenIssue implements localapi.Backend: as Offline's, with handles
+// looked up in the directory and pinned.
+func (n *Node) TokenIssue(ctx context.Context, req localapi.TokenRequest) (string, error) {
+	return n.tokenIssue(ctx, req, func(h string) (peer.ID, error) {
+		rec, err := n.resolve(ctx, h)
+		if err != nil {
+			return "", err
+		}
+		return rec.Peer, nil
+	})
+}
+
+// tokenIssue issues req, naming its audience by peer ID or, through
+// lookup, by handle.
+func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, lookup func(handle string) (peer.ID, error)) (string, error) {
 	if err := o.signer.unlocked(); err != nil {
 		return "", err
 	}
-	aud, err := peer.Decode(req.Audience)
+	aud, err := audience(req.Audience, lookup)
 	if err != nil {
-		return "", fmt.Errorf("audience %q is not a peer ID: %w", req.Audience, err)
+		return "", err
 	}
 	res, err := capability.ParsePattern(req.Resource)
 	if err != nil {
@@ -61,4 +88,15 @@ func (o *Offline) TokenIssue(ctx context.Context, req localapi.TokenRequest) (st
 		return "", errors.Join(errors.New("token not issued"), err)
 	}
 	return tok.String(), nil
+}
+
+// audience reads a peer named by peer ID or by handle.
+func audience(s string, lookup func(handle string) (peer.ID, error)) (peer.ID, error) {
+	if id, err := peer.Decode(s); err == nil {
+		return id, nil
+	}
+	if _, err := directory.ParseHandle(s); err != nil {
+		return "", fmt.Errorf("%q is neither a handle nor a peer ID", s)
+	}
+	return lookup(s)
 }

@@ -45,30 +45,98 @@ func newHandleCmd(g *globals) *cobra.Command {
 }
 
 func newPutCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "put PATH",
-		Short: "Store a resource (calendar/work, files/report.pdf, ...) read from stdin, sealed in the vault",
-		Args:  cobra.ExactArgs(1),
+	var own bool
+	cmd := &cobra.Command{
+		Use:   "put [HANDLE/]PATH",
+		Short: "Store a resource read from stdin: your own (PATH), or one someone shared with you for writing (HANDLE/PATH)",
+		Long: `Store a resource read from stdin, sealed in the vault.
+
+mesh put calendar/work stores your own calendar/work. mesh put alice/notes/todo
+writes alice's notes/todo with a share alice gave you that allows write (her
+node audits the write under your name). An argument is HANDLE/PATH when its
+first segment is the handle of someone who shared with you; --own stores it
+as your own path anyway.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), share.MaxData+1))
 			if err != nil {
 				return err
 			}
 			if len(data) > share.MaxData {
-				return fmt.Errorf("resource larger than %d MiB", share.MaxData>>20)
+				return fmt.Errorf("a resource holds at most %d MiB", share.MaxData>>20)
 			}
 			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			if err := b.PutResource(cmd.Context(), args[0], data); err != nil {
+			remote, path, err := target(cmd, b, args[0], own)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "stored %s (%d bytes)\n", args[0], len(data))
+			if remote {
+				if err := b.PutRemote(cmd.Context(), path, data); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d bytes) with the share you hold\n", path, len(data))
+				return nil
+			}
+			if err := b.PutResource(cmd.Context(), path, data); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "stored %s (%d bytes)\n", path, len(data))
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&own, "own", false, "the argument is your own path, even if it starts with a handle")
+	return cmd
+}
+
+func newRmCmd(g *globals) *cobra.Command {
+	var own bool
+	cmd := &cobra.Command{
+		Use:   "rm [HANDLE/]PATH",
+		Short: "Delete a resource: your own (PATH), or one someone shared with you for deleting (HANDLE/PATH)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := g.open(cmd, needUnlocked)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			remote, path, err := target(cmd, b, args[0], own)
+			if err != nil {
+				return err
+			}
+			if remote {
+				err = b.RemoveRemote(cmd.Context(), path)
+			} else {
+				err = b.RemoveResource(cmd.Context(), path)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "deleted %s\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&own, "own", false, "the argument is your own path, even if it starts with a handle")
+	return cmd
+}
+
+// target reads a put or rm argument (localapi.Target); someone else's
+// resource needs a running node.
+func target(cmd *cobra.Command, b localapi.Backend, arg string, own bool) (remote bool, path string, err error) {
+	if own {
+		return false, arg, nil
+	}
+	remote, path, err = localapi.Target(cmd.Context(), b, arg)
+	if err == nil && remote {
+		if st, serr := b.Status(cmd.Context()); serr == nil && !st.Running {
+			return false, "", errNoNodeRunning
+		}
+	}
+	return remote, path, err
 }
 
 func newLsCmd(g *globals) *cobra.Command {
@@ -145,7 +213,7 @@ func newShareCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&req.With, "with", "", "the handle to share with")
 	cmd.Flags().StringVar(&req.From, "from", "", "pass on what HANDLE shared with you (their share must include share)")
-	cmd.Flags().StringVar(&req.Can, "can", "read,list", "what they may do: read,list,write")
+	cmd.Flags().StringVar(&req.Can, "can", "read,list", "what they may do, comma-separated: read, list, write, delete, share (share lets them pass it on)")
 	cmd.Flags().DurationVar(&req.ValidFor, "for", 24*time.Hour, "how long")
 	cmd.MarkFlagRequired("with")
 	return cmd

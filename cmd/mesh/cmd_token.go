@@ -18,7 +18,7 @@ import (
 
 func newTokenCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Issue, delegate and inspect capability tokens"}
-	cmd.AddCommand(newTokenIssueCmd(g), newTokenInspectCmd(g))
+	cmd.AddCommand(newTokenIssueCmd(g), newTokenInspectCmd(g), newTokenUseCmd(g))
 	return cmd
 }
 
@@ -27,7 +27,7 @@ func newTokenIssueCmd(g *globals) *cobra.Command {
 	var to, parent string
 	var valid time.Duration
 	cmd := &cobra.Command{
-		Use:   "issue --to PEERID --resource PATTERN --can ACTIONS",
+		Use:   "issue --to HANDLE|PEERID --resource PATTERN --can ACTIONS",
 		Short: "Sign a capability token with this node's key (or delegate one with --parent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,7 +52,7 @@ func newTokenIssueCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "audience peer ID: the only peer that can use the token")
+	cmd.Flags().StringVar(&to, "to", "", "audience, by handle or peer ID: the only peer that can use the token")
 	cmd.Flags().StringVar(&req.Resource, "resource", "", "resource pattern, e.g. calendar/* or files/**")
 	cmd.Flags().StringVar(&req.Actions, "can", "read", "actions: read,list,write,delete,admin,share,use")
 	cmd.Flags().DurationVar(&valid, "for", 24*time.Hour, "validity")
@@ -62,6 +62,39 @@ func newTokenIssueCmd(g *globals) *cobra.Command {
 	cmd.MarkFlagRequired("to")
 	cmd.MarkFlagRequired("resource")
 	return cmd
+}
+
+func newTokenUseCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "use TOKEN|-",
+		Short: "Hold a token someone gave you by hand, so mesh get, ls --from, put and rm use it",
+		Long: `Take a capability token someone sent you outside the mesh (by chat, by
+mail, on paper). It must be addressed to you, valid and not revoked; your
+node then holds it like a share received from its owner.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			text, err := readArgOrStdin(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			b, err := g.open(cmd, needNode)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			gr, err := b.AcceptToken(cmd.Context(), text)
+			if err != nil {
+				return err
+			}
+			who := gr.OwnerHandle
+			if who == "" {
+				who = gr.Owner
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s shared %s with you: %s, until %s\n", who, gr.Resource,
+				strings.Join(gr.Actions, ", "), gr.Expiry.Local().Format(time.DateTime))
+			return nil
+		},
+	}
 }
 
 func readArgOrStdin(cmd *cobra.Command, arg string) (string, error) {

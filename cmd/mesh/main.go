@@ -78,6 +78,7 @@ func newRoot() *cobra.Command {
 		newRelayCmd(g),
 		newHandleCmd(g),
 		newPutCmd(g),
+		newRmCmd(g),
 		newLsCmd(g),
 		newShareCmd(g),
 		newSharesCmd(g),

@@ -113,3 +113,13 @@ func (s *State) NameOf(ctx context.Context, id peer.ID) string {
 	}
 	return ""
 }
+
+// PeerOf returns the peer pinned to handle among the contacts.
+func (s *State) PeerOf(ctx context.Context, handle string) (peer.ID, bool) {
+	var c localapi.Contact
+	if err := s.get(ctx, contactKey(handle), &c); err != nil {
+		return "", false
+	}
+	id, err := peer.Decode(c.Peer)
+	return id, err == nil
+}

@@ -22,10 +22,12 @@ const (
 	Undelivered = "undelivered" // issued, active, never reached its audience
 )
 
-// Via says how a grant travelled.
+// Via says how a grant travelled: delivered live, through the recipient's
+// mailbox, or by hand (a token the recipient pasted: mesh token use).
 const (
 	ViaLive    = "live"
 	ViaMailbox = "mailbox"
+	ViaHand    = "by hand"
 )
 
 func issuedKey(id capability.ID) ds.Key   { return issuedPrefix.ChildString(id.String()) }

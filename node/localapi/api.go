@@ -10,6 +10,7 @@ package localapi
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/ocmt/mesh/capability"
@@ -37,6 +38,16 @@ type Backend interface {
 	Shares(ctx context.Context) ([]Grant, error)
 	Shared(ctx context.Context) ([]Grant, error)
 	Fetch(ctx context.Context, remote string) ([]byte, error)
+	// PutRemote writes HANDLE/PATH with a share that allows write;
+	// RemoveRemote deletes it with one that allows delete.
+	PutRemote(ctx context.Context, remote string, data []byte) error
+	RemoveRemote(ctx context.Context, remote string) error
+	// RemoveResource deletes one of this node's own resources.
+	RemoveResource(ctx context.Context, path string) error
+	// AcceptToken takes a token received out of band (mesh token use): it
+	// must be addressed to this node and valid; it is then held like a
+	// share received from its owner.
+	AcceptToken(ctx context.Context, token string) (Grant, error)
 	ListRemote(ctx context.Context, remote string) ([]string, error)
 	Contacts(ctx context.Context) ([]Contact, error)
 	AcceptContact(ctx context.Context, handle string) error
@@ -157,7 +168,7 @@ type Grant struct {
 	Expiry         time.Time `json:"expiry"`
 	Depth          int       `json:"depth"`
 	Created        time.Time `json:"created"`
-	Via            string    `json:"via,omitempty"` // direct, mailbox
+	Via            string    `json:"via,omitempty"` // live, mailbox or by hand
 	Status         string    `json:"status,omitempty"`
 }
 
@@ -200,4 +211,34 @@ type ShareResult struct {
 type Resource struct {
 	Path string `json:"path"`
 	Size int    `json:"size"`
+}
+
+// Target reads the argument of mesh put or mesh rm: HANDLE/PATH names a
+// resource of someone who shared with this node (remote is true, and arg is
+// returned as is); PATH names one of this node's own (remote is false, and
+// path is arg, without this node's handle if it starts with it). The first
+// segment is a handle when it is this node's own handle or that of an owner
+// who shared something with this node; anything else is an own path.
+func Target(ctx context.Context, b Backend, arg string) (remote bool, path string, err error) {
+	first, rest, ok := strings.Cut(arg, "/")
+	if !ok {
+		return false, arg, nil
+	}
+	st, err := b.Status(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	if st.Handle != "" && first == st.Handle {
+		return false, rest, nil
+	}
+	gs, err := b.Shared(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	for _, g := range gs {
+		if strings.TrimSuffix(g.OwnerHandle, "?") == first {
+			return true, arg, nil
+		}
+	}
+	return false, arg, nil
 }

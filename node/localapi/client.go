@@ -223,3 +223,24 @@ func (c *Client) Revoke(ctx context.Context, shareOrToken string) (string, error
 	err := c.do(ctx, http.MethodPost, "/v1/revoke", nil, tokenBody{Token: shareOrToken}, &b)
 	return b.Token, err
 }
+
+// PutRemote implements Backend.
+func (c *Client) PutRemote(ctx context.Context, remote string, data []byte) error {
+	return c.do(ctx, http.MethodPut, "/v1/remote", q("remote", remote), data, nil)
+}
+
+// RemoveRemote implements Backend.
+func (c *Client) RemoveRemote(ctx context.Context, remote string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/remote", q("remote", remote), nil, nil)
+}
+
+// RemoveResource implements Backend.
+func (c *Client) RemoveResource(ctx context.Context, path string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/resource", q("path", path), nil, nil)
+}
+
+// AcceptToken implements Backend.
+func (c *Client) AcceptToken(ctx context.Context, token string) (g Grant, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/tokens/accept", nil, tokenBody{Token: token}, &g)
+	return
+}

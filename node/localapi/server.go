@@ -116,6 +116,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/shares", s.shares)
 	mux.HandleFunc("GET /v1/shared", s.shared)
 	mux.HandleFunc("GET /v1/fetch", s.fetch)
+	mux.HandleFunc("PUT /v1/remote", s.putRemote)
+	mux.HandleFunc("DELETE /v1/remote", s.removeRemote)
+	mux.HandleFunc("DELETE /v1/resource", s.removeResource)
+	mux.HandleFunc("POST /v1/tokens/accept", s.acceptToken)
 	mux.HandleFunc("GET /v1/remote-list", s.listRemote)
 	mux.HandleFunc("GET /v1/contacts", s.contacts)
 	mux.HandleFunc("POST /v1/contacts/accept", s.acceptContact)
@@ -332,6 +336,32 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request) {
 func (s *Server) shared(w http.ResponseWriter, r *http.Request) {
 	l, err := s.backend.Shared(r.Context())
 	s.reply(w, l, err)
+}
+
+func (s *Server) putRemote(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLargeBody))
+	if err != nil {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("reading body: %w", err))
+		return
+	}
+	s.reply(w, struct{}{}, s.backend.PutRemote(r.Context(), r.URL.Query().Get("remote"), b))
+}
+
+func (s *Server) removeRemote(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, struct{}{}, s.backend.RemoveRemote(r.Context(), r.URL.Query().Get("remote")))
+}
+
+func (s *Server) removeResource(w http.ResponseWriter, r *http.Request) {
+	s.reply(w, struct{}{}, s.backend.RemoveResource(r.Context(), r.URL.Query().Get("path")))
+}
+
+func (s *Server) acceptToken(w http.ResponseWriter, r *http.Request) {
+	var b tokenBody
+	if !readJSON(w, r, maxSmallBody, &b) {
+		return
+	}
+	g, err := s.backend.AcceptToken(r.Context(), b.Token)
+	s.reply(w, g, err)
 }
 
 func (s *Server) fetch(w http.ResponseWriter, r *http.Request) {

@@ -34,7 +34,7 @@ type Received struct {
 	Token  *capability.Token
 	Handle string
 	Note   string
-	Via    string // "direct" or "mailbox"
+	Via    string // "live" or "mailbox"
 }
 
 // Check validates a delivery for self. sender is the authenticated sender
@@ -94,7 +94,7 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	if err != nil {
 		return nil, err
 	}
-	return nil, s.accept(ctx, &Received{Token: tok, Handle: d.Handle, Note: d.Note, Via: "direct"})
+	return nil, s.accept(ctx, &Received{Token: tok, Handle: d.Handle, Note: d.Note, Via: "live"})
 }
 
 // Deliver sends tok to its audience over a stream.

@@ -53,7 +53,7 @@ func TestDeliver(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := <-got
-		if r.Token.ID() != tok.ID() || r.Handle != "alice" || r.Via != "direct" {
+		if r.Token.ID() != tok.ID() || r.Handle != "alice" || r.Via != "live" {
 			t.Fatalf("received %+v", r)
 		}
 	})

@@ -30,3 +30,8 @@ func List(ctx context.Context, h host.Host, owner peer.ID, tok *capability.Token
 func Write(ctx context.Context, h host.Host, owner peer.ID, tok *capability.Token, path string, data []byte) error {
 	return exchange.Call(ctx, h, owner, ID, Limits(), Request{Op: OpWrite, Path: path, Token: tok.Bytes(), Data: data}, nil)
 }
+
+// Delete removes path at owner.
+func Delete(ctx context.Context, h host.Host, owner peer.ID, tok *capability.Token, path string) error {
+	return exchange.Call(ctx, h, owner, ID, Limits(), Request{Op: OpDelete, Path: path, Token: tok.Bytes()}, nil)
+}

@@ -1,5 +1,6 @@
-// Package share is the /ocmt/share/2 protocol: a grantee reads, lists or
-// writes an owner's resources with a capability token the owner issued.
+// Package share is the /ocmt/share/2 protocol: a grantee reads, lists,
+// writes or deletes an owner's resources with a capability token the owner
+// issued.
 //
 // # Protocol ID
 //
@@ -15,8 +16,9 @@
 //	   nothing parses it. Token failures map to statuses through one table
 //	   shared with grant and relay-access (protocols/capwire): a replay
 //	   store that is full is now Unavailable, not Forbidden, and a chain
-//	   over MaxDepth BadRequest. The request and the OK reply bodies are
-//	   unchanged.
+//	   over MaxDepth BadRequest. Op 4, delete, removes a resource under
+//	   the delete action (version 1 offered write and never delete). The
+//	   other requests and OK reply bodies are unchanged.
 //
 // # Interoperability
 //
@@ -48,13 +50,14 @@
 //
 // Request (CBOR map, integer keys; at most Limits().MaxRequest bytes):
 //
-//	1 op     uint   1 read, 2 list, 3 write; any other value is BadRequest
-//	2 path   text   read/write: a resource path; list: a path prefix ("" =
+//	1 op     uint   1 read, 2 list, 3 write, 4 delete (each needs the
+//	                action of its name); any other value is BadRequest
+//	2 path   text   read/write/delete: a resource path; list: a path prefix ("" =
 //	                all the token covers; absent when empty) (≤ 1024 bytes;
 //	                a resource path is also held to capability's own caps)
 //	3 token  bytes  the capability envelope (≤ capability.MaxTokenBytes)
 //	4 data   bytes  write only: the new content (≤ MaxData); absent for
-//	                read and list
+//	                read, list and delete
 //
 // Reply: the internal/exchange envelope (at most Limits().MaxResponse bytes):
 //
@@ -65,7 +68,7 @@
 //	                   read:  {1 data: bytes (≤ MaxData)}
 //	                   list:  {1 names: [text]} (≤ MaxListNames names,
 //	                          sorted, each a resource path)
-//	                   write: absent
+//	                   write, delete: absent
 //	4 detail   map   status Revoked only: RevokedDetail (≤ exchange.MaxDetail)
 //
 // RevokedDetail (protocols/capwire; canonical CBOR, integer keys):

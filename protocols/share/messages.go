@@ -17,9 +17,10 @@ type Op uint8
 
 // Operations.
 const (
-	OpRead  Op = 1
-	OpList  Op = 2
-	OpWrite Op = 3
+	OpRead   Op = 1
+	OpList   Op = 2
+	OpWrite  Op = 3
+	OpDelete Op = 4
 )
 
 func (o Op) action() (capability.Actions, bool) {
@@ -30,6 +31,8 @@ func (o Op) action() (capability.Actions, bool) {
 		return capability.List, true
 	case OpWrite:
 		return capability.Write, true
+	case OpDelete:
+		return capability.Delete, true
 	}
 	return 0, false
 }
@@ -42,6 +45,8 @@ func (o Op) String() string {
 		return "list"
 	case OpWrite:
 		return "write"
+	case OpDelete:
+		return "delete"
 	}
 	return fmt.Sprintf("op(%d)", uint8(o))
 }

@@ -27,6 +27,8 @@ type Store interface {
 	// List returns the resource paths for which keep returns true.
 	List(ctx context.Context, by peer.ID, tok capability.ID, keep func(capability.ResourcePath) bool) ([]capability.ResourcePath, error)
 	Write(ctx context.Context, by peer.ID, tok capability.ID, path capability.ResourcePath, data []byte) error
+	// Delete removes path; a missing path is NotFound.
+	Delete(ctx context.Context, by peer.ID, tok capability.ID, path capability.ResourcePath) error
 }
 
 // Refusals lets the owner record refused requests (audit). It may be nil.
@@ -161,6 +163,8 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 			return nil, wire.Errorf(wire.TooLarge, "resource larger than %d bytes", MaxData)
 		}
 		return ReadReply{Data: data}, nil
+	case OpDelete:
+		return nil, s.cfg.Store.Delete(ctx, remote, tok.ID(), path)
 	default:
 		return nil, s.cfg.Store.Write(ctx, remote, tok.ID(), path, req.Data)
 	}

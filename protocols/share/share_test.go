@@ -62,6 +62,16 @@ func (m *memStore) Write(_ context.Context, _ peer.ID, _ capability.ID, p capabi
 	return nil
 }
 
+func (m *memStore) Delete(_ context.Context, _ peer.ID, _ capability.ID, p capability.ResourcePath) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.data[p]; !ok {
+		return wire.Errorf(wire.NotFound, "no such resource")
+	}
+	delete(m.data, p)
+	return nil
+}
+
 type world struct {
 	alice, bob, carol host.Host
 	ak, bk, ck        keys.PeerKey
@@ -135,6 +145,18 @@ func TestShare(t *testing.T) {
 			t.Fatal("write not stored")
 		}
 	})
+	t.Run("delete with the delete action removes the resource", func(t *testing.T) {
+		dt := w.grant(t, w.bob.ID(), "calendar/*", capability.Delete, time.Hour)
+		if err := Delete(ctx, w.bob, w.alice.ID(), dt, "calendar/new"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := w.store.data["calendar/new"]; ok {
+			t.Fatal("delete did not remove the resource")
+		}
+		if err := Delete(ctx, w.bob, w.alice.ID(), dt, "calendar/new"); !errors.Is(err, wire.NotFound) {
+			t.Fatalf("deleting it again: %v, want NotFound", err)
+		}
+	})
 	t.Run("a missing resource is not found only after the token allowed it", func(t *testing.T) {
 		_, err := Read(ctx, w.bob, w.alice.ID(), rl, "calendar/none")
 		if !errors.Is(err, wire.NotFound) {
@@ -173,6 +195,13 @@ func TestShareRefusals(t *testing.T) {
 		err := Write(ctx, w.bob, w.alice.ID(), rl, "calendar/work", []byte("overwritten"))
 		if !errors.Is(err, wire.Forbidden) || string(w.store.data["calendar/work"]) != "standup 9:00" {
 			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("delete without the delete action is forbidden", func(t *testing.T) {
+		wt := w.grant(t, w.bob.ID(), "calendar/*", capability.Write|capability.Read, time.Hour)
+		err := Delete(ctx, w.bob, w.alice.ID(), wt, "calendar/work")
+		if !errors.Is(err, wire.Forbidden) || w.store.data["calendar/work"] == nil {
+			t.Fatalf("delete with a write token: %v", err)
 		}
 	})
 	t.Run("a token from another owner is refused", func(t *testing.T) {
