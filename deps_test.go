@@ -72,12 +72,12 @@ var layers = [][]string{
 	{"cmd/mesh"},           // the binary
 	{"node/demo"},          // every role in one process
 	{"node", "node/infra"}, // the roles
-	{"internal/meshnet", "internal/meshstate", "protocols/revgossip"},                                          // what roles are assembled from
-	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync"},       // services and protocols
-	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi"}, // pieces protocols and roles share
-	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                     // tokens, the vault, one exchange on a stream
-	{"internal/wire", "internal/store", "internal/home", "internal/peerlimit", "internal/testkit"},             // encoding, storage, the home folder
-	{"internal/keys", "internal/xcrypto"},                                                                      // keys and primitives
+	{"internal/meshnet", "internal/meshstate", "protocols/revgossip"},                                                     // what roles are assembled from
+	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync"},                  // services and protocols
+	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi"},            // pieces protocols and roles share
+	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                // tokens, the vault, one exchange on a stream
+	{"internal/wire", "internal/store", "internal/home", "internal/peerlimit", "internal/auditlimit", "internal/testkit"}, // encoding, storage, the home folder
+	{"internal/keys", "internal/xcrypto"}, // keys and primitives
 }
 
 func goList(t *testing.T) []pkg {
