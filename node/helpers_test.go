@@ -149,7 +149,7 @@ const waitLimit = 30 * time.Second
 // failed step is retried at once, and a restarted node waits briefly for
 // its first revocation sync.
 var testTimings = Timings{
-	Mailbox:         100 * time.Millisecond,
+	Mailbox:         250 * time.Millisecond, // the bootstrap allows 5 requests a second per peer
 	PublishRetryMax: 200 * time.Millisecond,
 	OwnerRetry:      50 * time.Millisecond,
 	Mesh: meshnet.Timings{ReservationCheck: 50 * time.Millisecond, RetryFirst: 50 * time.Millisecond,

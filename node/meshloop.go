@@ -67,17 +67,29 @@ func (n *Node) startMesh(ctx context.Context, budget *revgossip.Budget, mcfg mes
 	return nil
 }
 
-// meshLoop finds a relay if none is configured, publishes the record
-// (retrying until the bootstrap takes it), starts the relay reservations,
-// then checks the mailbox and retries undelivered shares every
-// Timings.Mailbox and republishes every Timings.Republish.
+// meshLoop keeps the node in the mesh: it finds a relay if none is
+// configured, publishes the directory record (retrying until the bootstrap
+// takes it) and then holds relay reservations (the relay admits peers in
+// the directory; with a relay-access capability they start at once), then
+// checks the mailbox and retries undelivered shares every Timings.Mailbox,
+// looks for a relay again while it has none, and republishes every
+// Timings.Republish.
 func (n *Node) meshLoop(ctx context.Context) {
 	t := n.cfg.Timings
 	n.net.FindRelays()
+	if len(n.cfg.RelayTokens) > 0 {
+		// A relay-access capability admits us without the directory. Without
+		// one, reserving before the record is published would only teach
+		// the relay that we are not registered (it remembers a no briefly).
+		n.net.KeepReservations()
+	}
 	backoff := publishRetryFirst
 	for n.net.HasBootstrap() {
 		err := n.publishRecord(ctx)
-		if err == nil || errors.Is(err, errNoHandle) {
+		if err == nil {
+			break
+		}
+		if errors.Is(err, errNoHandle) {
 			break
 		}
 		n.log.Warn("publishing the directory record failed", "err", err)
@@ -87,6 +99,7 @@ func (n *Node) meshLoop(ctx context.Context) {
 		backoff = min(2*backoff, t.PublishRetryMax)
 	}
 	n.net.KeepReservations()
+	n.net.RetryReservations()
 	republish := n.now().Add(t.Republish)
 	for n.net.HasBootstrap() {
 		rctx, cancel := context.WithTimeout(ctx, mailRound)
@@ -102,6 +115,10 @@ func (n *Node) meshLoop(ctx context.Context) {
 			}
 		}
 		cancel()
+		if len(n.net.Relays()) == 0 && n.net.FindRelays() {
+			n.net.KeepReservations()
+			n.publishRecord(ctx) // the record now names the relay
+		}
 		if !meshnet.Sleep(ctx, t.Mailbox) {
 			return
 		}

@@ -57,7 +57,7 @@ const MaxDetail = 512
 
 // HandlerFunc answers one request from the authenticated remote peer. req is
 // the raw request frame (at most Limits.MaxRequest bytes). A returned
-// *Error crosses the wire as is; any other error is logged and sent as a
+// *wire.Error crosses the wire as is; any other error is logged and sent as a
 // bare Internal.
 type HandlerFunc func(ctx context.Context, remote peer.ID, req []byte) (resp any, err error)
 
@@ -127,7 +127,7 @@ func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 	s.Close()
 }
 
-// refusal is the reply to a handler's error: its *Error crosses as is,
+// refusal is the reply to a handler's error: its *wire.Error crosses as is,
 // detail included; anything else is logged and sent as a bare Internal.
 func refusal(log *slog.Logger, err error) Reply {
 	we := wire.ToWire(err)
@@ -150,7 +150,7 @@ func writeReply(w io.Writer, r Reply, max int) error {
 
 // Call opens a stream to p on proto, sends req as one frame, and decodes the
 // OK reply's body into resp (which may be nil). A non-OK reply is returned as
-// an *Error, with the reply's detail in Error.Detail (a detail over
+// a *wire.Error, with the reply's detail in wire.Error.Detail (a detail over
 // MaxDetail is dropped; the refusal stands). An OK reply carrying a detail
 // is malformed (BadRequest). The stream is opened with network.WithAllowLimitedConn so calls
 // work over relayed connections, and is reset if ctx ends first.
@@ -159,7 +159,7 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 	defer cancel()
 	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "ocmt"), p, proto)
 	if err != nil {
-		return fmt.Errorf("wire: opening %s to %s: %w", proto, p, err)
+		return fmt.Errorf("opening %s to %s: %w", proto, p, err)
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
@@ -171,11 +171,11 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 
 	if err := wire.WriteMsg(s, lim.MaxRequest, req); err != nil {
 		s.Reset()
-		return fmt.Errorf("wire: sending %s request: %w", proto, err)
+		return fmt.Errorf("sending the %s request: %w", proto, err)
 	}
 	if err := s.CloseWrite(); err != nil {
 		s.Reset()
-		return fmt.Errorf("wire: closing write: %w", err)
+		return fmt.Errorf("closing the request stream: %w", err)
 	}
 	var rep Reply
 	raw, err := wire.ReadFrameReserve(s, lim.MaxResponse, func(n int) error {
@@ -191,9 +191,9 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 	if err != nil {
 		s.Reset()
 		if ctx.Err() != nil {
-			return fmt.Errorf("wire: %s reply: %w", proto, ctx.Err())
+			return fmt.Errorf("reading the %s reply: %w", proto, ctx.Err())
 		}
-		return fmt.Errorf("wire: %s reply: %w", proto, err)
+		return fmt.Errorf("reading the %s reply: %w", proto, err)
 	}
 	s.Close()
 	if rep.Status != wire.OK {
@@ -211,7 +211,7 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 	return wire.Unmarshal(rep.Body, resp)
 }
 
-// replyError is the *Error a non-OK reply stands for. An unknown status is
+// replyError is the *wire.Error a non-OK reply stands for. An unknown status is
 // Internal, and its detail (whose type the status would name) is dropped.
 func replyError(rep *Reply) *wire.Error {
 	we := &wire.Error{Status: rep.Status, Message: rep.Message, Detail: rep.Detail}

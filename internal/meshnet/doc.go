@@ -5,5 +5,7 @@
 //
 // It holds no secret and signs nothing: the node hands it signed records
 // to publish and functions to run against a peer. Every wait it makes is
-// a named timing (timing.go) that Config.Timings can shorten for tests.
+// named in timing.go: the pauses between attempts are Config.Timings
+// (tests shorten them), and each step's timeout is a constant that bounds
+// what a dead peer can cost.
 package meshnet

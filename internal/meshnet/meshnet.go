@@ -57,6 +57,8 @@ type Net struct {
 	mu       sync.Mutex
 	relays   []peer.AddrInfo
 	reserved map[peer.ID]reservation // relay → our live reservation
+	keeping  map[peer.ID]bool        // relays with a reservation loop
+	retry    chan struct{}           // closed to end the loops' backoff now
 	records  map[string]cachedRecord
 }
 
@@ -81,7 +83,8 @@ func Start(ctx context.Context, cfg Config) (*Net, error) {
 	}
 	cfg.Timings.fill()
 	n := &Net{h: cfg.Host, cfg: cfg, log: cfg.Logger, now: cfg.Now, t: cfg.Timings,
-		relays: cfg.Relays, reserved: map[peer.ID]reservation{}, records: map[string]cachedRecord{}}
+		relays: cfg.Relays, reserved: map[peer.ID]reservation{}, records: map[string]cachedRecord{},
+		keeping: map[peer.ID]bool{}, retry: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, b := range cfg.Bootstrap {
 		n.h.ConnManager().Protect(b.ID, "ocmt-bootstrap")
@@ -160,17 +163,22 @@ func (n *Net) Relays() []peer.AddrInfo {
 	return n.relays
 }
 
-// FindRelays looks relays up in the DHT when none is configured, retrying
-// with backoff for findRelaysFor. It returns when found, given up or closed.
-func (n *Net) FindRelays() {
-	if len(n.Relays()) > 0 || n.dht == nil {
-		return
+// FindRelays looks relays up in the DHT when none is configured or found
+// yet, retrying with backoff for findRelaysFor, and reports whether the
+// node has relays. The node calls it again on each round of its loop, so a
+// relay announced later is still found.
+func (n *Net) FindRelays() bool {
+	if len(n.Relays()) > 0 {
+		return true
+	}
+	if n.dht == nil {
+		return false
 	}
 	for wait := n.t.RetryFirst; wait < findRelaysFor; wait *= 2 {
 		ctx, cancel := context.WithTimeout(n.ctx, findRelaysTimeout)
 		found, err := n.dht.FindRelays(ctx, 2)
 		cancel()
-		if err == nil {
+		if err == nil && len(found) > 0 {
 			n.mu.Lock()
 			n.relays = found
 			n.mu.Unlock()
@@ -178,13 +186,14 @@ func (n *Net) FindRelays() {
 				n.h.ConnManager().Protect(r.ID, "ocmt-relay")
 			}
 			n.log.Info("relays found in the DHT", "count", len(found))
-			return
+			return true
 		}
 		n.log.Debug("no relay in the DHT yet", "err", err)
 		if !Sleep(n.ctx, wait) {
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // Sleep waits d or until ctx ends, and reports whether d passed.

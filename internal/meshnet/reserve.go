@@ -36,11 +36,44 @@ func (r reservation) live(now time.Time) bool {
 
 // KeepReservations holds a reservation on every relay in the background:
 // it reserves at once, renews RenewBefore expiry, and re-reserves as soon
-// as the connections it was made over drop (a relay restart).
+// as the connections it was made over drop (a relay restart). Called again
+// (relays found later), it starts loops only for relays it does not keep.
 func (n *Net) KeepReservations() {
 	for _, r := range n.Relays() {
-		n.Go(func(ctx context.Context) { n.keepReservation(ctx, r) })
+		n.mu.Lock()
+		started := n.keeping[r.ID]
+		n.keeping[r.ID] = true
+		n.mu.Unlock()
+		if !started {
+			n.Go(func(ctx context.Context) { n.keepReservation(ctx, r) })
+		}
 	}
+}
+
+// RetryReservations ends the backoff of reservations that failed, so they
+// are tried again now: the node calls it when what a relay checks has just
+// changed (its directory record was published).
+func (n *Net) RetryReservations() {
+	n.mu.Lock()
+	close(n.retry)
+	n.retry = make(chan struct{})
+	n.mu.Unlock()
+}
+
+// backoff waits d, or until RetryReservations or ctx ends; false if ctx ended.
+func (n *Net) backoff(ctx context.Context, d time.Duration) bool {
+	n.mu.Lock()
+	retry := n.retry
+	n.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-retry:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 func (n *Net) keepReservation(ctx context.Context, r peer.AddrInfo) {
@@ -48,8 +81,8 @@ func (n *Net) keepReservation(ctx context.Context, r peer.AddrInfo) {
 	for {
 		res, err := n.reserve(ctx, r)
 		if err != nil {
-			n.log.Warn("relay reservation failed", "relay", r.ID, "err", err)
-			if !Sleep(ctx, backoff) {
+			n.log.Info("relay reservation failed; will retry", "relay", r.ID, "err", err)
+			if !n.backoff(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, n.t.RetryMax)

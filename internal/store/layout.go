@@ -15,9 +15,9 @@ import (
 //
 // Home node (mesh node): the vault at the root, the mesh state under /mesh.
 //
-//	/meta/header             vault header (format version, KDF params, vault ID)
-//	/meta/wrap/password      the master key wrapped by the password KEK
-//	/meta/failures           failed-unlock count and next allowed attempt
+//	/meta/header             vault header (format version, vault ID)
+//	/meta/wrap/password      the master key wrapped by the password KEK (with its KDF params)
+//	/meta/failures           failed-unlock count and the time of the last failure
 //	/meta/audit-head         the audit chain's head (last sequence and hash)
 //	/rec/NS/NAME             one sealed record (secrets, resources), NAME base64url
 //	/audit/SEQ               one audit record, hash-chained

@@ -19,7 +19,7 @@ import (
 // Limits on request bodies.
 const (
 	maxSmallBody = 1 << 20  // passwords, secrets: 1 MiB
-	maxLargeBody = 64 << 20 // resources (later): the vault's record cap
+	maxLargeBody = 64 << 20 // resources, whose own cap (share.MaxData) the backend enforces
 )
 
 // Server serves a Backend on a unix socket.

@@ -44,7 +44,8 @@ const (
 // Server defaults (ServerConfig fields override them).
 const (
 	// DefaultRate is the per-peer sustained request rate: a node publishes
-	// hourly and resolves a handful of handles; 5/s is generous.
+	// every half hour, checks its mailbox every half minute and resolves a
+	// handful of handles; 5/s is generous.
 	DefaultRate = 5.0
 	// DefaultBurst lets a node start up (publish, fetch, a few lookups) at once.
 	DefaultBurst = 20
