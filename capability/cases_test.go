@@ -35,8 +35,13 @@ func bobReads(c *cast, tok string) vector {
 }
 
 // vectorCases is the full table: semantic cases here, encoding and
-// tampering cases in encodingCases.
-func vectorCases() []vectorCase { return append(semanticCases(), encodingCases()...) }
+// tampering cases in encodingCases, then (appended later, so the older
+// vectors keep their place in the file) peer-key and text-form cases.
+func vectorCases() []vectorCase {
+	cs := append(semanticCases(), encodingCases()...)
+	cs = append(cs, peerKeyCases()...)
+	return append(cs, textCases()...)
+}
 
 func semanticCases() []vectorCase {
 	ok := "ok"

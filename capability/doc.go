@@ -34,7 +34,11 @@
 // refer to tokens by ID.
 //
 // The text form is TextPrefix "ocmt1." followed by base64url without
-// padding (RFC 4648 §5, strict: no padding, no stray bits) of the envelope.
+// padding (RFC 4648 §5) of the envelope, and nothing else: only the
+// alphabet A–Z a–z 0–9 - _, no padding, no stray bits, no white space or
+// line breaks anywhere (inside, before or after). Each token has exactly
+// one text, the one String prints, and a text that parses prints back as
+// itself; callers reading a token from a terminal or file trim it first.
 //
 // # Payload
 //
@@ -60,6 +64,12 @@
 // multihash 0x00 0x24 wrapping the protobuf PublicKey 0x08 0x01 0x12 0x20
 // followed by the 32-byte key. The verifier reads the key straight from
 // those bytes, once per token, without protobuf or multihash decoding.
+// The key must pass keys.CheckPeerPublic, or the token is ErrMalformed:
+// it must be the canonical encoding (y < 2²⁵⁵ − 19) of a point that is not
+// one of the eight of small order ([8]P = O). Under a small-order key the
+// standard library's cofactorless check accepts signatures anyone can
+// make, so such an issuer could be forged and such an audience
+// impersonated; this applies to the issuer and the audience of every link.
 //
 // # Encoding
 //
@@ -104,8 +114,8 @@
 //  4. every link's actions are within every ceiling at or above it
 //     (ErrCeiling);
 //  5. now is within [not-before − skew, expiry + skew) of every link, skew
-//     60 s by default, now from the injected clock (ErrNotYetValid,
-//     ErrExpired);
+//     60 s by default and at most MaxSkew (5 min), now from the injected
+//     clock (ErrNotYetValid, ErrExpired);
 //  6. no token of the chain is revoked (*RevokedError, matching ErrRevoked,
 //     with the revoked ID); revoking a link kills every chain through it
 //     and leaves sibling chains alone;
@@ -116,11 +126,41 @@
 //  9. the request's action is one action the leaf grants and its path is a
 //     valid ResourcePath the leaf's pattern matches (ErrNotPermitted);
 //  10. one use of every token in the chain with a max-uses budget is spent,
-//     atomically (ErrReplayed when any is used up). A parent's budget thus
-//     bounds all uses made through its delegations.
+//     atomically (ErrReplayed when any is used up, or when the store may
+//     have forgotten it: see Use budgets and replay). A parent's budget
+//     thus bounds all uses made through its delegations.
 //
 // Issue applies rules 3 and 4 before signing and fails with the same
 // sentinels, so it never produces a chain verification would refuse.
+//
+// # Use budgets and replay
+//
+// Rule 10 spends through a ReplayStore (MemoryReplay, or DatastoreReplay
+// on a node, which survives restarts). A use record must outlive every
+// moment at which its token could still verify, and the verifier's clock
+// cannot be trusted to say when that is: set forward past a token's
+// expiry, it would let the store forget the token, and set back, the
+// token would verify again. So:
+//
+//   - a record's Until is the token's expiry plus MaxSkew (5 min) plus one
+//     second, whatever skew the verifier runs with; Config.Skew is capped
+//     at MaxSkew, so no verifier accepts the token at or after Until;
+//   - a store keeps a time mark M, the latest time it is sure has been
+//     reached. A spend at clock reading now moves M to min(now, M + e), e
+//     being the time elapsed on the process's monotonic clock since M last
+//     moved; M never moves back; a new store's first spend sets M = now;
+//   - a record is forgotten only when its Until ≤ M;
+//   - a token the store has no record of whose Until ≤ M is refused
+//     (ErrReplayed): a record of it may have been forgotten.
+//
+// DatastoreReplay writes M with every spend, in the batch that forgets the
+// records M lets go (M rounded down and Until rounded up to the second),
+// and after a restart moves it only by the monotonic time since opening.
+// Replay safety then holds whatever the clock does; the clock affects only
+// availability: a mark that lags (downtime and suspended time are not
+// counted) keeps records longer, and a clock that was ahead when the mark
+// was set refuses unspent tokens whose Until falls before the mark until
+// real time gets there.
 //
 // # Ceilings
 //

@@ -48,6 +48,13 @@ const (
 	// recommended ±60 s buffer.
 	DefaultSkew = 60 * time.Second
 
+	// MaxSkew caps Config.Skew. Replay stores keep a use record until the
+	// token's expiry plus MaxSkew (plus a second), whatever skew the
+	// verifier runs with, so raising the skew up to this cap (even across
+	// a restart with a persistent store) never outlives a record. It is
+	// the directory's MaxClockSkew too.
+	MaxSkew = 5 * time.Minute
+
 	// DefaultMaxReplayEntries caps the in-memory replay store (about 100 B
 	// an entry, so 10 MiB); when full it refuses new counted tokens rather
 	// than forget spent ones.
@@ -63,7 +70,3 @@ const (
 	cborMaxArrayElements = 16
 	cborMaxMapPairs      = 16
 )
-
-// peerIDLen is the length of an Ed25519 peer ID with the public key inlined:
-// identity multihash (0x00, 36) + protobuf PublicKey{Type: Ed25519, Data: 32 B}.
-const peerIDLen = 38

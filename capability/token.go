@@ -131,21 +131,37 @@ func Decode(b []byte) (*Token, error) {
 	return decode(bytes.Clone(b), 1)
 }
 
-// Parse decodes the text form. Surrounding white space is ignored.
+// Parse decodes the text form, exactly as String prints it: TextPrefix,
+// then only the base64url alphabet (A–Z a–z 0–9 - _), no padding, no
+// stray bits, no white space anywhere (not even around it: callers that
+// read a token from a terminal or a file trim it themselves). Each token
+// has one text form; a text that parses prints back as itself.
 func Parse(text string) (*Token, error) {
-	s := strings.TrimSpace(text)
-	if len(s) > MaxTextLen {
-		return nil, fmt.Errorf("%w: text is %d bytes, max %d", ErrTooLarge, len(s), MaxTextLen)
+	if len(text) > MaxTextLen {
+		return nil, fmt.Errorf("%w: text is %d bytes, max %d", ErrTooLarge, len(text), MaxTextLen)
 	}
-	enc, ok := strings.CutPrefix(s, TextPrefix)
+	enc, ok := strings.CutPrefix(text, TextPrefix)
 	if !ok {
 		return nil, fmt.Errorf("%w: text does not start with %q", ErrMalformed, TextPrefix)
+	}
+	// encoding/base64 skips \r and \n even in Strict mode, so the alphabet
+	// is checked first; with it and Strict (no padding, no stray bits) the
+	// text is the one RawURLEncoding prints for the bytes.
+	for i := 0; i < len(enc); i++ {
+		if !isBase64URL(enc[i]) {
+			return nil, fmt.Errorf("%w: text: byte %#02x at offset %d is not base64url", ErrMalformed, enc[i], len(TextPrefix)+i)
+		}
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: text: %v", ErrMalformed, err)
 	}
 	return Decode(b)
+}
+
+// isBase64URL reports whether c is in RFC 4648's base64url alphabet.
+func isBase64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
 // decode decodes raw (owned by the token) at position fromLeaf (leaf = 1).
@@ -234,23 +250,18 @@ func (t *Token) checkFields() error {
 	return nil
 }
 
-// ed25519IDPrefix starts every Ed25519 peer ID with the key inlined:
-// identity multihash (code 0x00, length 36), then the protobuf PublicKey
-// {Type (field 1) = Ed25519 (1), Data (field 2) = 32 bytes}.
-const ed25519IDPrefix = "\x00\x24\x08\x01\x12\x20"
-
-// peerFromBytes accepts only the canonical Ed25519 peer ID encoding, so a
-// peer has one byte form on the wire and its key is read without protobuf
-// decoding. Other key types are not mesh peers.
+// peerFromBytes accepts only the canonical Ed25519 peer ID encoding
+// (keys.ParsePeerID: identity multihash 0x00 0x24 of the protobuf key
+// 0x08 0x01 0x12 0x20 ‖ 32 bytes), so a peer has one byte form on the wire
+// and its key is read without protobuf decoding, and only a key that
+// keys.CheckPeerPublic accepts: no small-order point (anyone can sign for
+// one) and no non-canonical encoding. Other key types are not mesh peers.
 func peerFromBytes(b []byte) (peer.ID, keys.PeerPublic, error) {
-	if len(b) != peerIDLen || string(b[:len(ed25519IDPrefix)]) != ed25519IDPrefix {
-		return "", keys.PeerPublic{}, fmt.Errorf("%w: not an Ed25519 peer ID", ErrMalformed)
-	}
-	pub, err := keys.PeerPublicFromBytes(b[len(ed25519IDPrefix):])
+	id, pub, err := keys.ParsePeerID(b)
 	if err != nil {
 		return "", keys.PeerPublic{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return peer.ID(b), pub, nil
+	return id, pub, nil
 }
 
 // peerToBytes is the inverse of peerFromBytes, for issuing.

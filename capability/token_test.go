@@ -23,9 +23,12 @@ func TestIssuedTokenRoundTripsThroughBytesAndText(t *testing.T) {
 		if got.ID() != tok.ID() || !bytes.Equal(got.Bytes(), tok.Bytes()) {
 			t.Fatalf("decoded token differs: %s vs %s", got.ID(), tok.ID())
 		}
-		parsed, err := Parse("  " + tok.String() + "\n")
+		parsed, err := Parse(tok.String())
 		if err != nil {
 			t.Fatalf("Parse: %v", err)
+		}
+		if _, err := Parse("  " + tok.String() + "\n"); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("Parse with surrounding white space: %v, want ErrMalformed", err)
 		}
 		if parsed.String() != tok.String() {
 			t.Fatal("text form does not round-trip")

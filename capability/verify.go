@@ -15,7 +15,8 @@ type Config struct {
 	// Clock returns the current time. Default time.Now.
 	Clock func() time.Time
 	// Skew is the tolerance on not-before and expiry. Default DefaultSkew
-	// (60 s); there is no way to ask for less than one second.
+	// (60 s); there is no way to ask for less than one second or more than
+	// MaxSkew (5 min): values outside are raised or lowered to those.
 	Skew time.Duration
 	// Revocations says whether a token ID is revoked. Default: nothing is
 	// revoked, which is only right in tests; nodes pass the gossiped set.
@@ -44,6 +45,8 @@ func NewVerifier(cfg Config) *Verifier {
 		v.skew = DefaultSkew
 	} else if v.skew < time.Second {
 		v.skew = time.Second
+	} else if v.skew > MaxSkew {
+		v.skew = MaxSkew
 	}
 	if v.revs == nil {
 		v.revs = noRevocations{}
@@ -124,7 +127,7 @@ func (v *Verifier) spend(ctx context.Context, chain []*Token) error {
 	uses := buf[:0]
 	for _, t := range chain {
 		if t.p.MaxUses > 0 {
-			uses = append(uses, Budget{ID: t.id, Max: int(t.p.MaxUses), Until: t.Expiry().Add(v.skew + time.Second)})
+			uses = append(uses, Budget{ID: t.id, Max: int(t.p.MaxUses), Until: useUntil(t)})
 		}
 	}
 	if len(uses) == 0 {
@@ -132,6 +135,12 @@ func (v *Verifier) spend(ctx context.Context, chain []*Token) error {
 	}
 	return v.replay.Spend(ctx, v.clock(), uses)
 }
+
+// useUntil is the Budget.Until of t: its expiry plus MaxSkew plus a
+// second, after which no verifier, whatever its configured skew, accepts
+// it. It does not depend on v.skew, so a persistent store's records stay
+// long enough after the skew is raised.
+func useUntil(t *Token) time.Time { return t.Expiry().Add(MaxSkew + time.Second) }
 
 // checkChain runs the checks that need no clock, store or request:
 // signatures, then the link rules, then ceilings, each root first.

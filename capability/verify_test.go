@@ -106,6 +106,7 @@ func TestAFailedSpendConsumesNothing(t *testing.T) {
 func TestReplayStoreForgetsExpiredTokensAndRefusesWhenFull(t *testing.T) {
 	ctx := context.Background()
 	m := NewMemoryReplay(2)
+	mono := fakeMonotonic(&m.mark)
 	soon, later := testNow.Add(time.Minute), testNow.Add(time.Hour)
 	for i, u := range []Budget{{ID: ID{1}, Max: 5, Until: soon}, {ID: ID{2}, Max: 5, Until: later}} {
 		if err := m.Spend(ctx, testNow, []Budget{u}); err != nil {
@@ -118,6 +119,7 @@ func TestReplayStoreForgetsExpiredTokensAndRefusesWhenFull(t *testing.T) {
 	if err := m.Spend(ctx, testNow, []Budget{{ID: ID{2}, Max: 5, Until: later}}); err != nil {
 		t.Fatalf("a known token must still be spendable when full: %v", err)
 	}
+	mono.advance(time.Minute) // real time passes, not just the clock
 	if err := m.Spend(ctx, soon, []Budget{{ID: ID{3}, Max: 5, Until: later}}); err != nil {
 		t.Fatalf("after the first token expired: %v", err)
 	}

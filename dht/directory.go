@@ -80,16 +80,36 @@ func peerKey(id peer.ID) datastore.Key           { return datastore.NewKey("/pee
 
 // Publish verifies sr and stores it if it wins: see the type comment.
 func (d *Directory) Publish(ctx context.Context, sr *directory.SignedRecord) error {
+	_, err := d.Apply(ctx, sr)
+	return err
+}
+
+// Change is what a publish did or, refused, would have done. Peer and
+// Handle are set once the record's signature verified.
+type Change struct {
+	Peer   peer.ID
+	Handle directory.Handle
+	// Old is the handle the peer held before ("" for a first record);
+	// when it differs from Handle, Old was released.
+	Old directory.Handle
+	// New says this is the peer's first record: it registered.
+	New bool
+}
+
+// Apply is Publish, reporting what changed (the bootstrap audits it).
+func (d *Directory) Apply(ctx context.Context, sr *directory.SignedRecord) (Change, error) {
+	var ch Change
 	rec, err := sr.Verify()
 	if err != nil {
-		return err
+		return ch, err
 	}
+	ch.Peer, ch.Handle = rec.Peer, rec.Handle
 	if rec.Issued.After(d.cfg.Now().Add(directory.MaxClockSkew)) {
-		return directory.ErrFuture
+		return ch, directory.ErrFuture
 	}
 	env, err := sr.Marshal()
 	if err != nil {
-		return err
+		return ch, err
 	}
 
 	d.mu.Lock()
@@ -99,44 +119,48 @@ func (d *Directory) Publish(ctx context.Context, sr *directory.SignedRecord) err
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 	case err != nil:
-		return err
+		return ch, err
 	case holder.Peer != rec.Peer:
-		return directory.ErrHandleTaken
+		return ch, directory.ErrHandleTaken
 	}
 	old, err := d.byPeer(ctx, rec.Peer)
 	isNew := errors.Is(err, directory.ErrNotFound)
 	if err != nil && !isNew {
-		return err
+		return ch, err
+	}
+	ch.New = isNew
+	if !isNew {
+		ch.Old = old.Handle
 	}
 	if !isNew && rec.Seq <= old.Seq {
-		return directory.ErrStale
+		return ch, directory.ErrStale
 	}
 	if isNew && d.count >= d.cfg.MaxRecords {
-		return directory.ErrStoreFull
+		return ch, directory.ErrStoreFull
 	}
 
 	b, err := d.ds.Batch(ctx)
 	if err != nil {
-		return err
+		return ch, err
 	}
 	if err := b.Put(ctx, handleKey(rec.Handle), env); err != nil {
-		return err
+		return ch, err
 	}
 	if err := b.Put(ctx, peerKey(rec.Peer), []byte(rec.Handle)); err != nil {
-		return err
+		return ch, err
 	}
 	if !isNew && old.Handle != rec.Handle {
 		if err := b.Delete(ctx, handleKey(old.Handle)); err != nil {
-			return err
+			return ch, err
 		}
 	}
 	if err := b.Commit(ctx); err != nil {
-		return fmt.Errorf("dht: storing record: %w", err)
+		return ch, fmt.Errorf("dht: storing record: %w", err)
 	}
 	if isNew {
 		d.count++
 	}
-	return nil
+	return ch, nil
 }
 
 // lookup reads and re-verifies the record stored for a handle.

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/directory"
 )
@@ -268,7 +269,7 @@ func (m *Mailbox) Fetch(ctx context.Context, to peer.ID, max int) ([]directory.M
 			return nil
 		}
 		id, err := hex.DecodeString(k.Name())
-		from, ferr := peer.IDFromBytes(s.From)
+		from, ferr := keys.PeerIDFromBytes(s.From)
 		if err != nil || len(id) != directory.MailIDLen || ferr != nil {
 			return nil
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -25,6 +24,24 @@ const (
 	// EventAccessRevoked is a peer whose relay-access capability was
 	// revoked: its reservation and circuits were cut.
 	EventAccessRevoked AuditEvent = "access-revoked"
+
+	// The events below are written by the role around the Service
+	// (node/infra) and by the operator's commands, into the same log.
+
+	// EventStart and EventStop: the relay started or stopped (Src is the
+	// relay's own peer ID).
+	EventStart AuditEvent = "start"
+	EventStop  AuditEvent = "stop"
+	// EventGrant: the operator issued a relay-access capability (mesh relay
+	// grant) to Src, Token names it, Until is its expiry.
+	EventGrant AuditEvent = "grant"
+	// EventRevoke: the operator revoked the relay-access capability Token
+	// of Src (mesh relay revoke); Detail says whether it was pushed to the
+	// running relay, stored for its next start, or failed.
+	EventRevoke AuditEvent = "revoke"
+	// EventRefusals is a summary of refusals of peers the log does not
+	// name one by one (Count of them since Since): see AuditRecord.Count.
+	EventRefusals AuditEvent = "refusals"
 )
 
 // Reason is why a circuit closed or a request was refused.
@@ -57,6 +74,7 @@ const (
 	ReasonAuditUnavailable   Reason = "audit-unavailable"   // the audit log failed; fail closed
 	ReasonServiceUnavailable Reason = "service-unavailable" // relay closing
 	ReasonRevoked            Reason = "revoked"             // EventAccessRevoked: the capability was revoked
+	ReasonOperator           Reason = "operator"            // EventGrant, EventRevoke: the operator's command
 )
 
 // AuditRecord is one line of the audit log. It holds metadata only: who,
@@ -66,8 +84,10 @@ const (
 type AuditRecord struct {
 	Time  time.Time  `json:"time"`
 	Event AuditEvent `json:"event"`
-	// Src is the peer that asked (the reserving peer, or the circuit's source).
-	Src peer.ID `json:"src"`
+	// Src is the peer that asked (the reserving peer, or the circuit's
+	// source); for an operator's grant or revoke, the peer the capability
+	// is for. Empty (and left out) only in an EventRefusals summary.
+	Src peer.ID `json:"src,omitempty"`
 	// Dst is the circuit's destination; empty for reservations.
 	Dst peer.ID `json:"dst,omitempty"`
 	// BytesSrcToDst and BytesDstToSrc count relayed bytes after the relay
@@ -77,16 +97,34 @@ type AuditRecord struct {
 	// DurationMS is the circuit's lifetime in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
 	Reason     Reason  `json:"reason"`
+
+	// The fields below are absent from circuit records; the byte counts
+	// and duration above are zero in every record but a circuit's.
+
+	// Count and Since make the record a summary: Count refusals (of Src,
+	// or of peers not named when Src is empty) since Since, the first of
+	// which the record's Event, Dst and Reason describe. mesh relay writes
+	// each refusal as it comes up to a budget a minute and summarises the
+	// rest (internal/auditlimit), so strangers cannot grow the log.
+	Count int       `json:"count,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	// Token is the ID (hex) of the capability a grant or revoke concerns,
+	// never the token itself; Until is its expiry.
+	Token string    `json:"token,omitempty"`
+	Until time.Time `json:"until,omitzero"`
+	// Detail is a short note for non-circuit records (how a revocation was
+	// delivered, what a summary stands for). It never holds payload, a
+	// token or a key.
+	Detail string `json:"detail,omitempty"`
 }
 
-// OpenAuditFile opens (creating, mode 0600) path for appending audit lines.
-// The caller closes it after the Service.
-func OpenAuditFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("relay: opening audit log: %w", err)
-	}
-	return f, nil
+// AuditRecorder is an audit destination that takes records rather than
+// lines. When Config.Audit implements it, the relay hands it every record
+// instead of writing a JSON line; an error fails the relay closed just as
+// a failed write does. node/infra uses it to chain the log and to coalesce
+// refusals.
+type AuditRecorder interface {
+	RecordAudit(AuditRecord) error
 }
 
 // auditLog serializes records onto a writer, one JSON line per Write call so
@@ -97,6 +135,11 @@ type auditLog struct {
 }
 
 func (l *auditLog) write(r AuditRecord) error {
+	if rec, ok := l.w.(AuditRecorder); ok {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return rec.RecordAudit(r)
+	}
 	line, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("relay: encoding audit record: %w", err)

@@ -56,7 +56,7 @@ type Config struct {
 	ReservationTTL time.Duration
 	// BufferSize is the relay's copy buffer per direction per circuit; each
 	// circuit reserves 2×BufferSize of resource-manager memory. Default 64 KiB
-	// (the library's 2 KiB costs ~25% throughput, see the notes §8.5).
+	// (the library's 2 KiB costs about 25% of throughput on relayed streams).
 	BufferSize int
 
 	// CircuitDataLimit and CircuitDurationLimit cap each relayed connection
@@ -91,8 +91,11 @@ type Config struct {
 	// at MaxRelayMemory / (2×BufferSize) (8192 with the defaults). Default 1 GiB.
 	MaxRelayMemory int64
 
-	// Audit receives the metadata-only audit log, one JSON object per line.
-	// Writes are serialized. Default nil: audit records are discarded.
+	// Audit receives the metadata-only audit log, one JSON object per line,
+	// or, when it implements AuditRecorder, one AuditRecord per call.
+	// Writes are serialized. Default nil: audit records are discarded (mesh
+	// relay always sets it: the role's chained log, DIR/audit.log by
+	// default, see node/infra).
 	Audit io.Writer
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger

@@ -37,7 +37,12 @@
 //   - Audit: one JSON line per closed circuit (src, dst, bytes each way,
 //     duration, reason) and per refused reservation or circuit (reason).
 //     If the audit writer fails, the relay refuses new reservations and
-//     circuits until a line is written again.
+//     circuits until a line is written again. The package writes to any
+//     io.Writer, or hands records to an AuditRecorder; mesh relay
+//     (node/infra) gives it the role's hash-chained, keyed log in its
+//     home, which coalesces refusals so strangers cannot grow it without
+//     bound, and into which the operator's grant and revoke commands
+//     write too.
 //   - Close resets every open circuit, so both peers see an error at once
 //     rather than a silent hang; a restarted relay with the same key and
 //     port serves peers once they reserve and dial again.

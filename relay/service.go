@@ -264,7 +264,7 @@ func (s *Service) auditHealthy() bool { return !s.auditBroken.Load() }
 // AccessRevoked records that p's relay-access capability was revoked and
 // its reservation and circuits cut (the caller closes its connections).
 func (s *Service) AccessRevoked(p peer.ID) {
-	s.record(AuditRecord{Time: time.Now().UTC(), Event: EventAccessRevoked, Src: p, Reason: ReasonRevoked})
+	s.record(AuditRecord{Time: s.cfg.Now().UTC(), Event: EventAccessRevoked, Src: p, Reason: ReasonRevoked})
 }
 
 // withTap hands every byte crossing the relay's hop streams to f. It exists

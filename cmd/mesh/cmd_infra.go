@@ -1,23 +1,29 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/node/infra"
 	"github.com/ocmt/mesh/relay"
 )
 
 type infraFlags struct {
 	listen, bootstrap []string
-	config            string
 	verbose           bool
+	metrics           string
+	audit             auditFlags
 }
 
 func (f *infraFlags) add(cmd *cobra.Command, withBootstrap bool) {
@@ -25,14 +31,55 @@ func (f *infraFlags) add(cmd *cobra.Command, withBootstrap bool) {
 	if withBootstrap {
 		cmd.Flags().StringArrayVar(&f.bootstrap, "bootstrap", nil, "bootstrap peer multiaddr ending in /p2p/ID (repeatable)")
 	}
-	cmd.Flags().StringVar(&f.config, "config", "", "YAML config file (see configs/)")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log more")
+	cmd.Flags().StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9100; port 0 picks one)")
+	f.audit.add(cmd)
 }
 
-func (f *infraFlags) load(cmd *cobra.Command) (infraFile, *slog.Logger, error) {
-	fc, err := loadInfraConfig(f.config)
+// auditFlags are --config and --audit, which the roles and the commands
+// that read or write their audit log (grant, revoke, audit) resolve alike,
+// so that they all find the same log.
+type auditFlags struct {
+	config, audit string
+}
+
+func (a *auditFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&a.config, "config", "", "YAML config file (see configs/)")
+	cmd.Flags().StringVar(&a.audit, "audit", "", "the role's audit log (default DIR/audit.log; a config file's audit: is relative to DIR)")
+}
+
+// load reads the config file and applies --audit: a flag path is relative
+// to the working directory, a config path to the home folder, and neither
+// leaves "" (infra's default, DIR/audit.log).
+func (a *auditFlags) load(cmd *cobra.Command, h home.Home) (infraFile, error) {
+	fc, err := loadInfraConfig(a.config)
 	if err != nil {
-		return fc, nil, err
+		return fc, err
+	}
+	switch {
+	case cmd.Flags().Changed("audit"):
+		if fc.Audit, err = filepath.Abs(a.audit); err != nil {
+			return fc, err
+		}
+	case fc.Audit != "" && !filepath.IsAbs(fc.Audit):
+		fc.Audit = filepath.Join(string(h), fc.Audit)
+	}
+	return fc, nil
+}
+
+// path is the audit log the command uses.
+func (a *auditFlags) path(cmd *cobra.Command, h home.Home) (string, error) {
+	fc, err := a.load(cmd, h)
+	if err != nil || fc.Audit != "" {
+		return fc.Audit, err
+	}
+	return infra.DefaultAuditFile(h), nil
+}
+
+func (f *infraFlags) load(cmd *cobra.Command, h home.Home) (infraFile, infra.Config, error) {
+	fc, err := f.audit.load(cmd, h)
+	if err != nil {
+		return fc, infra.Config{}, err
 	}
 	if cmd.Flags().Changed("listen") {
 		fc.Listen = f.listen
@@ -40,11 +87,16 @@ func (f *infraFlags) load(cmd *cobra.Command) (infraFile, *slog.Logger, error) {
 	if cmd.Flags().Changed("bootstrap") {
 		fc.Bootstrap = f.bootstrap
 	}
+	if cmd.Flags().Changed("metrics") {
+		fc.Metrics = f.metrics
+	}
 	level := slog.LevelWarn
 	if f.verbose {
 		level = slog.LevelInfo
 	}
-	return fc, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return fc, infra.Config{Home: h, Listen: fc.Listen, Logger: log, AuditPath: fc.Audit,
+		AuditWindow: fc.AuditWindow, AuditMaxRecords: fc.AuditMaxRecords, MetricsAddr: fc.Metrics}, nil
 }
 
 func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
@@ -53,6 +105,9 @@ func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
 	for _, a := range in.Addrs() {
 		fmt.Fprintf(out, "listening on %s\n", a)
 	}
+	if m := in.MetricsAddr(); m != "" {
+		fmt.Fprintf(out, "metrics on http://%s/metrics\n", m)
+	}
 }
 
 func newBootstrapCmd(g *globals) *cobra.Command {
@@ -60,13 +115,17 @@ func newBootstrapCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bootstrap",
 		Short: "Run the bootstrap/metadata peer: DHT server, signed directory, encrypted mailboxes",
-		Args:  cobra.NoArgs,
+		Long: `Run the bootstrap/metadata peer: DHT server, signed directory, encrypted
+mailboxes. It keeps a metadata-only audit log in its folder (DIR/audit.log,
+or --audit FILE), hash-chained with a key derived from its peer key:
+mesh bootstrap audit prints and verifies it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fc, log, err := f.load(cmd)
+			_, cfg, err := f.load(cmd, g.Home())
 			if err != nil {
 				return err
 			}
-			in, err := infra.StartBootstrap(cmd.Context(), infra.Config{Home: g.Home(), Listen: fc.Listen, Logger: log})
+			in, err := infra.StartBootstrap(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -77,27 +136,26 @@ func newBootstrapCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.add(cmd, false)
+	cmd.AddCommand(newAuditLogCmd(g, infra.RoleBootstrap))
 	return cmd
 }
 
 func newRelayCmd(g *globals) *cobra.Command {
 	var f infraFlags
-	var metrics, audit string
 	var private bool
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run a circuit relay for registered home nodes (forwards only end-to-end encrypted streams)",
-		Args:  cobra.NoArgs,
+		Long: `Run a circuit relay for registered home nodes (forwards only end-to-end
+encrypted streams). It keeps a metadata-only audit log in its folder
+(DIR/audit.log, or --audit FILE), hash-chained with a key derived from its
+peer key, into which mesh relay grant and revoke write too (give them the
+same --audit or --config): mesh relay audit prints and verifies it.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fc, log, err := f.load(cmd)
+			fc, cfg, err := f.load(cmd, g.Home())
 			if err != nil {
 				return err
-			}
-			if cmd.Flags().Changed("metrics") {
-				fc.Metrics = metrics
-			}
-			if cmd.Flags().Changed("audit") {
-				fc.Audit = audit
 			}
 			if cmd.Flags().Changed("allow-private-addrs") {
 				fc.AllowPrivateAddrs = private
@@ -106,8 +164,7 @@ func newRelayCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
 			}
 			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{
-				Config:    infra.Config{Home: g.Home(), Listen: fc.Listen, Logger: log},
-				Bootstrap: fc.Bootstrap, AuditPath: fc.Audit, MetricsAddr: fc.Metrics,
+				Config: cfg, Bootstrap: fc.Bootstrap,
 				Relay: relay.Config{AllowPrivateAddrs: fc.AllowPrivateAddrs, MaxReservations: fc.MaxReservations,
 					MaxCircuits: fc.MaxCircuits, ReservationsPerMinute: fc.ReservationsPerMinute, CircuitsPerMinute: fc.CircuitsPerMinute},
 			})
@@ -116,17 +173,12 @@ func newRelayCmd(g *globals) *cobra.Command {
 			}
 			defer in.Close()
 			printReady(cmd, "relay", in)
-			if fc.Metrics != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "metrics on http://%s/metrics\n", fc.Metrics)
-			}
 			<-cmd.Context().Done()
 			return nil
 		},
 	}
 	f.add(cmd, true)
-	cmd.AddCommand(newRelayGrantCmd(g), newRelayRevokeCmd(g))
-	cmd.Flags().StringVar(&metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9100)")
-	cmd.Flags().StringVar(&audit, "audit", "", "append the metadata-only audit log (JSON lines) to this file")
+	cmd.AddCommand(newRelayGrantCmd(g), newRelayRevokeCmd(g), newAuditLogCmd(g, infra.RoleRelay))
 	cmd.Flags().BoolVar(&private, "allow-private-addrs", false, "let reservations carry private and loopback addresses (private networks, tests)")
 	return cmd
 }
@@ -134,16 +186,25 @@ func newRelayCmd(g *globals) *cobra.Command {
 func newRelayGrantCmd(g *globals) *cobra.Command {
 	var to string
 	var valid time.Duration
+	var af auditFlags
 	cmd := &cobra.Command{
 		Use:   "grant --to PEERID",
 		Short: "Issue a relay-access capability with this relay's key (for peers not in the directory)",
-		Args:  cobra.NoArgs,
+		Long: `Issue a relay-access capability with this relay's key (--home is the
+relay's folder), for a peer not in the directory. The grant (to whom, until
+when, the token's ID) is recorded in the relay's audit log first, whether
+the relay runs or not; a grant that cannot be recorded is not made.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			id, err := peer.Decode(to)
+			id, err := keys.DecodePeerID(to)
 			if err != nil {
 				return fmt.Errorf("--to %q is not a peer ID: %w", to, err)
 			}
-			tok, err := infra.GrantRelayAccess(g.Home(), id, valid, time.Now())
+			path, err := af.path(cmd, g.Home())
+			if err != nil {
+				return err
+			}
+			tok, err := infra.GrantRelayAccess(g.Home(), id, valid, time.Now(), infra.WithAuditFile(path))
 			if err != nil {
 				return err
 			}
@@ -154,10 +215,12 @@ func newRelayGrantCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&to, "to", "", "the peer allowed to reserve")
 	cmd.Flags().DurationVar(&valid, "for", 30*24*time.Hour, "validity")
 	cmd.MarkFlagRequired("to")
+	af.add(cmd)
 	return cmd
 }
 
 func newRelayRevokeCmd(g *globals) *cobra.Command {
+	var af auditFlags
 	cmd := &cobra.Command{
 		Use:   "revoke TOKEN|-",
 		Short: "Revoke a relay-access capability this relay granted: its reservation and circuits end at once",
@@ -165,14 +228,19 @@ func newRelayRevokeCmd(g *globals) *cobra.Command {
 relay's key (--home is the relay's folder). When the relay is running the
 revocation is pushed to it: it refuses the peer from then on, closes the
 reservation and circuits the capability admitted, and gossips the
-revocation. Otherwise it is stored and in force from the relay's next start.`,
+revocation. Otherwise it is stored and in force from the relay's next start.
+Either way it is recorded in the relay's audit log.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text, err := readArgOrStdin(cmd, args[0])
 			if err != nil {
 				return err
 			}
-			id, how, err := infra.RevokeRelayAccess(cmd.Context(), g.Home(), text, time.Now())
+			path, err := af.path(cmd, g.Home())
+			if err != nil {
+				return err
+			}
+			id, how, err := infra.RevokeRelayAccess(cmd.Context(), g.Home(), text, time.Now(), infra.WithAuditFile(path))
 			if err != nil {
 				return err
 			}
@@ -180,5 +248,99 @@ revocation. Otherwise it is stored and in force from the relay's next start.`,
 			return nil
 		},
 	}
+	af.add(cmd)
 	return cmd
+}
+
+// newAuditLogCmd is mesh relay audit and mesh bootstrap audit.
+func newAuditLogCmd(g *globals, role string) *cobra.Command {
+	var af auditFlags
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Print this " + role + "'s audit log and verify its hash chain and head",
+		Long: `Print this ` + role + `'s audit log (--home is its folder) and verify it
+with the key derived from its peer key: every record's MAC, the chain of
+sequence numbers and MACs, and the head file (FILE.head), which names the
+last record written. It reports every break: an edited, inserted, reordered
+or missing record, records deleted from the end, a missing or edited head.
+It exits non-zero if there is one. It may run while the ` + role + ` runs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := af.path(cmd, g.Home())
+			if err != nil {
+				return err
+			}
+			rep, err := infra.VerifyAuditLog(g.Home(), role, path)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, r := range rep.Records {
+				if g.jsonOut {
+					fmt.Fprintf(out, "%s\n", r.JSON)
+					continue
+				}
+				printAuditLine(out, r)
+			}
+			for _, b := range rep.Breaks {
+				fmt.Fprintf(out, "BREAK: %s\n", b)
+			}
+			if len(rep.Breaks) > 0 {
+				return fmt.Errorf("the audit log %s does not verify: %d breaks, the first: %s", path, len(rep.Breaks), rep.Breaks[0])
+			}
+			if !g.jsonOut {
+				fmt.Fprintf(out, "chain verified: %d records, head at record %d", len(rep.Records), rep.Head)
+				if rep.AfterHead > 0 {
+					fmt.Fprintf(out, " (%d written after the head's last update, as a crash leaves them)", rep.AfterHead)
+				}
+				fmt.Fprintln(out)
+			}
+			return nil
+		},
+	}
+	af.add(cmd)
+	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the records as stored, one JSON object a line")
+	return cmd
+}
+
+// printAuditLine prints one record: sequence, time, event, then its other
+// non-empty fields in their order (a "!" marks a record that does not
+// verify).
+func printAuditLine(out io.Writer, r infra.AuditLine) {
+	mark := " "
+	if !r.OK {
+		mark = "!"
+	}
+	var when, event string
+	var rest []string
+	dec := json.NewDecoder(bytes.NewReader(r.JSON))
+	dec.UseNumber()
+	if t, err := dec.Token(); err == nil && t == json.Delim('{') {
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				break
+			}
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				break
+			}
+			k, _ := kt.(string)
+			s := fmt.Sprint(v)
+			if m, ok := v.(map[string]any); ok {
+				b, _ := json.Marshal(m)
+				s = string(b)
+			}
+			switch {
+			case k == "time":
+				when = s
+			case k == "event":
+				event = s
+			case k == "seq" || k == "prev" || k == "mac" || v == nil || s == "" || s == "0":
+			default:
+				rest = append(rest, k+"="+s)
+			}
+		}
+	}
+	fmt.Fprintf(out, "%s%6d  %-30s  %-16s %s\n", mark, r.Seq, when, event, strings.Join(rest, " "))
 }

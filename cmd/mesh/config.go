@@ -4,16 +4,24 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// nodeFile is configs/node.yaml.
+// nodeFile is configs/node.yaml: one field per mesh node flag (but
+// --config), same meaning and default (TestEveryNodeFlagHasAConfigField).
 type nodeFile struct {
-	Listen    []string `yaml:"listen"`
-	Bootstrap []string `yaml:"bootstrap"`
-	Relays    []string `yaml:"relays"`
-	Firewall  bool     `yaml:"firewall"`
+	Listen      []string `yaml:"listen"`
+	Bootstrap   []string `yaml:"bootstrap"`
+	Relays      []string `yaml:"relays"`
+	RelayTokens []string `yaml:"relay_tokens"`
+	Handle      string   `yaml:"handle"`
+	Firewall    bool     `yaml:"firewall"`
+	Metrics     string   `yaml:"metrics"`
+	// LockAfter is --lock-after; nil when the file does not set it.
+	LockAfter *yamlDuration `yaml:"lock_after"`
+	Verbose   bool          `yaml:"verbose"`
 }
 
 // infraFile is configs/bootstrap.yaml and configs/relay.yaml.
@@ -21,7 +29,13 @@ type infraFile struct {
 	Listen    []string `yaml:"listen"`
 	Bootstrap []string `yaml:"bootstrap"`
 	Metrics   string   `yaml:"metrics"`
-	Audit     string   `yaml:"audit"`
+	// Audit is the audit log's path, relative to the home folder unless
+	// absolute; "" is DIR/audit.log.
+	Audit string `yaml:"audit"`
+	// AuditWindow and AuditMaxRecords bound the records peers can cause
+	// (infra.Config); zero takes the defaults, 1m and 64.
+	AuditWindow     time.Duration `yaml:"audit_window"`
+	AuditMaxRecords int           `yaml:"audit_max_records"`
 	// AllowPrivateAddrs lets reservations carry private/loopback addresses.
 	AllowPrivateAddrs     bool `yaml:"allow_private_addrs"`
 	MaxReservations       int  `yaml:"max_reservations"`

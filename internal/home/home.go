@@ -9,6 +9,8 @@
 //	node.lock      held (flock) by the running process; holds its PID
 //	addrs          a running bootstrap's or relay's /p2p addresses, one per
 //	               line, so the operator's commands can reach it
+//	audit.log      a bootstrap's or relay's audit log (metadata only, keyed
+//	               hash chain; audit.log.head names its last record)
 package home
 
 import (

@@ -26,6 +26,11 @@ type noCompare [0]func()
 // ErrNotEd25519 is returned when a libp2p key is not an Ed25519 key.
 var ErrNotEd25519 = errors.New("keys: not an Ed25519 key")
 
+// ErrBadPeerKey is returned for 32 bytes that are not acceptable as a peer
+// public key: a small-order point, or a non-canonical encoding. See
+// CheckPeerPublic.
+var ErrBadPeerKey = errors.New("keys: unacceptable Ed25519 peer key")
+
 // PeerKey is a node's Ed25519 identity: its libp2p peer key and its
 // capability, revocation, directory and approval signer.
 type PeerKey struct {
@@ -143,32 +148,31 @@ type PeerPublic struct {
 }
 
 // PeerPublicFromID extracts the public key inlined in an Ed25519 peer ID.
+// The ID must be in its canonical byte form and its key must pass
+// CheckPeerPublic (see ParsePeerID).
 func PeerPublicFromID(id peer.ID) (PeerPublic, error) {
-	pk, err := id.ExtractPublicKey()
-	if err != nil {
-		return PeerPublic{}, fmt.Errorf("keys: peer ID %s carries no public key: %w", id, err)
-	}
-	return PeerPublicFromLibp2p(pk)
+	_, p, err := ParsePeerID([]byte(id))
+	return p, err
 }
 
-// PeerPublicFromLibp2p converts libp2p's untyped public key.
+// PeerPublicFromLibp2p converts libp2p's untyped public key. The key must
+// pass CheckPeerPublic.
 func PeerPublicFromLibp2p(pk crypto.PubKey) (PeerPublic, error) {
 	if pk == nil || pk.Type() != crypto.Ed25519 {
 		return PeerPublic{}, ErrNotEd25519
 	}
 	raw, err := pk.Raw()
-	if err != nil || len(raw) != ed25519.PublicKeySize {
+	if err != nil {
 		return PeerPublic{}, ErrNotEd25519
 	}
-	var p PeerPublic
-	copy(p.pub[:], raw)
-	return p, nil
+	return PeerPublicFromBytes(raw)
 }
 
-// PeerPublicFromBytes wraps 32 raw Ed25519 public key bytes.
+// PeerPublicFromBytes wraps 32 raw Ed25519 public key bytes. They must pass
+// CheckPeerPublic.
 func PeerPublicFromBytes(b []byte) (PeerPublic, error) {
-	if len(b) != ed25519.PublicKeySize {
-		return PeerPublic{}, ErrNotEd25519
+	if err := CheckPeerPublic(b); err != nil {
+		return PeerPublic{}, err
 	}
 	var p PeerPublic
 	copy(p.pub[:], b)
@@ -198,9 +202,10 @@ func (p PeerPublic) Equal(o PeerPublic) bool {
 
 // Verify checks sig over a domain-labelled message. It uses the standard
 // library's rule (cofactorless, rejects non-canonical S), the rule every
-// node in the mesh must share.
+// node in the mesh must share. A key that fails CheckPeerPublic (only the
+// zero value can, as the constructors refuse them) verifies nothing.
 func (p PeerPublic) Verify(m Message, sig []byte) bool {
-	if len(sig) != ed25519.SignatureSize {
+	if len(sig) != ed25519.SignatureSize || CheckPeerPublic(p.pub[:]) != nil {
 		return false
 	}
 	return ed25519.Verify(ed25519.PublicKey(p.pub[:]), m.bytes(), sig)

@@ -11,6 +11,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/vault"
 )
@@ -76,7 +77,7 @@ func (s *State) Contacts(ctx context.Context, self peer.ID) ([]localapi.Contact,
 		return nil, err
 	}
 	for i := range cs {
-		if id, err := peer.Decode(cs[i].Peer); err == nil {
+		if id, err := keys.DecodePeerID(cs[i].Peer); err == nil {
 			cs[i].Code = SafetyCode(self, id)
 		}
 	}
@@ -120,6 +121,6 @@ func (s *State) PeerOf(ctx context.Context, handle string) (peer.ID, bool) {
 	if err := s.get(ctx, contactKey(handle), &c); err != nil {
 		return "", false
 	}
-	id, err := peer.Decode(c.Peer)
+	id, err := keys.DecodePeerID(c.Peer)
 	return id, err == nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/ocmt/mesh/internal/keys"
 )
 
 // DefaultListen is where a role listens unless told otherwise: loopback
@@ -104,6 +105,9 @@ func ParseAddrInfos(what string, addrs []string) ([]peer.AddrInfo, error) {
 		ai, err := peer.AddrInfoFromP2pAddr(m)
 		if err != nil {
 			return nil, fmt.Errorf("%s %q must end in /p2p/PEERID: %w", what, s, err)
+		}
+		if err := keys.CheckPeerID(ai.ID); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", what, s, err)
 		}
 		out = append(out, *ai)
 	}

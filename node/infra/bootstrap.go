@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ipfs/go-datastore/namespace"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
@@ -16,7 +17,10 @@ import (
 
 // StartBootstrap runs the bootstrap/metadata peer: the DHT server, the
 // directory and the mailboxes, on a pebble store in cfg.Home, and a
-// revocation set that admits only records rooted at registered users.
+// revocation set that admits only records rooted at registered users. Its
+// audit log (cfg.AuditPath) records start and stop, registrations and
+// handle changes, refused publishes, admitted revocations and counts of
+// lookups and mail, bounded by cfg.AuditWindow and AuditMaxRecords.
 func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 	cfg.fill()
 	p, k, err := open(cfg.Home)
@@ -29,6 +33,10 @@ func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 			p.Close()
 		}
 	}()
+	alog, err := p.openRoleLog(cfg, &k, RoleBootstrap)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, p, cfg.Home, store.Bootstrap)
 	if err != nil {
 		return nil, err
@@ -46,7 +54,8 @@ func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 		s := revSet.Load()
 		return s != nil && s.IsRevoked(id)
 	}}
-	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(p.Host), st, dht.BootstrapConfig{Logger: cfg.Logger, Mailbox: mail})
+	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(p.Host), st, dht.BootstrapConfig{Logger: cfg.Logger, Now: cfg.Now, Mailbox: mail,
+		Audit: alog, AuditWindow: cfg.AuditWindow, AuditMaxRecords: cfg.AuditMaxRecords})
 	if err != nil {
 		return nil, err
 	}
@@ -54,11 +63,17 @@ func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 	p.mail = boot.Mailbox()
 	if p.rev, err = revgossip.Start(ctx, revgossip.Config{Host: p.Host, Budget: budget, Store: namespace.Wrap(st, store.Mesh),
 		Logger: cfg.Logger, Now: cfg.Now, PeerExchange: true, Admit: revgossip.AdmitRegistered(boot.Directory().Registered),
-		Timings: cfg.Revocations}); err != nil {
+		OnAdd: func(r *revocation.Revocation) { boot.AuditRevocation(r.ID(), r.Revoker()) }, Timings: cfg.Revocations}); err != nil {
 		return nil, err
 	}
 	revSet.Store(p.rev.Set())
 	p.onClose(p.rev.Close)
+	set := p.rev.Set()
+	boot.Registry().MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "ocmt", Subsystem: "bootstrap", Name: "revocations",
+		Help: "Revocations in force in the bootstrap's set."}, func() float64 { return float64(set.Len()) }))
+	if err := p.serveMetrics(cfg.MetricsAddr, boot.MetricsHandler()); err != nil {
+		return nil, err
+	}
 	return p, p.publishAddrs(cfg.Home)
 }
 

@@ -6,7 +6,17 @@
 // joiners (protocols/revgossip), and neither holds a vault: a role's peer
 // key is its only secret.
 //
-// A role's home folder (internal/home) holds its key, its store and, while
-// it runs, an addrs file through which the operator's commands (mesh relay
-// revoke) reach it.
+// A role's home folder (internal/home) holds its key, its store, its audit
+// log (audit.log and audit.log.head, unless Config.AuditPath puts them
+// elsewhere) and, while it runs, an addrs file through which the
+// operator's commands (mesh relay revoke) reach it.
+//
+// Every role keeps a metadata-only audit log, always: the relay its
+// circuits, refusals, revoked accesses and the operator's grants and
+// revokes; the bootstrap its registrations, handle changes, refused
+// publishes, admitted revocations and counts of lookups and mail. Both
+// record their start and stop. The log is hash-chained and keyed with a
+// key derived from the peer key, and what strangers can make a role write
+// is coalesced per window (auditlog.go, audit.go). VerifyAuditLog checks
+// one; mesh relay audit and mesh bootstrap audit print it.
 package infra

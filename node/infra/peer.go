@@ -33,6 +33,24 @@ type Config struct {
 	WrapHost func(host.Host) host.Host
 	// Revocations tunes the revocation service's timings (tests).
 	Revocations revgossip.Timings
+
+	// AuditPath is the role's audit log: metadata only, hash-chained and
+	// keyed (see auditlog.go), its head in AuditPath.head. Default
+	// DefaultAuditFile(Home), DIR/audit.log. There is no way to turn it
+	// off: an infrastructure role always keeps one.
+	AuditPath string
+	// AuditWindow and AuditMaxRecords bound what peers can make the role
+	// write: per window, at most AuditMaxRecords records of each kind
+	// strangers can cause (the relay's refusals; the bootstrap's refused
+	// publishes and its directory changes), the first half as they come,
+	// the rest summarised per peer (internal/auditlimit). Defaults 1 min
+	// and 64.
+	AuditWindow     time.Duration
+	AuditMaxRecords int
+	// MetricsAddr, when set, serves Prometheus metrics at
+	// http://ADDR/metrics (Peer.MetricsAddr says where, for port 0).
+	// Default off.
+	MetricsAddr string
 }
 
 func (c *Config) fill() {
@@ -48,6 +66,9 @@ func (c *Config) fill() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.AuditPath == "" {
+		c.AuditPath = DefaultAuditFile(c.Home)
+	}
 }
 
 // Peer is a running bootstrap or relay.
@@ -57,7 +78,11 @@ type Peer struct {
 	closers []func() error
 	rev     *revgossip.Service
 	mail    *dht.Mailbox
+	metrics string // the metrics listener's address
 }
+
+// MetricsAddr returns the address metrics are served on ("" when off).
+func (p *Peer) MetricsAddr() string { return p.metrics }
 
 // Mailbox returns a bootstrap's mailboxes (nil on a relay).
 func (p *Peer) Mailbox() *dht.Mailbox { return p.mail }

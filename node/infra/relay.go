@@ -2,9 +2,6 @@ package infra
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"sync/atomic"
 
 	"github.com/ipfs/go-datastore/namespace"
@@ -27,12 +24,12 @@ type RelayConfig struct {
 	// Bootstrap are the bootstrap peers whose directory decides who may
 	// reserve. Required for a relay that serves home nodes.
 	Bootstrap []string
-	// Relay tunes the relay service (limits, rate limits, private addresses).
+	// Relay tunes the relay service (limits, rate limits, private
+	// addresses). The service's audit always goes to the role's log
+	// (Config.AuditPath); Relay.Audit, when set, gets a copy of each record
+	// that log takes, as a JSON line without the chain fields (to ship it
+	// elsewhere; tests read it). Its write errors are ignored.
 	Relay relay.Config
-	// AuditPath, when set, receives the metadata-only audit log (JSON lines).
-	AuditPath string
-	// MetricsAddr, when set, serves Prometheus metrics at http://ADDR/metrics.
-	MetricsAddr string
 }
 
 // relayStart is a relay being assembled: each step below adds one part
@@ -45,6 +42,7 @@ type relayStart struct {
 	budget *revgossip.Budget
 	st     *store.Store
 	dir    *remoteDirectory
+	audit  *relayAudit
 	// access and svc are set once they exist; the revocation set, started
 	// before them, reaches them through these to cut a revoked admission.
 	access atomic.Pointer[relayaccess.Server]
@@ -72,6 +70,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
 		}
 	}()
 	for _, step := range []func(context.Context) error{
+		func(context.Context) error { return r.openAudit(&k) },
 		func(context.Context) error { return r.host(&k) },
 		func(ctx context.Context) (err error) {
 			r.st, err = openStore(ctx, p, cfg.Home, store.Relay)
@@ -79,8 +78,9 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
 		},
 		r.revocations,
 		r.service,
-		r.metrics,
+		func(context.Context) error { return p.serveMetrics(cfg.MetricsAddr, r.svc.Load().MetricsHandler()) },
 		r.announce,
+		func(context.Context) error { return r.audit.start(p.Host.ID()) },
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -89,18 +89,25 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
 	return p, p.publishAddrs(cfg.Home)
 }
 
-// host opens the audit log and builds the host with the relay's resource
-// limits; the relay does not use relays itself.
+// openAudit opens the role's audit log. Closed last, after the stop
+// record, which is written once the relay service has closed and the
+// refusals are flushed.
+func (r *relayStart) openAudit(k *keys.PeerKey) error {
+	l, err := r.p.openRoleLog(r.cfg.Config, k, RoleRelay)
+	if err != nil {
+		return err
+	}
+	r.audit = newRelayAudit(l, r.cfg.Config)
+	r.audit.copyTo = r.cfg.Relay.Audit
+	r.p.onClose(r.audit.stop)
+	r.rcfg.Audit = r.audit
+	return nil
+}
+
+// host builds the host with the relay's resource limits; the relay does
+// not use relays itself.
 func (r *relayStart) host(k *keys.PeerKey) error {
 	r.rcfg.Logger = r.cfg.Logger
-	if r.cfg.AuditPath != "" {
-		f, err := relay.OpenAuditFile(r.cfg.AuditPath)
-		if err != nil {
-			return err
-		}
-		r.p.onClose(f.Close)
-		r.rcfg.Audit = f
-	}
 	rm, err := relay.ResourceManager(r.rcfg)
 	if err != nil {
 		return err
@@ -172,23 +179,6 @@ func (r *relayStart) service(context.Context) error {
 	}
 	r.svc.Store(svc)
 	r.p.onClose(svc.Close)
-	return nil
-}
-
-// metrics serves Prometheus metrics when MetricsAddr is set.
-func (r *relayStart) metrics(context.Context) error {
-	if r.cfg.MetricsAddr == "" {
-		return nil
-	}
-	ln, err := net.Listen("tcp", r.cfg.MetricsAddr)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", r.svc.Load().MetricsHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: metricsHeaderTimeout}
-	go srv.Serve(ln)
-	r.p.onClose(srv.Close)
 	return nil
 }
 

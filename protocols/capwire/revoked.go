@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -124,7 +125,7 @@ func (w *revokedWire) check() error {
 		return bad("revocation time %d before 1970", w.At)
 	}
 	if len(w.By) > 0 {
-		if _, err := peer.IDFromBytes(w.By); err != nil {
+		if _, err := keys.PeerIDFromBytes(w.By); err != nil {
 			return bad("revoker is not a peer ID")
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/exchange"
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -113,7 +114,7 @@ func MailboxFetch(ctx context.Context, h host.Host, bootstrap peer.ID) ([]Mail, 
 		batch := make([]Mail, 0, len(rep.Items))
 		ids := make([][]byte, 0, len(rep.Items))
 		for _, it := range rep.Items {
-			from, err := peer.IDFromBytes(it.From)
+			from, err := keys.PeerIDFromBytes(it.From)
 			if err != nil || len(it.ID) != MailIDLen {
 				return out, fmt.Errorf("directory: mailbox fetch: malformed item: %w", wire.BadRequest)
 			}

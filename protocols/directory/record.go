@@ -119,7 +119,7 @@ func (sr *SignedRecord) Verify() (*Record, error) {
 	}
 	pub, err := keys.PeerPublicFromID(r.Peer)
 	if err != nil {
-		return nil, fmt.Errorf("%w: peer ID carries no Ed25519 key", ErrBadRecord)
+		return nil, fmt.Errorf("%w: peer ID: %v", ErrBadRecord, err)
 	}
 	if !pub.Verify(keys.DirectoryMessage(sr.Payload), sr.Sig) {
 		return nil, ErrBadSignature
@@ -159,12 +159,12 @@ func (p *payload) record() (*Record, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
-	id, err := peer.IDFromBytes(p.Peer)
+	// keys.ParsePeerID: the one canonical Ed25519 form, and a key that
+	// passes keys.CheckPeerPublic (no small-order point anyone could sign
+	// a record for).
+	id, _, err := keys.ParsePeerID(p.Peer)
 	if err != nil {
-		return nil, bad("peer ID")
-	}
-	if _, err := keys.PeerPublicFromID(id); err != nil {
-		return nil, bad("peer ID is not an inline Ed25519 key")
+		return nil, bad("peer ID: %v", err)
 	}
 	if len(p.Relays) > MaxRelays {
 		return nil, bad("%d relays, cap %d", len(p.Relays), MaxRelays)
@@ -177,6 +177,13 @@ func (p *payload) record() (*Record, error) {
 		a, err := ma.NewMultiaddrBytes(raw)
 		if err != nil || !bytes.Equal(a.Bytes(), raw) {
 			return nil, bad("relay %d: not a multiaddr", i)
+		}
+		for _, c := range a { // a relay anyone can authenticate as is no relay
+			if c.Code() == ma.P_P2P {
+				if _, _, err := keys.ParsePeerID(c.RawValue()); err != nil {
+					return nil, bad("relay %d: peer ID: %v", i, err)
+				}
+			}
 		}
 		r.Relays = append(r.Relays, a)
 	}

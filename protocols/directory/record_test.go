@@ -166,7 +166,7 @@ func buildVectors(t *testing.T) []vector {
 	dup = append(dup, 0x01, 0x40)
 	vs = append(vs, vector{Name: "envelope with a duplicate key", Hex: hex.EncodeToString(dup)})
 	vs = append(vs, vector{Name: "envelope with trailing bytes", Hex: hex.EncodeToString(append(gb, 0x00))})
-	return vs
+	return append(vs, smallOrderVectors(t, k)...)
 }
 
 func TestVectors(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/exchange"
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -146,7 +147,7 @@ func (s *Server) lookup(ctx context.Context, _ peer.ID, req *request) (any, erro
 }
 
 func (s *Server) lookupPeer(ctx context.Context, _ peer.ID, req *request) (any, error) {
-	id, err := peer.IDFromBytes(req.Peer)
+	id, err := keys.PeerIDFromBytes(req.Peer)
 	if err != nil {
 		return nil, errBadPeerField
 	}
@@ -154,7 +155,7 @@ func (s *Server) lookupPeer(ctx context.Context, _ peer.ID, req *request) (any, 
 }
 
 func (s *Server) mailboxPut(ctx context.Context, remote peer.ID, req *request) (any, error) {
-	to, err := peer.IDFromBytes(req.Peer)
+	to, err := keys.PeerIDFromBytes(req.Peer)
 	if err != nil {
 		return nil, errBadPeerField
 	}
