@@ -57,11 +57,11 @@ func TestAuditDetectsTampering(t *testing.T) {
 			v, _ := newTestVault(t, store, "pw")
 			v.PutSecret(ctx, Secret{Name: "a", Type: TypeNote, Value: []byte("x")}, "t")
 			v.PutSecret(ctx, Secret{Name: "b", Type: TypeNote, Value: []byte("x")}, "t")
-			if _, err := ReadAudit(ctx, store); err != nil {
+			if _, _, err := v.VerifyAudit(ctx); err != nil {
 				t.Fatalf("clean chain: %v", err)
 			}
 			tc.mutate(store)
-			_, err := ReadAudit(ctx, store)
+			_, _, err := v.VerifyAudit(ctx)
 			if !errors.Is(err, ErrAuditBroken) || !strings.Contains(err.Error(), tc.at) {
 				t.Fatalf("ReadAudit = %v, want ErrAuditBroken at %s", err, tc.at)
 			}

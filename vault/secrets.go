@@ -29,6 +29,13 @@ func ParseSecretType(s string) (SecretType, error) {
 	return "", fmt.Errorf("unknown secret type %q (want api_key, oauth_token, password or note)", s)
 }
 
+// MaxSecretBytes is the most one secret holds: its value and refresh token
+// plus its name, provider, username and scopes, 1 MiB. Over it, PutSecret
+// fails with ErrTooLarge ("a secret holds at most 1 MiB"). An HTTP body
+// carrying one secret as JSON (values base64) fits in
+// MaxSecretBytes*4/3 + 64 KiB.
+const MaxSecretBytes = 1 << 20
+
 // Secret is one stored secret. Value (and Refresh) are the secret parts;
 // everything else is description.
 type Secret struct {
@@ -68,7 +75,19 @@ func (s *Secret) Validate() error {
 	if s.Type == TypeOAuthToken && s.Provider == "" {
 		return errors.New("an oauth_token needs a provider")
 	}
+	if n := s.size(); n > MaxSecretBytes {
+		return fmt.Errorf("%w: a secret holds at most %s (this one is %s)", ErrTooLarge, sizeWords(MaxSecretBytes), sizeWords(n))
+	}
 	return nil
+}
+
+// size is what MaxSecretBytes counts.
+func (s *Secret) size() int {
+	n := len(s.Name) + len(s.Provider) + len(s.Username) + len(s.Value) + len(s.Refresh)
+	for _, sc := range s.Scopes {
+		n += len(sc)
+	}
+	return n
 }
 
 var secretDec = mustDecMode()
@@ -159,19 +178,7 @@ func (v *Vault) ListSecrets(ctx context.Context) ([]SecretInfo, error) {
 func (v *Vault) peekSecret(ctx context.Context, name string) (Secret, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	k, err := v.recordKey(NSSecrets)
-	if err != nil {
-		return Secret{}, err
-	}
-	b, err := v.cfg.Store.Get(ctx, recKey(NSSecrets, name))
-	if err != nil {
-		return Secret{}, fmt.Errorf("vault: %w", err)
-	}
-	env, err := parseEnvelope(b)
-	if err != nil {
-		return Secret{}, err
-	}
-	pt, err := openEnvelope(k.Bytes(), v.vaultID[:], NSSecrets, name, env)
+	pt, err := v.open(ctx, NSSecrets, name)
 	if err != nil {
 		return Secret{}, err
 	}

@@ -1,12 +1,15 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -28,12 +31,39 @@ var (
 	ErrExists      = errors.New("vault already exists")
 	ErrNoVault     = errors.New("no vault here (run mesh init)")
 	ErrBadName     = errors.New("invalid name")
+	// ErrBackoff is matched by every *BackoffError.
+	ErrBackoff = errors.New("too many wrong passwords")
+	// ErrTooLarge reports a secret or record over its size limit.
+	ErrTooLarge = errors.New("too large")
 )
+
+// BackoffError is returned at once by Unlock (and ChangePassword,
+// RotateKey) when called before the next attempt is allowed after wrong
+// passwords; nothing is tried and nothing is counted. A CLI prints it; a
+// web UI shows a countdown to Until (also in FailedAttempts).
+type BackoffError struct {
+	// Until is the earliest time the next attempt is evaluated.
+	Until time.Time
+	// Failures is the number of consecutive wrong passwords so far.
+	Failures uint32
+	// Wait is Until less the vault's clock when the attempt was refused.
+	Wait time.Duration
+}
+
+func (e *BackoffError) Error() string {
+	secs := max(int64((e.Wait+time.Second-1)/time.Second), 1)
+	return fmt.Sprintf("too many wrong passwords: next try in %d s", secs)
+}
+
+// Is makes every BackoffError match ErrBackoff.
+func (e *BackoffError) Is(target error) bool { return target == ErrBackoff }
 
 var (
 	headerKey   = ds.NewKey("/meta/header")
 	pwWrapKey   = ds.NewKey("/meta/wrap/password")
 	failuresKey = ds.NewKey("/meta/failures")
+	rotatingKey = ds.NewKey("/meta/rotating")
+	historyKey  = ds.NewKey("/meta/audit-keys")
 	recPrefix   = ds.NewKey("/rec")
 )
 
@@ -76,11 +106,23 @@ func CheckName(name string) error {
 	return nil
 }
 
+// recPrefixGen is where generation gen's records live: /rec for 0 (as in
+// format 1), /rec/_gN after the Nth key rotation ("_" is no namespace).
+func recPrefixGen(gen uint32) ds.Key {
+	if gen == 0 {
+		return recPrefix
+	}
+	return recPrefix.ChildString(fmt.Sprintf("_g%d", gen))
+}
+
 // Names are base64url-encoded in datastore keys, so no name can alias
 // another through key cleaning ("a/../b", "a//b").
-func recKey(ns Namespace, name string) ds.Key {
-	return recPrefix.ChildString(string(ns)).ChildString(base64.RawURLEncoding.EncodeToString([]byte(name)))
+func recKeyGen(gen uint32, ns Namespace, name string) ds.Key {
+	return recPrefixGen(gen).ChildString(string(ns)).ChildString(base64.RawURLEncoding.EncodeToString([]byte(name)))
 }
+
+// recKey is generation 0's key for a record (a vault never rotated).
+func recKey(ns Namespace, name string) ds.Key { return recKeyGen(0, ns, name) }
 
 // Config configures a Vault. The zero value of every field but Store works.
 type Config struct {
@@ -88,8 +130,6 @@ type Config struct {
 	Store ds.Batching
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-	// Sleep waits out the failed-unlock backoff. Default: a ctx-aware timer.
-	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives operational messages, never secrets. Default: discard.
 	Logger *slog.Logger
 	// BaseBackoff is the wait after the first failed unlock. Default 250 ms.
@@ -102,9 +142,6 @@ func (c *Config) fill() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.Sleep == nil {
-		c.Sleep = sleepCtx
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -116,28 +153,26 @@ func (c *Config) fill() {
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Vault is an open vault, locked or unlocked. It is safe for concurrent use.
+//
+// Lock order: mu, then idxMu, then the audit log's mutex.
 type Vault struct {
 	cfg     Config
 	vaultID [vaultIDSize]byte
 	audit   *auditLog
 
 	mu     sync.RWMutex
+	format int            // the header's format: 1 until the first unlock migrates it
 	master keys.MasterKey // zero while locked
+	gen    uint32         // the key generation in use (set at unlock)
 
 	keyMu   sync.Mutex // guards recKeys, a cache of derived keys
 	recKeys map[Namespace]*keys.RecordKey
+
+	// idxMu guards index; writers hold it across their batch commit so a
+	// reader never sees a record newer than the index.
+	idxMu sync.RWMutex
+	index *versionIndex // nil while locked
 }
 
 // Create makes a new vault in cfg.Store with a fresh master key wrapped by
@@ -158,24 +193,47 @@ func Create(ctx context.Context, cfg Config, password []byte, kdf KDFParams, act
 	} else if ok {
 		return nil, ErrExists
 	}
-	v := &Vault{cfg: cfg, recKeys: map[Namespace]*keys.RecordKey{}}
+	// An audit log without a header is a vault whose header was deleted:
+	// creating a vault over it would bury that log.
+	if ok, err := cfg.Store.Has(ctx, auditHeadKey); err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	} else if ok {
+		return nil, fmt.Errorf("%w: the store holds an audit log but no vault header (was the header deleted?)", ErrExists)
+	}
+	if _, _, n, err := scanLast(ctx, cfg.Store); err != nil {
+		return nil, err
+	} else if n > 0 {
+		return nil, fmt.Errorf("%w: the store holds an audit log but no vault header (was the header deleted?)", ErrExists)
+	}
+	v := &Vault{cfg: cfg, format: 2, recKeys: map[Namespace]*keys.RecordKey{}}
 	rand.Read(v.vaultID[:])
-	v.master = keys.GenerateMasterKey()
-	wrap := v.wrapMaster(password, kdf)
+	h := header{format: 2, vaultID: v.vaultID}
 	var err error
-	if v.audit, err = openAudit(ctx, cfg.Store, cfg.Now); err != nil {
+	if v.audit, err = openAudit(ctx, cfg.Store, cfg.Now, h, true); err != nil {
 		return nil, err
 	}
-	err = v.audit.commit(ctx, AuditEntry{Actor: actor, Op: OpInit, Outcome: OutcomeOK}, func(b ds.Batch) error {
-		if err := b.Put(ctx, headerKey, header{v.vaultID}.marshal()); err != nil {
-			return err
-		}
-		return b.Put(ctx, pwWrapKey, wrap.marshal())
+	master := keys.GenerateMasterKey()
+	defer master.Wipe()
+	wrap := wrapMaster(&master, v.vaultID[:], password, kdf, 0)
+	ak := deriveAuditKeys(master.Bytes(), v.vaultID[:], 0)
+	idx := newIndex(master.Bytes(), v.vaultID[:], 0)
+	idx.seal(0)
+	err = v.audit.commitWith(ctx, []AuditEntry{{Actor: actor, Op: OpInit, Outcome: OutcomeOK}}, commitOpts{
+		keys:     &ak,
+		indexTag: &idx.state.tag,
+		op: func(b ds.Batch) error {
+			for k, val := range map[ds.Key][]byte{headerKey: h.marshal(), pwWrapKey: wrap.marshal(), auditPubKey: auditPub{0, ak.pub}.marshal()} {
+				if err := b.Put(ctx, k, val); err != nil {
+					return err
+				}
+			}
+			return b.Put(ctx, indexStateKey, idx.state.marshal())
+		},
 	})
 	if err != nil {
-		v.master.Wipe()
 		return nil, err
 	}
+	v.master, v.index = master, idx
 	return v, nil
 }
 
@@ -195,20 +253,20 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{cfg: cfg, vaultID: h.vaultID, recKeys: map[Namespace]*keys.RecordKey{}}
-	if v.audit, err = openAudit(ctx, cfg.Store, cfg.Now); err != nil {
+	v := &Vault{cfg: cfg, vaultID: h.vaultID, format: h.format, recKeys: map[Namespace]*keys.RecordKey{}}
+	if v.audit, err = openAudit(ctx, cfg.Store, cfg.Now, h, false); err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-// wrapMaster seals the current master key under a new password KEK.
-func (v *Vault) wrapMaster(password []byte, kdf KDFParams) passwordWrap {
-	w := passwordWrap{kdf: kdf}
+// wrapMaster seals master under a new password KEK (format 2).
+func wrapMaster(master *keys.MasterKey, vaultID, password []byte, kdf KDFParams, gen uint32) passwordWrap {
+	w := passwordWrap{format: 2, kdf: kdf, gen: gen}
 	rand.Read(w.salt[:])
 	kek := xcrypto.PasswordKEK(password, w.salt[:], kdf, labelKEK)
 	defer clear(kek[:])
-	w.sealed = xcrypto.Seal(kek[:], v.master.Bytes(), w.aad(v.vaultID[:]))
+	w.sealed = xcrypto.Seal(kek[:], master.Bytes(), w.aad(vaultID))
 	return w
 }
 
@@ -248,7 +306,8 @@ func (v *Vault) loadFailures(ctx context.Context) (failures, error) {
 }
 
 // FailedAttempts returns the number of consecutive failed unlocks and the
-// earliest time the next attempt will be evaluated.
+// earliest time the next attempt will be evaluated (what a UI counts down
+// to before offering the password field again).
 func (v *Vault) FailedAttempts(ctx context.Context) (uint32, time.Time, error) {
 	f, err := v.loadFailures(ctx)
 	if err != nil {
@@ -257,57 +316,125 @@ func (v *Vault) FailedAttempts(ctx context.Context) (uint32, time.Time, error) {
 	return f.count, time.Unix(0, f.lastNano).Add(v.backoff(f.count)), nil
 }
 
-// Unlock derives the KEK from password and opens the master key. A wrong
-// password returns ErrBadPassword after the backoff owed by earlier failures.
+// checkPassword opens the master key with password, after the backoff
+// check. A wrong password (or a tampered wrap: they look alike) is
+// counted, audited and returned as ErrBadPassword. Callers hold v.mu.
+func (v *Vault) checkPassword(ctx context.Context, password []byte, actor string) (keys.MasterKey, passwordWrap, [32]byte, failures, error) {
+	var none keys.MasterKey
+	f, err := v.loadFailures(ctx)
+	if err != nil {
+		return none, passwordWrap{}, [32]byte{}, f, err
+	}
+	if f.count > 0 {
+		until := time.Unix(0, f.lastNano).Add(v.backoff(f.count))
+		if now := v.cfg.Now(); now.Before(until) {
+			return none, passwordWrap{}, [32]byte{}, f, &BackoffError{Until: until, Failures: f.count, Wait: until.Sub(now)}
+		}
+	}
+	b, err := v.cfg.Store.Get(ctx, pwWrapKey)
+	if err != nil {
+		return none, passwordWrap{}, [32]byte{}, f, fmt.Errorf("vault: reading password wrap: %w", err)
+	}
+	w, err := parseWrap(b)
+	if err != nil {
+		return none, passwordWrap{}, [32]byte{}, f, err
+	}
+	kek := xcrypto.PasswordKEK(password, w.salt[:], w.kdf, labelKEK)
+	mk, err := xcrypto.Open(kek[:], w.sealed, w.aad(v.vaultID[:]))
+	if err != nil {
+		clear(kek[:])
+		f.count++
+		f.lastNano = v.cfg.Now().UnixNano()
+		e := AuditEntry{Actor: actor, Op: OpUnlock, Outcome: OutcomeFailed, Detail: fmt.Sprintf("failed attempt %d", f.count)}
+		if aerr := v.audit.commit(ctx, e, func(b ds.Batch) error { return b.Put(ctx, failuresKey, f.marshal()) }); aerr != nil {
+			return none, w, [32]byte{}, f, aerr
+		}
+		v.cfg.Logger.Warn("vault unlock failed", "attempt", f.count)
+		return none, w, [32]byte{}, f, ErrBadPassword
+	}
+	master, _ := keys.MasterKeyFromBytes(mk)
+	clear(mk)
+	return master, w, kek, f, nil
+}
+
+// Unlock derives the KEK from password and opens the master key. Called
+// before the next attempt is allowed, it returns a *BackoffError at once
+// (errors.Is ErrBackoff) without trying the password. A wrong password
+// returns ErrBadPassword. The first unlock of a format-1 vault migrates it
+// (doc.go: "Migration from format 1").
 func (v *Vault) Unlock(ctx context.Context, password []byte, actor string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !v.master.IsZero() {
 		return nil
 	}
-	f, err := v.loadFailures(ctx)
+	master, w, kek, f, err := v.checkPassword(ctx, password, actor)
 	if err != nil {
 		return err
 	}
-	if wait := time.Unix(0, f.lastNano).Add(v.backoff(f.count)).Sub(v.cfg.Now()); wait > 0 {
-		if err := v.cfg.Sleep(ctx, wait); err != nil {
-			return fmt.Errorf("vault: waiting out failed-attempt backoff: %w", err)
+	defer clear(kek[:])
+	defer master.Wipe()
+	return v.openWith(ctx, &master, w, &kek, f, actor)
+}
+
+// openWith finishes an unlock with a checked master key: it migrates a
+// format-1 vault, checks the records written while locked, loads and
+// verifies the version index, finishes an interrupted key rotation, and
+// writes the unlock record under the audit key. Callers hold v.mu.
+func (v *Vault) openWith(ctx context.Context, master *keys.MasterKey, w passwordWrap, kek *[32]byte, f failures, actor string) error {
+	if v.format == 1 {
+		return v.migrate(ctx, master, w, kek, f, actor)
+	}
+	if w.format != 2 {
+		return fmt.Errorf("%w: the password wrap is in format 1 but the vault in format 2: an older copy of the wrap was put back", ErrCorrupt)
+	}
+	ak := deriveAuditKeys(master.Bytes(), v.vaultID[:], w.gen)
+	var notes []string
+	if s := v.audit.checkLockedTail(ctx, ak); s != "" {
+		notes = append(notes, s)
+		if strings.Contains(s, "failed verification") {
+			v.cfg.Logger.Warn("vault: records written while locked were edited", "detail", s)
 		}
 	}
-	b, err := v.cfg.Store.Get(ctx, pwWrapKey)
-	if err != nil {
-		return fmt.Errorf("vault: reading password wrap: %w", err)
-	}
-	w, err := parseWrap(b)
+	idx, err := loadIndex(ctx, v.cfg.Store, master.Bytes(), v.vaultID[:], w.gen)
 	if err != nil {
 		return err
 	}
-	kek := xcrypto.PasswordKEK(password, w.salt[:], w.kdf, labelKEK)
-	mk, err := xcrypto.Open(kek[:], w.sealed, w.aad(v.vaultID[:]))
-	clear(kek[:])
-	if err != nil {
-		f.count++
-		f.lastNano = v.cfg.Now().UnixNano()
-		e := AuditEntry{Actor: actor, Op: OpUnlock, Outcome: OutcomeFailed, Detail: fmt.Sprintf("failed attempt %d", f.count)}
-		if aerr := v.audit.commit(ctx, e, func(b ds.Batch) error { return b.Put(ctx, failuresKey, f.marshal()) }); aerr != nil {
-			return aerr
-		}
-		v.cfg.Logger.Warn("vault unlock failed", "attempt", f.count)
-		return ErrBadPassword
+	if idx.err != nil {
+		notes = append(notes, idx.err.Error())
+		v.cfg.Logger.Warn("vault: the version index does not verify; reads are refused until it is rebuilt")
 	}
-	master, _ := keys.MasterKeyFromBytes(mk)
-	clear(mk)
-	err = v.audit.commit(ctx, AuditEntry{Actor: actor, Op: OpUnlock, Outcome: OutcomeOK}, func(b ds.Batch) error {
-		if f.count == 0 {
-			return nil
-		}
-		return b.Delete(ctx, failuresKey)
+	if s, err := v.finishRotation(ctx, w.gen); err != nil {
+		return err
+	} else if s != "" {
+		notes = append(notes, s)
+	}
+	fixPub := false
+	if b, err := v.cfg.Store.Get(ctx, auditPubKey); err != nil || !bytes.Equal(b, auditPub{w.gen, ak.pub}.marshal()) {
+		fixPub = true
+		notes = append(notes, "the audit public key was missing or replaced outside the vault; restored")
+	}
+	err = v.audit.commitWith(ctx, []AuditEntry{{Actor: actor, Op: OpUnlock, Outcome: OutcomeOK, Detail: strings.Join(notes, "; ")}}, commitOpts{
+		keys: &ak,
+		op: func(b ds.Batch) error {
+			if fixPub {
+				if err := b.Put(ctx, auditPubKey, auditPub{w.gen, ak.pub}.marshal()); err != nil {
+					return err
+				}
+			}
+			if f.count == 0 {
+				return nil
+			}
+			return b.Delete(ctx, failuresKey)
+		},
 	})
 	if err != nil {
-		master.Wipe()
 		return err
 	}
-	v.master = master
+	v.master, v.gen = *master, w.gen
+	v.idxMu.Lock()
+	v.index = idx
+	v.idxMu.Unlock()
 	return nil
 }
 
@@ -318,16 +445,26 @@ func (v *Vault) Lock(ctx context.Context, actor string) error {
 	if v.master.IsZero() {
 		return nil
 	}
+	err := v.audit.commitWith(ctx, []AuditEntry{{Actor: actor, Op: OpLock, Outcome: OutcomeOK}}, commitOpts{dropKeys: true})
 	v.wipeLocked()
-	return v.audit.commit(ctx, AuditEntry{Actor: actor, Op: OpLock, Outcome: OutcomeOK}, nil)
+	return err
 }
 
 func (v *Vault) wipeLocked() {
 	v.master.Wipe()
+	v.keyMu.Lock()
 	for ns, k := range v.recKeys {
 		k.Wipe()
 		delete(v.recKeys, ns)
 	}
+	v.keyMu.Unlock()
+	v.audit.dropKeys()
+	v.idxMu.Lock()
+	if v.index != nil {
+		clear(v.index.key[:])
+		v.index = nil
+	}
+	v.idxMu.Unlock()
 }
 
 // Close locks the vault without writing an audit record (process exit).
@@ -337,8 +474,10 @@ func (v *Vault) Close() {
 	v.wipeLocked()
 }
 
-// ChangePassword rewraps the master key under a new password. Records are
-// untouched. The old password is checked even when the vault is unlocked.
+// ChangePassword rewraps the master key under a new password: cheap, and
+// records are untouched. The old password is checked even when the vault
+// is unlocked. It keeps the master key, so an old copy of the wrap still
+// opens with the old password: after a password leak use RotateKey.
 func (v *Vault) ChangePassword(ctx context.Context, oldPw, newPw []byte, kdf KDFParams, actor string) error {
 	if err := checkKDF(kdf); err != nil {
 		return fmt.Errorf("vault: %w", err)
@@ -346,31 +485,41 @@ func (v *Vault) ChangePassword(ctx context.Context, oldPw, newPw []byte, kdf KDF
 	if len(newPw) == 0 {
 		return errors.New("vault: empty password")
 	}
-	wasLocked := v.Locked()
-	if !wasLocked {
-		// Prove knowledge of the old password without disturbing the session.
-		probe, err := Open(ctx, v.cfg)
-		if err != nil {
-			return err
-		}
-		probe.audit = v.audit
-		if err := probe.Unlock(ctx, oldPw, actor); err != nil {
-			return err
-		}
-		probe.Close()
-	} else if err := v.Unlock(ctx, oldPw, actor); err != nil {
-		return err
-	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	w := v.wrapMaster(newPw, kdf)
-	err := v.audit.commit(ctx, AuditEntry{Actor: actor, Op: OpPasswordChange, Outcome: OutcomeOK}, func(b ds.Batch) error {
-		return b.Put(ctx, pwWrapKey, w.marshal())
+	wasLocked, err := v.proveOldPassword(ctx, oldPw, actor)
+	if err != nil {
+		return err
+	}
+	w := wrapMaster(&v.master, v.vaultID[:], newPw, kdf, v.gen)
+	err = v.audit.commit(ctx, AuditEntry{Actor: actor, Op: OpPasswordChange, Outcome: OutcomeOK}, func(b ds.Batch) error {
+		if err := b.Put(ctx, pwWrapKey, w.marshal()); err != nil {
+			return err
+		}
+		return b.Delete(ctx, failuresKey)
 	})
 	if wasLocked {
 		v.wipeLocked()
 	}
 	return err
+}
+
+// proveOldPassword checks password and leaves the vault unlocked (it
+// unlocks a locked vault, migrating it if needed). Callers hold v.mu.
+func (v *Vault) proveOldPassword(ctx context.Context, password []byte, actor string) (wasLocked bool, err error) {
+	master, w, kek, f, err := v.checkPassword(ctx, password, actor)
+	if err != nil {
+		return false, err
+	}
+	defer clear(kek[:])
+	defer master.Wipe()
+	if !v.master.IsZero() {
+		if !master.Equal(&v.master) {
+			return false, fmt.Errorf("%w: the password wrap opens another master key than the one in use: it was replaced outside the vault", ErrCorrupt)
+		}
+		return false, nil
+	}
+	return true, v.openWith(ctx, &master, w, &kek, f, actor)
 }
 
 // recordKey returns the namespace's key. Callers hold v.mu (read or write).
@@ -398,8 +547,81 @@ func (v *Vault) Commit(ctx context.Context, e AuditEntry, op func(ds.Batch) erro
 // Audit appends a standalone audit record.
 func (v *Vault) Audit(ctx context.Context, e AuditEntry) error { return v.audit.commit(ctx, e, nil) }
 
+// VerifyAudit returns every audit record and verifies the chain. Unlocked,
+// it checks everything (CheckedKeyed): every record's tag under the audit
+// key of its generation, records written while locked under their session
+// keys, the head's tag and its binding to the version index. Locked, it
+// does what ReadAudit does (CheckedStructure). A break is an *AuditError
+// (errors.Is ErrAuditBroken) naming the edit; the records before it are
+// returned with it.
+func (v *Vault) VerifyAudit(ctx context.Context) ([]AuditRecord, AuditCheck, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.master.IsZero() {
+		recs, err := ReadAudit(ctx, v.cfg.Store)
+		return recs, CheckedStructure, err
+	}
+	kr := &keyring{keys: map[uint32][32]byte{}}
+	hist, err := v.loadHistory(ctx)
+	if err != nil {
+		return nil, CheckedKeyed, err
+	}
+	maps.Copy(kr.keys, hist)
+	kr.keys[v.gen] = deriveAuditKeys(v.master.Bytes(), v.vaultID[:], v.gen).mac
+	if b, err := v.cfg.Store.Get(ctx, indexStateKey); err == nil {
+		if x, err := parseIndexState(b); err == nil {
+			kr.indexTag = x.tag
+		}
+	}
+	v.audit.mu.Lock() // no append in between: the head and the records agree
+	defer v.audit.mu.Unlock()
+	recs, err := verifyLog(ctx, v.cfg.Store, kr)
+	return recs, CheckedKeyed, err
+}
+
+// loadHistory opens the audit keys of earlier generations. Callers hold v.mu.
+func (v *Vault) loadHistory(ctx context.Context) (auditKeyHistory, error) {
+	b, err := v.cfg.Store.Get(ctx, historyKey)
+	if errors.Is(err, ds.ErrNotFound) {
+		return auditKeyHistory{}, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("vault: reading audit key history: %w", err)
+	}
+	sealed, err := parseHistoryBlob(b)
+	if err != nil {
+		return nil, err
+	}
+	k := xcrypto.Expand(v.master.Bytes(), v.vaultID[:], labelAuditHistory)
+	defer clear(k[:])
+	pt, err := xcrypto.Open(k[:], sealed, historyAAD(v.vaultID[:], v.gen))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the audit key history failed authentication", ErrCorrupt)
+	}
+	defer clear(pt)
+	return parseHistoryPlaintext(pt)
+}
+
+func historyAAD(vaultID []byte, gen uint32) []byte {
+	return binary.BigEndian.AppendUint32(append([]byte(labelAuditHistory), vaultID...), gen)
+}
+
+// sizeWords renders a byte count for errors: "1 MiB", "1.5 MiB", "900 KiB".
+func sizeWords(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 // Put seals plaintext as record ns/name, replacing any earlier version, and
-// audits the write in the same batch.
+// audits the write in the same batch. The record's version comes from the
+// vault-wide counter of the version index, so it is higher than any version
+// any record ever had, deleted ones included.
 func (v *Vault) Put(ctx context.Context, ns Namespace, name string, plaintext []byte, e AuditEntry) error {
 	if !ns.valid() {
 		return fmt.Errorf("vault: invalid namespace %q", ns)
@@ -407,8 +629,8 @@ func (v *Vault) Put(ctx context.Context, ns Namespace, name string, plaintext []
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	if len(plaintext) > MaxRecordSize-recordPrefix-xcrypto.NonceSize-xcrypto.Overhead {
-		return fmt.Errorf("vault: record too large (max %d MiB)", MaxRecordSize>>20)
+	if len(plaintext) > MaxRecordPlaintext {
+		return fmt.Errorf("vault: %w: a record holds at most %s (this one is %s)", ErrTooLarge, sizeWords(MaxRecordPlaintext+recordPrefix+xcrypto.NonceSize+xcrypto.Overhead), sizeWords(len(plaintext)))
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -416,50 +638,92 @@ func (v *Vault) Put(ctx context.Context, ns Namespace, name string, plaintext []
 	if err != nil {
 		return err
 	}
-	key := recKey(ns, name)
-	version := uint64(1)
-	if old, err := v.cfg.Store.Get(ctx, key); err == nil {
-		env, err := parseEnvelope(old)
-		if err != nil {
-			return fmt.Errorf("%w (record %q; remove it first)", err, name)
-		}
-		version = env.version + 1
-	} else if !errors.Is(err, ds.ErrNotFound) {
-		return fmt.Errorf("vault: %w", err)
+	v.idxMu.Lock()
+	defer v.idxMu.Unlock()
+	if v.index.err != nil {
+		return v.index.err
 	}
-	env := envelope{version: version, sealed: xcrypto.Seal(k.Bytes(), plaintext, recordAAD(v.vaultID[:], ns, name, version))}
+	version := v.index.state.counter + 1
+	ch := v.index.change(indexKey{ns, name}, version)
+	env := envelope{format: 2, version: version, sealed: xcrypto.Seal(k.Bytes(), plaintext, recordAAD(2, v.vaultID[:], ns, name, version))}
 	if e.Outcome == "" {
 		e.Outcome = OutcomeOK
 	}
-	return v.audit.commit(ctx, e, func(b ds.Batch) error { return b.Put(ctx, key, env.marshal()) })
+	err = v.audit.commitWith(ctx, []AuditEntry{e}, commitOpts{indexTag: &ch.state.tag, op: func(b ds.Batch) error {
+		if err := b.Put(ctx, recKeyGen(v.gen, ns, name), env.marshal()); err != nil {
+			return err
+		}
+		return ch.stage(ctx, b)
+	}})
+	if err == nil {
+		v.index.apply(ch)
+	}
+	return err
+}
+
+// open reads and opens record ns/name after checking it against the
+// version index. Callers hold v.mu (read).
+func (v *Vault) open(ctx context.Context, ns Namespace, name string) ([]byte, error) {
+	v.idxMu.RLock()
+	defer v.idxMu.RUnlock()
+	return v.openHeld(ctx, ns, name)
+}
+
+// openHeld is open for callers that hold v.idxMu (read or write): the
+// record cannot change between its read and the index check.
+func (v *Vault) openHeld(ctx context.Context, ns Namespace, name string) ([]byte, error) {
+	k, err := v.recordKey(ns)
+	if err != nil {
+		return nil, err
+	}
+	b, err := v.cfg.Store.Get(ctx, recKeyGen(v.gen, ns, name))
+	found := err == nil
+	if err != nil && !errors.Is(err, ds.ErrNotFound) {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	var env envelope
+	if found {
+		if env, err = parseEnvelope(b); err != nil {
+			return nil, fmt.Errorf("%w (record %q)", err, name)
+		}
+	}
+	var pt []byte
+	if found {
+		// Authenticate first: a forged version is tampering, not a rollback.
+		if pt, err = openEnvelope(k.Bytes(), v.vaultID[:], ns, name, env); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.index.check(ns, name, found, env.version); err != nil {
+		clear(pt)
+		return nil, err
+	}
+	if !found {
+		return nil, ErrNotFound
+	}
+	return pt, nil
 }
 
 // Get opens record ns/name. The read is audited before the value is
 // returned; if the audit record cannot be written, no value is returned.
+// A record older than the version index says is refused (ErrRolledBack).
 func (v *Vault) Get(ctx context.Context, ns Namespace, name string, e AuditEntry) ([]byte, error) {
 	if !ns.valid() || CheckName(name) != nil {
 		return nil, ErrNotFound
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	k, err := v.recordKey(ns)
-	if err != nil {
+	pt, err := v.open(ctx, ns, name)
+	switch {
+	case errors.Is(err, ErrRolledBack):
+		e.Outcome, e.Detail = OutcomeFailed, "refused: "+strings.TrimPrefix(err.Error(), ErrRolledBack.Error()+": ")
+		_ = v.audit.commit(ctx, e, nil)
 		return nil, err
-	}
-	b, err := v.cfg.Store.Get(ctx, recKey(ns, name))
-	if errors.Is(err, ds.ErrNotFound) {
-		return nil, ErrNotFound
-	} else if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
-	}
-	env, err := parseEnvelope(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w (record %q)", err, name)
-	}
-	pt, err := openEnvelope(k.Bytes(), v.vaultID[:], ns, name, env)
-	if err != nil {
+	case errors.Is(err, ErrCorrupt):
 		e.Outcome, e.Detail = OutcomeFailed, "record failed authentication"
 		_ = v.audit.commit(ctx, e, nil)
+		return nil, err
+	case err != nil:
 		return nil, err
 	}
 	if e.Outcome == "" {
@@ -482,16 +746,34 @@ func (v *Vault) Delete(ctx context.Context, ns Namespace, name string, e AuditEn
 	if v.master.IsZero() {
 		return ErrLocked
 	}
-	key := recKey(ns, name)
-	if ok, err := v.cfg.Store.Has(ctx, key); err != nil {
+	v.idxMu.Lock()
+	defer v.idxMu.Unlock()
+	if v.index.err != nil {
+		return v.index.err
+	}
+	key := recKeyGen(v.gen, ns, name)
+	ok, err := v.cfg.Store.Has(ctx, key)
+	if err != nil {
 		return fmt.Errorf("vault: %w", err)
-	} else if !ok {
+	}
+	_, indexed := v.index.entries[indexKey{ns, name}]
+	if !ok && !indexed {
 		return ErrNotFound
 	}
+	ch := v.index.change(indexKey{ns, name}, 0)
 	if e.Outcome == "" {
 		e.Outcome = OutcomeOK
 	}
-	return v.audit.commit(ctx, e, func(b ds.Batch) error { return b.Delete(ctx, key) })
+	err = v.audit.commitWith(ctx, []AuditEntry{e}, commitOpts{indexTag: &ch.state.tag, op: func(b ds.Batch) error {
+		if err := b.Delete(ctx, key); err != nil {
+			return err
+		}
+		return ch.stage(ctx, b)
+	}})
+	if err == nil {
+		v.index.apply(ch)
+	}
+	return err
 }
 
 // List returns the record names in ns, sorted. Names are metadata; listing
@@ -500,10 +782,12 @@ func (v *Vault) List(ctx context.Context, ns Namespace) ([]string, error) {
 	if !ns.valid() {
 		return nil, fmt.Errorf("vault: invalid namespace %q", ns)
 	}
-	if v.Locked() {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.master.IsZero() {
 		return nil, ErrLocked
 	}
-	prefix := recPrefix.ChildString(string(ns)).String() + "/"
+	prefix := recPrefixGen(v.gen).ChildString(string(ns)).String() + "/"
 	res, err := v.cfg.Store.Query(ctx, query.Query{Prefix: prefix, KeysOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
@@ -525,7 +809,7 @@ func (v *Vault) List(ctx context.Context, ns Namespace) ([]string, error) {
 }
 
 func openEnvelope(key, vaultID []byte, ns Namespace, name string, env envelope) ([]byte, error) {
-	pt, err := xcrypto.Open(key, env.sealed, recordAAD(vaultID, ns, name, env.version))
+	pt, err := xcrypto.Open(key, env.sealed, recordAAD(env.format, vaultID, ns, name, env.version))
 	if err != nil {
 		return nil, fmt.Errorf("%w: record %q failed authentication", ErrCorrupt, name)
 	}

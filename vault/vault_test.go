@@ -16,28 +16,20 @@ import (
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time
-	// slept records every backoff wait requested.
-	slept []time.Duration
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
 
 func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 
-func (c *fakeClock) Sleep(_ context.Context, d time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.slept = append(c.slept, d)
-	c.now = c.now.Add(d)
-	return nil
-}
+func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
 
 func memStore() ds.Batching { return dssync.MutexWrap(ds.NewMapDatastore()) }
 
 func newTestVault(t *testing.T, store ds.Batching, pw string) (*Vault, *fakeClock) {
 	t.Helper()
 	clk := newFakeClock()
-	v, err := Create(context.Background(), Config{Store: store, Now: clk.Now, Sleep: clk.Sleep}, []byte(pw), TestKDF(), "test")
+	v, err := Create(context.Background(), Config{Store: store, Now: clk.Now}, []byte(pw), TestKDF(), "test")
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -46,7 +38,7 @@ func newTestVault(t *testing.T, store ds.Batching, pw string) (*Vault, *fakeCloc
 
 func reopen(t *testing.T, store ds.Batching, clk *fakeClock) *Vault {
 	t.Helper()
-	v, err := Open(context.Background(), Config{Store: store, Now: clk.Now, Sleep: clk.Sleep})
+	v, err := Open(context.Background(), Config{Store: store, Now: clk.Now})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -102,29 +94,32 @@ func TestWrongPasswordBacksOffAcrossRestarts(t *testing.T) {
 	store := memStore()
 	v, clk := newTestVault(t, store, "right")
 	v.Close()
-	for i := 0; i < 3; i++ {
+	// Each failure makes the next attempt wait longer; an attempt before
+	// then is refused at once, with the wait, and is not counted.
+	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+	for i, d := range want {
 		if err := v.Unlock(ctx, []byte("wrong"), "test"); !errors.Is(err, ErrBadPassword) {
 			t.Fatalf("attempt %d: %v, want ErrBadPassword", i, err)
 		}
+		var be *BackoffError
+		if err := v.Unlock(ctx, []byte("wrong"), "test"); !errors.As(err, &be) || be.Wait != d || be.Failures != uint32(i+1) {
+			t.Fatalf("attempt %d again at once: %v, want a %v backoff after %d failures", i, err, d, i+1)
+		}
+		clk.Advance(d)
 	}
 	// A restart does not reset the counter.
 	v2 := reopen(t, store, clk)
-	n, _, err := v2.FailedAttempts(ctx)
-	if err != nil || n != 3 {
-		t.Fatalf("FailedAttempts after restart = %d, %v; want 3", n, err)
+	n, next, err := v2.FailedAttempts(ctx)
+	if err != nil || n != 3 || !next.Equal(clk.Now()) {
+		t.Fatalf("FailedAttempts after restart = %d, %v, %v; want 3, now", n, next, err)
 	}
 	if err := v2.Unlock(ctx, []byte("wrong"), "test"); !errors.Is(err, ErrBadPassword) {
 		t.Fatal(err)
 	}
-	want := []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
-	if len(clk.slept) != len(want) {
-		t.Fatalf("slept %v, want %v", clk.slept, want)
+	if err := v2.Unlock(ctx, []byte("right"), "test"); !errors.Is(err, ErrBackoff) || err.Error() != "too many wrong passwords: next try in 2 s" {
+		t.Fatalf("right password during the backoff: %v", err)
 	}
-	for i := range want {
-		if clk.slept[i] != want[i] {
-			t.Fatalf("slept %v, want %v (each failure must wait longer)", clk.slept, want)
-		}
-	}
+	clk.Advance(2 * time.Second)
 	if err := v2.Unlock(ctx, []byte("right"), "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +137,7 @@ func TestWrongPasswordBacksOffAcrossRestarts(t *testing.T) {
 		}
 	}
 	if failed != 4 {
-		t.Fatalf("audit has %d failed unlocks, want 4", failed)
+		t.Fatalf("audit has %d failed unlocks, want 4 (refusals during the backoff are not attempts)", failed)
 	}
 }
 
@@ -163,6 +158,7 @@ func TestWrongPasswordAndTamperedWrapLookAlike(t *testing.T) {
 	v, clk := newTestVault(t, store, "right")
 	v.Close()
 	errWrong := v.Unlock(ctx, []byte("wrong"), "test")
+	clk.Advance(time.Minute)
 	w, _ := store.Get(ctx, pwWrapKey)
 	w[len(w)-1] ^= 1
 	store.Put(ctx, pwWrapKey, w)
@@ -183,6 +179,7 @@ func TestChangePasswordRewrapsOnly(t *testing.T) {
 	if err := v.ChangePassword(ctx, []byte("nope"), []byte("new"), TestKDF(), "t"); !errors.Is(err, ErrBadPassword) {
 		t.Fatalf("change with wrong old password: %v", err)
 	}
+	clk.Advance(time.Minute)
 	if err := v.ChangePassword(ctx, []byte("old"), []byte("new"), TestKDF(), "t"); err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +195,7 @@ func TestChangePasswordRewrapsOnly(t *testing.T) {
 	if err := v2.Unlock(ctx, []byte("old"), "t"); !errors.Is(err, ErrBadPassword) {
 		t.Fatalf("old password still works: %v", err)
 	}
+	clk.Advance(time.Minute)
 	if err := v2.Unlock(ctx, []byte("new"), "t"); err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +303,11 @@ func TestCreateRefusesExistingVault(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), Config{Store: memStore()}); !errors.Is(err, ErrNoVault) {
 		t.Fatalf("%v, want ErrNoVault", err)
+	}
+	// A header deleted: a new vault is not created over the old log.
+	store.Delete(context.Background(), headerKey)
+	if _, err := Create(context.Background(), Config{Store: store}, []byte("x"), TestKDF(), "t"); !errors.Is(err, ErrExists) || !strings.Contains(err.Error(), "no vault header") {
+		t.Fatalf("%v, want ErrExists naming the missing header", err)
 	}
 }
 

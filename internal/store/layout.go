@@ -13,19 +13,27 @@ import (
 // the namespaces listed for it; node's tests scan the stores of running
 // roles and fail on any key outside them (see Documented).
 //
-// Home node (mesh node): the vault at the root, the mesh state under /mesh.
+// Home node (mesh node): the vault at the root (vault/doc.go specifies
+// each of its keys), the mesh state under /mesh.
 //
 //	/meta/header             vault header (format version, vault ID)
 //	/meta/wrap/password      the master key wrapped by the password KEK (with its KDF params)
 //	/meta/failures           failed-unlock count and the time of the last failure
-//	/meta/audit-head         the audit chain's head (last sequence and hash)
+//	/meta/audit-head         the audit chain's head (keyed)
+//	/meta/audit-pub          where records written while locked seal their key
+//	/meta/audit-keys         earlier key generations' audit keys, sealed
+//	/meta/index              the keyed summary of record versions (rollback check)
+//	/meta/ver/NS/NAME        one record's version
+//	/meta/rotating           a key rotation under way or unfinished
 //	/rec/NS/NAME             one sealed record (secrets, resources), NAME base64url
-//	/audit/SEQ               one audit record, hash-chained
+//	/rec/_gN/NS/NAME         the same, under key generation N (after mesh passwd --rotate-key)
+//	/audit/SEQ               one audit record, keyed hash chain
 //	/mesh/profile/handle     the handle this node claims (clear: it is public)
 //	/mesh/grants/issued/ID   a capability this node issued (JSON, clear: bound to its audience)
 //	/mesh/grants/received/ID a capability this node holds (JSON)
 //	/mesh/contacts/HANDLE    a pinned handle → peer ID (trust on first use)
-//	/mesh/uses/ID            uses of a max-uses token (count, expiry)
+//	/mesh/uses/ID            uses of a max-uses token (count, until)
+//	/mesh/uses/mark          the replay store's high-water mark of time
 //	/mesh/dht/...            kad-dht client state
 //	/mesh/revocations/...    the revocation set (capability/revocation)
 //	/mesh/revoutbox/ID       own revocations no infrastructure peer has taken yet

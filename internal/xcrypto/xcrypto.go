@@ -4,7 +4,9 @@
 package xcrypto
 
 import (
+	"crypto/ecdh"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -82,4 +84,97 @@ func Expand(ikm, salt []byte, label string) [32]byte {
 	copy(k[:], out)
 	clear(out)
 	return k
+}
+
+// MACSize is the size of a MAC tag.
+const MACSize = sha256.Size
+
+// MAC returns HMAC-SHA256(key, label || 0x00 || msg...). The label is the
+// caller's domain label, so a tag made for one purpose never verifies for
+// another under the same key.
+//
+// Safe because HMAC-SHA256 is a PRF under a uniformly random key (callers
+// derive keys with Expand), so tags cannot be forged or predicted without
+// the key, and the label and zero byte make every purpose's inputs disjoint.
+func MAC(key []byte, label string, msg ...[]byte) [MACSize]byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	for _, b := range msg {
+		m.Write(b)
+	}
+	var t [MACSize]byte
+	m.Sum(t[:0])
+	return t
+}
+
+// MACEqual compares two tags in constant time.
+func MACEqual(a, b []byte) bool { return hmac.Equal(a, b) }
+
+// X25519Public returns the X25519 public key of a 32-byte private key (any
+// 32 bytes are a valid private key after clamping).
+func X25519Public(priv []byte) ([32]byte, error) {
+	var pub [32]byte
+	k, err := ecdh.X25519().NewPrivateKey(priv)
+	if err != nil {
+		return pub, err
+	}
+	copy(pub[:], k.PublicKey().Bytes())
+	return pub, nil
+}
+
+// SealedToSize is the overhead SealTo adds: the ephemeral public key, the
+// nonce and the tag.
+const SealedToSize = 32 + NonceSize + Overhead
+
+// SealTo encrypts plaintext so that only the holder of pub's private key
+// can open it: a fresh ephemeral X25519 key e, the key
+// Expand(X25519(e, pub), epk || pub, label), then Seal. It returns
+// epk || nonce || ct.
+//
+// Safe because e is fresh for every call (so the derived key is too), the
+// shared secret is hashed with both public keys into a purpose-labelled key
+// (a low-order pub is refused by crypto/ecdh), and Seal authenticates.
+// It proves nothing about who sealed: anyone who knows pub can seal.
+func SealTo(pub, plaintext, aad []byte, label string) ([]byte, error) {
+	rp, err := ecdh.X25519().NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	e, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := e.ECDH(rp)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(shared)
+	epk := e.PublicKey().Bytes()
+	k := Expand(shared, append(append([]byte(nil), epk...), pub...), label)
+	defer clear(k[:])
+	return append(epk, Seal(k[:], plaintext, aad)...), nil
+}
+
+// OpenWith reverses SealTo with the private key. Any failure is ErrOpen.
+func OpenWith(priv, sealed, aad []byte, label string) ([]byte, error) {
+	if len(sealed) < SealedToSize {
+		return nil, ErrOpen
+	}
+	k, err := ecdh.X25519().NewPrivateKey(priv)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	ep, err := ecdh.X25519().NewPublicKey(sealed[:32])
+	if err != nil {
+		return nil, ErrOpen
+	}
+	shared, err := k.ECDH(ep)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	defer clear(shared)
+	key := Expand(shared, append(append([]byte(nil), sealed[:32]...), k.PublicKey().Bytes()...), label)
+	defer clear(key[:])
+	return Open(key[:], sealed[32:], aad)
 }

@@ -45,3 +45,54 @@ func TestPasswordKEKDependsOnEveryInput(t *testing.T) {
 		}
 	}
 }
+
+func TestMACIsKeyedAndLabelled(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	base := MAC(k1, "a", []byte("msg"))
+	for name, tag := range map[string][MACSize]byte{
+		"key":   MAC(k2, "a", []byte("msg")),
+		"label": MAC(k1, "b", []byte("msg")),
+		"msg":   MAC(k1, "a", []byte("msh")),
+		"split": MAC(k1, "a", []byte("ms"), []byte("h")),
+	} {
+		if MACEqual(tag[:], base[:]) {
+			t.Errorf("changing the %s did not change the tag", name)
+		}
+	}
+	if again := MAC(k1, "a", []byte("m"), []byte("sg")); !MACEqual(again[:], base[:]) {
+		t.Error("the message is not the concatenation of its parts")
+	}
+}
+
+func TestSealToOpensOnlyWithThePrivateKey(t *testing.T) {
+	priv, other := bytes.Repeat([]byte{3}, 32), bytes.Repeat([]byte{4}, 32)
+	pub, err := X25519Public(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := SealTo(pub[:], []byte("session key"), []byte("aad"), "label")
+	if err != nil || len(sealed) != SealedToSize+len("session key") {
+		t.Fatalf("SealTo: %d bytes, %v", len(sealed), err)
+	}
+	if pt, err := OpenWith(priv, sealed, []byte("aad"), "label"); err != nil || string(pt) != "session key" {
+		t.Fatalf("round trip: %q, %v", pt, err)
+	}
+	for name, tc := range map[string]struct {
+		priv, sealed, aad []byte
+		label             string
+	}{
+		"other key":   {other, sealed, []byte("aad"), "label"},
+		"other aad":   {priv, sealed, []byte("aae"), "label"},
+		"other label": {priv, sealed, []byte("aad"), "lab3l"},
+		"flipped epk": {priv, append([]byte{sealed[0] ^ 1}, sealed[1:]...), []byte("aad"), "label"},
+		"truncated":   {priv, sealed[:SealedToSize-1], []byte("aad"), "label"},
+		"zero epk":    {priv, append(make([]byte, 32), sealed[32:]...), []byte("aad"), "label"},
+	} {
+		if _, err := OpenWith(tc.priv, tc.sealed, tc.aad, tc.label); !errors.Is(err, ErrOpen) {
+			t.Errorf("%s: %v, want ErrOpen", name, err)
+		}
+	}
+	if _, err := SealTo(make([]byte, 32), []byte("x"), nil, "label"); err == nil {
+		t.Error("sealed to the all-zero (low-order) public key")
+	}
+}
