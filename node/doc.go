@@ -13,6 +13,16 @@
 // issue or revoke while the vault is locked. Every wait the node makes is a
 // named timing in timing.go; Config.Timings shortens them for tests.
 //
+// Without a node, an Offline reads the revocation set the node stored
+// (read-only), so what it lists as revoked is revoked; when that set cannot
+// be read, a grant that may be revoked is "unknown", never active. A
+// running Node locks its vault after Config.LockAfter without use
+// (idle.go) and, with Config.MetricsAddr, serves Prometheus metrics that
+// carry counts and states only (metrics.go). Errors a user reads are
+// worded at the Backend boundary, around the sentinels callers branch on
+// (words.go). Durations are read and written in one form, days and weeks
+// included (duration.go).
+//
 // The infrastructure roles (bootstrap, relay) are in node/infra; the local
 // API in node/localapi; the demo in node/demo.
 package node

@@ -57,16 +57,16 @@ func (n *Node) grantFor(ctx context.Context, handle string, owner peer.ID, path 
 		return nil, fmt.Errorf("the share for that is %s", bestStatus)
 	}
 	if covers != 0 {
-		return nil, fmt.Errorf("what %s shared with you allows %s there, not %s", handle, covers, action)
+		return nil, fmt.Errorf("what %s shared with you allows %s there, not %s", handle, actionList(covers), actionList(action))
 	}
-	return nil, fmt.Errorf("%w: nothing shared with you covers that", vault.ErrNotFound)
+	return nil, say(vault.ErrNotFound, "nothing %s shared with you covers that", handle)
 }
 
 // splitRemote splits HANDLE/PATH.
 func splitRemote(s string) (string, string, error) {
 	h, p, ok := strings.Cut(s, "/")
 	if !ok || h == "" {
-		return "", "", fmt.Errorf("%q: want HANDLE/PATH", s)
+		return "", "", fmt.Errorf("%q is not HANDLE/PATH, such as alice/calendar/work", s)
 	}
 	return h, p, nil
 }
@@ -114,7 +114,7 @@ func (n *Node) onOwner(ctx context.Context, remote string, action capability.Act
 	}
 	p, err := capability.ParsePath(path)
 	if err != nil {
-		return err
+		return pathError(path, err, false)
 	}
 	if mine, _ := n.Handle(ctx); mine != "" && mine == handle {
 		return own(string(p))
@@ -222,32 +222,61 @@ func (n *Node) knownRevoked(ctx context.Context, handle string, owner peer.ID, t
 // asked, nothing refused.
 var ErrUnreachable = errors.New("owner unreachable")
 
-// explain turns an owner's refusal into words.
+// explain turns an owner's refusal, or a failure to reach it, into words.
+// The error explained stays wrapped (errors.Is sees wire statuses,
+// ErrUnreachable and capability sentinels); transport details go to the
+// log, not to the user.
 func (n *Node) explain(ctx context.Context, handle string, owner peer.ID, err error) error {
 	var we *wire.Error
 	if !errors.As(err, &we) {
-		n.log.Debug("owner unreachable", "owner", owner, "err", err)
+		n.log.Info("owner unreachable", "owner", owner, "err", err)
 		if relay.IsNoReservation(err) {
 			// Its relay answered: the node holds no reservation, so it is not running.
-			return fmt.Errorf("%w: %s's node is offline (its relay holds no reservation for it); try again when it is back", ErrUnreachable, handle)
+			return say(errors.Join(ErrUnreachable, err), "%s's node is offline (its relay holds no reservation for it); try again when it is back", handle)
 		}
-		return fmt.Errorf("%w: could not reach %s's node, which is offline or unreachable from here: %w", ErrUnreachable, handle, err)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return say(errors.Join(ErrUnreachable, err), "%s's node did not answer in time; it may be offline or unreachable from here", handle)
+		}
+		return say(errors.Join(ErrUnreachable, err), "could not reach %s's node: it is offline or unreachable from here (the node's log, mesh node -v, has the details)", handle)
 	}
 	switch we.Status {
 	case wire.Revoked:
 		d, ok := share.Revoked(err)
 		if !ok || d.By == "" {
-			return fmt.Errorf("%w: %s refused the share as revoked (%s)", capability.ErrRevoked, handle, we.Message)
+			return say(errors.Join(capability.ErrRevoked, err), "%s refused the share as revoked", handle)
 		}
 		return n.revokedError(ctx, handle, owner, d.By, d.At)
 	case wire.Expired:
-		return fmt.Errorf("your share from %s has expired", handle)
+		return say(err, "your share from %s has expired", handle)
 	case wire.Locked:
-		return fmt.Errorf("%s's vault is locked right now; try again later", handle)
+		return say(err, "%s's vault is locked right now; try again later", handle)
 	case wire.NotFound:
-		return fmt.Errorf("%s has no such resource", handle)
+		return say(err, "%s has no such resource", handle)
 	case wire.Forbidden:
-		return fmt.Errorf("%s refused: %s", handle, we.Message)
+		return say(err, "%s refused: %s", handle, refusalWords(we.Message))
+	case wire.RateLimited:
+		return say(err, "%s's node asked you to slow down; try again in a moment", handle)
+	case wire.Unavailable:
+		return say(err, "%s's node is not ready to answer yet (it is catching up on revocations); try again in a few seconds", handle)
+	case wire.TooLarge:
+		return say(err, "that is larger than %s's node takes: a resource holds at most %d MiB", handle, share.MaxData>>20)
+	case wire.BadRequest:
+		return say(err, "%s's node did not understand the request; it may run another version of mesh", handle)
 	}
-	return fmt.Errorf("%s: %w", handle, err)
+	n.log.Info("owner failed", "owner", owner, "err", err)
+	return say(err, "%s's node failed to answer (an error on its side)", handle)
+}
+
+// refusalWords says why an owner refused a token, from the refusal's
+// message ("token: ErrNotPermitted", protocols/capwire).
+func refusalWords(msg string) string {
+	name, ok := strings.CutPrefix(msg, "token: ")
+	if !ok {
+		return "the share does not allow that"
+	}
+	name, _, _ = strings.Cut(name, ":")
+	if name == "ErrNotPermitted" {
+		return "the share does not allow that"
+	}
+	return "the share " + strings.TrimPrefix(TokenProblem(name), "it ")
 }

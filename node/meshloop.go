@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
@@ -45,7 +44,7 @@ func (n *Node) startMesh(ctx context.Context, budget *revgossip.Budget, mcfg mes
 	}
 	n.refusals = auditlimit.New(auditlimit.Config{Record: n.auditRefusal, Now: n.cfg.Now})
 	verifier := capability.NewVerifier(capability.Config{Revocations: n.rev.Set(), Replay: replay, Clock: n.cfg.Now})
-	scfg := share.Config{Verifier: verifier, Store: shareStore{n.Offline}, Logger: n.cfg.Logger, Refused: n.refused,
+	scfg := share.Config{Verifier: verifier, Store: shareStore{o: n.Offline, served: n.served}, Logger: n.cfg.Logger, Refused: n.refused,
 		RevokedBy: n.revokedBy, Ready: n.rev.Ready}
 	if r := n.cfg.ShareRate; r > 0 {
 		scfg.PerPeerRate, scfg.PerPeerBurst = rate.Limit(r), int(2*r)
@@ -150,7 +149,7 @@ func (n *Node) publishRecord(ctx context.Context) error {
 	case errors.Is(err, directory.ErrHandleTaken):
 		problem = "taken by another key at the bootstrap; choose another with `mesh handle NAME`"
 	case err != nil:
-		problem = "not claimed at the bootstrap yet: " + err.Error()
+		problem = "not claimed at the bootstrap yet: " + reachProblem(err)
 	}
 	n.mu.Lock()
 	n.handleProblem = problem
@@ -168,7 +167,11 @@ func (n *Node) SetHandle(ctx context.Context, h string) error {
 		return nil
 	}
 	if err := n.publishRecord(ctx); err != nil {
-		return fmt.Errorf("handle saved, but claiming it at the bootstrap failed: %w", err)
+		n.log.Info("claiming the handle failed", "err", err)
+		if errors.Is(err, directory.ErrHandleTaken) {
+			return say(err, "handle saved, but %q is taken by another key at the bootstrap; choose another with mesh handle NAME", h)
+		}
+		return say(err, "handle saved, but claiming it at the bootstrap failed: %s; run mesh handle %s again later", reachProblem(err), h)
 	}
 	return nil
 }
@@ -181,6 +184,9 @@ func (n *Node) Status(ctx context.Context) (localapi.Status, error) {
 		return st, err
 	}
 	st.Running, st.Listen, st.Relayed = true, n.Addrs(), n.net.HasReservation()
+	if d := n.cfg.lockAfter(); d > 0 {
+		st.LockAfter = FormatDuration(d)
+	}
 	n.mu.Lock()
 	st.HandleProblem = n.handleProblem
 	n.mu.Unlock()

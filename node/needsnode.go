@@ -42,9 +42,3 @@ func (needsNode) AcceptToken(context.Context, string) (localapi.Grant, error) {
 // Revoke implements localapi.Backend: refused without a node, which must
 // gossip the revocation at once.
 func (needsNode) Revoke(context.Context, string) (string, error) { return "", ErrNeedsNode }
-
-// RevokedAmong implements localapi.Backend: refused without a node, which
-// alone keeps the revocation set.
-func (needsNode) RevokedAmong(context.Context, []string) ([]string, error) {
-	return nil, ErrNeedsNode
-}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-datastore/namespace"
@@ -68,6 +71,15 @@ type Config struct {
 	// ShareRate is each grantee's share request rate (per second, burst
 	// twice as many). Default: the share protocol's.
 	ShareRate float64
+	// LockAfter locks the vault when nothing has used it for that long
+	// (idle.go says what counts as a use), audited as vault.lock by
+	// "auto-lock (idle)". Zero means DefaultLockAfter (30 min); negative
+	// disables it.
+	LockAfter time.Duration
+	// MetricsAddr, when set, serves Prometheus metrics (metadata only:
+	// metrics.go) at http://ADDR/metrics; MetricsAddr says where, for port
+	// 0. Default: off.
+	MetricsAddr string
 }
 
 // ErrAlreadyRunning means another node holds the home folder.
@@ -96,6 +108,13 @@ type Node struct {
 	// handleProblem says why the last attempt to claim our handle at the
 	// bootstrap failed ("" once it worked), for mesh status.
 	handleProblem string
+
+	// lastUse is when the vault was last used (unix nanoseconds on the
+	// node's clock), for the idle lock.
+	lastUse     atomic.Int64
+	metrics     *metrics
+	metricsSrv  *http.Server
+	metricsAddr string
 }
 
 var _ localapi.Backend = (*Node)(nil)
@@ -112,8 +131,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if err := checkListen(cfg.Listen); err != nil {
+		return nil, err
+	}
 	cfg.Timings.fill()
 	n := &Node{cfg: cfg, delivering: map[capability.ID]bool{}}
+	n.metrics = newMetrics(n)
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -124,9 +147,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	vcfg := cfg.VaultConfig
 	vcfg.Now = cfg.Now
-	if n.Offline, err = Open(ctx, cfg.Home, Options{Actor: "local-api", KDF: cfg.KDF, VaultConfig: vcfg, Logger: cfg.Logger, Now: cfg.Now}); err != nil {
+	if n.Offline, err = Open(ctx, cfg.Home, Options{Actor: "local-api", KDF: cfg.KDF, VaultConfig: vcfg, Logger: cfg.Logger, Now: cfg.Now,
+		OnVaultUse: n.touch}); err != nil {
 		return nil, err
 	}
+	n.touch()
 	mcfg, gater, err := n.meshConfig()
 	if err != nil {
 		return nil, err
@@ -138,6 +163,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	mcfg.Host = n.host
 	if err := n.startMesh(ctx, budget, mcfg); err != nil {
 		return nil, err
+	}
+	if err := n.serveMetrics(cfg.MetricsAddr); err != nil {
+		return nil, err
+	}
+	if cfg.lockAfter() > 0 {
+		n.net.Go(n.idleLoop)
 	}
 	if n.api, err = localapi.Listen(cfg.Home.SocketPath(), n, cfg.Logger); err != nil {
 		return nil, err
@@ -151,11 +182,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 // Config.Firewall, the gater that admits only that infrastructure directly.
 func (n *Node) meshConfig() (meshnet.Config, connmgr.ConnectionGater, error) {
 	cfg := n.cfg
-	boots, err := p2phost.ParseAddrInfos("bootstrap", cfg.Bootstrap)
+	boots, err := peerAddrs("bootstrap", cfg.Bootstrap)
 	if err != nil {
 		return meshnet.Config{}, nil, err
 	}
-	relays, err := p2phost.ParseAddrInfos("relay", cfg.Relays)
+	relays, err := peerAddrs("relay", cfg.Relays)
 	if err != nil {
 		return meshnet.Config{}, nil, err
 	}
@@ -175,9 +206,9 @@ func (n *Node) meshConfig() (meshnet.Config, connmgr.ConnectionGater, error) {
 func (n *Node) relayTokens() ([]*capability.Token, error) {
 	var out []*capability.Token
 	for _, text := range n.cfg.RelayTokens {
-		tok, err := capability.Parse(text)
+		tok, err := capability.Parse(strings.TrimSpace(text))
 		if err != nil {
-			return nil, fmt.Errorf("relay token: %w", err)
+			return nil, tokenError("a relay token", text, err)
 		}
 		if tok.Audience() != n.signer.ID() {
 			return nil, fmt.Errorf("relay token %s is for %s, not this node", tok.ID().Short(), tok.Audience())
@@ -238,6 +269,9 @@ func (n *Node) Close() error {
 	var errs []error
 	if n.api != nil {
 		errs = append(errs, n.api.Close())
+	}
+	if n.metricsSrv != nil {
+		errs = append(errs, n.metricsSrv.Close())
 	}
 	n.stopMesh()
 	if n.host != nil {

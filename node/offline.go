@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/meshstate"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/protocols/revgossip"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -39,9 +43,17 @@ type Offline struct {
 	now    func() time.Time
 	closer func() error
 	state  *meshstate.State
-	// revoked answers whether a token was revoked: nobody offline (no set
-	// is kept without a node); the node's revocation set once it runs.
+	// revoked answers whether a token was revoked: the running node's
+	// revocation set (set by Node.startMesh). Without a node it is nil and
+	// storedRevocations reads the set the node stored.
 	revoked capability.RevocationChecker
+	// used, when set (Options.OnVaultUse), is called by every operation
+	// that uses the vault: a running node's idle clock.
+	used func()
+
+	storedOnce sync.Once
+	stored     *revocation.Set
+	storedErr  error
 }
 
 var _ localapi.Backend = (*Offline)(nil)
@@ -58,6 +70,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// OnVaultUse, when set, is called at the start of every operation
+	// that uses the vault's keys (secrets, resources, signing, unlock,
+	// password change): a running node's idle clock. Default none.
+	OnVaultUse func()
 }
 
 // Open opens the identity and the vault in h, locked. When another process
@@ -136,13 +152,58 @@ func newOffline(ctx context.Context, h Home, st ds.Batching, opts Options) (*Off
 		return nil, err
 	}
 	return &Offline{home: h, actor: opts.Actor, store: st, vault: v, kdf: opts.KDF, log: opts.Logger,
-		now: opts.Now, revoked: noneRevoked{}, state: meshstate.New(st, v, opts.Actor, opts.Now)}, nil
+		now: opts.Now, used: opts.OnVaultUse, state: meshstate.New(st, v, opts.Actor, opts.Now)}, nil
 }
 
-// noneRevoked is the revocation checker of a node that keeps no set.
-type noneRevoked struct{}
+// use tells the running node's idle clock that the vault is in use.
+func (o *Offline) use() {
+	if o.used != nil {
+		o.used()
+	}
+}
 
-func (noneRevoked) IsRevoked(capability.ID) bool { return false }
+// revocations returns what says whether a token is revoked: the running
+// node's set or, without a node, the set as the node last stored it. ok
+// is false when that cannot be read: then nobody can say.
+func (o *Offline) revocations(ctx context.Context) (checker capability.RevocationChecker, ok bool) {
+	if o.revoked != nil {
+		return o.revoked, true
+	}
+	set, err := o.storedRevocations(ctx)
+	if err != nil {
+		return nil, false
+	}
+	return set, true
+}
+
+// storedRevocations opens, once, the revocation set the node keeps in
+// the store (/mesh/revocations), read-only: this process adds nothing,
+// collects nothing (CollectEvery -1) and writes nothing, not even the
+// housekeeping Open does (a new epoch, dropping expired entries), which
+// is left to the node.
+func (o *Offline) storedRevocations(ctx context.Context) (*revocation.Set, error) {
+	o.storedOnce.Do(func() {
+		o.stored, o.storedErr = revocation.Open(ctx, revocation.Config{
+			Datastore:    readOnly{revgossip.RevocationStore(namespace.Wrap(o.store, store.Mesh))},
+			Clock:        o.now,
+			Logger:       o.log,
+			CollectEvery: -1,
+		})
+		if o.storedErr != nil {
+			o.log.Warn("the stored revocation set cannot be read", "err", o.storedErr)
+		}
+	})
+	return o.stored, o.storedErr
+}
+
+// readOnly is a datastore whose writes are dropped: reads see the store
+// as it is.
+type readOnly struct{ ds.Datastore }
+
+func (readOnly) Put(context.Context, ds.Key, []byte) error { return nil }
+func (readOnly) Delete(context.Context, ds.Key) error      { return nil }
+func (readOnly) Sync(context.Context, ds.Key) error        { return nil }
+func (readOnly) Close() error                              { return nil }
 
 // Vault returns the vault.
 func (o *Offline) Vault() *vault.Vault { return o.vault }
@@ -150,6 +211,9 @@ func (o *Offline) Vault() *vault.Vault { return o.vault }
 // Close locks the vault, wipes the peer key copy and closes the store if
 // this Offline opened it.
 func (o *Offline) Close() error {
+	if o.stored != nil {
+		o.stored.Close()
+	}
 	o.vault.Close()
 	o.signer.wipe()
 	if o.closer != nil {
@@ -172,8 +236,10 @@ func (o *Offline) Status(ctx context.Context) (localapi.Status, error) {
 	return st, nil
 }
 
-// Unlock implements localapi.Backend.
+// Unlock implements localapi.Backend. While wrong passwords are being
+// waited out it fails at once with a *vault.BackoffError.
 func (o *Offline) Unlock(ctx context.Context, pw []byte) error {
+	o.use()
 	return o.vault.Unlock(ctx, pw, o.actor)
 }
 
@@ -182,33 +248,45 @@ func (o *Offline) Lock(ctx context.Context) error { return o.vault.Lock(ctx, o.a
 
 // ChangePassword implements localapi.Backend.
 func (o *Offline) ChangePassword(ctx context.Context, oldPw, newPw []byte) error {
+	o.use()
 	return o.vault.ChangePassword(ctx, oldPw, newPw, o.kdf, o.actor)
+}
+
+// RotateKey implements localapi.Backend.
+func (o *Offline) RotateKey(ctx context.Context, oldPw, newPw []byte) error {
+	o.use()
+	return o.vault.RotateKey(ctx, oldPw, newPw, o.kdf, o.actor)
 }
 
 // SecretSet implements localapi.Backend.
 func (o *Offline) SecretSet(ctx context.Context, s vault.Secret) error {
+	o.use()
 	return o.vault.PutSecret(ctx, s, o.actor)
 }
 
 // SecretGet implements localapi.Backend.
 func (o *Offline) SecretGet(ctx context.Context, name string) (vault.Secret, error) {
-	return o.vault.GetSecret(ctx, name, o.actor)
+	o.use()
+	s, err := o.vault.GetSecret(ctx, name, o.actor)
+	return s, notFound(err, "secret", name, "mesh secret list")
 }
 
 // SecretList implements localapi.Backend.
 func (o *Offline) SecretList(ctx context.Context) ([]vault.SecretInfo, error) {
+	o.use()
 	return o.vault.ListSecrets(ctx)
 }
 
 // SecretRemove implements localapi.Backend.
 func (o *Offline) SecretRemove(ctx context.Context, name string) error {
-	return o.vault.DeleteSecret(ctx, name, o.actor)
+	o.use()
+	return notFound(o.vault.DeleteSecret(ctx, name, o.actor), "secret", name, "mesh secret list")
 }
 
 // Audit implements localapi.Backend.
 func (o *Offline) Audit(ctx context.Context) (localapi.AuditReport, error) {
-	recs, err := vault.ReadAudit(ctx, o.store)
-	rep := localapi.AuditReport{Records: recs}
+	recs, check, err := o.vault.VerifyAudit(ctx)
+	rep := localapi.AuditReport{Records: recs, Checked: check.String()}
 	if errors.Is(err, vault.ErrAuditBroken) {
 		rep.Broken = err.Error()
 		return rep, nil

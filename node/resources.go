@@ -22,32 +22,38 @@ import (
 
 // PutResource implements localapi.Backend.
 func (o *Offline) PutResource(ctx context.Context, path string, data []byte) error {
+	o.use()
 	p, err := capability.ParsePath(path)
 	if err != nil {
-		return err
+		return pathError(path, err, false)
 	}
 	if len(data) > share.MaxData {
-		return fmt.Errorf("resource larger than %d MiB", share.MaxData>>20)
+		return fmt.Errorf("%w: a resource holds at most %d MiB", vault.ErrTooLarge, share.MaxData>>20)
 	}
 	return o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: o.actor, Op: OpResourceWrite, Target: string(p)})
 }
 
 // GetResource implements localapi.Backend: one of this node's own resources.
 func (o *Offline) GetResource(ctx context.Context, path string) ([]byte, error) {
-	return o.vault.Get(ctx, vault.NSResources, path, vault.AuditEntry{Actor: o.actor, Op: OpResourceRead, Target: path})
+	o.use()
+	b, err := o.vault.Get(ctx, vault.NSResources, path, vault.AuditEntry{Actor: o.actor, Op: OpResourceRead, Target: path})
+	return b, notFound(err, "resource", path, "mesh ls")
 }
 
 // RemoveResource implements localapi.Backend.
 func (o *Offline) RemoveResource(ctx context.Context, path string) error {
+	o.use()
 	p, err := capability.ParsePath(path)
 	if err != nil {
-		return err
+		return pathError(path, err, false)
 	}
-	return o.vault.Delete(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: o.actor, Op: OpResourceDelete, Target: string(p)})
+	return notFound(o.vault.Delete(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: o.actor, Op: OpResourceDelete, Target: string(p)}),
+		"resource", string(p), "mesh ls")
 }
 
 // ListResources implements localapi.Backend.
 func (o *Offline) ListResources(ctx context.Context, prefix string) ([]localapi.Resource, error) {
+	o.use()
 	names, err := o.vault.List(ctx, vault.NSResources)
 	if err != nil {
 		return nil, err
@@ -63,8 +69,20 @@ func (o *Offline) ListResources(ctx context.Context, prefix string) ([]localapi.
 }
 
 // shareStore serves the share protocol from the vault, auditing every
-// access under the remote peer's name.
-type shareStore struct{ o *Offline }
+// access under the remote peer's name. served, when set, is told of every
+// request served (the node's metrics and idle clock).
+type shareStore struct {
+	o      *Offline
+	served func(op string)
+}
+
+// serving tells served about op when err is nil, and returns err.
+func (s shareStore) serving(op string, err error) error {
+	if err == nil && s.served != nil {
+		s.served(op)
+	}
+	return err
+}
 
 func wireErr(err error) error {
 	switch {
@@ -78,7 +96,7 @@ func wireErr(err error) error {
 
 func (s shareStore) Read(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath) ([]byte, error) {
 	b, err := s.o.vault.Get(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: "read with " + tok.Short()})
-	return b, wireErr(err)
+	return b, wireErr(s.serving(opRead, err))
 }
 
 func (s shareStore) List(ctx context.Context, by peer.ID, tok capability.ID, keep func(capability.ResourcePath) bool) ([]capability.ResourcePath, error) {
@@ -93,17 +111,17 @@ func (s shareStore) List(ctx context.Context, by peer.ID, tok capability.ID, kee
 		}
 	}
 	err = s.o.vault.Audit(ctx, vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Outcome: vault.OutcomeOK, Detail: fmt.Sprintf("list with %s: %d names", tok.Short(), len(out))})
-	return out, err
+	return out, s.serving(opList, err)
 }
 
 func (s shareStore) Write(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath, data []byte) error {
 	e := vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: s.change(ctx, "write", by, tok, len(data))}
-	return wireErr(s.o.vault.Put(ctx, vault.NSResources, string(p), data, e))
+	return wireErr(s.serving(opWrite, s.o.vault.Put(ctx, vault.NSResources, string(p), data, e)))
 }
 
 func (s shareStore) Delete(ctx context.Context, by peer.ID, tok capability.ID, p capability.ResourcePath) error {
 	e := vault.AuditEntry{Actor: by.String(), Op: OpShareServe, Target: string(p), Detail: s.change(ctx, "delete", by, tok, -1)}
-	return wireErr(s.o.vault.Delete(ctx, vault.NSResources, string(p), e))
+	return wireErr(s.serving(opDelete, s.o.vault.Delete(ctx, vault.NSResources, string(p), e)))
 }
 
 // change describes a grantee's change for the owner's audit: who made it
@@ -125,7 +143,14 @@ func (s shareStore) change(ctx context.Context, what string, by peer.ID, tok cap
 // node's coalescer: a stranger chooses the path and the rate, so the path
 // is clipped and a flood of refusals becomes a few summaries a minute.
 func (n *Node) refused(by peer.ID, op, path string, err error) {
+	n.metrics.refusedOne(err)
 	n.refusals.Add(by.String(), op, path, wire.StatusOf(err).String())
+}
+
+// served counts a share request served, which is a use of the vault.
+func (n *Node) served(op string) {
+	n.touch()
+	n.metrics.servedOne(op)
 }
 
 // auditRefusal writes one record of the coalescer.

@@ -21,6 +21,7 @@ import (
 // gossiped and pushed to the infrastructure; everything delegated from the
 // token dies with it.
 func (n *Node) Revoke(ctx context.Context, shareOrToken string) (string, error) {
+	n.use()
 	if err := n.signer.unlocked(); err != nil {
 		return "", err
 	}
@@ -43,30 +44,16 @@ func (n *Node) Revoke(ctx context.Context, shareOrToken string) (string, error) 
 	return tok.ID().String(), nil
 }
 
-// RevokedAmong implements localapi.Backend.
-func (n *Node) RevokedAmong(_ context.Context, ids []string) ([]string, error) {
-	if len(ids) > capability.MaxDepth {
-		return nil, fmt.Errorf("at most %d token IDs (a chain)", capability.MaxDepth)
-	}
-	var out []string
-	for _, s := range ids {
-		id, err := capability.ParseID(s)
-		if err != nil {
-			return nil, err
-		}
-		if n.rev.Set().IsRevoked(id) {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
 // findToken resolves a share ID (or prefix) among issued and received
 // grants, or parses token text.
 func (n *Node) findToken(ctx context.Context, s string) (*capability.Token, error) {
 	s = strings.TrimSpace(s)
 	if strings.HasPrefix(s, capability.TextPrefix) {
-		return capability.Parse(s)
+		tok, err := capability.Parse(s)
+		if err != nil {
+			return nil, tokenError("the token", s, err)
+		}
+		return tok, nil
 	}
 	if len(s) < 8 {
 		return nil, fmt.Errorf("share ID %q is too short (give at least 8 hex digits)", s)
@@ -87,7 +74,7 @@ func (n *Node) findToken(ctx context.Context, s string) (*capability.Token, erro
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("%w: no share %s (see `mesh shares`)", vault.ErrNotFound, s)
+		return nil, say(vault.ErrNotFound, "you have no share %s (see mesh shares and mesh shared)", s)
 	case 1:
 		return capability.Parse(found[0].Token)
 	}
@@ -113,9 +100,9 @@ func (n *Node) revokedError(ctx context.Context, handle string, owner, by peer.I
 		who = name // the delegator, by handle
 	}
 	if when.IsZero() {
-		return fmt.Errorf("%w: %s revoked this share", capability.ErrRevoked, who)
+		return say(capability.ErrRevoked, "%s revoked this share", who)
 	}
-	return fmt.Errorf("%w: %s revoked this share at %s", capability.ErrRevoked, who, when.Local().Format(time.DateTime))
+	return say(capability.ErrRevoked, "%s revoked this share at %s", who, when.Local().Format(time.DateTime))
 }
 
 // nameOf names a peer for messages: its pinned contact handle, else the

@@ -22,11 +22,15 @@ import (
 // resolve looks a handle up in the directory and checks it against the
 // pinned contact.
 func (n *Node) resolve(ctx context.Context, handle string) (*directory.Record, error) {
+	if _, err := directory.ParseHandle(handle); err != nil {
+		return nil, handleError(handle, err)
+	}
 	rec, err := n.net.Lookup(ctx, handle)
 	if errors.Is(err, wire.NotFound) {
-		return nil, fmt.Errorf("nobody is called %q in the directory", handle)
+		return nil, say(err, "nobody is called %q in the directory", handle)
 	} else if err != nil {
-		return nil, fmt.Errorf("looking up %q: %w", handle, err)
+		n.log.Info("directory lookup failed", "handle", handle, "err", err)
+		return nil, say(err, "could not look %q up in the directory: %s", handle, reachProblem(err))
 	}
 	if err := n.state.Pin(ctx, handle, rec.Peer); err != nil {
 		return nil, err
@@ -38,6 +42,7 @@ func (n *Node) resolve(ctx context.Context, handle string) (*directory.Record, e
 // its peer, record and audit it, and deliver it (directly, else to the
 // recipient's mailbox).
 func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.ShareResult, error) {
+	n.use()
 	if err := n.signer.unlocked(); err != nil {
 		return localapi.ShareResult{}, err // before asking the directory anything
 	}
@@ -68,6 +73,7 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 		return out, nil
 	}
 	n.state.MarkDelivered(ctx, g, via)
+	n.metrics.deliveredOne(via)
 	out.Delivered = via
 	return out, nil
 }
@@ -85,17 +91,17 @@ func (n *Node) shareParams(ctx context.Context, req localapi.ShareRequest) (*dir
 	var p capability.Params
 	res, err := capability.ParsePattern(req.Path)
 	if err != nil {
-		return nil, p, err
+		return nil, p, pathError(req.Path, err, true)
 	}
 	acts, err := capability.ParseActions(req.Can)
 	if err != nil {
-		return nil, p, err
+		return nil, p, actionsError(req.Can, err, Shareable)
 	}
 	if extra := acts &^ Shareable; extra != 0 {
-		return nil, p, fmt.Errorf("a share can allow %s; %s is not served by home nodes", Shareable, extra)
+		return nil, p, fmt.Errorf("a share can allow %s; %s is not something home nodes serve", actionList(Shareable), actionList(extra))
 	}
 	if err := capability.CheckLifetime(req.ValidFor); err != nil {
-		return nil, p, err
+		return nil, p, lifetimeError(req.ValidFor, err)
 	}
 	rec, err := n.resolve(ctx, req.With)
 	if err != nil {
@@ -196,6 +202,7 @@ func (n *Node) redeliver(ctx context.Context) {
 			continue
 		}
 		n.state.MarkDelivered(ctx, g, via)
+		n.metrics.deliveredOne(via)
 		n.log.Info("share delivered on retry", "share", tok.ID().Short(), "via", via)
 	}
 }
@@ -296,7 +303,7 @@ func (n *Node) parentFor(ctx context.Context, owner peer.ID, res capability.Patt
 			return tok, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: nothing shared with you covers %s with %s and the right to share it", vault.ErrNotFound, res, acts)
+	return nil, say(vault.ErrNotFound, "nothing shared with you covers %s with %s and the right to pass it on", res, actionList(acts))
 }
 
 // AcceptToken implements localapi.Backend: `mesh token use TOKEN` takes a
@@ -307,17 +314,17 @@ func (n *Node) parentFor(ctx context.Context, owner peer.ID, res capability.Patt
 func (n *Node) AcceptToken(ctx context.Context, text string) (localapi.Grant, error) {
 	tok, err := capability.Parse(strings.TrimSpace(text))
 	if err != nil {
-		return localapi.Grant{}, err
+		return localapi.Grant{}, tokenError("the token", text, err)
 	}
 	if tok.Audience() != n.signer.ID() {
 		return localapi.Grant{}, fmt.Errorf("this token is for %s, not for this node (%s): only its audience can use it", tok.Audience(), n.signer.ID())
 	}
 	if err := capability.CheckToken(tok, capability.InspectRemote(n.signer.ID()), capability.InspectClock(n.now)); err != nil {
-		return localapi.Grant{}, err
+		return localapi.Grant{}, tokenError("the token", text, err)
 	}
 	for _, t := range tok.Chain() {
 		if n.rev.Set().IsRevoked(t.ID()) {
-			return localapi.Grant{}, fmt.Errorf("%w: token %s was revoked", capability.ErrRevoked, t.ID().Short())
+			return localapi.Grant{}, say(capability.ErrRevoked, "the token was revoked (%s)", t.ID().Short())
 		}
 	}
 	if err := n.receive(ctx, &grant.Received{Token: tok, Via: meshstate.ViaHand}); err != nil {

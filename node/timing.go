@@ -24,6 +24,9 @@ type Timings struct {
 	// whose node did not answer (default 1 s; then twice, three times
 	// that): a relay restarting or an owner re-reserving takes seconds.
 	OwnerRetry time.Duration
+	// LockCheck is how often the idle lock looks at the idle clock
+	// (default 10 s): the vault locks at most that long after LockAfter.
+	LockCheck time.Duration
 	// Mesh and Revocations are passed to the mesh connection and the
 	// revocation service.
 	Mesh        meshnet.Timings
@@ -36,6 +39,11 @@ const (
 	DefaultRepublish       = 30 * time.Minute
 	DefaultPublishRetryMax = 30 * time.Second
 	DefaultOwnerRetry      = time.Second
+	DefaultLockCheck       = 10 * time.Second
+	// DefaultLockAfter is how long an unused vault stays unlocked
+	// (Config.LockAfter): long enough for a working session's pauses,
+	// short enough that a forgotten unlock does not last the day.
+	DefaultLockAfter = 30 * time.Minute
 )
 
 // Timeouts of single steps; each bounds one request so a dead peer costs a
@@ -62,6 +70,10 @@ const (
 	// connGrace is how long a new connection is spared by the connection
 	// manager.
 	connGrace = time.Minute
+	// metricsHeaderTimeout bounds reading a metrics request's headers.
+	metricsHeaderTimeout = 5 * time.Second
+	// metricsRead bounds the store reads one scrape makes.
+	metricsRead = 5 * time.Second
 )
 
 // ownerRetry is how reading or listing an owner's resources retries
@@ -87,5 +99,8 @@ func (t *Timings) fill() {
 	}
 	if t.OwnerRetry <= 0 {
 		t.OwnerRetry = DefaultOwnerRetry
+	}
+	if t.LockCheck <= 0 {
+		t.LockCheck = DefaultLockCheck
 	}
 }

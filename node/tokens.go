@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
@@ -45,6 +46,7 @@ func (n *Node) TokenIssue(ctx context.Context, req localapi.TokenRequest) (strin
 // tokenIssue issues req, naming its audience by peer ID or, through
 // lookup, by handle.
 func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, lookup func(handle string) (peer.ID, error)) (string, error) {
+	o.use()
 	if err := o.signer.unlocked(); err != nil {
 		return "", err
 	}
@@ -54,14 +56,14 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	}
 	res, err := capability.ParsePattern(req.Resource)
 	if err != nil {
-		return "", err
+		return "", pathError(req.Resource, err, true)
 	}
 	acts, err := capability.ParseActions(req.Actions)
 	if err != nil {
-		return "", err
+		return "", actionsError(req.Actions, err, everyAction)
 	}
 	if err := capability.CheckLifetime(req.ValidFor); err != nil {
-		return "", err
+		return "", lifetimeError(req.ValidFor, err)
 	}
 	now := o.now()
 	p := capability.Params{Audience: aud, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor), MaxUses: req.MaxUses}
@@ -71,7 +73,7 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	verb := "issued"
 	if req.Parent != "" {
 		if p.Parent, err = capability.Parse(strings.TrimSpace(req.Parent)); err != nil {
-			return "", fmt.Errorf("parent token: %w", err)
+			return "", tokenError("the parent token", req.Parent, err)
 		}
 		if pe := p.Parent.Expiry(); p.Expiry.After(pe) {
 			p.Expiry = pe // a delegation never outlives its parent
@@ -90,13 +92,20 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	return tok.String(), nil
 }
 
+// everyAction is every action a token can carry.
+var everyAction = capability.Read | capability.List | capability.Write | capability.Delete | capability.Admin | capability.Share | capability.Use
+
 // audience reads a peer named by peer ID or by handle.
 func audience(s string, lookup func(handle string) (peer.ID, error)) (peer.ID, error) {
-	if id, err := peer.Decode(s); err == nil {
+	if _, err := peer.Decode(s); err == nil {
+		id, err := keys.DecodePeerID(s) // refuses small-order and non-canonical keys
+		if err != nil {
+			return "", say(err, "%q is not a peer ID that can sign: %v", s, err)
+		}
 		return id, nil
 	}
 	if _, err := directory.ParseHandle(s); err != nil {
-		return "", fmt.Errorf("%q is neither a handle nor a peer ID", s)
+		return "", say(err, "%q is neither a handle nor a peer ID (a peer ID starts with 12D3KooW)", s)
 	}
 	return lookup(s)
 }

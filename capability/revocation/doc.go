@@ -19,10 +19,11 @@
 // The proof's chain must verify (signatures and delegation rules): a
 // revocation of a token that can never verify is refused (ErrBadProof) so
 // it cannot fill the set. Anyone can still mint tokens to themselves and
-// revoke them; the Set caps live entries per revoker (MaxPerRevoker) and
-// drops each entry when its token expires, and Config.Admit lets relays
-// keep only revocations rooted at known users. Revocation is irreversible:
-// there is no un-revoke, only expiry.
+// revoke them, with as many keys as they like; the Set caps live entries
+// per revoker (MaxPerRevoker), caps its total size (below), and drops each
+// entry when its token expires, and Config.Admit lets relays keep only
+// revocations rooted at known users. Revocation is irreversible: there is
+// no un-revoke, only expiry.
 //
 // # Record format
 //
@@ -61,6 +62,18 @@
 // them and rebuilds the filter. Every entry added gets the next version
 // of a counter that never goes back; protocols/revsync serves "entries
 // since version N" from it to late joiners.
+//
+// Caps. A Set holds at most Config.MaxEntries entries and
+// Config.MaxBytes bytes of records (DefaultMaxEntries, about 190 MiB of
+// memory; DefaultMaxBytes, 512 MiB). Config.Relevant names the records
+// that matter to this node: one that does not is refused (ErrQuota) once
+// the Set is three-quarters full, so the last quarter is kept for relevant
+// ones, and a relevant one is refused only at the cap, with ErrFull, which
+// callers log loudly. The node's own revocations (Config.Self) are never
+// refused for the caps. No entry is dropped to make room; Open trims
+// non-relevant entries, newest first, from a store that loads past the
+// three-quarter mark. protocols/revgossip decides which records a home
+// node admits at all (relevant ones, or others from its infrastructure).
 //
 // Set's Config.OnAdd lets a role act the moment a record is in force
 // (relays cut what a revoked relay-access capability admitted).

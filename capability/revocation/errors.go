@@ -21,9 +21,15 @@ var (
 	ErrBadProof = errors.New("revocation: proof token does not verify")
 	// ErrExpired: the revoked token has expired; there is nothing to keep.
 	ErrExpired = errors.New("revocation: revoked token already expired")
-	// ErrQuota: the revoker already holds its quota of live entries, or
-	// the Set's admission policy refused the record.
+	// ErrQuota: the revoker already holds its quota of live entries, the
+	// Set's admission policy refused the record, or the record is not
+	// relevant here and the Set keeps its last room for relevant ones
+	// (Config.Relevant). Callers drop the record quietly.
 	ErrQuota = errors.New("revocation: revoker over quota or not admitted")
+	// ErrFull: the Set is at its cap (Config.MaxEntries or MaxBytes) and
+	// refused a record relevant here. A revocation that matters to this
+	// node is not in force: callers log it loudly (error level).
+	ErrFull = errors.New("revocation: set full")
 	// ErrClosed: the Set was closed.
 	ErrClosed = errors.New("revocation: closed")
 )

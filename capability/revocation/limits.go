@@ -30,6 +30,25 @@ const (
 	// covers a user revoking every share they ever made in a token lifetime.
 	DefaultMaxPerRevoker = 10_000
 
+	// DefaultMaxEntries caps a Set's live entries (Config.MaxEntries), so
+	// what strangers can make a node keep is bounded whatever keys they
+	// mint: at about 190 bytes of memory an entry (map slot, version index
+	// and filter; BenchmarkSetLookup1M) it is ~190 MiB. Infrastructure
+	// sets hold the mesh's live revocations; this is far above what we
+	// plan for, and half of what revsync's MaxPages would carry.
+	DefaultMaxEntries = 1 << 20
+
+	// DefaultMaxBytes caps the bytes of the records a Set keeps
+	// (Config.MaxBytes): the disk a Set takes. A record is 400 bytes to
+	// MaxRecordBytes, so 512 MiB is a million typical records, or about
+	// 120 000 of the largest.
+	DefaultMaxBytes = 512 << 20
+
+	// reservedShare is the part of each cap kept for relevant records
+	// (Config.Relevant): a record that is not relevant is refused once a
+	// Set is past 1 - 1/reservedShare of either cap.
+	reservedShare = 4
+
 	// DefaultExpectedEntries sizes the Bloom filter; the filter is rebuilt
 	// twice as large when the set outgrows it, so this is only a start.
 	DefaultExpectedEntries = 1 << 16

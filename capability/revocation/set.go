@@ -28,10 +28,16 @@ type Config struct {
 	Datastore ds.Datastore
 	// Clock returns the current time. Default time.Now.
 	Clock func() time.Time
+	// Elapsed returns the monotonic time since the Set opened, which bounds
+	// how fast its time mark moves (see Set.Expired). Default: this
+	// process's monotonic clock. A test whose fake Clock jumps forward
+	// passes one that follows it.
+	Elapsed func() time.Duration
 	// Logger: default discard.
 	Logger *slog.Logger
 	// Skew is the verifiers' clock tolerance: an entry is kept until its
-	// token's expiry plus Skew. Default capability.DefaultSkew.
+	// token's expiry plus Skew. Default capability.MaxSkew, the most any
+	// verifier accepts.
 	Skew time.Duration
 	// ExpectedEntries sizes the first Bloom filter. Default
 	// DefaultExpectedEntries; the filter doubles when outgrown.
@@ -42,6 +48,37 @@ type Config struct {
 	// MaxPerRevoker caps one revoker's live entries. Default
 	// DefaultMaxPerRevoker.
 	MaxPerRevoker int
+	// MaxEntries caps the live entries and MaxBytes the bytes of their
+	// records, whoever revoked them: keys are free, so the per-revoker
+	// quota alone bounds nothing. Defaults DefaultMaxEntries and
+	// DefaultMaxBytes. At the caps:
+	//
+	//   - a record that is not relevant (Relevant says no) is refused with
+	//     ErrQuota once the Set is past three quarters of either cap: the
+	//     last quarter is kept for relevant records;
+	//   - a relevant record is refused with ErrFull at the cap itself, and
+	//     the caller must log it loudly (a revocation that matters here is
+	//     not in force);
+	//   - a record whose revoker is Self is never refused for the caps
+	//     (MaxPerRevoker bounds those), so a full Set still takes the
+	//     node's own revocations.
+	//
+	// Nothing is dropped to make room: an entry leaves when its token
+	// expires (Collect). Open drops non-relevant entries, newest first,
+	// only when a store loads past three quarters of a cap (a cap was
+	// lowered, or the store predates it); it never drops a relevant one.
+	MaxEntries int
+	MaxBytes   int64
+	// Relevant tells the records that matter to this node from those it
+	// merely keeps for others, for the caps above. It must be fast and must
+	// not block or call Add: Add asks it, under the Set's write lock, only
+	// once the Set is past three quarters of a cap, and Open asks it about
+	// loaded records only when trimming. Default nil: every record is
+	// relevant (infrastructure peers, which keep the mesh's set).
+	Relevant func(*Revocation) bool
+	// Self is this node's peer ID: its own revocations are never refused
+	// for the caps. Default none.
+	Self peer.ID
 	// Admit, when set, is asked about every new record after it verified;
 	// an error refuses it (wrapped in ErrQuota). Relays can use it to keep
 	// only revocations whose root issuer is a known mesh user. Default:
@@ -69,11 +106,16 @@ type Config struct {
 type Set struct {
 	ds      ds.Datastore
 	clock   func() time.Time
+	mark    *capability.TimeMark // see Expired
+	elapsed func() time.Duration
 	log     *slog.Logger
 	skew    time.Duration
 	fpRate  float64
 	minCap  uint
 	perRev  int
+	caps    caps
+	relev   func(*Revocation) bool
+	self    peer.ID
 	admit   func(*Revocation) error
 	onAdd   func(*Revocation)
 	epoch   [epochLen]byte
@@ -92,14 +134,35 @@ type Set struct {
 	entries   map[capability.ID]entry
 	byVersion []versioned // ascending
 	version   uint64
+	bytes     int64 // sum of the live entries' record sizes
 	revokers  map[peer.ID]*revokerCount
 }
 
-// entry is what memory holds per revoked token: about 56 bytes of map slot.
+// entry is what memory holds per revoked token: about 64 bytes of map slot.
 type entry struct {
 	version uint64
 	expiry  int64 // token expiry, unix seconds
 	rc      *revokerCount
+	size    uint32 // record bytes, at most MaxRecordBytes
+}
+
+// caps are a Set's limits: the caps themselves, for relevant records,
+// and the lower limits past which records that are not relevant are
+// refused.
+type caps struct {
+	entries, otherEntries int
+	bytes, otherBytes     int64
+}
+
+func newCaps(entries int, bytes int64) caps {
+	if entries <= 0 {
+		entries = DefaultMaxEntries
+	}
+	if bytes <= 0 {
+		bytes = DefaultMaxBytes
+	}
+	return caps{entries: entries, otherEntries: entries - entries/reservedShare,
+		bytes: bytes, otherBytes: bytes - bytes/reservedShare}
 }
 
 type versioned struct {
@@ -115,6 +178,7 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 	s := &Set{
 		ds: cfg.Datastore, clock: cfg.Clock, log: cfg.Logger, skew: cfg.Skew,
 		fpRate: cfg.FalsePositiveRate, minCap: cfg.ExpectedEntries, perRev: cfg.MaxPerRevoker,
+		caps: newCaps(cfg.MaxEntries, cfg.MaxBytes), relev: cfg.Relevant, self: cfg.Self,
 		admit: cfg.Admit, onAdd: cfg.OnAdd, stop: make(chan struct{}), done: make(chan struct{}),
 		entries: make(map[capability.ID]entry), revokers: make(map[peer.ID]*revokerCount),
 	}
@@ -124,11 +188,12 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
+	s.elapsed = cfg.Elapsed
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.skew <= 0 {
-		s.skew = capability.DefaultSkew
+		s.skew = capability.MaxSkew
 	}
 	if s.fpRate <= 0 || s.fpRate >= 1 {
 		s.fpRate = DefaultFalsePositiveRate
@@ -163,6 +228,9 @@ func (s *Set) Close() error {
 	s.closing.Do(func() {
 		s.writeMu.Lock()
 		s.closed = true
+		if err := s.saveMark(context.Background(), s.mark.Get()); err != nil {
+			s.log.Warn("revocation: keeping the time mark", "err", err)
+		}
 		s.writeMu.Unlock()
 		close(s.stop)
 	})
@@ -200,10 +268,15 @@ func (s *Set) IsRevoked(id capability.ID) bool {
 	return ok
 }
 
-// Expired reports whether a token expiring at expiry is past keeping by
-// this Set's clock and skew (now ≥ expiry + skew): Add refuses its
-// revocation with ErrExpired, and Collect drops its entry.
-func (s *Set) Expired(expiry time.Time) bool { return !s.clock().Before(expiry.Add(s.skew)) }
+// Expired reports whether a token expiring at expiry is past keeping
+// (mark ≥ expiry + skew, the mark being this Set's capability.TimeMark on
+// its clock): Add refuses its revocation with ErrExpired, and Collect drops
+// its entry. The mark, not the clock, decides: a clock set forward and back
+// again must not make the Set forget, or refuse, a revocation of a token
+// that then verifies again.
+func (s *Set) Expired(expiry time.Time) bool {
+	return !s.mark.Advance(s.clock()).Before(expiry.Add(s.skew))
+}
 
 // RevokedBy returns the record that revoked id, read back from the
 // datastore (so it is for the rare revoked path, e.g. to tell a refused
@@ -228,6 +301,14 @@ func (s *Set) Len() int {
 	return len(s.entries)
 }
 
+// Bytes is the total size of the live entries' records, what MaxBytes
+// caps.
+func (s *Set) Bytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.bytes
+}
+
 // Version is the version of the last entry added (0 for none). It never
 // goes back, not even across restarts of the same datastore.
 func (s *Set) Version() uint64 {
@@ -243,8 +324,10 @@ func (s *Set) Epoch() [epochLen]byte { return s.epoch }
 // Add stores a verified revocation: it is effective for IsRevoked when Add
 // returns. added is false when the token was already revoked (Add is
 // idempotent). It fails with ErrExpired for a token past its expiry,
-// ErrQuota when the revoker holds DefaultMaxPerRevoker live entries or
-// Config.Admit refused it, and ErrMalformed for a zero Revocation. If the
+// ErrQuota when the revoker holds MaxPerRevoker live entries, Config.Admit
+// refused it or it is not relevant and the Set is past three quarters of a
+// cap, ErrFull when it is relevant and the Set is at a cap (log it loudly:
+// see Config.MaxEntries), and ErrMalformed for a zero Revocation. If the
 // datastore write fails the entry is still in effect in memory (fail
 // closed) and the error is returned with added true.
 func (s *Set) Add(ctx context.Context, rev *Revocation) (added bool, err error) {
@@ -274,12 +357,15 @@ func (s *Set) Add(ctx context.Context, rev *Revocation) (added bool, err error) 
 			return false, fmt.Errorf("%w: %w", ErrQuota, err)
 		}
 	}
+	if err := s.room(rev); err != nil {
+		return false, err
+	}
 	v := s.version + 1
 	err = s.write(ctx, v, rev)
 	if rc == nil {
 		rc = &revokerCount{}
 	}
-	e := entry{version: v, expiry: rev.expiry.Unix(), rc: rc}
+	e := entry{version: v, expiry: rev.expiry.Unix(), rc: rc, size: uint32(len(rev.raw))}
 	var grown *bloom.BloomFilter
 	if uint(len(s.entries)+1) > s.filterCap {
 		grown = s.buildFilter(2*s.filterCap, rev.id)
@@ -288,6 +374,7 @@ func (s *Set) Add(ctx context.Context, rev *Revocation) (added bool, err error) 
 	s.entries[rev.id] = e
 	s.byVersion = append(s.byVersion, versioned{v, rev.id})
 	s.version = v
+	s.bytes += int64(e.size)
 	rc.n++
 	s.revokers[rev.revoker] = rc
 	if grown != nil {
@@ -305,6 +392,28 @@ func (s *Set) Add(ctx context.Context, rev *Revocation) (added bool, err error) 
 	return true, nil
 }
 
+// room refuses rev if the caps leave no room for it (see
+// Config.MaxEntries). Callers hold writeMu, so entries and bytes are
+// stable.
+func (s *Set) room(rev *Revocation) error {
+	n, b := len(s.entries), s.bytes+int64(len(rev.raw))
+	if n < s.caps.otherEntries && b <= s.caps.otherBytes {
+		return nil // room for anything: Relevant is not asked
+	}
+	if s.self != "" && rev.revoker == s.self {
+		return nil
+	}
+	if s.relev != nil && !s.relev(rev) {
+		return fmt.Errorf("%w: %s is not relevant here and the set holds %d entries, %d bytes: past %d entries or %d bytes the rest is kept for relevant records",
+			ErrQuota, rev, n, s.bytes, s.caps.otherEntries, s.caps.otherBytes)
+	}
+	if n >= s.caps.entries || b > s.caps.bytes {
+		return fmt.Errorf("%w: %s refused: the set holds %d entries, %d bytes (caps %d, %d)",
+			ErrFull, rev, n, s.bytes, s.caps.entries, s.caps.bytes)
+	}
+	return nil
+}
+
 // buildFilter makes a filter for capacity entries holding every current
 // entry and extra. Callers hold writeMu, so entries is stable.
 func (s *Set) buildFilter(capacity uint, extra ...capability.ID) *bloom.BloomFilter {
@@ -318,26 +427,42 @@ func (s *Set) buildFilter(capacity uint, extra ...capability.ID) *bloom.BloomFil
 	return f
 }
 
-// Collect drops every entry whose token expired (expiry + skew ≤ now) from
+// Collect drops every entry whose token expired (expiry + skew ≤ the mark,
+// which now moves: see Expired) from
 // memory and the datastore, rebuilds the Bloom filter, and returns how many
 // it dropped. The background loop calls it every Config.CollectEvery.
 func (s *Set) Collect(ctx context.Context, now time.Time) (int, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	cutoff := now.Add(-s.skew).Unix() // expired when expiry <= cutoff
+	mark := s.mark.Advance(now)
+	if err := s.saveMark(ctx, mark); err != nil {
+		return 0, err
+	}
+	cutoff := mark.Add(-s.skew).Unix() // expired when expiry <= cutoff
 	var gone []capability.ID
 	for id, e := range s.entries {
 		if e.expiry <= cutoff {
 			gone = append(gone, id)
 		}
 	}
+	if err := s.remove(ctx, gone); err != nil {
+		return len(gone), fmt.Errorf("revocation: deleting collected entries: %w", err)
+	}
+	return len(gone), nil
+}
+
+// remove drops the entries gone from memory and the datastore and
+// rebuilds the Bloom filter. Callers hold writeMu (or are Open). The
+// entries leave memory even if a delete fails: an error is returned, and
+// the next load drops them again.
+func (s *Set) remove(ctx context.Context, gone []capability.ID) error {
 	if len(gone) == 0 {
-		return 0, nil
+		return nil
 	}
 	var errs []error
 	for _, id := range gone {
 		if err := s.ds.Delete(ctx, recordKey(id)); err != nil {
-			errs = append(errs, err) // expired anyway: the next load drops it
+			errs = append(errs, err)
 		}
 	}
 	f := bloom.NewWithEstimates(s.filterCap, s.fpRate)
@@ -361,6 +486,7 @@ func (s *Set) Collect(ctx context.Context, now time.Time) (int, error) {
 				}
 			}
 		}
+		s.bytes -= int64(e.size)
 		delete(s.entries, id)
 	}
 	s.byVersion = slices.DeleteFunc(s.byVersion, func(v versioned) bool {
@@ -369,10 +495,7 @@ func (s *Set) Collect(ctx context.Context, now time.Time) (int, error) {
 	})
 	s.filter = f
 	s.mu.Unlock()
-	if len(errs) > 0 {
-		return len(gone), fmt.Errorf("revocation: deleting collected entries: %w", errors.Join(errs...))
-	}
-	return len(gone), nil
+	return errors.Join(errs...)
 }
 
 // Page is a run of stored records in version order.

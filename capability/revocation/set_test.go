@@ -19,7 +19,7 @@ import (
 // openSet opens a Set on store with a fake clock and no background loop.
 func openSet(t testing.TB, store ds.Datastore, clk *testkit.Clock, cfg Config) *Set {
 	t.Helper()
-	cfg.Datastore, cfg.Clock, cfg.CollectEvery = store, clk.Now, -1
+	cfg.Datastore, cfg.Clock, cfg.CollectEvery, cfg.Elapsed = store, clk.Now, -1, followClock(clk)
 	s, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -29,6 +29,17 @@ func openSet(t testing.TB, store ds.Datastore, clk *testkit.Clock, cfg Config) *
 }
 
 func newStore() ds.Datastore { return dssync.MutexWrap(ds.NewMapDatastore()) }
+
+// followClock is a Config.Elapsed for a fake clock: monotonic time runs as
+// far as the clock was moved forward (never back).
+func followClock(clk *testkit.Clock) func() time.Duration {
+	start := clk.Now()
+	var most time.Duration
+	return func() time.Duration {
+		most = max(most, clk.Now().Sub(start))
+		return most
+	}
+}
 
 func TestSetAddsAndAnswers(t *testing.T) {
 	c := newCast(t)
@@ -75,7 +86,7 @@ func TestSetAddsAndAnswers(t *testing.T) {
 		}
 	})
 	t.Run("a revocation of an expired token is refused", func(t *testing.T) {
-		old := issueTo(t, c.owner, c.alice.ID(), nil, -time.Minute-capability.DefaultSkew, "old")
+		old := issueTo(t, c.owner, c.alice.ID(), nil, -time.Minute-capability.MaxSkew, "old")
 		if _, err := s.Add(ctx, mustNew(t, c.owner, old)); !errors.Is(err, ErrExpired) {
 			t.Fatalf("err = %v", err)
 		}
@@ -205,10 +216,12 @@ func TestCollectDropsOnlyExpiredEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := s.Collect(ctx, testNow.Add(time.Minute)); n != 0 || err != nil {
+	clk.Set(testNow.Add(time.Minute))
+	if n, err := s.Collect(ctx, clk.Now()); n != 0 || err != nil {
 		t.Fatalf("collected %d (%v) within the skew", n, err)
 	}
-	n, err := s.Collect(ctx, testNow.Add(time.Minute+capability.DefaultSkew))
+	clk.Set(testNow.Add(time.Minute + capability.MaxSkew))
+	n, err := s.Collect(ctx, clk.Now())
 	if n != 1 || err != nil {
 		t.Fatalf("Collect = %d, %v", n, err)
 	}
@@ -292,7 +305,7 @@ func TestBackgroundCollectionStopsOnClose(t *testing.T) {
 	c := newCast(t)
 	before := runtime.NumGoroutine()
 	clk := testkit.NewClock(testNow)
-	s, err := Open(context.Background(), Config{Clock: clk.Now, CollectEvery: 5 * time.Millisecond})
+	s, err := Open(context.Background(), Config{Clock: clk.Now, Elapsed: followClock(clk), CollectEvery: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,15 +362,54 @@ func TestExpiredIsWhereAddStops(t *testing.T) {
 	s := openSet(t, newStore(), clk, Config{})
 	tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "expired")
 	rev := mustNew(t, c.owner, tok)
-	clk.Set(tok.Expiry().Add(capability.DefaultSkew - time.Second))
+	clk.Set(tok.Expiry().Add(capability.MaxSkew - time.Second))
 	if s.Expired(tok.Expiry()) {
 		t.Fatal("expired a second before expiry plus skew")
 	}
-	clk.Set(tok.Expiry().Add(capability.DefaultSkew))
+	clk.Set(tok.Expiry().Add(capability.MaxSkew))
 	if !s.Expired(tok.Expiry()) {
 		t.Fatal("not expired at expiry plus skew")
 	}
 	if _, err := s.Add(context.Background(), rev); !errors.Is(err, ErrExpired) {
 		t.Fatalf("Add at expiry plus skew: %v, want ErrExpired", err)
+	}
+}
+
+// TestAClockSetForwardAndBackForgetsNothing: the wall clock jumps past a
+// revoked token's expiry and back, with no real time passing. The Set must
+// neither collect the entry (the token would verify again once the clock is
+// back) nor refuse the revocation as expired, and a restart in between must
+// not reset what it knows of time.
+func TestAClockSetForwardAndBackForgetsNothing(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	store := newStore()
+	clk := testkit.NewClock(testNow)
+	noTime := func() time.Duration { return 0 } // the monotonic clock stands still
+	s, err := Open(ctx, Config{Datastore: store, Clock: clk.Now, Elapsed: noTime, CollectEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "jump")
+	later := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, "jump/later")
+	if _, err := s.Add(ctx, mustNew(t, c.owner, tok)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(48 * time.Hour)
+	if n, err := s.Collect(ctx, clk.Now()); n != 0 || err != nil {
+		t.Fatalf("a clock set two days forward collected %d entries (%v)", n, err)
+	}
+	if _, err := s.Add(ctx, mustNew(t, c.owner, later)); err != nil {
+		t.Fatalf("a revocation refused as expired on a clock set forward: %v", err)
+	}
+	s.Close()
+	again, err := Open(ctx, Config{Datastore: store, Clock: clk.Now, Elapsed: noTime, CollectEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	clk.Set(testNow) // and back
+	if !again.IsRevoked(tok.ID()) || !again.IsRevoked(later.ID()) {
+		t.Fatal("after the clock came back, a revoked token is not revoked any more")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -29,6 +30,7 @@ import (
 var (
 	epochKey   = ds.NewKey("/meta/epoch")
 	versionKey = ds.NewKey("/meta/version")
+	markKey    = ds.NewKey("/meta/mark")
 )
 
 const recordPrefix = "/rev/"
@@ -108,7 +110,18 @@ func (s *Set) load(ctx context.Context, rnd io.Reader) error {
 		s.version = binary.BigEndian.Uint64(b)
 	}
 
-	cutoff := s.clock().Add(-s.skew).Unix()
+	var persisted time.Time
+	switch b, err := s.ds.Get(ctx, markKey); {
+	case errors.Is(err, ds.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("revocation: reading the time mark: %w", err)
+	case len(b) != 8:
+		return fmt.Errorf("%w: stored time mark is %d bytes", ErrMalformed, len(b))
+	default:
+		persisted = time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
+	}
+	s.mark = capability.NewTimeMark(persisted, s.elapsed)
+	cutoff := s.mark.Advance(s.clock()).Add(-s.skew).Unix()
 	var expired []ds.Key
 	for res, err := range ds.QueryIter(ctx, s.ds, query.Query{Prefix: recordPrefix}) {
 		if err != nil {
@@ -136,9 +149,10 @@ func (s *Set) load(ctx context.Context, rnd io.Reader) error {
 			s.revokers[r.revoker] = rc
 		}
 		rc.n++
-		s.entries[r.id] = entry{version: st.Version, expiry: r.expiry.Unix(), rc: rc}
+		s.entries[r.id] = entry{version: st.Version, expiry: r.expiry.Unix(), rc: rc, size: uint32(len(st.Record))}
 		s.byVersion = append(s.byVersion, versioned{st.Version, r.id})
 		s.version = max(s.version, st.Version)
+		s.bytes += int64(len(st.Record))
 	}
 	slices.SortFunc(s.byVersion, func(a, b versioned) int { return cmp.Compare(a.version, b.version) })
 	for _, k := range expired {
@@ -148,6 +162,65 @@ func (s *Set) load(ctx context.Context, rnd io.Reader) error {
 	}
 	s.filterCap = max(s.minCap, uint(2*len(s.entries)))
 	s.filter = s.buildFilter(s.filterCap)
-	s.log.Debug("revocation: set loaded", "entries", len(s.entries), "expired", len(expired), "version", s.version)
+	trimmed, err := s.trim(ctx)
+	if err != nil {
+		return err
+	}
+	s.log.Debug("revocation: set loaded", "entries", len(s.entries), "bytes", s.bytes, "expired", len(expired),
+		"trimmed", trimmed, "version", s.version)
+	return nil
+}
+
+// overOther reports whether the set is past the limits for records that
+// are not relevant.
+func (s *Set) overOther() bool {
+	return len(s.entries) > s.caps.otherEntries || s.bytes > s.caps.otherBytes
+}
+
+// trim brings a set loaded past the limits for records that are not
+// relevant back under them, dropping non-relevant entries newest first
+// (see Config.MaxEntries); relevant ones are kept even past the caps.
+// Open runs it, before any Add.
+func (s *Set) trim(ctx context.Context) (int, error) {
+	var gone []capability.ID
+	if s.relev != nil && s.overOther() {
+		n, b := len(s.entries), s.bytes
+		for i := len(s.byVersion) - 1; i >= 0 && (n > s.caps.otherEntries || b > s.caps.otherBytes); i-- {
+			id := s.byVersion[i].id
+			r, _, err := s.read(ctx, id)
+			if err != nil {
+				return 0, fmt.Errorf("revocation: trimming: %w", err)
+			}
+			if (s.self != "" && r.revoker == s.self) || s.relev(r) {
+				continue
+			}
+			gone = append(gone, id)
+			n--
+			b -= int64(s.entries[id].size)
+		}
+		if err := s.remove(ctx, gone); err != nil {
+			s.log.Warn("revocation: deleting trimmed entries", "err", err)
+		}
+		if len(gone) > 0 {
+			s.log.Warn("revocation: the stored set was past its limit for records not relevant here; dropped the newest of them",
+				"dropped", len(gone), "entries", len(s.entries), "bytes", s.bytes)
+		}
+	}
+	if len(s.entries) > s.caps.entries || s.bytes > s.caps.bytes {
+		s.log.Warn("revocation: the stored set is past its caps; new records are refused until entries expire",
+			"entries", len(s.entries), "bytes", s.bytes, "max_entries", s.caps.entries, "max_bytes", s.caps.bytes)
+	}
+	return len(gone), nil
+}
+
+// saveMark persists the time mark, rounded down to the second (a mark that
+// lags keeps entries longer, never shorter).
+func (s *Set) saveMark(ctx context.Context, mark time.Time) error {
+	if mark.IsZero() {
+		return nil
+	}
+	if err := s.ds.Put(ctx, markKey, binary.BigEndian.AppendUint64(nil, uint64(mark.Unix()))); err != nil {
+		return fmt.Errorf("revocation: storing the time mark: %w", err)
+	}
 	return nil
 }

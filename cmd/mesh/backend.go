@@ -3,39 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ocmt/mesh/node"
 	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/vault"
 )
-
-// backend returns the running node's API client, or, when no node runs,
-// the vault opened directly. With unlock set, a direct backend is unlocked
-// with the user's password (a running node must be unlocked with
-// `mesh unlock`).
-func backend(ctx context.Context, g *globals, unlock bool) (localapi.Backend, bool, error) {
-	if c, err := localapi.Dial(ctx, g.Home().SocketPath()); err == nil {
-		return c, true, nil
-	}
-	l, err := node.Open(ctx, g.Home(), node.Options{})
-	if err != nil {
-		return nil, false, err
-	}
-	if unlock {
-		pw, err := readPassword(g, "Vault password: ", false)
-		if err != nil {
-			l.Close()
-			return nil, false, err
-		}
-		defer clear(pw)
-		if err := l.Unlock(ctx, pw); err != nil {
-			l.Close()
-			return nil, false, err
-		}
-	}
-	return l, false, nil
-}
 
 // need says what a command requires of its backend.
 type need int
@@ -46,17 +24,120 @@ const (
 	needNode                 // a running node (the command talks to other peers)
 )
 
-// open returns the backend a command needs; callers Close it.
+// open returns the backend a command needs; callers Close it. It is the
+// running node's API client or, when no node runs, the vault opened
+// directly (unlocked with the user's password for needUnlocked; a running
+// node is unlocked with `mesh unlock`). A socket left by a node that
+// crashed falls back the same way, but a command that cannot go on
+// without the node says so instead of asking for a password.
 func (g *globals) open(cmd *cobra.Command, n need) (localapi.Backend, error) {
-	b, remote, err := backend(cmd.Context(), g, n == needUnlocked)
+	ctx := cmd.Context()
+	c, err := localapi.Dial(ctx, g.Home().SocketPath())
+	if err == nil {
+		return c, nil
+	}
+	stale := errors.Is(err, localapi.ErrStaleSocket)
+	if n == needNode {
+		if stale {
+			return nil, g.staleSocket("")
+		}
+		return nil, errNoNodeRunning
+	}
+	l, err := node.Open(ctx, g.Home(), node.Options{})
 	if err != nil {
 		return nil, err
 	}
-	if n == needNode && !remote {
-		b.Close()
-		return nil, errNoNodeRunning
+	if n == needUnlocked {
+		pw, err := readPassword(g, "Vault password: ", false)
+		if err != nil {
+			l.Close()
+			if stale {
+				return nil, g.staleSocket("give the password (--password-file or $MESH_PASSWORD) so this command opens the vault itself")
+			}
+			return nil, err
+		}
+		defer clear(pw)
+		if err := unlockWaiting(cmd, l, pw); err != nil {
+			l.Close()
+			return nil, err
+		}
 	}
-	return b, nil
+	return l, nil
+}
+
+// staleSocket says that the node that made the socket is gone, and what
+// to do: start it again, or else what the command needs without it.
+func (g *globals) staleSocket(orElse string) error {
+	msg := fmt.Sprintf("the node at %s is not running (stale socket: it stopped without cleaning up, as after a crash or a kill); start it again with mesh node", g.home)
+	if orElse != "" {
+		msg += ", or " + orElse
+	}
+	return errors.New(msg)
 }
 
 var errNoNodeRunning = errors.New("no mesh node is running on this home folder; start one with `mesh node` (without a node, commands open the vault directly and ask for the password each time)")
+
+// maxBackoffWaits bounds how many unlock backoffs one command waits out:
+// more means someone else keeps trying wrong passwords.
+const maxBackoffWaits = 3
+
+// unlockWaiting unlocks b with pw, waiting out a failed-unlock backoff.
+func unlockWaiting(cmd *cobra.Command, b localapi.Backend, pw []byte) error {
+	return waitOutBackoff(cmd, func() error { return b.Unlock(cmd.Context(), pw) })
+}
+
+// waitOutBackoff runs try; while the vault refuses it because wrong
+// passwords are being waited out, it says so on stderr ("too many wrong
+// passwords: next try in 12 s"), waits, with a countdown on a terminal,
+// and tries once more. It never tries before the vault allows it.
+func waitOutBackoff(cmd *cobra.Command, try func() error) error {
+	for waited := 0; ; waited++ {
+		err := try()
+		var be *vault.BackoffError
+		if !errors.As(err, &be) || waited == maxBackoffWaits {
+			return err
+		}
+		if err := showWait(cmd.Context(), cmd.ErrOrStderr(), be.Wait); err != nil {
+			return err
+		}
+	}
+}
+
+// showWait waits d, saying so: one line, and on a terminal a countdown
+// rewritten once a second. It returns the context's error if the command
+// is interrupted.
+func showWait(ctx context.Context, w io.Writer, d time.Duration) error {
+	d = max(d, 0)
+	line := func(left time.Duration) string {
+		secs := max(int64((left+time.Second-1)/time.Second), 1)
+		return fmt.Sprintf("too many wrong passwords: next try in %d s", secs)
+	}
+	f, isFile := w.(*os.File)
+	if !isFile || !isTerminal(f) {
+		fmt.Fprintln(w, line(d)+"; waiting")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	end := time.Now().Add(d)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			fmt.Fprintln(w, "\r"+line(0)+"; trying   ")
+			return nil
+		}
+		fmt.Fprint(w, "\r"+line(left)+"   ")
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(w)
+			return ctx.Err()
+		case <-tick.C:
+		case <-time.After(left):
+		}
+	}
+}

@@ -96,7 +96,7 @@ func (f *infraFlags) load(cmd *cobra.Command, h home.Home) (infraFile, infra.Con
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return fc, infra.Config{Home: h, Listen: fc.Listen, Logger: log, AuditPath: fc.Audit,
-		AuditWindow: fc.AuditWindow, AuditMaxRecords: fc.AuditMaxRecords, MetricsAddr: fc.Metrics}, nil
+		AuditWindow: time.Duration(fc.AuditWindow), AuditMaxRecords: fc.AuditMaxRecords, MetricsAddr: fc.Metrics}, nil
 }
 
 func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
@@ -213,7 +213,7 @@ the relay runs or not; a grant that cannot be recorded is not made.`,
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "the peer allowed to reserve")
-	cmd.Flags().DurationVar(&valid, "for", 30*24*time.Hour, "validity")
+	durationVar(cmd.Flags(), &valid, "for", 30*24*time.Hour, "validity")
 	cmd.MarkFlagRequired("to")
 	af.add(cmd)
 	return cmd

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +12,18 @@ import (
 
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/share"
+	"github.com/ocmt/mesh/vault"
 )
 
 func newHandleCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var jsonOut bool
+	cmd := &cobra.Command{
 		Use:   "handle [NAME]",
 		Short: "Print this node's handle, or claim a new one",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `Print this node's handle: the name others share with. With NAME, set it;
+a running node with a bootstrap claims it there at once (a handle is 2 to
+32 characters of a-z, 0-9, - and _, first come first served).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := g.open(cmd, needAny)
 			if err != nil {
@@ -38,10 +42,17 @@ func newHandleCmd(g *globals) *cobra.Command {
 			if st.Handle == "" {
 				return errors.New("no handle yet: claim one with `mesh handle NAME`")
 			}
+			if jsonOut {
+				return printJSON(cmd, struct {
+					Handle string `json:"handle"`
+				}{st.Handle})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), st.Handle)
 			return nil
 		},
 	}
+	jsonFlag(cmd, &jsonOut)
+	return cmd
 }
 
 func newPutCmd(g *globals) *cobra.Command {
@@ -63,7 +74,7 @@ as your own path anyway.`,
 				return err
 			}
 			if len(data) > share.MaxData {
-				return fmt.Errorf("a resource holds at most %d MiB", share.MaxData>>20)
+				return fmt.Errorf("%w: a resource holds at most %d MiB", vault.ErrTooLarge, share.MaxData>>20)
 			}
 			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
@@ -141,10 +152,14 @@ func target(cmd *cobra.Command, b localapi.Backend, arg string, own bool) (remot
 
 func newLsCmd(g *globals) *cobra.Command {
 	var from string
+	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "ls [PREFIX]",
 		Short: "List your resources, or with --from HANDLE what that person shared with you",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `List the paths of your own resources under PREFIX (all of them without
+one). With --from HANDLE, ask HANDLE's node for the paths its shares with
+you let you list (needs a running node).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			prefix := ""
 			if len(args) == 1 {
@@ -160,19 +175,24 @@ func newLsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer b.Close()
+			rs := []localapi.Resource{}
 			if from != "" {
 				names, err := b.ListRemote(cmd.Context(), from+"/"+prefix)
 				if err != nil {
 					return err
 				}
 				for _, n := range names {
-					fmt.Fprintln(out, n)
+					rs = append(rs, localapi.Resource{Path: n})
 				}
-				return nil
+			} else {
+				own, err := b.ListResources(cmd.Context(), prefix)
+				if err != nil {
+					return err
+				}
+				rs = append(rs, own...)
 			}
-			rs, err := b.ListResources(cmd.Context(), prefix)
-			if err != nil {
-				return err
+			if jsonOut {
+				return printJSON(cmd, rs)
 			}
 			for _, r := range rs {
 				fmt.Fprintln(out, r.Path)
@@ -181,15 +201,26 @@ func newLsCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "list what HANDLE shared with you")
+	jsonFlag(cmd, &jsonOut)
 	return cmd
 }
 
 func newShareCmd(g *globals) *cobra.Command {
 	var req localapi.ShareRequest
+	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "share PATH --with HANDLE",
 		Short: "Share a resource (or pattern: calendar/*, files/**) with someone by handle",
-		Args:  cobra.ExactArgs(1),
+		Long: `Share PATH with HANDLE: your node signs a token for HANDLE's node that
+allows --can on PATH for --for, and delivers it (live, else to HANDLE's
+mailbox at the bootstrap; while neither answers, your node keeps trying).
+PATH is one resource (calendar/work) or a pattern: * is one segment
+(calendar/*), ** the rest (files/**). It prints the share's ID, which
+mesh shares lists and mesh revoke takes. Needs a running, unlocked node.
+
+With --from HANDLE2, pass on a share HANDLE2 gave you (it must allow share):
+the new share never allows more, covers more or lasts longer than it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Path = args[0]
 			b, err := g.open(cmd, needNode)
@@ -200,6 +231,9 @@ func newShareCmd(g *globals) *cobra.Command {
 			res, err := b.Share(cmd.Context(), req)
 			if err != nil {
 				return err
+			}
+			if jsonOut {
+				return printJSON(cmd, res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.ID)
 			how := "delivered " + res.Delivered
@@ -214,15 +248,19 @@ func newShareCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&req.With, "with", "", "the handle to share with")
 	cmd.Flags().StringVar(&req.From, "from", "", "pass on what HANDLE shared with you (their share must include share)")
 	cmd.Flags().StringVar(&req.Can, "can", "read,list", "what they may do, comma-separated: read, list, write, delete, share (share lets them pass it on)")
-	cmd.Flags().DurationVar(&req.ValidFor, "for", 24*time.Hour, "how long")
+	durationVar(cmd.Flags(), &req.ValidFor, "for", 24*time.Hour, "how long the share lasts, at most 366d")
 	cmd.MarkFlagRequired("with")
+	jsonFlag(cmd, &jsonOut)
 	return cmd
 }
 
 func printGrants(cmd *cobra.Command, gs []localapi.Grant, jsonOut, issued bool) error {
 	out := cmd.OutOrStdout()
 	if jsonOut {
-		return json.NewEncoder(out).Encode(gs)
+		if gs == nil {
+			gs = []localapi.Grant{}
+		}
+		return printJSON(cmd, gs)
 	}
 	if len(gs) == 0 {
 		if issued {
@@ -256,13 +294,27 @@ func newSharedCmd(g *globals) *cobra.Command { return newGrantsCmd(g, false) }
 // newGrantsCmd is `mesh shares` (issued) or `mesh shared` (received).
 func newGrantsCmd(g *globals, issued bool) *cobra.Command {
 	var jsonOut bool
-	use, short := "shared", "What others have shared with you"
+	use, short := "shared", "What others have shared with you, with status"
 	if issued {
 		use, short = "shares", "What you have shared, with status"
 	}
+	long := `What others have shared with you, one line each: who, what, which actions, until
+when, and its status: active, expired, revoked or not yet valid.`
+	if issued {
+		long = `What you have shared, one line each: its ID (for mesh revoke), what, with
+whom, which actions, until when, and its status: active, undelivered (not
+yet delivered: your node keeps trying while it runs), expired, revoked or
+not yet valid.`
+	}
+	long += `
+
+Without a running node, revocations are read from those the node stored;
+if they cannot be read, a share that may be revoked shows as
+"unknown (node not running)", never as active.`
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
+		Long:  long,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := g.open(cmd, needAny)
@@ -281,7 +333,7 @@ func newGrantsCmd(g *globals, issued bool) *cobra.Command {
 			return printGrants(cmd, gs, jsonOut, issued)
 		},
 	}
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	jsonFlag(cmd, &jsonOut)
 	return cmd
 }
 
@@ -289,7 +341,10 @@ func newGetCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get HANDLE/PATH",
 		Short: "Fetch a resource someone shared with you and print its bytes",
-		Args:  cobra.ExactArgs(1),
+		Long: `Fetch PATH from HANDLE's node with the newest share HANDLE gave you that
+allows read there, and print its bytes as they are. Your own handle reads
+your own resource. Needs a running node.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := g.open(cmd, needNode)
 			if err != nil {
@@ -311,7 +366,12 @@ func newContactsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "contacts [accept HANDLE]",
 		Short: "Handles you have seen, with a verification code to compare with them",
-		Args:  cobra.MaximumNArgs(2),
+		Long: `List the handles your node has looked up, each pinned to the peer ID it
+first had (trust on first use), with a code to compare with that person by
+phone or in person: both of you see the same code. If the directory later
+gives a handle another key, it is refused and marked KEY CHANGED until you
+run mesh contacts accept HANDLE.`,
+		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := g.open(cmd, needAny)
 			if err != nil {
@@ -334,7 +394,10 @@ func newContactsCmd(g *globals) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if jsonOut {
-				return json.NewEncoder(out).Encode(cs)
+				if cs == nil {
+					cs = []localapi.Contact{}
+				}
+				return printJSON(cmd, cs)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			for _, c := range cs {
@@ -347,6 +410,6 @@ func newContactsCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	jsonFlag(cmd, &jsonOut)
 	return cmd
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -34,8 +33,8 @@ type infraFile struct {
 	Audit string `yaml:"audit"`
 	// AuditWindow and AuditMaxRecords bound the records peers can cause
 	// (infra.Config); zero takes the defaults, 1m and 64.
-	AuditWindow     time.Duration `yaml:"audit_window"`
-	AuditMaxRecords int           `yaml:"audit_max_records"`
+	AuditWindow     yamlDuration `yaml:"audit_window"`
+	AuditMaxRecords int          `yaml:"audit_max_records"`
 	// AllowPrivateAddrs lets reservations carry private/loopback addresses.
 	AllowPrivateAddrs     bool `yaml:"allow_private_addrs"`
 	MaxReservations       int  `yaml:"max_reservations"`

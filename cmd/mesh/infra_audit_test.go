@@ -345,7 +345,7 @@ func TestInfraConfigsDocumentTheAuditAndMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fc.Audit != "audit.log" || fc.AuditWindow != time.Minute || fc.AuditMaxRecords != 64 || fc.Metrics == "" {
+		if fc.Audit != "audit.log" || time.Duration(fc.AuditWindow) != time.Minute || fc.AuditMaxRecords != 64 || fc.Metrics == "" {
 			t.Errorf("%s: audit %q, window %v, max records %d, metrics %q", f, fc.Audit, fc.AuditWindow, fc.AuditMaxRecords, fc.Metrics)
 		}
 		b, _ := os.ReadFile(f)

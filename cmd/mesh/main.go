@@ -5,18 +5,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ocmt/mesh/node"
-	"github.com/ocmt/mesh/vault"
 )
 
 // globals are the flags every command shares.
@@ -30,14 +27,10 @@ func (g *globals) Home() node.Home { return node.Home(g.home) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
+	cmd, err := newRoot().ExecuteContextC(ctx)
 	stop()
 	if err != nil {
-		msg := strings.ReplaceAll(err.Error(), "\n", " ")
-		if errors.Is(err, vault.ErrLocked) {
-			msg += " (run `mesh unlock`)"
-		}
-		fmt.Fprintln(os.Stderr, "mesh: "+msg)
+		fmt.Fprintln(os.Stderr, "mesh: "+errorLine(cmd, err))
 		os.Exit(1)
 	}
 }
@@ -52,40 +45,54 @@ func defaultHome() string {
 	return ".mesh"
 }
 
+const rootLong = `OCMT Mesh keeps your secrets and files on your own home node and shares
+them with other people's nodes by capability: a signed, scoped, expiring
+token bound to the recipient.
+
+Start here:
+  mesh init --handle NAME        create this node's identity and vault
+  mesh node --bootstrap ADDR &   run the node (see mesh node --help)
+  mesh unlock                    open the vault for the running node
+  mesh share PATH --with HANDLE  share something; mesh shares lists them
+  mesh demo                      see everything work on this machine
+
+Commands that touch the vault go through the running node's local API
+(DIR/api.sock); with no node running they open the vault themselves and
+ask for the password. Passwords come from --password-file, else
+$MESH_PASSWORD, else a prompt. Durations take 90m, 36h, 7d, 2w. Commands
+that print data take --json.`
+
 func newRoot() *cobra.Command {
+	cobra.EnableCommandSorting = false // help lists commands in the order a new user needs them
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "mesh",
 		Short:         "OCMT Mesh: your secrets on your own node, shared by capability",
+		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.home, "home", defaultHome(), "node folder (env MESH_HOME, default ~/.mesh)")
+	root.PersistentFlags().StringVar(&g.home, "home", defaultHome(), "this node's folder (else $MESH_HOME, else ~/.mesh)")
 	root.PersistentFlags().StringVar(&g.passwordFile, "password-file", "", "read the vault password from this file (else $MESH_PASSWORD, else a prompt)")
-	root.AddCommand(
-		newDemoCmd(),
-		newInitCmd(g),
-		newIDCmd(g),
-		newNodeCmd(g),
-		newUnlockCmd(g),
-		newLockCmd(g),
-		newStatusCmd(g),
-		newPasswdCmd(g),
-		newSecretCmd(g),
-		newAuditCmd(g),
-		newTokenCmd(g),
-		newBootstrapCmd(g),
-		newRelayCmd(g),
-		newHandleCmd(g),
-		newPutCmd(g),
-		newRmCmd(g),
-		newLsCmd(g),
-		newShareCmd(g),
-		newSharesCmd(g),
-		newSharedCmd(g),
-		newGetCmd(g),
-		newContactsCmd(g),
-		newRevokeCmd(g),
+	root.AddGroup(
+		&cobra.Group{ID: "start", Title: "Set up and run a home node:"},
+		&cobra.Group{ID: "vault", Title: "Your vault (secrets, password, audit):"},
+		&cobra.Group{ID: "share", Title: "Resources and sharing:"},
+		&cobra.Group{ID: "infra", Title: "Infrastructure and tools:"},
 	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("start", newInitCmd(g), newNodeCmd(g), newUnlockCmd(g), newLockCmd(g), newStatusCmd(g), newIDCmd(g), newHandleCmd(g))
+	add("vault", newSecretCmd(g), newPasswdCmd(g), newAuditCmd(g))
+	add("share", newPutCmd(g), newGetCmd(g), newLsCmd(g), newRmCmd(g), newShareCmd(g), newSharesCmd(g), newSharedCmd(g),
+		newRevokeCmd(g), newContactsCmd(g), newTokenCmd(g))
+	add("infra", newBootstrapCmd(g), newRelayCmd(g), newDemoCmd(), newVersionCmd())
+	root.SetFlagErrorFunc(flagError)
+	root.SetHelpCommandGroupID("infra")
+	root.SetCompletionCommandGroupID("infra")
 	return root
 }

@@ -4,6 +4,7 @@
 package xcrypto
 
 import (
+	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -56,6 +57,21 @@ func Open(key, sealed, aad []byte) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return pt, nil
+}
+
+// NewAEAD returns XChaCha20-Poly1305 under key for a construction that
+// chooses its own nonces: a STREAM (internal/backup), whose nonce is a
+// chunk counter and a last-chunk flag.
+//
+// Safe only because such a caller derives a fresh key for every stream
+// (from a fresh random salt), so a counter nonce never repeats under one
+// key. Everything else uses Seal, whose nonces are random.
+func NewAEAD(key []byte) cipher.AEAD {
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		panic("xcrypto: bad key length") // callers pass fixed 32-byte arrays
+	}
+	return aead
 }
 
 // KDFParams are Argon2id cost parameters.

@@ -96,3 +96,16 @@ func TestSealToOpensOnlyWithThePrivateKey(t *testing.T) {
 		t.Error("sealed to the all-zero (low-order) public key")
 	}
 }
+
+func TestNewAEADIsTheAEADSealUses(t *testing.T) {
+	key := bytes.Repeat([]byte{9}, KeySize)
+	sealed := Seal(key, []byte("chunk"), []byte("aad"))
+	a := NewAEAD(key)
+	if a.NonceSize() != NonceSize || a.Overhead() != Overhead {
+		t.Fatalf("nonce %d, overhead %d", a.NonceSize(), a.Overhead())
+	}
+	pt, err := a.Open(nil, sealed[:NonceSize], sealed[NonceSize:], []byte("aad"))
+	if err != nil || string(pt) != "chunk" {
+		t.Fatalf("NewAEAD does not open what Seal sealed: %q, %v", pt, err)
+	}
+}

@@ -4,7 +4,17 @@
 // The CLI uses one Backend interface whether a node is running (Client,
 // talking to the node's socket) or not (the node package's direct backend,
 // opening the vault itself). Errors keep their meaning across the socket:
-// each sentinel has a stable code.
+// each sentinel has a stable code (a backoff also carries its time).
+//
+// Every JSON request body is read by one decoder (readJSON): one JSON
+// value of the expected type, no unknown field, nothing after it, within
+// the route's limit. A secret's limit is derived from vault.MaxSecretBytes,
+// so a secret the vault takes without a node is never refused through one.
+//
+// Dial tells a socket nobody listens on (ErrStaleSocket: the node crashed
+// or was killed) from no socket at all; a node that goes away while it
+// handles a request is a *NodeStoppedError, which says whether the request
+// had reached it.
 package localapi
 
 import (
@@ -23,6 +33,9 @@ type Backend interface {
 	Unlock(ctx context.Context, password []byte) error
 	Lock(ctx context.Context) error
 	ChangePassword(ctx context.Context, oldPw, newPw []byte) error
+	// RotateKey changes the password and the master key: every record is
+	// re-encrypted, so an old copy of the wrap opens nothing written since.
+	RotateKey(ctx context.Context, oldPw, newPw []byte) error
 	SecretSet(ctx context.Context, s vault.Secret) error
 	SecretGet(ctx context.Context, name string) (vault.Secret, error)
 	SecretList(ctx context.Context) ([]vault.SecretInfo, error)
@@ -55,7 +68,8 @@ type Backend interface {
 	// (text); it returns the revoked token's ID.
 	Revoke(ctx context.Context, shareOrToken string) (string, error)
 	// RevokedAmong returns those of ids (token IDs, hex) that this node's
-	// revocation set holds; it needs a running node (ErrNeedsNode).
+	// revocation set holds: the running node's set, or without a node the
+	// set as the node last stored it.
 	RevokedAmong(ctx context.Context, ids []string) ([]string, error)
 	Close() error
 }
@@ -72,6 +86,10 @@ type Status struct {
 	FailedUnlocks  uint32    `json:"failed_unlocks"`
 	NextUnlockFrom time.Time `json:"next_unlock_from,omitzero"`
 	Home           string    `json:"home"`
+	// LockAfter is how long the running node's vault may stay unused
+	// before it locks itself ("30m"); empty when it never does, or no
+	// node runs.
+	LockAfter string `json:"lock_after,omitempty"`
 }
 
 // AuditReport is the audit log and the result of verifying its chain.
@@ -80,6 +98,10 @@ type AuditReport struct {
 	// Broken is empty when the chain verifies, else it names the first
 	// broken link.
 	Broken string `json:"broken,omitempty"`
+	// Checked says how far the chain was checked: "keyed" (every record's
+	// tag, with the vault unlocked) or "structure only" (links and head,
+	// without the key: the vault is locked).
+	Checked string `json:"checked"`
 }
 
 // Error codes that cross the socket, one per sentinel callers branch on.
@@ -96,6 +118,9 @@ var codes = []struct {
 	{"corrupt", vault.ErrCorrupt},
 	{"audit_broken", vault.ErrAuditBroken},
 	{"revoked", capability.ErrRevoked},
+	{"too_large", vault.ErrTooLarge},
+	{"backoff", vault.ErrBackoff},
+	{"rolled_back", vault.ErrRolledBack},
 }
 
 func codeOf(err error) string {
@@ -128,12 +153,19 @@ func (e *remoteError) Unwrap() error { return e.sentinel }
 type errorBody struct {
 	Code  string `json:"code"`
 	Error string `json:"error"`
+	// Until and Failures come with code backoff (a *vault.BackoffError):
+	// when the next unlock attempt is allowed, and the wrong passwords so
+	// far, so the client can show the wait.
+	Until    time.Time `json:"until,omitzero"`
+	Failures uint32    `json:"failures,omitempty"`
 }
 
 type passwordBody struct {
 	Password []byte `json:"password,omitempty"`
 	Old      []byte `json:"old,omitempty"`
 	New      []byte `json:"new,omitempty"`
+	// Rotate asks for a new master key too (RotateKey).
+	Rotate bool `json:"rotate,omitempty"`
 }
 
 // TokenRequest asks the node to sign a capability token (or delegate one it
@@ -169,8 +201,15 @@ type Grant struct {
 	Depth          int       `json:"depth"`
 	Created        time.Time `json:"created"`
 	Via            string    `json:"via,omitempty"` // live, mailbox or by hand
-	Status         string    `json:"status,omitempty"`
+	// Status is active, undelivered, revoked, expired, not yet valid, or,
+	// without a node when the stored revocation set cannot be read,
+	// StatusUnknown: never active unless it is known not to be revoked.
+	Status string `json:"status,omitempty"`
 }
+
+// StatusUnknown is a grant's status when its revocation state cannot be
+// known (no node runs and the stored revocation set cannot be read).
+const StatusUnknown = "unknown (node not running)"
 
 // Contact is a handle this node has resolved, pinned to its peer ID.
 type Contact struct {
@@ -210,7 +249,6 @@ type ShareResult struct {
 // Resource describes one of the node's own resources.
 type Resource struct {
 	Path string `json:"path"`
-	Size int    `json:"size"`
 }
 
 // Target reads the argument of mesh put or mesh rm: HANDLE/PATH names a

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/ocmt/mesh/vault"
@@ -23,20 +24,70 @@ type Client struct {
 // ErrNoNode means no node answers on the socket.
 var ErrNoNode = errors.New("no mesh node is running")
 
-// Dial connects to the socket at path. It returns ErrNoNode when nothing
-// listens there (no socket, or a stale one left by a crashed node).
+// ErrStaleSocket means the socket is there but nothing listens on it: the
+// node that made it stopped without removing it (it crashed or was
+// killed). Errors that match it also match ErrNoNode.
+var ErrStaleSocket = errors.New("the node's socket is left over from a node that is no longer running")
+
+// ErrNodeStopped is matched by every *NodeStoppedError.
+var ErrNodeStopped = errors.New("the node stopped")
+
+// noNode is what Dial returns when no node answers.
+type noNode struct{ stale bool }
+
+func (e noNode) Error() string {
+	if e.stale {
+		return ErrStaleSocket.Error()
+	}
+	return ErrNoNode.Error()
+}
+
+func (e noNode) Is(target error) bool {
+	return target == ErrNoNode || (e.stale && target == ErrStaleSocket)
+}
+
+// NodeStoppedError means the node went away while this client used it.
+type NodeStoppedError struct {
+	// Sent is true when the request had reached the node, which may or
+	// may not have carried it out; false when it never got there (nothing
+	// was done).
+	Sent bool
+	// Err is the transport's error, for logs; Error does not show it.
+	Err error
+}
+
+func (e *NodeStoppedError) Error() string {
+	if e.Sent {
+		return "the node stopped while handling this command; it may or may not have been done"
+	}
+	return "the node stopped before this command reached it; nothing was done"
+}
+
+// Is makes every NodeStoppedError match ErrNodeStopped.
+func (e *NodeStoppedError) Is(target error) bool { return target == ErrNodeStopped }
+
+// Unwrap returns the transport's error.
+func (e *NodeStoppedError) Unwrap() error { return e.Err }
+
+// Dial connects to the socket at path. When nothing listens there it
+// returns an error matching ErrNoNode: also ErrStaleSocket when the socket
+// exists but the connection is refused (a node that crashed left it).
 func Dial(ctx context.Context, path string) (*Client, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, ErrNoNode
+		return nil, noNode{stale: errors.Is(err, syscall.ECONNREFUSED)}
 	}
 	c.Close()
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &Client{http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
+	return &Client{http: &http.Client{Transport: tr, Timeout: clientTimeout}}, nil
 }
+
+// clientTimeout bounds one request: the slowest is a share or a fetch,
+// whose retries are bounded by the node well inside it.
+const clientTimeout = 5 * time.Minute
 
 // Close releases idle connections.
 func (c *Client) Close() error { c.http.CloseIdleConnections(); return nil }
@@ -63,15 +114,15 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("talking to the mesh node: %w", err)
+		return transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var e errorBody
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e); err != nil {
-			return fmt.Errorf("mesh node answered %s", resp.Status)
+			return fmt.Errorf("the node answered %q without saying why; is it the same version as this mesh (mesh version)?", resp.Status)
 		}
-		return &remoteError{msg: e.Error, sentinel: errOf(e.Code)}
+		return &remoteError{msg: e.Error, sentinel: sentinelOf(e)}
 	}
 	switch out := out.(type) {
 	case nil:
@@ -79,13 +130,45 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	case *[]byte:
 		b, err := io.ReadAll(io.LimitReader(resp.Body, maxLargeBody+1))
 		if err != nil {
-			return fmt.Errorf("reading from the mesh node: %w", err)
+			return transportError(ctx, err)
 		}
 		*out = b
 		return nil
 	default:
-		return json.NewDecoder(resp.Body).Decode(out)
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return transportError(ctx, err)
+			}
+			return errors.New("the node's answer could not be read; is it the same version as this mesh (mesh version)?")
+		}
+		return nil
 	}
+}
+
+// transportError says what a failed exchange with the node means: the
+// command was interrupted, the node took too long, or it stopped before or
+// while handling the request.
+func transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("the node did not answer within %v; it may or may not have done this: check before trying again", clientTimeout)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return &NodeStoppedError{Sent: false, Err: err}
+	}
+	return &NodeStoppedError{Sent: true, Err: err}
+}
+
+// sentinelOf is the error a code stands for; a backoff carries its wait.
+func sentinelOf(e errorBody) error {
+	if e.Code == "backoff" && !e.Until.IsZero() {
+		return &vault.BackoffError{Until: e.Until, Failures: e.Failures, Wait: time.Until(e.Until)}
+	}
+	return errOf(e.Code)
 }
 
 func nameQ(name string) url.Values { return url.Values{"name": {name}} }
@@ -109,6 +192,11 @@ func (c *Client) Lock(ctx context.Context) error {
 // ChangePassword implements Backend.
 func (c *Client) ChangePassword(ctx context.Context, oldPw, newPw []byte) error {
 	return c.do(ctx, http.MethodPost, "/v1/password", nil, passwordBody{Old: oldPw, New: newPw}, nil)
+}
+
+// RotateKey implements Backend.
+func (c *Client) RotateKey(ctx context.Context, oldPw, newPw []byte) error {
+	return c.do(ctx, http.MethodPost, "/v1/password", nil, passwordBody{Old: oldPw, New: newPw, Rotate: true}, nil)
 }
 
 // SecretSet implements Backend.

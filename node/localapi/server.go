@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,8 +19,18 @@ import (
 
 // Limits on request bodies.
 const (
-	maxSmallBody = 1 << 20  // passwords, secrets: 1 MiB
-	maxLargeBody = 64 << 20 // resources, whose own cap (share.MaxData) the backend enforces
+	// maxSmallBody bounds passwords, tokens, share and token requests.
+	maxSmallBody = 1 << 20
+	// maxSecretBody bounds a secret's body: any secret the vault accepts
+	// (vault.MaxSecretBytes of name, value, refresh, provider, username and
+	// scopes) fits, so the limit is the vault's on both paths, with or
+	// without a node. JSON writes the byte fields in base64 (4/3) and may
+	// escape each byte of a string field as \u00XX (6 bytes), so 6 bytes
+	// per counted byte plus 64 KiB for field names and the rest bound it.
+	maxSecretBody = 6*vault.MaxSecretBytes + 64<<10
+	// maxLargeBody bounds resources, whose own cap (share.MaxData) the
+	// backend enforces.
+	maxLargeBody = 64 << 20
 )
 
 // Server serves a Backend on a unix socket.
@@ -142,7 +153,12 @@ func writeJSON(w http.ResponseWriter, v any) {
 func writeErr(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Code: codeOf(err), Error: err.Error()})
+	body := errorBody{Code: codeOf(err), Error: err.Error()}
+	var be *vault.BackoffError
+	if errors.As(err, &be) {
+		body.Until, body.Failures = be.Until, be.Failures
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
@@ -158,18 +174,101 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case "exists":
 		status = http.StatusConflict
+	case "too_large":
+		status = http.StatusRequestEntityTooLarge
+	case "backoff":
+		status = http.StatusTooManyRequests
 	}
 	writeErr(w, status, err)
 }
 
+// readJSON decodes the request body into v: one JSON value of v's type,
+// at most max bytes, no unknown field, nothing after it. It is the one
+// decoder of every JSON body; on failure it answers 400 (413 over max)
+// with a sentence and returns false.
 func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeErr(w, http.StatusBadRequest, fmt.Errorf("bad request body: %w", err))
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errTrailing
+			var mbe *http.MaxBytesError
+			if errors.As(terr, &mbe) {
+				err = terr
+			}
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: the request body is over the local API's limit of %s for it", vault.ErrTooLarge, sizeWords(mbe.Limit)))
 		return false
 	}
-	return true
+	writeErr(w, http.StatusBadRequest, fmt.Errorf("the request body is not what the local API expects: %s", jsonProblem(err)))
+	return false
+}
+
+var errTrailing = errors.New("it holds more than one JSON value")
+
+// jsonProblem says in words what is wrong with a JSON body.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, errTrailing):
+		return err.Error()
+	case errors.Is(err, io.EOF):
+		return "it is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends in the middle of a value"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("it is not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fmt.Sprintf("it holds a JSON %s where a %s belongs", typ.Value, goKind(typ.Type.String()))
+		}
+		return fmt.Sprintf("field %q holds a JSON %s where a %s belongs", typ.Field, typ.Value, goKind(typ.Type.String()))
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "it has a field the local API does not know, " + f
+	}
+	if strings.Contains(err.Error(), "illegal base64") {
+		return "a byte field is not valid base64"
+	}
+	return "it does not decode"
+}
+
+// goKind names a Go type for the sentences above.
+func goKind(t string) string {
+	switch {
+	case t == "string":
+		return "string"
+	case strings.HasPrefix(t, "[]uint8"):
+		return "base64 string"
+	case strings.HasPrefix(t, "[]"):
+		return "list"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"), t == "time.Duration":
+		return "number"
+	case t == "bool":
+		return "true or false"
+	}
+	return "value of another kind"
+}
+
+// sizeWords writes n bytes as people say it: 1 MiB, 6 MiB, 512 KiB.
+func sizeWords(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +308,11 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 	}
 	defer clear(b.Old)
 	defer clear(b.New)
-	if err := s.backend.ChangePassword(r.Context(), b.Old, b.New); err != nil {
+	change := s.backend.ChangePassword
+	if b.Rotate {
+		change = s.backend.RotateKey
+	}
+	if err := change(r.Context(), b.Old, b.New); err != nil {
 		s.fail(w, err)
 		return
 	}
@@ -237,7 +340,7 @@ func (s *Server) secretGet(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) secretSet(w http.ResponseWriter, r *http.Request) {
 	var sec vault.Secret
-	if !readJSON(w, r, maxSmallBody, &sec) {
+	if !readJSON(w, r, maxSecretBody, &sec) {
 		return
 	}
 	defer sec.Wipe()
@@ -301,12 +404,26 @@ func (s *Server) setHandle(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putResource(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLargeBody))
-	if err != nil {
-		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("reading body: %w", err))
+	b, ok := readBytes(w, r)
+	if !ok {
 		return
 	}
 	s.reply(w, struct{}{}, s.backend.PutResource(r.Context(), r.URL.Query().Get("path"), b))
+}
+
+// readBytes reads a raw body of at most maxLargeBody bytes.
+func readBytes(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLargeBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: the request body is over the local API's limit of %s", vault.ErrTooLarge, sizeWords(mbe.Limit)))
+		return nil, false
+	case err != nil:
+		writeErr(w, http.StatusBadRequest, errors.New("the request body was cut short"))
+		return nil, false
+	}
+	return b, true
 }
 
 func (s *Server) getResource(w http.ResponseWriter, r *http.Request) {
@@ -339,9 +456,8 @@ func (s *Server) shared(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putRemote(w http.ResponseWriter, r *http.Request) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLargeBody))
-	if err != nil {
-		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("reading body: %w", err))
+	b, ok := readBytes(w, r)
+	if !ok {
 		return
 	}
 	s.reply(w, struct{}{}, s.backend.PutRemote(r.Context(), r.URL.Query().Get("remote"), b))

@@ -38,17 +38,45 @@
 //     clock and skew;
 //   - reject: a signature or the proof's chain does not verify (free when
 //     the record verified as its RPC arrived, see below);
+//   - ignore: this node does not keep it from this neighbour: with
+//     Config.Relevant set (home nodes), a record that is not relevant here
+//     forwarded by a neighbour that is not Config.Trusted (see Admission);
 //   - ignore: the set will not keep it (revoker over quota, not admitted,
-//     set closed), or another copy won the race;
+//     past the limit for records that are not relevant, set closed, or
+//     full, which is logged at error level), or another copy won the race;
 //   - accept: the record is now in force here (Set.Add; a failure to
 //     persist it is logged), and is forwarded.
 //
 // Reject is for what no honest node forwards: it costs the forwarder
 // score (InvalidPenalty × count², so four forgeries put it under
 // GraylistThreshold, where pubsub drops its RPCs unread) and makes it a
-// suspect (below). Ignore is for what an honest node may forward (clocks
-// differ, quotas differ): dropped without penalty. ScoreParams holds the
-// rest of the peer-score choices.
+// suspect (below), which scores SuspectPenalty while it is one. Ignore is
+// for what an honest node may forward (clocks differ, quotas differ, what
+// one node keeps another does not): dropped without penalty, and neither
+// stored nor forwarded. ScoreParams holds the rest of the peer-score
+// choices.
+//
+// # Admission
+//
+// Infrastructure peers (bootstrap, relays) keep records rooted at
+// registered users, from anyone (Config.Admit = AdmitRegistered). A home
+// node keeps records relevant to it (Config.Relevant = RelevantTo: its
+// own chains, the tokens it received, its contacts' roots) from anyone,
+// and other records only from its infrastructure peers (Config.Trusted),
+// which admitted them already. The rule is the same on every path; the
+// peer it asks about is the gossip's forwarding neighbour, the server a
+// sync pulls from, or the peer that pushes (see Config). On gossip the
+// forwarder, not the publisher (m.GetFrom()), is asked: gossipsub
+// forwards a message only once the forwarder's own validator accepted it,
+// so a trusted forwarder vouches for what it forwards whoever published
+// it, while most records a bootstrap forwards were published by home
+// nodes. An ignored record is not marked seen by gossipsub, so the same
+// record from a trusted neighbour is still judged when it comes (records
+// over 1 KiB excepted: the IDONTWANT the first copy triggered may hold it
+// back, and the next sync brings it). The set's caps
+// (revocation.Config.MaxEntries) bound what is left, records that only
+// name the node as audience, which anyone can mint: past three quarters
+// only relevant records, at the cap none but the node's own.
 //
 // # RPC cap
 //
@@ -85,10 +113,11 @@
 // Start runs it all on a host and a store: the revocation Set (under
 // /revocations, see RevocationStore), gossipsub built with the Budget's
 // inspector and the options above, the topic, and a revsync server whose
-// pushed records are published like gossiped ones. Config.Admit and
-// Config.OnAdd go to the Set: infrastructure peers keep only records
-// rooted at registered users (AdmitRegistered); relays cut what a revoked
-// relay-access capability admitted.
+// pushed records are published like gossiped ones, if the admission rule
+// keeps them from the pusher. Config.Admit, Config.OnAdd and the caps go
+// to the Set: infrastructure peers keep only records rooted at registered
+// users (AdmitRegistered); relays cut what a revoked relay-access
+// capability admitted. Config documents how each role sets them.
 //
 // Sync loop: with Config.SyncFrom set, the service pulls revsync from each
 // infrastructure peer at start, whenever the connection to one comes back

@@ -61,7 +61,13 @@ func TestGaterRefusesAFlooderItCutOff(t *testing.T) {
 	mh.Peerstore().ClearAddrs(h.ID())
 	// With early muxer negotiation the dialer may believe it connected
 	// before our refusal after the handshake closes the connection; what
-	// counts is that it gets no stream and we hold no connection.
+	// counts is that it gets no stream and we hold no connection. The
+	// dialer must also forget that we speak gossipsub: a protocol it knows
+	// is opened lazily, with no round trip, so NewStream would return a
+	// stream we never accepted.
+	if err := mh.Peerstore().SetProtocols(h.ID()); err != nil {
+		t.Fatal(err)
+	}
 	mh.Connect(ctx, target)
 	sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
 	defer scancel()

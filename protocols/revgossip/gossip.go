@@ -45,6 +45,12 @@ type gossipConfig struct {
 	// neighbours whose messages are rejected become suspects in it.
 	// Default nil: no suspects are recorded.
 	budget *Budget
+	// policy is which records are kept from which neighbour
+	// (Config.Relevant, Config.Trusted). Default: every record.
+	policy policy
+	// alarm logs relevant records the set refused as full. Default: one
+	// on logger and clock.
+	alarm *alarm
 }
 
 // gossip joins Topic on a pubsub built with pubsubOptions and feeds every
@@ -60,6 +66,8 @@ type gossip struct {
 	clock   func() time.Time
 	limiter *peerlimit.Limiter
 	budget  *Budget
+	policy  policy
+	alarm   *alarm
 
 	stats     gossipStats
 	cancel    context.CancelFunc
@@ -67,9 +75,11 @@ type gossip struct {
 	closeOnce sync.Once
 }
 
-// gossipStats counts validation outcomes, for tests.
+// gossipStats counts validation outcomes, for tests. notKept counts the
+// ignored records that were not relevant here and came from a neighbour
+// that is not trusted.
 type gossipStats struct {
-	accepted, rejected, ignored, rateLimited atomic.Uint64
+	accepted, rejected, ignored, rateLimited, notKept atomic.Uint64
 }
 
 // joinGossip registers the topic validator, joins Topic with content-hash
@@ -80,12 +90,15 @@ func joinGossip(ps *pubsub.PubSub, self peer.ID, set *revocation.Set, cfg gossip
 		return nil, errors.New("revgossip: gossip needs a pubsub and a set")
 	}
 	g := &gossip{ps: ps, self: self, set: set, log: cfg.logger, clock: cfg.clock,
-		budget: cfg.budget, done: make(chan struct{})}
+		budget: cfg.budget, policy: cfg.policy, alarm: cfg.alarm, done: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	if g.clock == nil {
 		g.clock = time.Now
+	}
+	if g.alarm == nil {
+		g.alarm = &alarm{log: g.log, now: g.clock}
 	}
 	r, burst := cfg.peerRate, cfg.peerBurst
 	if r <= 0 {
@@ -154,8 +167,19 @@ func (g *gossip) drain(ctx context.Context) {
 // drops) for anything no honest node would forward: oversized, malformed,
 // wrong proof, bad signature. Ignore (drop quietly) for what an honest node
 // may send: a record we already hold, an expired token (clocks differ), a
-// revoker over quota, or a neighbour past its rate. A valid new record is
-// added to the Set before it is forwarded.
+// revoker over quota, a record we do not keep from this neighbour (not
+// relevant here, and the neighbour is not trusted), or a neighbour past its
+// rate. A valid new record is added to the Set before it is forwarded.
+//
+// Trust is judged on from, the neighbour that forwarded the message, not
+// on its publisher (m.GetFrom()): gossipsub forwards a message only after
+// the forwarder's own validator accepted it, so a trusted forwarder (our
+// bootstrap or relay, which admit only records rooted at registered users)
+// vouches for every record it forwards, whoever published it, and most
+// records it forwards were published by home nodes we do not trust. A
+// trusted publisher vouches only for what it published itself, which its
+// flood publish hands us directly. from is also the peer the score, the
+// rate limit and suspicion already attach to.
 func (g *gossip) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	local := from == g.self
 	res, why := g.judge(ctx, from, local, m.GetData())
@@ -199,8 +223,15 @@ func (g *gossip) judge(ctx context.Context, from peer.ID, local bool, data []byt
 	if err != nil {
 		return pubsub.ValidationReject, err
 	}
+	if !g.policy.keeps(from, r) {
+		g.stats.notKept.Add(1)
+		return pubsub.ValidationIgnore, errNotRelevant
+	}
 	added, err := g.set.Add(ctx, r)
 	switch {
+	case errors.Is(err, revocation.ErrFull):
+		g.alarm.full(1, "gossip", from, err)
+		return pubsub.ValidationIgnore, err
 	case errors.Is(err, revocation.ErrQuota), errors.Is(err, revocation.ErrExpired), errors.Is(err, revocation.ErrClosed):
 		return pubsub.ValidationIgnore, err
 	case err != nil && !added:

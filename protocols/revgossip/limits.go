@@ -64,6 +64,19 @@ const (
 	GossipThreshold   = -100.0
 	PublishThreshold  = -500.0
 	GraylistThreshold = -1000.0
+	// SuspectPenalty is a suspect's application score (see Budget), for as
+	// long as it is one (SuspectFor). A neighbour cut off at its first
+	// forgery is dropped by the RPC inspector before validation, so P4
+	// never counts it, and time in our mesh alone gives it a positive
+	// score, which pubsub forgets when the peer disconnects (it retains
+	// only non-positive scores). Twice topicScoreCap makes a suspect's
+	// score negative whatever its topic score, so it is pruned from our
+	// mesh and its score is retained across reconnections; it stays above
+	// GossipThreshold, so a suspect is budgeted, not silenced, by it alone.
+	SuspectPenalty = -2 * topicScoreCap
+	// topicScoreCap caps the positive topic score (time in mesh, first
+	// deliveries).
+	topicScoreCap = 20.0
 	// acceptPXThreshold: peer exchange only from peers that earned it
 	// (delivered first messages), so a flooder cannot steer our dials.
 	acceptPXThreshold = 10.0

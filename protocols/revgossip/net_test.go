@@ -202,6 +202,12 @@ func newNode(t testing.TB, extra ...pubsub.Option) *node {
 // that cuts flooders off on h and counts the cut-offs in cuts.
 func startNode(t testing.TB, k *keys.PeerKey, h host.Host, cuts *events, extra ...pubsub.Option) *node {
 	t.Helper()
+	return startNodeWith(t, k, h, cuts, policy{}, extra...)
+}
+
+// startNodeWith is startNode with an admission policy.
+func startNodeWith(t testing.TB, k *keys.PeerKey, h host.Host, cuts *events, pol policy, extra ...pubsub.Option) *node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	budget := NewBudget(BudgetConfig{OnAbuse: func(peer.ID) { cuts.add() }})
@@ -216,7 +222,7 @@ func startNode(t testing.TB, k *keys.PeerKey, h host.Host, cuts *events, extra .
 	}
 	seen := newArrivals()
 	set := openSet(t, revocation.Config{Admit: seen.admit})
-	g, err := joinGossip(ps, h.ID(), set, gossipConfig{budget: budget})
+	g, err := joinGossip(ps, h.ID(), set, gossipConfig{budget: budget, policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}

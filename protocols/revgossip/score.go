@@ -16,9 +16,11 @@ import (
 )
 
 // ScoreParams returns gossipsub peer-score parameters with a topic score
-// for Topic. The Service builds its gossipsub with them. The application
-// score and other topics are left neutral; a node that also gossips on
-// other topics adds their TopicScoreParams to the map.
+// for Topic. The Service builds its gossipsub with them, with the
+// application score set to its Budget's (SuspectPenalty for a suspect, see
+// pubsubOptions). Here the application score and other topics are left
+// neutral; a node that also gossips on other topics adds their
+// TopicScoreParams to the map.
 //
 // Choices: P4 (invalid messages) carries the weight, decaying over an hour,
 // because a forged revocation is never an accident; P3 (mesh delivery
@@ -39,7 +41,7 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	}
 	params := &pubsub.PeerScoreParams{
 		Topics:                    map[string]*pubsub.TopicScoreParams{Topic: topic},
-		TopicScoreCap:             20,
+		TopicScoreCap:             topicScoreCap,
 		AppSpecificScore:          func(peer.ID) float64 { return 0 },
 		AppSpecificWeight:         1,
 		BehaviourPenaltyWeight:    -10,
@@ -70,7 +72,11 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 //     cut off at the read.
 //   - StrictSign (the default, stated): every message carries its
 //     publisher's signature, so scores and rate limits attach to real peers.
-//   - WithPeerScore(ScoreParams()): forged revocations cost the sender.
+//   - WithPeerScore(ScoreParams()), with b's application score:
+//     forged revocations cost the sender (P4, when the validator rejects
+//     them), and a suspect scores SuspectPenalty for as long as it is one
+//     (when the inspector dropped its forgeries unread, P4 never sees
+//     them).
 //   - WithFloodPublish(true): a publisher sends to every topic peer above
 //     the publish threshold, not only its mesh, which is what takes a
 //     revocation from "one heartbeat" to "one round trip" in small meshes.
@@ -83,6 +89,7 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 // revocation.MaxRecordBytes per message.
 func pubsubOptions(b *Budget) []pubsub.Option {
 	params, thresholds := ScoreParams()
+	params.AppSpecificScore = b.appScore
 	return []pubsub.Option{
 		pubsub.WithAppSpecificRpcInspector(b.inspect),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -184,6 +191,16 @@ func (b *Budget) IsCutOff(p peer.ID) bool {
 	defer b.mu.Unlock()
 	last, ok := b.abused[p]
 	return ok && b.now().Sub(last) < CutOffFor
+}
+
+// appScore is gossipsub's application-specific score (P5, weight 1):
+// SuspectPenalty while p is a suspect, 0 otherwise. pubsub asks it on
+// every score computation, under its own lock; it takes b.mu only.
+func (b *Budget) appScore(p peer.ID) float64 {
+	if b.IsSuspect(p) {
+		return SuspectPenalty
+	}
+	return 0
 }
 
 // suspect marks p as having forwarded an invalid revocation.

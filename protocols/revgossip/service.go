@@ -25,6 +25,42 @@ import (
 
 // Config configures a Service. Host and Store are required; the zero value
 // of every other field works.
+//
+// Which records a service keeps. A record that verified is kept when the
+// admission rule lets it in:
+//
+//	Relevant == nil || Trusted(peer) || Relevant(record)
+//
+// and then Admit admits it and the set has room for it (MaxEntries,
+// MaxBytes). peer is where the record came from, on each path:
+//
+//   - gossip: the neighbour that forwarded it (the validator's from), not
+//     its publisher; a record not kept is ignored: not stored, not
+//     forwarded, no penalty, since an honest neighbour may forward it;
+//   - pull (the sync loop): the server pulled from; a record not kept is
+//     skipped and the sync goes on;
+//   - push (the revsync server): the pushing peer; a record not kept is
+//     refused as Forbidden.
+//
+// The node's own revocations (Revoke) are always kept. Each role sets:
+//
+//   - home node: Relevant = RelevantTo(its peer ID, its contacts), so a
+//     record revoking a token whose chain it issued or received, or rooted
+//     at a contact, is kept from anyone; Trusted = its bootstrap and relay
+//     IDs, whose records it keeps whether relevant or not (they admitted
+//     only records rooted at registered users); SyncFrom = the same
+//     peers; Admit nil. A stranger's record about a stranger's token is
+//     kept only once an infrastructure peer has admitted it.
+//   - bootstrap: Admit = AdmitRegistered(its directory's Registered);
+//     Relevant, Trusted and SyncFrom nil; PeerExchange true. It keeps
+//     records rooted at registered users, from anyone.
+//   - relay: Admit = AdmitRegistered(itself or registered, asked of the
+//     bootstrap's directory); SyncFrom = its bootstraps; OnAdd = its cut;
+//     Relevant and Trusted nil. The same rule as the bootstrap.
+//
+// A relevant record the set refuses because it is full
+// (revocation.ErrFull) is logged at error level (at most one line a
+// minute, with the count).
 type Config struct {
 	// Host is the node's libp2p host, built with Budget.Gater. Required.
 	Host host.Host
@@ -49,10 +85,33 @@ type Config struct {
 	// push the outbox to; it is called again on every round, so the list
 	// may change. Default nil: none, and the service is synced at once.
 	SyncFrom func() []peer.ID
+	// Relevant tells the records that matter to this node (a home node
+	// passes RelevantTo). When set, records that are not relevant are
+	// kept only from Trusted peers, and the set keeps the last quarter
+	// of its caps for relevant ones (revocation.Config.Relevant). It is
+	// asked about records that verified, in the gossip validator, for
+	// every record pulled from an untrusted server and every push, so it
+	// must be fast and must not block. Default nil: every record is
+	// relevant, and Admit alone filters (infrastructure peers).
+	Relevant func(*revocation.Revocation) bool
+	// Trusted tells the node's infrastructure peers (bootstrap, relays):
+	// they filter what they keep and forward with Admit, so records that
+	// come from them are kept whether relevant or not. It matters only
+	// with Relevant set. It is asked for every gossiped record that is
+	// not already held (the forwarding neighbour), once per pull and for
+	// every push, so it must be fast and must not block. Default nil: no
+	// peer is trusted, and only relevant records are kept.
+	Trusted func(peer.ID) bool
 	// Admit filters records (revocation.Config.Admit): infrastructure
 	// peers keep only those whose root issuer is registered (see
 	// AdmitRegistered). Default: admit all.
 	Admit func(*revocation.Revocation) error
+	// MaxEntries and MaxBytes cap the set (revocation.Config.MaxEntries
+	// and MaxBytes: past three quarters only relevant records, at the cap
+	// none but the node's own). Defaults revocation.DefaultMaxEntries and
+	// revocation.DefaultMaxBytes.
+	MaxEntries int
+	MaxBytes   int64
 	// OnAdd sees each new record once in force (revocation.Config.OnAdd);
 	// it must not block. Default none.
 	OnAdd func(*revocation.Revocation)
@@ -102,18 +161,6 @@ func outboxStore(store ds.Batching) ds.Batching {
 	return namespace.Wrap(store, ds.NewKey("/revoutbox"))
 }
 
-// AdmitRegistered is a Config.Admit that keeps revocations whose token's
-// owner (root issuer) is a registered mesh user, so strangers cannot fill
-// infrastructure sets.
-func AdmitRegistered(registered func(peer.ID) bool) func(*revocation.Revocation) error {
-	return func(r *revocation.Revocation) error {
-		if owner := r.Token().Chain()[0].Issuer(); !registered(owner) {
-			return fmt.Errorf("owner %s is not in the directory", owner)
-		}
-		return nil
-	}
-}
-
 // Service is every role's revocation machinery: the persistent set
 // (Bloom filter + exact set), the gossipsub topic, the revsync server, a
 // syncer that pulls the set from the infrastructure peers on start, on
@@ -137,6 +184,8 @@ type Service struct {
 	// peers never pull from home nodes.
 	outbox ds.Datastore
 	infra  func() []peer.ID // Config.SyncFrom
+	policy policy           // Config.Relevant, Config.Trusted
+	alarm  *alarm           // logs relevant records refused as full
 
 	mu      sync.Mutex
 	cursors map[peer.ID]revsync.Cursor
@@ -171,6 +220,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	h, log := cfg.Host, cfg.Logger
 	s := &Service{h: h, budget: cfg.Budget, log: log, now: cfg.Now, timings: cfg.Timings,
 		outbox: outboxStore(cfg.Store), infra: cfg.SyncFrom,
+		policy: policy{relevant: cfg.Relevant, trusted: cfg.Trusted}, alarm: &alarm{log: log, now: cfg.Now},
 		cursors: map[peer.ID]revsync.Cursor{}}
 	if err := s.budget.bind(h, log); err != nil {
 		return nil, err
@@ -185,7 +235,8 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}()
 	undo = append(undo, s.budget.unbind)
 	if s.set, err = revocation.Open(ctx, revocation.Config{Datastore: RevocationStore(cfg.Store),
-		Clock: cfg.Now, Logger: log, Admit: cfg.Admit, OnAdd: cfg.OnAdd}); err != nil {
+		Clock: cfg.Now, Logger: log, Admit: cfg.Admit, OnAdd: cfg.OnAdd, MaxEntries: cfg.MaxEntries,
+		MaxBytes: cfg.MaxBytes, Relevant: cfg.Relevant, Self: h.ID()}); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { s.set.Close() })
@@ -196,11 +247,12 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if s.ps, err = pubsub.NewGossipSub(psctx, h, opts...); err != nil {
 		return nil, fmt.Errorf("revgossip: starting gossipsub: %w", err)
 	}
-	if s.gossip, err = joinGossip(s.ps, h.ID(), s.set, gossipConfig{logger: log, clock: cfg.Now, budget: s.budget}); err != nil {
+	if s.gossip, err = joinGossip(s.ps, h.ID(), s.set, gossipConfig{logger: log, clock: cfg.Now, budget: s.budget,
+		policy: s.policy, alarm: s.alarm}); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { s.gossip.close() })
-	if s.server, err = revsync.NewServer(h, s.set, revsync.ServerConfig{Logger: log, Accept: s.Publish}); err != nil {
+	if s.server, err = revsync.NewServer(h, s.set, revsync.ServerConfig{Logger: log, Accept: s.accept}); err != nil {
 		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -225,11 +277,27 @@ func (s *Service) RevokedBy(id capability.ID) (peer.ID, time.Time, bool) {
 	return r.Revoker(), r.Time(), true
 }
 
-// Publish puts rev in force here and gossips it. It is the revsync
-// server's Accept: a pushed record goes on as if gossiped. A node's own
-// revocations go through Revoke, which also keeps them in the outbox.
+// Publish puts rev in force here and gossips it, whatever Relevant says:
+// the caller vouches for it. A node's own revocations go through Revoke,
+// which also keeps them in the outbox; pushed records go through the
+// admission rule first (see Config).
 func (s *Service) Publish(ctx context.Context, rev *revocation.Revocation) error {
 	return s.gossip.publish(ctx, rev)
+}
+
+// accept is the revsync server's Accept: a record pushed by from goes on
+// as if gossiped if the admission rule keeps it from that peer, and is
+// refused as not kept (revocation.ErrQuota, Forbidden to the pusher)
+// otherwise.
+func (s *Service) accept(ctx context.Context, from peer.ID, rev *revocation.Revocation) error {
+	if !s.policy.keeps(from, rev) {
+		return fmt.Errorf("%w: %w", revocation.ErrQuota, errNotRelevant)
+	}
+	err := s.gossip.publish(ctx, rev)
+	if errors.Is(err, revocation.ErrFull) {
+		s.alarm.full(1, "push", from, err)
+	}
+	return err
 }
 
 // Revoke puts a revocation this node signed in force and spreads it:
@@ -397,7 +465,8 @@ func (s *Service) syncFrom(ctx context.Context, p peer.ID) error {
 	s.mu.Lock()
 	cur := s.cursors[p]
 	s.mu.Unlock()
-	cur, st, err := revsync.Sync(ctx, s.h, p, s.set, cur)
+	cur, st, err := revsync.SyncWith(ctx, s.h, p, s.set, cur, revsync.SyncOptions{Keep: s.policy.keepFrom(p)})
+	s.alarm.full(st.Full, "pull", p, revocation.ErrFull)
 	if err != nil {
 		return err
 	}
@@ -406,6 +475,9 @@ func (s *Service) syncFrom(ctx context.Context, p peer.ID) error {
 	s.mu.Unlock()
 	if st.Added > 0 {
 		s.log.Info("revocations synced", "peer", p, "added", st.Added)
+	}
+	if st.NotKept > 0 {
+		s.log.Debug("revocations not relevant here skipped in a sync from an untrusted peer", "peer", p, "skipped", st.NotKept)
 	}
 	return nil
 }

@@ -22,15 +22,37 @@ type Stats struct {
 	Pages    int  // replies read
 	Received int  // records received
 	Added    int  // records new to the local set
-	Skipped  int  // records verified but not kept: expired token, revoker over quota
+	Skipped  int  // records verified but not kept: expired token, revoker over quota, not admitted
+	NotKept  int  // records verified but refused by SyncOptions.Keep (not relevant here)
+	Full     int  // records refused because the local set is full (revocation.ErrFull): log them loudly
 	Snapshot bool // the server started over from version 0
 }
 
-// Sync fetches every record server p added after cur, verifies each and
-// adds it to set, and returns the cursor to pass next time. Start with the
-// zero Cursor. Each record is checked in full (revocation.Parse) before it
-// is added; a record that fails ends the sync with ErrBadServer.
+// SyncOptions are the choices of one SyncWith. The zero value keeps every
+// record the set takes.
+type SyncOptions struct {
+	// Keep, when set, is asked about every record that verified, before
+	// it is added: a record it refuses is counted in Stats.NotKept and
+	// skipped, not an error (the server may hold records this node does
+	// not want). protocols/revgossip keeps everything from a trusted
+	// infrastructure peer and only records relevant here from others.
+	Keep func(*revocation.Revocation) bool
+}
+
+// Sync is SyncWith with the zero SyncOptions.
 func Sync(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur Cursor) (Cursor, Stats, error) {
+	return SyncWith(ctx, h, p, set, cur, SyncOptions{})
+}
+
+// SyncWith fetches every record server p added after cur, verifies each,
+// adds those opts.Keep keeps to set, and returns the cursor to pass next
+// time. Start with the zero Cursor. Each record is checked in full
+// (revocation.Parse) before it is looked at; a record that fails ends the
+// sync with ErrBadServer. Records the set refuses as expired, over quota
+// or not admitted are counted in Stats.Skipped, and those it refuses
+// because it is full (revocation.ErrFull) in Stats.Full; neither ends the
+// sync.
+func SyncWith(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur Cursor, opts SyncOptions) (Cursor, Stats, error) {
 	var st Stats
 	for st.Pages < MaxPages {
 		req := Request{Since: cur.Version}
@@ -58,10 +80,16 @@ func Sync(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur 
 			if err != nil {
 				return cur, st, fmt.Errorf("%w: %w", ErrBadServer, err)
 			}
+			if opts.Keep != nil && !opts.Keep(rev) {
+				st.NotKept++
+				continue
+			}
 			added, err := set.Add(ctx, rev)
 			switch {
 			case errors.Is(err, revocation.ErrExpired), errors.Is(err, revocation.ErrQuota):
 				st.Skipped++
+			case errors.Is(err, revocation.ErrFull):
+				st.Full++
 			case err != nil && !added:
 				return cur, st, err
 			case err != nil: // in force, not persisted

@@ -29,7 +29,10 @@
 // client verifies every one (signature, proof, expiry) before adding it to
 // its own Set, so a server can withhold records but never forge one.
 // Versions are the server's own counter: a client keeps one Cursor per
-// server it syncs from.
+// server it syncs from. A client may keep only some of the records
+// (SyncOptions.Keep: a home node keeps everything from its infrastructure
+// and only records relevant to it from other servers); the cursor moves
+// past the others all the same.
 //
 // # Frames
 //
@@ -42,11 +45,13 @@
 //	                (≤ revocation.MaxRecordBytes; since 0, no epoch)
 //
 // A push is verified in full (revocation.Parse) and handed to the server's
-// Accept: nodes put it in force and gossip it. The reply to a push has no
-// body. This is how a peer outside the gossip mesh, such as a relay
-// operator's one-shot `mesh relay revoke`, puts a revocation in force; a
-// record is self-authenticating, so anyone may push, under the same per-peer
-// rate limit as pages.
+// Accept with the pushing peer: nodes put it in force and gossip it. The
+// reply to a push has no body. This is how a peer outside the gossip mesh,
+// such as a relay operator's one-shot `mesh relay revoke`, puts a
+// revocation in force; a record is self-authenticating, so anyone may
+// push, under the same per-peer rate limit as pages, and the server's
+// Accept decides what it keeps (a home node keeps a record pushed by a
+// peer that is not its infrastructure only if it is relevant to it).
 //
 // Reply body (inside exchange.Reply, status OK):
 //
@@ -59,5 +64,6 @@
 //
 // Statuses: BadRequest (malformed request or pushed record), Expired (pushed
 // token already expired), Forbidden (pushed record not kept: revoker quota,
-// or not admitted), RateLimited, Internal.
+// not admitted, or not relevant to this node), TooLarge (pushed record not
+// kept: the server's set is full; retry later), RateLimited, Internal.
 package revsync

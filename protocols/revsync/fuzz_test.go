@@ -21,7 +21,10 @@ func FuzzServe(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { set.Close() })
-	accept := func(ctx context.Context, r *revocation.Revocation) error { _, err := set.Add(ctx, r); return err }
+	accept := func(ctx context.Context, _ peer.ID, r *revocation.Revocation) error {
+		_, err := set.Add(ctx, r)
+		return err
+	}
 	s := &Server{set: set, cfg: ServerConfig{PageSize: MaxRecordsPerReply, Accept: accept, Logger: slog.New(slog.DiscardHandler)},
 		limiter: peerlimit.New(1e9, 1<<30, 0, nil)}
 	good, _ := wire.Marshal(Request{Since: 0})

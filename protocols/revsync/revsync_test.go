@@ -210,9 +210,11 @@ func TestServerRefusesAMalformedRequest(t *testing.T) {
 func TestPushPutsARecordInForce(t *testing.T) {
 	ctx := context.Background()
 	var accepted []capability.ID
+	var pushers []peer.ID
 	var set *revocation.Set
-	_, server, set := serve(t, ServerConfig{Accept: func(ctx context.Context, r *revocation.Revocation) error {
+	_, server, set := serve(t, ServerConfig{Accept: func(ctx context.Context, from peer.ID, r *revocation.Revocation) error {
 		accepted = append(accepted, r.ID())
+		pushers = append(pushers, from)
 		_, err := set.Add(ctx, r)
 		return err
 	}})
@@ -234,6 +236,9 @@ func TestPushPutsARecordInForce(t *testing.T) {
 	if len(accepted) != 1 || !set.IsRevoked(toks[0].ID()) {
 		t.Fatalf("accepted %v; the pushed record is not in force", accepted)
 	}
+	if pushers[0] != client.ID() {
+		t.Fatalf("Accept was told the push came from %s, not %s", pushers[0], client.ID())
+	}
 
 	forged := page.Records[1]
 	forged[len(forged)-1] ^= 1
@@ -247,5 +252,65 @@ func TestPushPutsARecordInForce(t *testing.T) {
 	}
 	if len(accepted) != 1 {
 		t.Fatalf("Accept saw %d records, want only the valid push", len(accepted))
+	}
+}
+
+// TestSyncWithKeepsOnlyWhatKeepTakes: records Keep refuses are counted and
+// skipped, not an error, and the cursor still moves past them.
+func TestSyncWithKeepsOnlyWhatKeepTakes(t *testing.T) {
+	ctx := context.Background()
+	owner, server, serverSet := serve(t, ServerConfig{PageSize: 3})
+	_, client := newHost(t)
+	toks := grant(t, owner, client.ID(), serverSet, 7, "keep")
+	connect(t, client, server)
+	set := newSet(t)
+	want := map[capability.ID]bool{toks[1].ID(): true, toks[5].ID(): true}
+	cur, st, err := SyncWith(ctx, client, server.ID(), set, Cursor{}, SyncOptions{Keep: func(r *revocation.Revocation) bool { return want[r.ID()] }})
+	if err != nil || st.Added != 2 || st.NotKept != 5 || st.Received != 7 || cur.Version != 7 {
+		t.Fatalf("err %v, stats %+v, cursor %d", err, st, cur.Version)
+	}
+	for i, tok := range toks {
+		if set.IsRevoked(tok.ID()) != want[tok.ID()] {
+			t.Fatalf("token %d: revoked %v", i, set.IsRevoked(tok.ID()))
+		}
+	}
+}
+
+// TestAFullSetIsReportedNotFatal: records the local set refuses because it
+// is full are counted in Stats.Full, and a push to a full server is
+// refused as TooLarge.
+func TestAFullSetIsReportedNotFatal(t *testing.T) {
+	ctx := context.Background()
+	owner, server, serverSet := serve(t, ServerConfig{})
+	_, client := newHost(t)
+	grant(t, owner, client.ID(), serverSet, 5, "full")
+	connect(t, client, server)
+	small, err := revocation.Open(ctx, revocation.Config{Clock: func() time.Time { return testNow }, CollectEvery: -1, MaxEntries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { small.Close() })
+	_, st, err := Sync(ctx, client, server.ID(), small, Cursor{})
+	if err != nil || st.Added != 3 || st.Full != 2 {
+		t.Fatalf("err %v, stats %+v", err, st)
+	}
+
+	_, full, _ := serve(t, ServerConfig{Accept: func(ctx context.Context, _ peer.ID, r *revocation.Revocation) error {
+		_, err := small.Add(ctx, r)
+		return err
+	}})
+	connect(t, client, full)
+	src := newSet(t)
+	grant(t, owner, client.ID(), src, 6, "full/push")
+	page, err := src.Since(ctx, 5, 1, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := revocation.Parse(page.Records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Push(ctx, client, full.ID(), rev); !errors.Is(err, wire.TooLarge) {
+		t.Fatalf("push to a full set: %v, want TooLarge", err)
 	}
 }

@@ -28,10 +28,15 @@ type ServerConfig struct {
 	// PageSize is the records per reply. Default and maximum
 	// MaxRecordsPerReply; smaller pages are for tests.
 	PageSize int
-	// Accept takes a pushed record, verified: a node passes its gossip's
-	// Publish, so the record is in force here and spreads at once.
-	// Default: add it to the set.
-	Accept func(context.Context, *revocation.Revocation) error
+	// Accept takes a pushed record, verified, and the peer that pushed it
+	// (authenticated by the stream's connection): a node passes its
+	// Service's, which keeps the record only if it is relevant here or
+	// from an infrastructure peer (protocols/revgossip), puts it in force
+	// and gossips it. Its error goes back to the pusher as a status:
+	// revocation.ErrExpired as Expired, ErrQuota as Forbidden (not kept
+	// here), ErrFull as TooLarge (this set is full; retry later), anything
+	// else as Internal. Default: add it to the set.
+	Accept func(ctx context.Context, from peer.ID, r *revocation.Revocation) error
 }
 
 // Server answers /ocmt/revsync/1 from a revocation Set. The set is public
@@ -62,7 +67,7 @@ func NewServer(h host.Host, set *revocation.Set, cfg ServerConfig) (*Server, err
 		cfg.PerPeerBurst = 1
 	}
 	if cfg.Accept == nil {
-		cfg.Accept = func(ctx context.Context, r *revocation.Revocation) error {
+		cfg.Accept = func(ctx context.Context, _ peer.ID, r *revocation.Revocation) error {
 			_, err := set.Add(ctx, r)
 			return err
 		}
@@ -117,12 +122,14 @@ func (s *Server) push(ctx context.Context, remote peer.ID, req Request) error {
 	if err != nil {
 		return wire.Errorf(wire.BadRequest, "pushed record: %s", errorName(err))
 	}
-	err = s.cfg.Accept(ctx, rev)
+	err = s.cfg.Accept(ctx, remote, rev)
 	switch {
 	case errors.Is(err, revocation.ErrExpired):
 		return wire.Errorf(wire.Expired, "the revoked token has expired")
 	case errors.Is(err, revocation.ErrQuota):
 		return wire.Errorf(wire.Forbidden, "not kept here: %s", errorName(err))
+	case errors.Is(err, revocation.ErrFull):
+		return wire.Errorf(wire.TooLarge, "not kept here: %s", errorName(err))
 	case err != nil:
 		return err // logged by exchange.Serve, sent as Internal
 	}
@@ -134,7 +141,7 @@ func (s *Server) push(ctx context.Context, remote peer.ID, req Request) error {
 // (which may quote the record).
 func errorName(err error) string {
 	for _, e := range []error{revocation.ErrTooLarge, revocation.ErrMalformed, revocation.ErrBadSignature,
-		revocation.ErrNotIssuer, revocation.ErrBadProof, revocation.ErrExpired, revocation.ErrQuota} {
+		revocation.ErrNotIssuer, revocation.ErrBadProof, revocation.ErrExpired, revocation.ErrQuota, revocation.ErrFull} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}

@@ -1,0 +1,262 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/meshnet"
+	"github.com/ocmt/mesh/internal/p2phost"
+	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/protocols/directory"
+	"github.com/ocmt/mesh/vault"
+)
+
+// Errors the user reads are sentences. The packages below the node word
+// their errors for programs ("capability: invalid resource pattern:
+// segment 1: byte 0x43 at 0 is outside [a-z0-9._-]"); the node, at its
+// Backend boundary, says the same for people ("\"Calendar/*\" is not a
+// valid path: paths are lowercase"). A phrased error keeps the error it
+// explains, so errors.Is and errors.As see the sentinel, and the local
+// API still sends its code.
+
+// phrased is an error worded for the user around the error it explains.
+type phrased struct {
+	msg string
+	err error
+}
+
+func (e *phrased) Error() string { return e.msg }
+func (e *phrased) Unwrap() error { return e.err }
+
+// say words err for the user.
+func say(err error, format string, args ...any) error {
+	return &phrased{msg: fmt.Sprintf(format, args...), err: err}
+}
+
+// pathError words a refused path or pattern (capability.ParsePath or
+// ParsePattern failed on s).
+func pathError(s string, err error, pattern bool) error {
+	what := "path"
+	if pattern {
+		what = "path or pattern"
+	}
+	return say(err, "%q is not a valid %s: %s", s, what, pathProblem(s, pattern))
+}
+
+// pathProblem says what breaks capability's path rules in s, in words.
+func pathProblem(s string, pattern bool) string {
+	const rule = "a path is lowercase letters, digits, '.', '_' and '-', in segments separated by '/'"
+	if s == "" {
+		return "it is empty"
+	}
+	if len(s) > capability.MaxResourceLen {
+		return fmt.Sprintf("it is longer than %d bytes", capability.MaxResourceLen)
+	}
+	segs := strings.Split(s, "/")
+	if len(segs) > capability.MaxResourceSegments {
+		return fmt.Sprintf("it has more than %d segments", capability.MaxResourceSegments)
+	}
+	for i, seg := range segs {
+		switch {
+		case seg == "":
+			return "it has an empty segment (a '/' at the start or the end, or two together)"
+		case seg == "*" || seg == "**":
+			if !pattern {
+				return "only a share pattern may hold * or **; name one resource"
+			}
+			if seg == "**" && i != len(segs)-1 {
+				return "** may only be the last segment"
+			}
+			continue
+		case len(seg) > capability.MaxSegmentLen:
+			return fmt.Sprintf("a segment is longer than %d bytes", capability.MaxSegmentLen)
+		case strings.Trim(seg, ".") == "":
+			return fmt.Sprintf("%q is not a segment name", seg)
+		}
+		for _, c := range seg {
+			if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' {
+				continue
+			}
+			if 'A' <= c && c <= 'Z' {
+				return "paths are lowercase (" + rule + ")"
+			}
+			if c == '*' {
+				return "* stands alone as a whole segment (calendar/*, files/**)"
+			}
+			return fmt.Sprintf("%q cannot be in a path (%s)", c, rule)
+		}
+	}
+	return rule
+}
+
+// actionsError words a refused --can list.
+func actionsError(s string, err error, allowed capability.Actions) error {
+	seen := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if _, ferr := capability.ParseActions(f); ferr != nil || f == "" {
+			return say(err, "%q is not an action: give some of %s, separated by commas", f, actionList(allowed))
+		}
+		if seen[f] {
+			return say(err, "%q is given twice", f)
+		}
+		seen[f] = true
+	}
+	return say(err, "%q is not a list of actions: give some of %s, separated by commas", s, actionList(allowed))
+}
+
+// actionList writes a set of actions as "read, list, write, delete and share".
+func actionList(a capability.Actions) string {
+	names := a.Names()
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// lifetimeError words a refused validity (capability.CheckLifetime).
+func lifetimeError(d time.Duration, err error) error {
+	if d < capability.MinLifetime {
+		return say(err, "a validity of %s is too short: at least %s", FormatDuration(d), FormatDuration(capability.MinLifetime))
+	}
+	return say(err, "a validity of %s is too long: at most %s; share again when it ends", FormatDuration(d), FormatDuration(capability.MaxLifetime))
+}
+
+// tokenError words a token that was refused: text that does not parse, or
+// a token that does not verify. what names it ("the token", "the parent
+// token").
+func tokenError(what, text string, err error) error {
+	text = strings.TrimSpace(text)
+	if errors.Is(err, capability.ErrMalformed) || errors.Is(err, capability.ErrTooLarge) {
+		if p := TokenTextProblem(text); p != "" {
+			return say(err, "%s is not a valid token: %s", what, p)
+		}
+	}
+	return say(err, "%s is not valid: %s", what, TokenProblem(capability.ErrorName(err)))
+}
+
+// tokenTextProblem says what is wrong with a token's text, or "" when
+// its text is well-formed and the fault is inside.
+func TokenTextProblem(text string) string {
+	const again = "copy it again, whole"
+	switch {
+	case text == "":
+		return "it is empty"
+	case len(text) > capability.MaxTextLen:
+		return fmt.Sprintf("it is longer than any token (%d characters)", len(text))
+	case !strings.HasPrefix(text, capability.TextPrefix):
+		return fmt.Sprintf("a token starts with %q; %s", capability.TextPrefix, again)
+	}
+	for i, c := range text[len(capability.TextPrefix):] {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return fmt.Sprintf("%q at position %d cannot be in a token; %s", c, len(capability.TextPrefix)+i+1, again)
+		}
+	}
+	return "it is cut short or was changed on the way; " + again
+}
+
+// TokenProblem says in a sentence what a capability sentinel, by its name
+// (capability.ErrorName; Report.Error of mesh token inspect), means for
+// the token's holder.
+func TokenProblem(name string) string {
+	switch name {
+	case "ErrMalformed":
+		return "it is cut short or was changed on the way; copy it again, whole"
+	case "ErrTooLarge":
+		return "it is larger than any valid token"
+	case "ErrTooDeep":
+		return "it was passed on more times than a token may be"
+	case "ErrBadPattern":
+		return "its resource pattern is not valid"
+	case "ErrBadSignature":
+		return "a signature in it does not check out: it was changed after it was signed"
+	case "ErrBrokenChain":
+		return "its chain is broken: a link was passed on by someone it was not given to"
+	case "ErrNoShare":
+		return "it was passed on from a share that did not allow passing it on"
+	case "ErrEscalation":
+		return "it allows more than the share it was passed on from"
+	case "ErrWidened":
+		return "it covers more than the share it was passed on from"
+	case "ErrValidityExtended":
+		return "it lasts longer than the share it was passed on from"
+	case "ErrCeiling":
+		return "it allows more than the agent ceiling it is bound by"
+	case "ErrExpired":
+		return "it has expired"
+	case "ErrNotYetValid":
+		return "it is not valid yet"
+	case "ErrRevoked":
+		return "it was revoked"
+	case "ErrWrongAudience":
+		return "it was made for another node"
+	case "ErrWrongOwner":
+		return "it is not from the owner of what it was used on"
+	case "ErrNotPermitted":
+		return "it does not allow that"
+	case "ErrReplayed":
+		return "it has been used as many times as it allows"
+	case "ErrReplayFull":
+		return "the owner's node cannot count more uses right now; try again later"
+	}
+	return "it does not check out"
+}
+
+// handleError words a refused handle (directory.ParseHandle failed).
+func handleError(h string, err error) error {
+	return say(err, "%q is not a valid handle: a handle is %d to %d characters of a-z, 0-9, - and _",
+		h, directory.MinHandleLen, directory.MaxHandleLen)
+}
+
+// reachProblem says in words why the directory could not be asked.
+func reachProblem(err error) string {
+	switch {
+	case errors.Is(err, meshnet.ErrNoBootstrap):
+		return "this node has no bootstrap peer (start it with mesh node --bootstrap MULTIADDR)"
+	case errors.Is(err, wire.RateLimited):
+		return "the bootstrap asked this node to slow down; try again in a moment"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "the bootstrap did not answer in time"
+	}
+	return "the bootstrap is unreachable right now"
+}
+
+// peerAddrs parses the addresses of a kind of peer ("bootstrap",
+// "relay"), saying which one is wrong and what one looks like.
+func peerAddrs(kind string, addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		ai, err := p2phost.ParseAddrInfos(kind, []string{a})
+		if err != nil {
+			return nil, say(err, "the %s address %q is not a peer's address: want a multiaddr ending in /p2p/PEERID, such as /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW..., as mesh %s prints it", kind, a, kind)
+		}
+		out = append(out, ai...)
+	}
+	return out, nil
+}
+
+// checkListen refuses a listen address that is not a multiaddr, in words.
+func checkListen(addrs []string) error {
+	for _, a := range addrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return say(err, "the listen address %q is not one: want a multiaddr such as /ip4/0.0.0.0/tcp/4001 or /ip4/0.0.0.0/udp/4001/quic-v1", a)
+		}
+	}
+	return nil
+}
+
+// notFound words a vault.ErrNotFound for a name the user gave: what was
+// looked for, and where to see what there is.
+func notFound(err error, what, name, see string) error {
+	if errors.Is(err, vault.ErrNotFound) {
+		return say(err, "there is no %s %q (see %s)", what, name, see)
+	}
+	return err
+}
