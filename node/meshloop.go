@@ -33,8 +33,17 @@ func (n *Node) startMesh(ctx context.Context, budget *revgossip.Budget, mcfg mes
 	if n.net.HasBootstrap() || len(mcfg.Relays) > 0 {
 		syncFrom = n.net.Infrastructure
 	}
+	n.relevance.self = n.signer.ID()
+	if err := n.relevance.reload(ctx, n.Offline); err != nil {
+		return err
+	}
+	var trusted func(peer.ID) bool
+	if syncFrom != nil {
+		trusted = n.trusted
+	}
 	if n.rev, err = revgossip.Start(ctx, revgossip.Config{Host: n.host, Budget: budget, Store: namespace.Wrap(n.store, store.Mesh),
-		Logger: n.cfg.Logger, Now: n.cfg.Now, SyncFrom: syncFrom, Timings: n.cfg.Timings.Revocations}); err != nil {
+		Logger: n.cfg.Logger, Now: n.cfg.Now, SyncFrom: syncFrom, Timings: n.cfg.Timings.Revocations,
+		Relevant: n.relevance.relevant, Trusted: trusted}); err != nil {
 		return err
 	}
 	n.revoked = n.rev.Set()

@@ -98,6 +98,8 @@ type Node struct {
 	share *share.Server
 	grant *grant.Server
 	api   *localapi.Server
+	// relevance says which revocations concern this node.
+	relevance relevance
 	// refusals bounds the audit records of refused share requests.
 	refusals *auditlimit.Coalescer
 

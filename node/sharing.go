@@ -35,6 +35,9 @@ func (n *Node) resolve(ctx context.Context, handle string) (*directory.Record, e
 	if err := n.state.Pin(ctx, handle, rec.Peer); err != nil {
 		return nil, err
 	}
+	if !n.relevance.isContact(rec.Peer) {
+		n.noticeChange(ctx) // a new contact: its revocations concern us
+	}
 	return rec, nil
 }
 
@@ -250,7 +253,11 @@ func (n *Node) receive(ctx context.Context, r *grant.Received) error {
 	if g.OwnerHandle == "" && r.Handle != "" {
 		g.OwnerHandle = r.Handle + "?" // claimed, not confirmed by the directory
 	}
-	return n.state.Receive(ctx, r.Token, g)
+	if err := n.state.Receive(ctx, r.Token, g); err != nil {
+		return err
+	}
+	n.noticeChange(ctx) // a grant we hold: its revocations concern us
+	return nil
 }
 
 // fetchMail collects and stores grants left in this node's mailbox.

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/ocmt/mesh/internal/keys"
 )
 
 // Gater returns a connection gater that refuses a peer for CutOffFor after
@@ -18,6 +19,10 @@ import (
 // refused here is refused in both directions (we do not dial it either)
 // and after the handshake, where its peer ID is known. Everything else is
 // decided by next (nil: allow).
+//
+// It also refuses, in both directions, a peer whose key is small-order or
+// non-canonical (keys.CheckPeerID): anyone can forge signatures for such a
+// key, so the secure channel would authenticate a forger as that peer.
 //
 // Give it to libp2p.ConnectionGater when building the host, then give the
 // budget to Start.
@@ -31,7 +36,7 @@ type cutOffGater struct {
 }
 
 func (g cutOffGater) InterceptPeerDial(p peer.ID) bool {
-	if g.b.IsCutOff(p) {
+	if g.b.IsCutOff(p) || keys.CheckPeerID(p) != nil {
 		return false
 	}
 	return g.next == nil || g.next.InterceptPeerDial(p)
@@ -46,7 +51,7 @@ func (g cutOffGater) InterceptAccept(c network.ConnMultiaddrs) bool {
 }
 
 func (g cutOffGater) InterceptSecured(dir network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
-	if g.b.IsCutOff(p) {
+	if g.b.IsCutOff(p) || keys.CheckPeerID(p) != nil {
 		return false
 	}
 	return g.next == nil || g.next.InterceptSecured(dir, p, c)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
@@ -88,5 +89,28 @@ func TestGaterRefusesAFlooderItCutOff(t *testing.T) {
 	}
 	if !budget.IsSuspect(mh.ID()) {
 		t.Fatal("a returning flooder is no longer a suspect")
+	}
+}
+
+// TestGaterRefusesASmallOrderPeer: a peer ID whose Ed25519 key is
+// small-order (anyone can sign for it) is refused both ways.
+func TestGaterRefusesASmallOrderPeer(t *testing.T) {
+	identity := make([]byte, 32)
+	identity[0] = 1 // the neutral point: y = 1
+	pub, err := crypto.UnmarshalEd25519PublicKey(identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewBudget(BudgetConfig{}).Gater(nil)
+	if g.InterceptPeerDial(bad) || g.InterceptSecured(network.DirInbound, bad, nil) {
+		t.Fatal("a small-order peer was let through")
+	}
+	good := testkit.Key(t, "good").ID()
+	if !g.InterceptPeerDial(good) || !g.InterceptSecured(network.DirInbound, good, nil) {
+		t.Fatal("an ordinary peer was refused")
 	}
 }
