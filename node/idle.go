@@ -56,6 +56,7 @@ func (n *Node) lockIfIdle(ctx context.Context) {
 	if idle < after {
 		return
 	}
+	n.cancelBackups()
 	if err := n.vault.Lock(ctx, actorIdle); err != nil {
 		n.log.Warn("locking the idle vault", "err", err)
 		return

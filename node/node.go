@@ -117,6 +117,11 @@ type Node struct {
 	metrics     *metrics
 	metricsSrv  *http.Server
 	metricsAddr string
+	// backups are the backups under way: Close and Lock stop them, and
+	// Close waits for them before closing the store.
+	backups     sync.WaitGroup
+	stopBackups []context.CancelFunc
+	closing     bool
 }
 
 var _ localapi.Backend = (*Node)(nil)
@@ -268,6 +273,10 @@ func (n *Node) IsRevoked(id capability.ID) bool { return n.rev != nil && n.rev.S
 // Close stops the API, the mesh, the host and the vault, and releases the
 // lock.
 func (n *Node) Close() error {
+	n.mu.Lock()
+	n.closing = true
+	n.mu.Unlock()
+	n.cancelBackups()
 	var errs []error
 	if n.api != nil {
 		errs = append(errs, n.api.Close())
@@ -279,6 +288,7 @@ func (n *Node) Close() error {
 	if n.host != nil {
 		errs = append(errs, n.host.Close())
 	}
+	n.backups.Wait() // no snapshot of the store outlives it
 	if n.Offline != nil {
 		errs = append(errs, n.Offline.Close())
 	}

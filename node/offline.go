@@ -54,6 +54,9 @@ type Offline struct {
 	storedOnce sync.Once
 	stored     *revocation.Set
 	storedErr  error
+	// st is the store Open opened (nil for an Offline inside tests that
+	// build one on another datastore): backups snapshot it.
+	st *store.Store
 }
 
 var _ localapi.Backend = (*Offline)(nil)
@@ -105,6 +108,7 @@ func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 	}
 	o.signer = newSigner(pk, o.vault)
 	o.closer = st.Close
+	o.st = st
 	return o, nil
 }
 

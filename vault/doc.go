@@ -10,7 +10,7 @@
 // big-endian; "||" is concatenation; hex is lower case.
 //
 //	/meta/header          "OCMTVLT\x02" || vault ID (16)
-//	/meta/wrap/password   password wrap (134 bytes, below)
+//	/meta/wrap/password   password wrap (110 bytes, below)
 //	/meta/failures        failed-unlock counter: count u32 || last unix-nano i64
 //	/meta/audit-head      audit head (112 bytes, below)
 //	/meta/audit-pub       gen u32 || X25519 public key (32): where records written while locked seal their key

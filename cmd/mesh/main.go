@@ -87,10 +87,10 @@ func newRoot() *cobra.Command {
 		}
 	}
 	add("start", newInitCmd(g), newNodeCmd(g), newUnlockCmd(g), newLockCmd(g), newStatusCmd(g), newIDCmd(g), newHandleCmd(g))
-	add("vault", newSecretCmd(g), newPasswdCmd(g), newAuditCmd(g))
+	add("vault", newSecretCmd(g), newPasswdCmd(g), newAuditCmd(g), newBackupCmd(g), newRestoreCmd(g))
 	add("share", newPutCmd(g), newGetCmd(g), newLsCmd(g), newRmCmd(g), newShareCmd(g), newSharesCmd(g), newSharedCmd(g),
 		newRevokeCmd(g), newContactsCmd(g), newTokenCmd(g))
-	add("infra", newBootstrapCmd(g), newRelayCmd(g), newDemoCmd(), newVersionCmd())
+	add("infra", newBootstrapCmd(g), newRelayCmd(g), newAddrsCmd(g), newDemoCmd(), newVersionCmd())
 	root.SetFlagErrorFunc(flagError)
 	root.SetHelpCommandGroupID("infra")
 	root.SetCompletionCommandGroupID("infra")

@@ -20,6 +20,7 @@ package localapi
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"time"
 
@@ -61,6 +62,9 @@ type Backend interface {
 	// must be addressed to this node and valid; it is then held like a
 	// share received from its owner.
 	AcceptToken(ctx context.Context, token string) (Grant, error)
+	// Backup writes an encrypted, consistent copy of the home to w (the
+	// vault must be unlocked; only its password opens the copy).
+	Backup(ctx context.Context, w io.Writer) (BackupInfo, error)
 	ListRemote(ctx context.Context, remote string) ([]string, error)
 	Contacts(ctx context.Context) ([]Contact, error)
 	AcceptContact(ctx context.Context, handle string) error
@@ -244,6 +248,14 @@ type ShareResult struct {
 	// its mailbox unreachable); the node retries until it is.
 	Pending string    `json:"pending,omitempty"`
 	Expiry  time.Time `json:"expiry"`
+}
+
+// BackupInfo describes a backup just written.
+type BackupInfo struct {
+	ID      string    `json:"id"`      // also in the vault.backup audit record
+	Created time.Time `json:"created"` // the instant the backup holds
+	Entries uint64    `json:"entries"` // store entries
+	Size    int64     `json:"size"`    // bytes written
 }
 
 // Resource describes one of the node's own resources.

@@ -332,3 +332,35 @@ func (c *Client) AcceptToken(ctx context.Context, token string) (g Grant, err er
 	err = c.do(ctx, http.MethodPost, "/v1/tokens/accept", nil, tokenBody{Token: token}, &g)
 	return
 }
+
+// Backup implements Backend: the node's backup streams into w.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://mesh/v1/backup", nil)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return BackupInfo{}, transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e errorBody
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e); err != nil {
+			return BackupInfo{}, fmt.Errorf("the node answered %q without saying why", resp.Status)
+		}
+		return BackupInfo{}, &remoteError{msg: e.Error, sentinel: sentinelOf(e)}
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return BackupInfo{}, transportError(ctx, err)
+	}
+	if msg := resp.Trailer.Get(trailerBackupError); msg != "" {
+		return BackupInfo{}, fmt.Errorf("the backup failed part way (what was written is not a backup): %s", msg)
+	}
+	id := resp.Trailer.Get(trailerBackupID)
+	if id == "" {
+		return BackupInfo{}, errors.New("the node stopped before the backup was complete (what was written is not a backup)")
+	}
+	return BackupInfo{ID: id, Size: n}, nil
+}

@@ -131,6 +131,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/remote", s.removeRemote)
 	mux.HandleFunc("DELETE /v1/resource", s.removeResource)
 	mux.HandleFunc("POST /v1/tokens/accept", s.acceptToken)
+	mux.HandleFunc("POST /v1/backup", s.backup)
 	mux.HandleFunc("GET /v1/remote-list", s.listRemote)
 	mux.HandleFunc("GET /v1/contacts", s.contacts)
 	mux.HandleFunc("POST /v1/contacts/accept", s.acceptContact)
@@ -515,4 +516,52 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.backend.Revoke(r.Context(), b.Token)
 	s.reply(w, tokenBody{Token: id}, err)
+}
+
+// Backup trailers: a backup streams as the body (it can be large, and the
+// node does not hold it), so how it ended comes after it.
+const (
+	trailerBackupID    = "Mesh-Backup-Id"
+	trailerBackupError = "Mesh-Backup-Error"
+)
+
+// backup streams Backend.Backup as the reply body. An error before the
+// first byte is an ordinary error reply; one after it is the trailer
+// Mesh-Backup-Error, and the client discards what it received.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Trailer", trailerBackupID+", "+trailerBackupError)
+	http.NewResponseController(w).SetWriteDeadline(time.Time{}) // a backup takes as long as it takes
+	body := &lazyBody{w: w}
+	info, err := s.backend.Backup(r.Context(), body)
+	switch {
+	case err != nil && !body.started:
+		s.fail(w, err)
+	case err != nil:
+		w.Header().Set(trailerBackupError, err.Error())
+	default:
+		if !body.started {
+			body.start()
+		}
+		w.Header().Set(trailerBackupID, info.ID)
+	}
+}
+
+// lazyBody answers 200 with an octet stream on its first write, so an
+// error before it can still be an ordinary error reply.
+type lazyBody struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (b *lazyBody) start() {
+	b.w.Header().Set("Content-Type", "application/octet-stream")
+	b.w.WriteHeader(http.StatusOK)
+	b.started = true
+}
+
+func (b *lazyBody) Write(p []byte) (int, error) {
+	if !b.started {
+		b.start()
+	}
+	return b.w.Write(p)
 }
