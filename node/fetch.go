@@ -119,6 +119,9 @@ func (n *Node) onOwner(ctx context.Context, remote string, action capability.Act
 	if mine, _ := n.Handle(ctx); mine != "" && mine == handle {
 		return own(string(p))
 	}
+	if err := n.signer.unlocked(); err != nil {
+		return err // a locked node uses no capability it holds
+	}
 	rec, err := n.resolve(ctx, handle)
 	if err != nil {
 		return err
@@ -140,6 +143,9 @@ func (n *Node) onOwner(ctx context.Context, remote string, action capability.Act
 
 // ListRemote implements localapi.Backend: `mesh ls HANDLE[/PREFIX]`.
 func (n *Node) ListRemote(ctx context.Context, remote string) ([]string, error) {
+	if err := n.signer.unlocked(); err != nil {
+		return nil, err // a locked node uses no capability it holds
+	}
 	handle, prefix, _ := strings.Cut(remote, "/")
 	rec, err := n.resolve(ctx, handle)
 	if err != nil {

@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/node/localapi"
+	"github.com/ocmt/mesh/vault"
 )
 
 // TestGranteesWriteAndDeleteWithTheirShare: a share that allows write and
@@ -39,6 +41,20 @@ func TestGranteesWriteAndDeleteWithTheirShare(t *testing.T) {
 	}
 	if got, _ := alice.GetResource(ctx, "calendar/work"); string(got) != "standup" {
 		t.Fatalf("alice's calendar changed: %q", got)
+	}
+	// A locked node uses none of the capabilities it holds.
+	if err := bob.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"get": func() error { _, err := bob.Fetch(ctx, "alice/calendar/work"); return err }(),
+		"ls":  func() error { _, err := bob.ListRemote(ctx, "alice"); return err }(),
+		"put": bob.PutRemote(ctx, "alice/notes/todo", []byte("x")),
+		"rm":  bob.RemoveRemote(ctx, "alice/notes/todo"),
+	} {
+		if !errors.Is(err, vault.ErrLocked) {
+			t.Errorf("%s through a locked node: %v, want ErrLocked", what, err)
+		}
 	}
 	rep, err := alice.Audit(ctx)
 	if err != nil {

@@ -47,7 +47,7 @@ func TestCLIBackupAndRestore(t *testing.T) {
 
 	fresh := filepath.Join(c.home, "restored")
 	got := c.ok("", pw, "--home", fresh, "restore", out)
-	if !strings.Contains(got, "restored backup") || !strings.Contains(got, "1 secrets") {
+	if !strings.Contains(got, "restored backup") || !strings.Contains(got, "1 secret,") {
 		t.Fatalf("mesh restore: %q", got)
 	}
 	if a, b := c.ok("", nil, "id"), c.ok("", nil, "--home", fresh, "id"); a != b {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,7 +100,7 @@ func lookAddrs(ctx context.Context, h home.Home, reachable bool) (addrs []string
 		}
 		return st.Listen, true, ""
 	}
-	pid, running := lockHolder(h)
+	pid, running := home.Holder(h)
 	if running {
 		if addrs, err := home.ReadAddrs(h); err == nil && len(addrs) > 0 {
 			return addrs, true, ""
@@ -120,20 +117,4 @@ func lookAddrs(ctx context.Context, h home.Home, reachable bool) (addrs []string
 		return nil, false, fmt.Sprintf("nothing runs on %s: no bootstrap, relay or node was ever started there", h)
 	}
 	return nil, false, fmt.Sprintf("no bootstrap, relay or node is running on %s", h)
-}
-
-// lockHolder returns the PID recorded in h's lock file and whether that
-// process is alive. It never takes the lock, which would make a role that
-// is starting at that moment fail as "already running".
-func lockHolder(h home.Home) (int, bool) {
-	b, err := os.ReadFile(h.LockPath())
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	err = syscall.Kill(pid, 0)
-	return pid, err == nil || errors.Is(err, syscall.EPERM)
 }

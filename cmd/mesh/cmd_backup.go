@@ -115,8 +115,9 @@ as usual (mesh node) with the same --home.`,
 				return printJSON(cmd, info)
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "restored backup %s of %s into %s: peer %s, %d secrets, %d resources, %d audit records\n",
-				info.ID, info.Created.Local().Format(time.DateTime), g.Home(), info.PeerID, info.Secrets, info.Resources, info.AuditRecords)
+			fmt.Fprintf(out, "restored backup %s of %s into %s: peer %s, %s, %s, %s\n",
+				info.ID, info.Created.Local().Format(time.DateTime), g.Home(), info.PeerID,
+				count(info.Secrets, "secret"), count(info.Resources, "resource"), count(info.AuditRecords, "audit record"))
 			for _, p := range info.Problems {
 				fmt.Fprintf(out, "note: %s\n", p)
 			}
@@ -125,4 +126,12 @@ as usual (mesh node) with the same --home.`,
 	}
 	jsonFlag(cmd, &jsonOut)
 	return cmd
+}
+
+// count says "1 secret" or "3 secrets".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

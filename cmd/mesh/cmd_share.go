@@ -241,7 +241,7 @@ the new share never allows more, covers more or lasts longer than it.`,
 				how = "not delivered yet: " + res.Pending + "; your node keeps trying while it runs"
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "shared %s with %s: %s, until %s (%s)\n",
-				req.Path, req.With, req.Can, res.Expiry.Local().Format(time.DateTime), how)
+				req.Path, req.With, listWords(req.Can), res.Expiry.Local().Format(time.DateTime), how)
 			return nil
 		},
 	}
@@ -412,4 +412,14 @@ run mesh contacts accept HANDLE.`,
 	}
 	jsonFlag(cmd, &jsonOut)
 	return cmd
+}
+
+// listWords writes a comma-separated list as the rest of the CLI does:
+// "read, list, share".
+func listWords(csv string) string {
+	parts := strings.Split(csv, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrAlreadyRunning means another mesh process holds the home folder.
-var ErrAlreadyRunning = errors.New("another mesh node is already running on this home folder")
+var ErrAlreadyRunning = errors.New("another mesh process is already running on this home folder")
 
 // Lock takes an exclusive flock on DIR/node.lock (creating h if needed)
 // and records our PID in it, for the message another process gets. The
@@ -45,4 +45,22 @@ func LockExisting(h Home) (*os.File, error) {
 		return nil, fmt.Errorf("%s: %w", h, ErrNoHome)
 	}
 	return Lock(h)
+}
+
+// Holder returns the PID recorded in h's lock file and whether that
+// process is alive, without taking the lock (taking it, even for a moment,
+// would make a role starting at that instant fail as already running).
+// A PID reused by another process after a crash reads as alive; callers
+// use it as a hint and fall back on the lock.
+func Holder(h Home) (pid int, alive bool) {
+	b, err := os.ReadFile(h.LockPath())
+	if err != nil {
+		return 0, false
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	err = syscall.Kill(pid, 0)
+	return pid, err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -111,7 +112,14 @@ func RevokeRelayAccess(ctx context.Context, h home.Home, tokenText string, now t
 		return id, "", fmt.Errorf("revoking %s with this relay's key: %w", tok.ID().Short(), err)
 	}
 	id, how, err = rev.ID(), "", nil
-	lock, lerr := home.Lock(h)
+	// A running relay gets it pushed. The lock decides only when no live
+	// process holds it: taking it while a relay starts would make that
+	// relay fail as already running.
+	var lock *os.File
+	lerr := home.ErrAlreadyRunning
+	if _, alive := home.Holder(h); !alive {
+		lock, lerr = home.Lock(h)
+	}
 	switch {
 	case errors.Is(lerr, home.ErrAlreadyRunning):
 		how, err = "pushed to the running relay", pushToRunning(ctx, h, rev)
