@@ -117,8 +117,8 @@ func RevokeRelayAccess(ctx context.Context, h home.Home, tokenText string, now t
 	// relay fail as already running.
 	var lock *os.File
 	lerr := home.ErrAlreadyRunning
-	if _, alive := home.Holder(h); !alive {
-		lock, lerr = home.Lock(h)
+	if pid, alive := home.Holder(h); !alive || pid == os.Getpid() {
+		lock, lerr = home.Lock(h) // (a relay in this very process is told by the lock)
 	}
 	switch {
 	case errors.Is(lerr, home.ErrAlreadyRunning):
