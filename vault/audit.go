@@ -518,12 +518,6 @@ func (a *auditLog) dropKeys() {
 	a.st.keys, a.st.session = nil, nil
 }
 
-func (a *auditLog) format() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.st.format
-}
-
 // ReadAudit returns every audit record in order and checks what can be
 // checked without the password (CheckedStructure): the sequence, the links,
 // the head, the vault ID, format-1 hashes, and that records written while
@@ -600,7 +594,6 @@ type chainCheck struct {
 	out       []AuditRecord
 	reported  []error // breaks the vault itself recorded (OpAuditBreak)
 	lastKey   *[32]byte
-	firstSeen bool
 }
 
 func newChainCheck(h *header, kr *keyring) *chainCheck {

@@ -23,9 +23,9 @@ func newSecretCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// secretTooLarge is the vault's refusal of a secret over its limit, in
+// errSecretTooLarge is the vault's refusal of a secret over its limit, in
 // the vault's words, for a value that is too large already on stdin.
-var secretTooLarge = fmt.Errorf("%w: a secret holds at most %d MiB", vault.ErrTooLarge, vault.MaxSecretBytes>>20)
+var errSecretTooLarge = fmt.Errorf("%w: a secret holds at most %d MiB", vault.ErrTooLarge, vault.MaxSecretBytes>>20)
 
 type oauthInput struct {
 	AccessToken  string `json:"access_token"`
@@ -54,7 +54,7 @@ For --type oauth_token, stdin may be JSON {"access_token": ..., "refresh_token":
 			}
 			defer clear(in)
 			if len(in) > vault.MaxSecretBytes+2 {
-				return secretTooLarge
+				return errSecretTooLarge
 			}
 			in = bytes.TrimSuffix(bytes.TrimSuffix(in, []byte("\n")), []byte("\r"))
 			s := vault.Secret{Name: args[0], Type: t, Provider: provider, Username: username, Value: in}
