@@ -581,19 +581,19 @@ func verifyLog(ctx context.Context, store ds.Datastore, kr *keyring) ([]AuditRec
 
 // chainCheck verifies records one at a time.
 type chainCheck struct {
-	vaultID   string // hex; "" when the store has no header
-	format    int
-	kr        *keyring
-	want      uint64
-	prev      [32]byte
-	sawV2     bool
-	inLocked  bool      // the previous record was written while locked
-	hasSess   bool      // ... and its session has started
-	session   *[32]byte // the current session's key (keyed check)
-	lastR     *AuditRecord
-	out       []AuditRecord
-	reported  []error // breaks the vault itself recorded (OpAuditBreak)
-	lastKey   *[32]byte
+	vaultID  string // hex; "" when the store has no header
+	format   int
+	kr       *keyring
+	want     uint64
+	prev     [32]byte
+	sawV2    bool
+	inLocked bool      // the previous record was written while locked
+	hasSess  bool      // ... and its session has started
+	session  *[32]byte // the current session's key (keyed check)
+	lastR    *AuditRecord
+	out      []AuditRecord
+	reported []error // breaks the vault itself recorded (OpAuditBreak)
+	lastKey  *[32]byte
 }
 
 func newChainCheck(h *header, kr *keyring) *chainCheck {
