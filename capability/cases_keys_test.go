@@ -1,18 +1,16 @@
 package capability
 
 import (
-	"crypto/ed25519"
-	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"filippo.io/edwards25519"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // Public keys no one holds the private half of, for the attack vectors.
@@ -39,47 +37,11 @@ func mustHex(s string) []byte {
 // every check, as an attacker writes it.
 func rawPeer(key []byte) []byte { return append([]byte("\x00\x24\x08\x01\x12\x20"), key...) }
 
-// forgeSmallOrder signs msg under a small-order key without a private key:
-// when [k]A = O, verification's [S]B = R + [k]A is [S]B = R, so R = [S]B
-// works for every S whose k = H(R‖A‖msg) lands in A's kernel. It checks the
-// forgery against crypto/ed25519, so a vector built from it really is a
-// signature the standard library accepts.
-func forgeSmallOrder(t testing.TB, pub, msg []byte) []byte {
-	t.Helper()
-	a, err := new(edwards25519.Point).SetBytes(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if new(edwards25519.Point).MultByCofactor(a).Equal(edwards25519.NewIdentityPoint()) != 1 {
-		t.Fatal("not a small-order key")
-	}
-	for i := 1; i < 1000; i++ {
-		var wide [64]byte
-		wide[0], wide[1] = byte(i), byte(i>>8)
-		s, _ := edwards25519.NewScalar().SetUniformBytes(wide[:])
-		r := new(edwards25519.Point).ScalarBaseMult(s).Bytes()
-		h := sha512.New()
-		h.Write(r)
-		h.Write(pub)
-		h.Write(msg)
-		k, _ := edwards25519.NewScalar().SetUniformBytes(h.Sum(nil))
-		if new(edwards25519.Point).ScalarMult(k, a).Equal(edwards25519.NewIdentityPoint()) == 1 {
-			sig := append(r, s.Bytes()...)
-			if !ed25519.Verify(pub, msg, sig) {
-				t.Fatal("the forgery does not verify under crypto/ed25519")
-			}
-			return sig
-		}
-	}
-	t.Fatal("no forgery found")
-	return nil
-}
-
 // forgedToken wraps p in an envelope with a forged signature under key.
 func forgedToken(t *testing.T, key []byte, p payload) []byte {
 	t.Helper()
 	pl := cborOf(t, &p)
-	sig := forgeSmallOrder(t, key, append([]byte(keys.LabelToken+"\x00"), pl...))
+	sig := testkit.ForgeSmallOrder(t, key, append([]byte(keys.LabelToken+"\x00"), pl...))
 	return cborOf(t, envelope{Payload: pl, Signature: sig})
 }
 

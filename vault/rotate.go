@@ -3,7 +3,6 @@ package vault
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,11 +40,8 @@ var rotateBatchBytes = 8 << 20
 // old generation is deleted after it. A rotation marker names the
 // generation to delete, and the next unlock finishes the job.
 func (v *Vault) RotateKey(ctx context.Context, oldPw, newPw []byte, kdf KDFParams, actor string) error {
-	if err := checkKDF(kdf); err != nil {
-		return fmt.Errorf("vault: %w", err)
-	}
-	if len(newPw) == 0 {
-		return errors.New("vault: empty password")
+	if err := checkNewPassword(newPw, kdf); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()

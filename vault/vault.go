@@ -474,16 +474,25 @@ func (v *Vault) Close() {
 	v.wipeLocked()
 }
 
-// ChangePassword rewraps the master key under a new password: cheap, and
-// records are untouched. The old password is checked even when the vault
-// is unlocked. It keeps the master key, so an old copy of the wrap still
-// opens with the old password: after a password leak use RotateKey.
-func (v *Vault) ChangePassword(ctx context.Context, oldPw, newPw []byte, kdf KDFParams, actor string) error {
+// checkNewPassword refuses a new password or KDF parameters the vault
+// would not open again.
+func checkNewPassword(newPw []byte, kdf KDFParams) error {
 	if err := checkKDF(kdf); err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
 	if len(newPw) == 0 {
 		return errors.New("vault: empty password")
+	}
+	return nil
+}
+
+// ChangePassword rewraps the master key under a new password: cheap, and
+// records are untouched. The old password is checked even when the vault
+// is unlocked. It keeps the master key, so an old copy of the wrap still
+// opens with the old password: after a password leak use RotateKey.
+func (v *Vault) ChangePassword(ctx context.Context, oldPw, newPw []byte, kdf KDFParams, actor string) error {
+	if err := checkNewPassword(newPw, kdf); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()

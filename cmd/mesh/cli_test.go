@@ -245,23 +245,8 @@ func TestCLIRelayGrantAndRevoke(t *testing.T) {
 // home, waits until it wrote its addrs file and returns its first address.
 func (c *cli) background(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command(meshBin, args...)
-	cmd.Env = c.env
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.proc = cmd
-	c.t.Cleanup(c.stop)
-	var addrs []string
-	wrote := func() bool {
-		b, _ := os.ReadFile(filepath.Join(c.home, "addrs"))
-		addrs = strings.Fields(string(b))
-		return len(addrs) > 0
-	}
-	if !testkit.Poll(30*time.Second, wrote) {
-		c.t.Fatalf("mesh %s never wrote its addresses", strings.Join(args, " "))
-	}
-	return addrs[0]
+	addr, _ := c.startRole(args...)
+	return addr
 }
 
 // stop kills c's background process, if any, and waits for it.

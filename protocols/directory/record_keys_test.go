@@ -1,16 +1,14 @@
 package directory
 
 import (
-	"crypto/ed25519"
-	"crypto/sha512"
 	"encoding/hex"
 	"testing"
 
-	"filippo.io/edwards25519"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -35,37 +33,6 @@ func rawPeerID(key []byte) peer.ID {
 	return peer.ID(append([]byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20}, key...))
 }
 
-// forgeSmallOrder signs msg under a small-order key without a private key
-// (R = [S]B for an S whose k = H(R‖A‖msg) kills A) and checks that
-// crypto/ed25519 accepts the result.
-func forgeSmallOrder(t testing.TB, pub, msg []byte) []byte {
-	t.Helper()
-	a, err := new(edwards25519.Point).SetBytes(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i < 1000; i++ {
-		var wide [64]byte
-		wide[0], wide[1] = byte(i), byte(i>>8)
-		s, _ := edwards25519.NewScalar().SetUniformBytes(wide[:])
-		r := new(edwards25519.Point).ScalarBaseMult(s).Bytes()
-		h := sha512.New()
-		h.Write(r)
-		h.Write(pub)
-		h.Write(msg)
-		k, _ := edwards25519.NewScalar().SetUniformBytes(h.Sum(nil))
-		if new(edwards25519.Point).ScalarMult(k, a).Equal(edwards25519.NewIdentityPoint()) == 1 {
-			sig := append(r, s.Bytes()...)
-			if !ed25519.Verify(pub, msg, sig) {
-				t.Fatal("the forgery does not verify under crypto/ed25519")
-			}
-			return sig
-		}
-	}
-	t.Fatal("no forgery found")
-	return nil
-}
-
 // forgedRecord is a record for the small-order key's peer ID with a
 // signature crypto/ed25519 accepts.
 func forgedRecord(t testing.TB, key []byte) *SignedRecord {
@@ -75,7 +42,7 @@ func forgedRecord(t testing.TB, key []byte) *SignedRecord {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &SignedRecord{Payload: b, Sig: forgeSmallOrder(t, key, append([]byte(keys.LabelDirectory+"\x00"), b...))}
+	return &SignedRecord{Payload: b, Sig: testkit.ForgeSmallOrder(t, key, append([]byte(keys.LabelDirectory+"\x00"), b...))}
 }
 
 // smallOrderVectors are records that would claim a handle for a peer
