@@ -160,7 +160,7 @@ func encodingCases() []vectorCase {
 			p.Resource = "calendar/../secrets/*"
 			return bobReads(c, textOf(envelopeBytes(t, c.owner, cborOf(t, &p), keys.TokenMessage)))
 		}},
-		{"an envelope one byte over the size cap is too large", "ErrTooLarge", func(t *testing.T, c *cast) vector {
+		{"the text of an envelope one byte over the size cap is too large (the text cap decides)", "ErrTooLarge", func(t *testing.T, c *cast) vector {
 			root := issue(t, c.owner, Params{Audience: c.bob.ID(), Resource: "calendar/work/*", Actions: Read})
 			return bobReads(c, textOf(append(bytes.Clone(root.raw), make([]byte, MaxTokenBytes+1-len(root.raw))...)))
 		}},

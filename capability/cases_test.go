@@ -36,11 +36,18 @@ func bobReads(c *cast, tok string) vector {
 
 // vectorCases is the full table: semantic cases here, encoding and
 // tampering cases in encodingCases, then (appended later, so the older
-// vectors keep their place in the file) peer-key and text-form cases.
+// vectors keep their place in the file) peer-key and text-form cases, then
+// the cases that pin each rule and limit of doc.go (cases_limits_test.go,
+// cases_rules_test.go).
 func vectorCases() []vectorCase {
 	cs := append(semanticCases(), encodingCases()...)
 	cs = append(cs, peerKeyCases()...)
-	return append(cs, textCases()...)
+	cs = append(cs, textCases()...)
+	for _, more := range [][]vectorCase{limitCases(), textFormCases(), fieldCases(), peerIDCases(), depthCases(),
+		signatureCases(), grammarCases(), containmentCases(), orderCases()} {
+		cs = append(cs, more...)
+	}
+	return cs
 }
 
 func semanticCases() []vectorCase {

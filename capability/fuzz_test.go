@@ -3,6 +3,7 @@ package capability
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"runtime"
 	"strings"
@@ -11,12 +12,21 @@ import (
 	"github.com/ocmt/mesh/internal/testkit"
 )
 
-// vectorSeeds returns the committed vector texts.
+// vectorSeeds returns the committed vector texts (the text form of the
+// vectors given as envelope bytes).
 func vectorSeeds(tb testing.TB) []string {
 	tb.Helper()
 	vs := testkit.ReadVectors[vector](tb, vectorsFile)
 	out := make([]string, 0, len(vs))
 	for _, v := range vs {
+		if v.Envelope != "" {
+			raw, err := hex.DecodeString(v.Envelope)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			out = append(out, textOf(raw))
+			continue
+		}
 		out = append(out, v.Token)
 	}
 	return out

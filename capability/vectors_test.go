@@ -1,8 +1,10 @@
 package capability
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"flag"
 	"testing"
 	"time"
@@ -16,12 +18,14 @@ var update = flag.Bool("update", false, "rewrite testdata/vectors.json from the 
 
 const vectorsFile = "testdata/vectors.json"
 
-// vector is one committed test vector: a token text, the request and
-// environment it is verified in, and the expected outcome ("ok" or a
-// sentinel name from ErrorName).
+// vector is one committed test vector: a token (its text, or its envelope
+// bytes in hex), the request and environment it is verified in, and the
+// expected outcome ("ok" or a sentinel name from ErrorName). The format is
+// documented in testdata/README.md.
 type vector struct {
 	Name     string   `json:"name"`
-	Token    string   `json:"token"`
+	Token    string   `json:"token,omitempty"`    // the text form; or
+	Envelope string   `json:"envelope,omitempty"` // the envelope bytes, hex
 	Remote   string   `json:"remote"`
 	Owner    string   `json:"owner"`
 	Resource string   `json:"resource"`
@@ -35,12 +39,29 @@ type vector struct {
 // run verifies v in a fresh verifier and returns the last outcome's name.
 func (v vector) run(t *testing.T) string {
 	t.Helper()
-	tok, err := Parse(v.Token)
-	if err != nil {
-		return ErrorName(err)
+	if (v.Token == "") == (v.Envelope == "") {
+		t.Fatal("a vector has a token text or envelope bytes, and not both")
 	}
-	if again := tok.String(); again != v.Token {
-		t.Fatalf("parsed token does not re-encode to the same text")
+	var tok *Token
+	if v.Envelope != "" {
+		raw, err := hex.DecodeString(v.Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok, err = Decode(raw); err != nil {
+			return ErrorName(err)
+		}
+		if !bytes.Equal(tok.Bytes(), raw) {
+			t.Fatalf("decoded token does not re-encode to the same bytes")
+		}
+	} else {
+		var err error
+		if tok, err = Parse(v.Token); err != nil {
+			return ErrorName(err)
+		}
+		if again := tok.String(); again != v.Token {
+			t.Fatalf("parsed token does not re-encode to the same text")
+		}
 	}
 	revs := NewMemoryRevocations()
 	for _, h := range v.Revoked {
@@ -84,7 +105,12 @@ func buildVectors(t *testing.T) []vector {
 	t.Helper()
 	c := newCast(t)
 	var out []vector
+	seen := map[string]bool{}
 	for _, vc := range vectorCases() {
+		if seen[vc.name] {
+			t.Fatalf("two vectors are named %q", vc.name)
+		}
+		seen[vc.name] = true
 		v := vc.build(t, c)
 		v.Name, v.Want = vc.name, vc.want
 		out = append(out, v)

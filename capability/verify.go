@@ -81,7 +81,9 @@ type Verified struct {
 
 // Verify checks tok for req, in the order doc.go specifies, and on success
 // spends one use of every token in the chain that has a max-uses budget.
-// Every error wraps one sentinel; ErrRevoked comes as a *RevokedError.
+// Every error wraps one of the sentinels doc.go lists (a resource that
+// breaks the grammar wraps ErrMalformed and ErrBadPattern, and is named
+// ErrMalformed); ErrRevoked comes as a *RevokedError.
 func (v *Verifier) Verify(ctx context.Context, tok *Token, req Request) (*Verified, error) {
 	if tok == nil {
 		return nil, fmt.Errorf("%w: nil token", ErrMalformed)

@@ -24,9 +24,17 @@ type Limits struct {
 	Timeout     time.Duration // deadline for the whole exchange
 }
 
+// DefaultTimeout bounds an exchange whose Limits give no Timeout.
+const DefaultTimeout = 10 * time.Second
+
+// ReplySlack is what a server keeps free in a reply frame for the envelope
+// around the body: a body over MaxResponse − ReplySlack bytes is not sent
+// (the reply is Internal).
+const ReplySlack = 16
+
 func (l Limits) timeout() time.Duration {
 	if l.Timeout <= 0 {
-		return 10 * time.Second
+		return DefaultTimeout
 	}
 	return l.Timeout
 }
@@ -109,7 +117,7 @@ func Serve(s network.Stream, lim Limits, log *slog.Logger, h HandlerFunc) {
 	resp, err := h(ctx, remote, req)
 	rep := Reply{Status: wire.OK}
 	if err == nil && resp != nil {
-		if rep.Body, err = wire.Marshal(resp); err == nil && len(rep.Body) > lim.MaxResponse-16 {
+		if rep.Body, err = wire.Marshal(resp); err == nil && len(rep.Body) > lim.MaxResponse-ReplySlack {
 			err = fmt.Errorf("response of %d bytes over cap %d", len(rep.Body), lim.MaxResponse)
 		}
 		if err == nil {
@@ -149,10 +157,13 @@ func writeReply(w io.Writer, r Reply, max int) error {
 }
 
 // Call opens a stream to p on proto, sends req as one frame, and decodes the
-// OK reply's body into resp (which may be nil). A non-OK reply is returned as
-// a *wire.Error, with the reply's detail in wire.Error.Detail (a detail over
-// MaxDetail is dropped; the refusal stands). An OK reply carrying a detail
-// is malformed (BadRequest). The stream is opened with network.WithAllowLimitedConn so calls
+// OK reply's body into resp (nil when the protocol's reply to req has no
+// body). The envelope and the body are decoded canonically (doc.go). A
+// non-OK reply is returned as a *wire.Error, with the reply's detail in
+// wire.Error.Detail (a detail over MaxDetail is dropped; the refusal
+// stands). An OK reply carrying a detail, an OK reply without the body
+// resp needs or with one where resp is nil, and a refusal carrying a body
+// are malformed (BadRequest). The stream is opened with network.WithAllowLimitedConn so calls
 // work over relayed connections, and is reset if ctx ends first.
 func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Limits, req, resp any) error {
 	ctx, cancel := context.WithTimeout(ctx, lim.timeout())
@@ -177,7 +188,6 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 		s.Reset()
 		return fmt.Errorf("closing the request stream: %w", err)
 	}
-	var rep Reply
 	raw, err := wire.ReadFrameReserve(s, lim.MaxResponse, func(n int) error {
 		if err := s.Scope().ReserveMemory(n, network.ReservationPriorityAlways); err != nil {
 			return fmt.Errorf("reserving %d bytes for the reply: %w", n, err)
@@ -185,9 +195,6 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 		reserved += n
 		return nil
 	})
-	if err == nil {
-		err = wire.Unmarshal(raw, &rep)
-	}
 	if err != nil {
 		s.Reset()
 		if ctx.Err() != nil {
@@ -196,19 +203,37 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, lim Li
 		return fmt.Errorf("reading the %s reply: %w", proto, err)
 	}
 	s.Close()
+	return decodeReply(raw, resp)
+}
+
+// decodeReply decodes one reply frame's body as doc.go specifies: the
+// envelope and the body canonically, a refusal as a *wire.Error, and the
+// body of an OK reply into resp, which is nil when the protocol's reply
+// to this request has no body.
+func decodeReply(raw []byte, resp any) error {
+	var rep Reply
+	if err := wire.UnmarshalCanonical(raw, &rep); err != nil {
+		return err
+	}
 	if rep.Status != wire.OK {
+		if len(rep.Body) != 0 {
+			return &wire.Error{Status: wire.BadRequest, Message: "body in a refusal"}
+		}
 		return replyError(&rep)
 	}
 	if len(rep.Detail) != 0 {
 		return &wire.Error{Status: wire.BadRequest, Message: "detail in an OK reply"}
 	}
 	if resp == nil {
+		if len(rep.Body) != 0 {
+			return &wire.Error{Status: wire.BadRequest, Message: "body in a reply that has none"}
+		}
 		return nil
 	}
 	if len(rep.Body) == 0 {
 		return &wire.Error{Status: wire.BadRequest, Message: "empty reply body"}
 	}
-	return wire.Unmarshal(rep.Body, resp)
+	return wire.UnmarshalCanonical(rep.Body, resp)
 }
 
 // replyError is the *wire.Error a non-OK reply stands for. An unknown status is

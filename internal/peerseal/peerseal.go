@@ -1,22 +1,3 @@
-// Package peerseal encrypts to a peer: it derives an age X25519 recipient
-// from an Ed25519 libp2p peer ID and the matching age identity from a
-// keys.PeerKey, so anything addressed to a peer ID can be sealed without a
-// key exchange and opened only by the holder of that peer key.
-//
-// The conversion is the standard birational map: the recipient is the
-// Montgomery u-coordinate of the Ed25519 public point, the identity scalar is
-// the first half of SHA-512(seed) (the same clamped scalar Ed25519 signs
-// with, so u = scalar·B holds). Low-order and identity points are refused:
-// a recipient built from one would let anyone compute the shared secret.
-//
-// Ciphertexts are plain age files (age-encryption.org/v1, X25519 stanzas,
-// STREAM payload), so they are multi-recipient, streamable, and readable by
-// the age tool given the derived identity.
-//
-// Using one Ed25519 key for signatures and for X25519 key agreement is safe
-// under the analysis of Thormarker, "On using the same key pair for Ed25519
-// and an X25519 based KEM" (2021); age's HKDF binds the stanza to both public
-// keys, and our signatures always carry a domain label.
 package peerseal
 
 import (

@@ -32,7 +32,12 @@ type Codec struct {
 // indefinite lengths, tags, unknown fields, invalid UTF-8 and trailing bytes
 // are all errors.
 func NewCodec() *Codec {
-	enc, err := cbor.CoreDetEncOptions().EncMode()
+	encOpts := cbor.CoreDetEncOptions()
+	// A nil byte string, array or map is written empty, never as null: null
+	// is no field's value (doc.go, "CBOR"), so the strict decoder below
+	// refuses it, and a value must re-encode to the bytes it came from.
+	encOpts.NilContainers = cbor.NilContainerAsEmpty
+	enc, err := encOpts.EncMode()
 	if err != nil {
 		panic(err) // static options; cannot fail
 	}

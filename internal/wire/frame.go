@@ -1,13 +1,3 @@
-// Package wire is the encoding every OCMT Mesh format and protocol uses:
-// uvarint length-prefixed frames whose size is checked against a per-
-// protocol cap before anything is allocated, deterministic CBOR bodies
-// decoded strictly, and a stable numeric Status for failures that cross
-// the wire. It knows nothing of libp2p, so records and stores use it too;
-// internal/exchange runs one request/reply exchange on a libp2p stream
-// with it.
-//
-// A frame is uvarint(len) || body. The length must be minimally encoded and
-// at most the caller's max; a zero-length frame is valid.
 package wire
 
 import (

@@ -53,6 +53,22 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", uint16(s))
 }
 
+// statusIDs are the names doc.go's status table gives, the Go identifiers.
+var statusIDs = [...]string{
+	OK: "OK", BadRequest: "BadRequest", Unauthorized: "Unauthorized", Forbidden: "Forbidden",
+	NotFound: "NotFound", TooLarge: "TooLarge", RateLimited: "RateLimited", Revoked: "Revoked",
+	Expired: "Expired", Locked: "Locked", Internal: "Internal", Conflict: "Conflict", Unavailable: "Unavailable",
+}
+
+// Name is the status's name in doc.go's table and in test vectors
+// ("BadRequest"); an unknown status is "status(N)".
+func (s Status) Name() string {
+	if int(s) < len(statusIDs) {
+		return statusIDs[s]
+	}
+	return fmt.Sprintf("status(%d)", uint16(s))
+}
+
 // Known reports whether s is a status this version defines.
 func (s Status) Known() bool { return int(s) < len(statusNames) }
 

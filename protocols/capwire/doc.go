@@ -4,31 +4,88 @@
 // (share, grant, relay-access), and the structured detail of a Revoked
 // refusal (who revoked which token of the chain, and when).
 //
+// This comment is the specification of both. testdata/README.md describes
+// the vectors, and specs/capwire/check.py, at the module root, is an
+// independent checker written from this text.
+//
+// # Limits
+//
+// Every number of this package, with its value; TestDocNumbersMatchTheConstants
+// checks them against the constants.
+//
+//	name            value  unit    what it bounds
+//	TokenIDLen      32     bytes   a token ID in a detail, exactly (SHA-256)
+//	MaxDepth        4      tokens  a chain (capability.MaxDepth): of, and so link
+//	MaxPeerIDBytes  64     bytes   the by field, checked before it is parsed as a peer ID
+//	PeerIDLen       38     bytes   a peer ID (internal/wire "Peer IDs"), exactly
+//	MaxDetail       512    bytes   any reply detail (internal/exchange)
+//
 // # Statuses
 //
 // The rule behind the table: BadRequest when the bytes are not a
-// well-formed token or pattern (no retry of the same bytes can ever work), Forbidden when they are
-// a well-formed token that carries no authority for this request (a
-// forged or broken chain is a refusal of authority, not a syntax error),
-// Expired for the time window, Revoked for a revocation, and Unavailable
-// for the one failure that is the server's own and passes (its replay
-// store is full). The message is "token: " and the sentinel's stable name
-// (capability.ErrorName), for humans only.
+// well-formed token or pattern (no retry of the same bytes can ever work),
+// Forbidden when they are a well-formed token that carries no authority
+// for this request (a forged or broken chain is a refusal of authority,
+// not a syntax error), Expired for the time window, Revoked for a
+// revocation, and Unavailable for the one failure that is the server's
+// own and passes (its replay store is full). The sentinels are
+// capability/doc.go's; a failure that wraps several is named by the first
+// of them in this table's order (capability.ErrorName), and one that
+// wraps none (a cancelled context, a store failure) is Internal, with no
+// message.
+//
+//	sentinel             status
+//	ErrTooLarge          BadRequest
+//	ErrTooDeep           BadRequest
+//	ErrMalformed         BadRequest
+//	ErrBadPattern        BadRequest
+//	ErrBadSignature      Forbidden
+//	ErrBrokenChain       Forbidden
+//	ErrNoShare           Forbidden
+//	ErrEscalation        Forbidden
+//	ErrWidened           Forbidden
+//	ErrValidityExtended  Forbidden
+//	ErrCeiling           Forbidden
+//	ErrExpired           Expired
+//	ErrNotYetValid       Expired
+//	ErrRevoked           Revoked
+//	ErrWrongAudience     Forbidden
+//	ErrWrongOwner        Forbidden
+//	ErrNotPermitted      Forbidden
+//	ErrReplayed          Forbidden
+//	ErrReplayFull        Unavailable
+//
+// The refusal's message is "token: " and the sentinel's name, and for a
+// revocation the revoked token and its link, for humans only: nothing
+// parses it.
 //
 // # Revoked detail
 //
 // A protocol whose spec defines it (share/2) attaches RevokedDetail to a
-// Revoked refusal as the reply's detail (internal/exchange.Reply field 4), a
-// CBOR map with integer keys, deterministic encoding, decoded canonically:
+// Revoked refusal as the reply's detail (internal/exchange.Reply field 4):
+// a CBOR map, internal/wire's canonical encoding, decoded canonically:
 //
-//	1 token  bytes  the revoked token's ID (32 bytes)
-//	2 link   uint   its position in the chain, 1 = root (1 ≤ link ≤ of)
-//	3 of     uint   the chain's length (≤ capability.MaxDepth)
-//	4 by     bytes  the revoker's peer ID (≤ MaxPeerIDBytes); absent when
-//	                the server does not know who revoked it
-//	5 at     int    unix seconds of the revocation (> 0); absent when the
-//	                server does not know when
+//	key  name   type   rule
+//	1    token  bytes  required; the revoked token's ID, exactly TokenIDLen (32) bytes
+//	2    link   uint   required; its position in the presented chain, 1 = root,
+//	                   1 ≤ link ≤ of
+//	3    of     uint   required; the presented chain's length, 1 ≤ of ≤ MaxDepth (4)
+//	4    by     bytes  optional; the revoker: a peer ID (internal/wire "Peer IDs",
+//	                   PeerIDLen (38) bytes, canonical Ed25519, not small
+//	                   order); absent when the server does not know it
+//	5    at     int    optional; the revocation time, unix seconds, > 0; absent
+//	                   when the server does not know it
 //
-// The encoded detail is at most a little over 100 bytes, far inside
-// exchange.MaxDetail.
+// As for every optional field, by present and empty (04 40) or at present
+// and 0 (05 00) is refused: absence is the only way to say "unknown". A
+// negative at (major type 1) is refused; so is an at of 2^63 or more. The
+// encoded detail is at most about 110 bytes, far inside MaxDetail (512).
+//
+// A detail is well formed when it decodes canonically and every rule of
+// the table holds; nothing else is checked (the token ID is not looked
+// up, the revoker need not be the chain's issuer). A client that reads a
+// Revoked refusal's detail and finds it not well formed ignores it, as if
+// absent: the refusal stands, and the message is still only for humans.
+// A server never sends a detail it could not read back: Marshal refuses
+// what ParseRevokedDetail would refuse.
 package capwire

@@ -12,8 +12,8 @@ import (
 	"github.com/ocmt/mesh/internal/wire"
 )
 
-// MaxPeerIDBytes caps the revoker field of a detail: an Ed25519 peer ID is
-// 38 bytes, an RSA one (a SHA-256 multihash) 34.
+// MaxPeerIDBytes caps the revoker field of a detail before it is parsed;
+// the only peer ID it may hold is the 38-byte Ed25519 form (doc.go).
 const MaxPeerIDBytes = 64
 
 // RevokedDetail is the structured detail of a Revoked refusal: which token

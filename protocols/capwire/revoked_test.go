@@ -62,7 +62,7 @@ func buildVectors(t testing.TB) []vector {
 	full := revokedWire{Token: id[:], Link: 2, Of: 3, By: []byte(by), At: testkit.Epoch.Unix()}
 	with := func(f func(*revokedWire)) revokedWire { w := full; f(&w); return w }
 	fb, _ := wire.Marshal(full)
-	return []vector{
+	return append([]vector{
 		good("revoker and time known", RevokedDetail{Token: id, Link: 2, Of: 3, By: by, At: testkit.Epoch}),
 		good("revoker unknown", RevokedDetail{Token: id, Link: 1, Of: 1}),
 		good("longest chain, leaf revoked", RevokedDetail{Token: id, Link: capability.MaxDepth, Of: capability.MaxDepth, By: by}),
@@ -77,7 +77,7 @@ func buildVectors(t testing.TB) []vector {
 		{Name: "non-canonical link (two-byte uint)", Hex: hex.EncodeToString(bytes.Replace(fb, []byte{0x02, 0x02, 0x03}, []byte{0x02, 0x18, 0x02, 0x03}, 1))},
 		{Name: "empty revoker present", Hex: hex.EncodeToString(bytes.Replace(fb, append([]byte{0x04, 0x58, byte(len(by))}, by...), []byte{0x04, 0x40}, 1))},
 		{Name: "trailing bytes", Hex: hex.EncodeToString(append(fb, 0x00))},
-	}
+	}, moreVectors(t, id, by, full)...)
 }
 
 func TestRevokedDetailVectors(t *testing.T) {

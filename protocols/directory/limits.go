@@ -17,6 +17,8 @@ const (
 	MaxRelays = 8
 	// MaxAddrBytes bounds one binary multiaddr; real relay circuits are < 120 bytes.
 	MaxAddrBytes = 256
+	// MaxDNSNameBytes bounds a DNS name in a relay address, as DNS does.
+	MaxDNSNameBytes = 253
 	// MaxPayloadBytes bounds a record payload: all fields at their caps fit.
 	MaxPayloadBytes = 2560
 	// MaxRecordBytes bounds a signed envelope: payload + 64-byte signature + framing.

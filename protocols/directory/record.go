@@ -178,12 +178,8 @@ func (p *payload) record() (*Record, error) {
 		if err != nil || !bytes.Equal(a.Bytes(), raw) {
 			return nil, bad("relay %d: not a multiaddr", i)
 		}
-		for _, c := range a { // a relay anyone can authenticate as is no relay
-			if c.Code() == ma.P_P2P {
-				if _, _, err := keys.ParsePeerID(c.RawValue()); err != nil {
-					return nil, bad("relay %d: peer ID: %v", i, err)
-				}
-			}
+		if err := checkRelay(a); err != nil {
+			return nil, bad("relay %d: %v", i, err)
 		}
 		r.Relays = append(r.Relays, a)
 	}
@@ -197,6 +193,39 @@ func (p *payload) record() (*Record, error) {
 		return nil, bad("issued time missing")
 	}
 	return r, nil
+}
+
+// checkRelay holds a relay address to the protocols doc.go allows
+// ("Relay addresses"), each with the value rule given there.
+func checkRelay(a ma.Multiaddr) error {
+	for _, c := range a {
+		switch c.Code() {
+		case ma.P_IP4, ma.P_IP6, ma.P_TCP, ma.P_UDP, ma.P_QUIC_V1, ma.P_CIRCUIT:
+		case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+			if !validDNSName(c.RawValue()) {
+				return fmt.Errorf("%s name %q is not 1–%d letters, digits, '-' and '.'", c.Protocol().Name, c.RawValue(), MaxDNSNameBytes)
+			}
+		case ma.P_P2P: // a relay anyone can authenticate as is no relay
+			if _, _, err := keys.ParsePeerID(c.RawValue()); err != nil {
+				return fmt.Errorf("peer ID: %v", err)
+			}
+		default:
+			return fmt.Errorf("protocol %s is not allowed in a relay address", c.Protocol().Name)
+		}
+	}
+	return nil
+}
+
+func validDNSName(b []byte) bool {
+	if len(b) == 0 || len(b) > MaxDNSNameBytes {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func validName(s string) error {

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -166,26 +165,12 @@ func buildVectors(t *testing.T) []vector {
 	dup = append(dup, 0x01, 0x40)
 	vs = append(vs, vector{Name: "envelope with a duplicate key", Hex: hex.EncodeToString(dup)})
 	vs = append(vs, vector{Name: "envelope with trailing bytes", Hex: hex.EncodeToString(append(gb, 0x00))})
-	return append(vs, smallOrderVectors(t, k)...)
+	vs = append(vs, smallOrderVectors(t, k)...)
+	return append(vs, moreRecordVectors(t, k)...)
 }
 
 func TestVectors(t *testing.T) {
-	path := filepath.Join("testdata", "records.json")
-	if *update {
-		b, _ := json.MarshalIndent(buildVectors(t), "", "  ")
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []vector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
+	vs := testkit.Vectors(t, filepath.Join("testdata", "records.json"), *update, func() []vector { return buildVectors(t) })
 	if len(vs) < 10 {
 		t.Fatalf("only %d vectors", len(vs))
 	}

@@ -43,8 +43,8 @@ type Received struct {
 // failure is a *wire.Error with the status of the shared table
 // (protocols/capwire).
 func Check(d *Delivery, self, sender peer.ID, now time.Time) (*capability.Token, error) {
-	if len(d.Note) > MaxNote || len(d.Handle) > maxHandle {
-		return nil, wire.Errorf(wire.BadRequest, "note or handle too long")
+	if err := d.check(); err != nil {
+		return nil, err
 	}
 	tok, err := capability.Decode(d.Token)
 	if err != nil {
@@ -57,6 +57,15 @@ func Check(d *Delivery, self, sender peer.ID, now time.Time) (*capability.Token,
 		return nil, wire.Errorf(wire.Forbidden, "token was not issued by the sender")
 	}
 	return tok, nil
+}
+
+// check applies the delivery's own rules (doc.go), before its token is
+// looked at.
+func (d *Delivery) check() error {
+	if len(d.Note) > MaxNote || len(d.Handle) > maxHandle {
+		return wire.Errorf(wire.BadRequest, "note or handle too long")
+	}
+	return nil
 }
 
 // Server receives deliveries.
@@ -113,7 +122,7 @@ func Seal(tok *capability.Token, handle, note string) ([]byte, error) {
 
 // OpenMail decrypts and checks a mailbox item addressed to k.
 func OpenMail(k *keys.PeerKey, sealed []byte, now time.Time) (*Received, error) {
-	if len(sealed) > maxDelivery+1024 {
+	if len(sealed) > maxSealedDelivery {
 		return nil, fmt.Errorf("grant: mailbox item of %d bytes is too large", len(sealed))
 	}
 	pt, err := peerseal.Open(k, sealed)

@@ -7,9 +7,19 @@ import (
 	"github.com/ocmt/mesh/internal/exchange"
 )
 
+// Caps of the relay-access protocol, each with its reason.
+const (
+	// maxRequest bounds the request frame: a token and its framing.
+	maxRequest = capability.MaxTokenBytes + 64
+	// maxResponse bounds the reply frame: a status and a short message.
+	maxResponse = 256
+	// timeout bounds one exchange.
+	timeout = 10 * time.Second
+)
+
 // Limits are the frame caps: a token and its framing in, a status out.
 func Limits() exchange.Limits {
-	return exchange.Limits{MaxRequest: capability.MaxTokenBytes + 64, MaxResponse: 256, Timeout: 10 * time.Second}
+	return exchange.Limits{MaxRequest: maxRequest, MaxResponse: maxResponse, Timeout: timeout}
 }
 
 // MaxGrants bounds how many admitted peers a relay remembers, so a

@@ -2,6 +2,14 @@
 // writes or deletes an owner's resources with a capability token the owner
 // issued.
 //
+// This comment is the specification of the protocol. The encoding rules
+// (frames, canonical CBOR, peer IDs, statuses) are internal/wire's doc.go,
+// the reply envelope internal/exchange's, the token and the resource path
+// capability's, and the Revoked detail and the token-failure table
+// protocols/capwire's; this text refers to them and does not repeat them.
+// testdata/README.md describes the vectors, and specs/share/check.py, at
+// the module root, is an independent checker written from these texts.
+//
 // # Protocol ID
 //
 //	/ocmt/share/2
@@ -20,6 +28,14 @@
 //	   the delete action (version 1 offered write and never delete). The
 //	   other requests and OK reply bodies are unchanged.
 //
+// Later in version 2, without a new ID (what a client sends did not
+// change): a listing holds at most MaxListNames (1024) names, the first in
+// byte order (it was 2000, in the store's order, and a client could not
+// decode more than 1024); an empty read reply's data is written 40 (the
+// empty byte string) where owners built before wrote null (0xf6), which
+// clients decoding canonically (internal/exchange) refuse; and clients
+// decode replies canonically.
+//
 // # Interoperability
 //
 // Version 1 is dropped, not served beside version 2. Nothing running it
@@ -30,69 +46,123 @@
 // confusing malformed reply on the one refusal that matters. Owner and
 // grantee must both run version 2.
 //
+// # Limits
+//
+// Every number of the protocol, with its value; TestDocNumbersMatchTheConstants
+// checks them against the constants.
+//
+//	name           value    unit        what it bounds
+//	MaxData        4194304  bytes       a resource moved in one exchange (4 MiB)
+//	MaxListNames   1024     names       a listing reply
+//	maxPath        1024     bytes       the path field
+//	MaxTokenBytes  4096     bytes       the token field (capability.MaxTokenBytes)
+//	frameSlack     4096     bytes       framing allowed around data, token and path
+//	MaxRequest     4203520  bytes       a request frame's body: MaxData + MaxTokenBytes + maxPath + frameSlack
+//	MaxResponse    4198400  bytes       a reply frame's body: MaxData + frameSlack
+//	Timeout        60       seconds     one exchange, relayed or not
+//	DefaultRate    50       requests/s  each remote peer's sustained rate (Config.PerPeerRate)
+//	DefaultBurst   100      requests    each remote peer's burst
+//
 // # Message flow
 //
-// One request and one reply per stream (internal/exchange over internal/wire: uvarint-framed
-// deterministic CBOR, read deadline before the first read, each frame's
-// size charged to the stream's resource scope before it is allocated).
-// The grantee opens the stream, over a relay circuit if there is no direct
-// path; the relay forwards only the end-to-end Noise stream.
+// One request and one reply per stream (internal/exchange). The grantee
+// opens the stream, over a relay circuit if there is no direct path (the
+// relay forwards only the end-to-end Noise stream), writes one request
+// frame of at most MaxRequest (4203520) bytes and reads one reply frame
+// of at most MaxResponse (4198400) bytes, within Timeout (60) seconds.
 //
-// The owner decodes the request canonically (internal/wire: the bytes must
-// be the deterministic encoding of what they decode to; unknown fields,
-// duplicate keys, indefinite lengths and tags are refused), decodes the
-// token strictly and verifies it with the capability package against the
-// authenticated remote peer of the stream (the token is never a bearer
-// secret), this node as owner, the requested path and the one action of
-// the op. Every served request is audited by the owner.
+// The owner answers in this order; the first refusal is the reply:
+//
+//  1. the remote peer's token bucket, DefaultRate (50) a second with a
+//     burst of DefaultBurst (100) unless configured — RateLimited;
+//  2. the canonical decode of the request — BadRequest;
+//  3. the request's own rules: an op other than 1 to 4 — BadRequest; a
+//     path over maxPath (1024) bytes — BadRequest; data over MaxData
+//     (4194304) bytes — TooLarge; data with an op other than write —
+//     BadRequest;
+//  4. the token, decoded strictly (capability/doc.go); a failure is
+//     refused with protocols/capwire's status (BadRequest for a token
+//     that is not well formed or over capability.MaxTokenBytes);
+//  5. readiness: an owner still catching up on revocations after it
+//     started — Unavailable (retry later);
+//  6. for read, write and delete, the path must be a resource path
+//     (capability/doc.go, "Resources") — BadRequest;
+//  7. the token is verified by the capability package against the
+//     authenticated remote peer of the stream (the token is never a
+//     bearer secret), this node as owner, the path (for list, the token
+//     must allow list; see below) and the op's one action; a failure is
+//     refused with capwire's status (Forbidden, Expired, Revoked with its
+//     detail, Unavailable, BadRequest);
+//  8. the owner's store: no such resource (only now, after the token
+//     allowed the path) — NotFound; the owner's vault is locked —
+//     Locked; a resource larger than MaxData on read — TooLarge; any
+//     other failure — Internal.
+//
+// Every served request, and every refused one, is audited by the owner.
 //
 // # Frames
 //
-// Request (CBOR map, integer keys; at most Limits().MaxRequest bytes):
+// Request (CBOR map, integer keys; at most MaxRequest bytes), decoded
+// canonically (internal/wire):
 //
-//	1 op     uint   1 read, 2 list, 3 write, 4 delete (each needs the
-//	                action of its name); any other value is BadRequest
-//	2 path   text   read/write/delete: a resource path; list: a path prefix ("" =
-//	                all the token covers; absent when empty) (≤ 1024 bytes;
-//	                a resource path is also held to capability's own caps)
-//	3 token  bytes  the capability envelope (≤ capability.MaxTokenBytes)
-//	4 data   bytes  write only: the new content (≤ MaxData); absent for
-//	                read, list and delete
+//	key  name   type   rule
+//	1    op     uint8  required; 1 read, 2 list, 3 write, 4 delete (each
+//	                   needs the action of its name); 0 and 5 to 255 are
+//	                   BadRequest, and a value over 255 is malformed
+//	2    path   text   optional; read, write, delete: the resource path
+//	                   (required in effect: an absent path is no resource
+//	                   path); list: a prefix, absent for "everything the
+//	                   token covers"; at most maxPath bytes
+//	3    token  bytes  required; the capability envelope (capability/doc.go)
+//	4    data   bytes  optional; write only: the new content, 1 to MaxData
+//	                   bytes; absent writes an empty resource
 //
-// Reply: the internal/exchange envelope (at most Limits().MaxResponse bytes):
+// A path or data present and empty (02 60, 04 40) is refused as an
+// explicit zero, as for every optional field.
 //
-//	1 status   uint  wire.Status
-//	2 message  text  for humans only, never parsed (any length within the
-//	                 frame; servers keep it short)
-//	3 body     map   status OK only, by op:
-//	                   read:  {1 data: bytes (≤ MaxData)}
-//	                   list:  {1 names: [text]} (≤ MaxListNames names,
-//	                          sorted, each a resource path)
-//	                   write, delete: absent
-//	4 detail   map   status Revoked only: RevokedDetail (≤ exchange.MaxDetail)
+// List: the prefix loses one trailing "/", if it has one; a resource path
+// is listed when the token's pattern matches it and it equals the prefix
+// or starts with the prefix followed by "/" (an empty prefix lists
+// everything the pattern matches). The prefix itself is not otherwise
+// checked. The names are sorted bytewise; when more match, the reply
+// holds the first MaxListNames (1024) and nothing says it was cut.
 //
-// RevokedDetail (protocols/capwire; canonical CBOR, integer keys):
+// Reply: the internal/exchange envelope (at most MaxResponse bytes):
+//
+//	1 status   uint16  a Status
+//	2 message  text    for humans only, never parsed
+//	3 body     map     status OK only, by op (below)
+//	4 detail   map     status Revoked only: RevokedDetail (protocols/capwire,
+//	                   ≤ exchange.MaxDetail)
+//
+// Bodies, decoded canonically:
+//
+//	read:   {1 data: bytes, required} — the resource, 0 to MaxData bytes
+//	        (an empty resource is 01 40)
+//	list:   {1 names: [text], required} — 0 to MaxListNames resource
+//	        paths, sorted (no listing is 01 80)
+//	write, delete: no body
+//
+// RevokedDetail (protocols/capwire "Revoked detail"; canonical CBOR,
+// integer keys):
 //
 //	1 token  bytes  the revoked token's ID (32 bytes)
 //	2 link   uint   its position in the presented chain, 1 = root
 //	                (1 ≤ link ≤ of)
 //	3 of     uint   the presented chain's length (≤ capability.MaxDepth)
-//	4 by     bytes  the revoker's peer ID (≤ capwire.MaxPeerIDBytes);
-//	                absent when the owner does not know it
+//	4 by     bytes  the revoker's peer ID; absent when the owner does not know it
 //	5 at     int    the revocation time, unix seconds (> 0); absent when
 //	                the owner does not know it
 //
 // An owner always attaches the detail to a Revoked refusal of a token it
-// verified (Server fills by and at from Config.RevokedBy). A grantee reads
-// it with Revoked(err); a detail that does not decode canonically or
-// breaks a cap is ignored, as if absent.
+// verified (Server fills by and at from Config.RevokedBy); no other
+// status carries one. A grantee reads it with Revoked(err); a detail that
+// is not well formed (capwire) is ignored, as if absent, and the refusal
+// stands. A client does not check the listing's count or order, or the
+// read data's size, beyond what the frame cap and the decoder enforce.
 //
-// Statuses: BadRequest (malformed request, path or token), Forbidden (a
-// token that does not verify or does not allow it), Revoked (a token in
-// the chain was revoked; see the detail), Expired (outside a token's
-// validity window), NotFound (no such resource, only after the token
-// allowed the path), Locked (the owner's vault is locked), TooLarge,
-// RateLimited, Unavailable (the owner is catching up on revocations, or
-// its replay store is full: retry later), Internal. Which token failure
-// gets which status is protocols/capwire's table.
+// Statuses an owner sends: BadRequest, Forbidden, Revoked (with the
+// detail), Expired, NotFound, Locked, TooLarge, RateLimited, Unavailable
+// and Internal. Which token failure gets which status is
+// protocols/capwire's table.
 package share

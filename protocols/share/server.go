@@ -43,7 +43,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Refused is told about every refused request. Default: none.
 	Refused Refusals
-	// PerPeerRate is each remote peer's request rate. Default 50/s, burst 100.
+	// PerPeerRate is each remote peer's request rate. Default DefaultRate
+	// (50/s), burst DefaultBurst (100).
 	PerPeerRate rate.Limit
 	// PerPeerBurst: default 100.
 	PerPeerBurst int
@@ -78,7 +79,7 @@ func NewServer(h host.Host, cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.PerPeerRate == 0 {
-		cfg.PerPeerRate, cfg.PerPeerBurst = 50, 100
+		cfg.PerPeerRate, cfg.PerPeerBurst = DefaultRate, DefaultBurst
 	}
 	s := &Server{h: h, cfg: cfg, self: h.ID(), limiter: peerlimit.New(cfg.PerPeerRate, cfg.PerPeerBurst, 0, nil)}
 	h.SetStreamHandler(ID, s.handle)
@@ -182,13 +183,13 @@ func (s *Server) list(ctx context.Context, remote peer.ID, tok *capability.Token
 	if err != nil {
 		return nil, err
 	}
-	if len(paths) > MaxListNames {
-		paths = paths[:MaxListNames]
-	}
 	names := make([]string, len(paths))
 	for i, p := range paths {
 		names[i] = string(p)
 	}
-	slices.Sort(names)
+	slices.Sort(names) // before the cut, so the reply is the first names in byte order
+	if len(names) > MaxListNames {
+		names = names[:MaxListNames]
+	}
 	return ListReply{Names: names}, nil
 }
