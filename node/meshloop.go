@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
@@ -13,6 +14,7 @@ import (
 	"github.com/ocmt/mesh/internal/auditlimit"
 	"github.com/ocmt/mesh/internal/meshnet"
 	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/protocols/grant"
@@ -75,61 +77,170 @@ func (n *Node) startMesh(ctx context.Context, budget *revgossip.Budget, mcfg mes
 	return nil
 }
 
-// meshLoop keeps the node in the mesh: it finds a relay if none is
-// configured, publishes the directory record (retrying until the bootstrap
-// takes it) and then holds relay reservations (the relay admits peers in
-// the directory; with a relay-access capability they start at once), then
-// checks the mailbox and retries undelivered shares every Timings.Mailbox,
-// looks for a relay again while it has none, and republishes every
-// Timings.Republish.
+// meshLoop keeps the node in the mesh. It looks for relays in the DHT in
+// the background when none is configured (meshnet.LookForRelays), and
+// publishes the directory record until the bootstrap takes it, then holds
+// relay reservations (the relay admits peers in the directory; with a
+// relay-access capability they start at once). Every Timings.Mailbox it
+// checks the mailbox and retries undelivered shares. It publishes the
+// record again every Timings.Republish, as soon as a connection to the
+// bootstrap comes back (a restarted bootstrap may have lost its store),
+// when relays are found (the record names them), and when a lookup of its
+// own handle, every Timings.SelfCheck, finds the bootstrap without it;
+// mesh status says what is wrong meanwhile.
 func (n *Node) meshLoop(ctx context.Context) {
 	t := n.cfg.Timings
-	n.net.FindRelays()
+	reserving := false
+	reserve := func() {
+		n.net.KeepReservations()
+		n.net.RetryReservations() // what the relay checks has just changed
+		reserving = true
+	}
 	if len(n.cfg.RelayTokens) > 0 {
 		// A relay-access capability admits us without the directory. Without
 		// one, reserving before the record is published would only teach
 		// the relay that we are not registered (it remembers a no briefly).
+		reserve()
+	}
+	if !n.net.HasBootstrap() {
 		n.net.KeepReservations()
+		return
 	}
-	backoff := publishRetryFirst
-	for n.net.HasBootstrap() {
-		err := n.publishRecord(ctx)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, errNoHandle) {
-			break
-		}
-		n.log.Warn("publishing the directory record failed", "err", err)
-		if !meshnet.Sleep(ctx, backoff) {
-			return
-		}
-		backoff = min(2*backoff, t.PublishRetryMax)
+	relaysUp := n.net.LookForRelays()
+	if len(n.net.Relays()) > 0 {
+		relaysUp = nil // configured: nothing to wait for
 	}
-	n.net.KeepReservations()
-	n.net.RetryReservations()
-	republish := n.now().Add(t.Republish)
-	for n.net.HasBootstrap() {
-		rctx, cancel := context.WithTimeout(ctx, mailRound)
-		if k, err := n.fetchMail(rctx); err != nil {
-			n.log.Debug("mailbox fetch failed", "err", err)
-		} else if k > 0 {
-			n.log.Info("grants collected from the mailbox", "count", k)
-		}
-		n.redeliver(rctx)
-		if n.now().After(republish) {
-			if err := n.publishRecord(rctx); err == nil {
-				republish = n.now().Add(t.Republish)
+	var (
+		publish   = true              // the record is to be published
+		published bool                // the bootstrap took it once in this run
+		missing   bool                // the last self-check found it missing
+		pubWait   = publishRetryFirst // the pause after a failed publish
+		pubAt     time.Time           // no publish before this (after a failure)
+		round     time.Time           // the next mailbox round
+		now       = time.Now()
+		republish = now.Add(t.Republish)
+		selfCheck = now.Add(t.SelfCheck)
+	)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		now = time.Now()
+		if !now.Before(selfCheck) {
+			selfCheck = now.Add(t.SelfCheck)
+			if again, lost := n.checkOwnRecord(ctx); again {
+				publish, missing = true, lost
+				if lost {
+					pubAt = time.Time{}
+				}
 			}
 		}
-		cancel()
-		if len(n.net.Relays()) == 0 && n.net.FindRelays() {
-			n.net.KeepReservations()
-			n.publishRecord(ctx) // the record now names the relay
+		if !now.Before(republish) {
+			publish, republish = true, now.Add(t.Republish)
 		}
-		if !meshnet.Sleep(ctx, t.Mailbox) {
+		if publish && !now.Before(pubAt) {
+			drain(n.net.RepublishWanted()) // this attempt answers any request made before it
+			switch err := n.publishRecord(ctx); {
+			case err == nil, errors.Is(err, errNoHandle):
+				publish, published, missing, pubWait = false, err == nil || published, false, publishRetryFirst
+				republish = time.Now().Add(t.Republish)
+				reserve()
+			default:
+				n.log.Warn("publishing the directory record failed", "err", err)
+				switch {
+				case errors.Is(err, directory.ErrHandleTaken): // publishRecord says so
+				case missing:
+					n.setHandleProblem("missing from the bootstrap's directory (it may have lost its store), and publishing it again failed: " + bootstrapProblem(err))
+				case published:
+					n.setHandleProblem("not confirmed at the bootstrap: publishing it again failed: " + bootstrapProblem(err))
+				}
+				pubAt = time.Now().Add(pubWait)
+				pubWait = min(2*pubWait, t.PublishRetryMax)
+			}
+		}
+		if !now.Before(round) {
+			rctx, cancel := context.WithTimeout(ctx, mailRound)
+			n.collect(rctx)
+			cancel()
+			round = time.Now().Add(t.Mailbox)
+		}
+		wake := minTime(round, minTime(republish, selfCheck))
+		if publish {
+			wake = minTime(wake, pubAt)
+		}
+		timer.Reset(time.Until(wake))
+		select {
+		case <-ctx.Done():
 			return
+		case <-timer.C:
+		case <-n.net.RepublishWanted():
+			// The bootstrap is back (or lost our record): publish, and
+			// collect the mail and retry the shares that waited for it.
+			publish, pubAt, round = true, time.Time{}, time.Time{}
+		case <-relaysUp:
+			relaysUp = nil
+			publish, pubAt = true, time.Time{} // the record now names the relays
+			if reserving {
+				n.net.KeepReservations()
+			}
 		}
+	}
+}
+
+// collect checks the mailbox and retries undelivered shares.
+func (n *Node) collect(ctx context.Context) {
+	if k, err := n.fetchMail(ctx); err != nil {
+		n.log.Debug("mailbox fetch failed", "err", err)
+	} else if k > 0 {
+		n.log.Info("grants collected from the mailbox", "count", k)
+	}
+	n.redeliver(ctx)
+}
+
+// checkOwnRecord looks the node's own handle up at the bootstrap,
+// bypassing the cache. again says the record should be published again:
+// the bootstrap does not hold it (lost), holds another key's (publishing
+// says it is taken), or did not answer (publishing retries, and says why
+// in mesh status while it fails).
+func (n *Node) checkOwnRecord(ctx context.Context) (again, lost bool) {
+	handle, err := n.Handle(ctx)
+	if err != nil || handle == "" {
+		return false, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, selfLookup)
+	defer cancel()
+	rec, err := n.net.LookupNow(cctx, handle)
+	switch {
+	case errors.Is(err, wire.NotFound):
+		n.log.Warn("the bootstrap does not hold our directory record; publishing it again", "handle", handle)
+		n.setHandleProblem("missing from the bootstrap's directory (it may have lost its store); publishing it again")
+		return true, true
+	case err != nil:
+		n.log.Info("checking our directory record failed", "handle", handle, "err", err)
+		return true, false
+	case rec.Peer != n.signer.ID():
+		return true, false
+	}
+	return false, false
+}
+
+// bootstrapProblem says why the bootstrap did not take the record.
+func bootstrapProblem(err error) string {
+	if errors.Is(err, wire.Unavailable) {
+		return "the bootstrap cannot take it right now"
+	}
+	return reachProblem(err)
+}
+
+func (n *Node) setHandleProblem(p string) {
+	n.mu.Lock()
+	n.handleProblem = p
+	n.mu.Unlock()
+}
+
+func drain(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	default:
 	}
 }
 
@@ -160,9 +271,7 @@ func (n *Node) publishRecord(ctx context.Context) error {
 	case err != nil:
 		problem = "not claimed at the bootstrap yet: " + reachProblem(err)
 	}
-	n.mu.Lock()
-	n.handleProblem = problem
-	n.mu.Unlock()
+	n.setHandleProblem(problem)
 	return err
 }
 

@@ -227,8 +227,10 @@ func (n *Node) relayTokens() ([]*capability.Token, error) {
 
 // newHost builds the home node's host: relay client, hole punching and
 // AutoNAT v2 (it sits behind NAT), a connection manager that keeps its
-// bootstrap and relay connections (they are protected), and resource
-// limits with room for the share protocol (rcmgr.go).
+// bootstrap and relay connections (they are protected), resource limits
+// with room for the share protocol and relayed connections, and a budget
+// of relayed connections from strangers that leaves room for contacts
+// (rcmgr.go).
 func (n *Node) newHost(gater connmgr.ConnectionGater) (host.Host, error) {
 	cm, err := libp2pconnmgr.NewConnManager(connLow, connHigh, libp2pconnmgr.WithGracePeriod(connGrace))
 	if err != nil {
@@ -238,17 +240,21 @@ func (n *Node) newHost(gater connmgr.ConnectionGater) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	room := newRelayRoom(gater, &knownPeers{load: n.knownPeers})
 	opts := []libp2p.Option{
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
 		libp2p.EnableAutoNATv2(),
+		libp2p.ConnectionGater(room),
 	}
-	if gater != nil {
-		opts = append(opts, libp2p.ConnectionGater(gater))
+	h, err := p2phost.New(n.signer.hostKey(), n.cfg.Listen, opts...)
+	if err != nil {
+		return nil, err
 	}
-	return p2phost.New(n.signer.hostKey(), n.cfg.Listen, opts...)
+	room.setHost(h)
+	return h, nil
 }
 
 // Connection manager watermarks: a home node talks to its infrastructure

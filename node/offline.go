@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,13 +88,10 @@ func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStoreWaiting(ctx, h)
+	st, err := openStore(ctx, h)
 	if err != nil {
 		pk.Wipe()
-		if store.Busy(err) { // a node, or another command opening the vault directly
-			return nil, fmt.Errorf("%s is in use by another mesh process (a node that is starting or stopping, or another command); retry, or start `mesh node` so commands share it", h)
-		}
-		return nil, fmt.Errorf("%w (is a mesh node using %s?)", err, h)
+		return nil, err
 	}
 	if _, err := store.Migrate(ctx, st, store.HomeNode); err != nil {
 		st.Close()
@@ -110,6 +108,47 @@ func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 	o.closer = st.Close
 	o.st = st
 	return o, nil
+}
+
+// openStore opens h's store (openStoreWaiting), with Open's words for
+// its errors.
+func openStore(ctx context.Context, h Home) (*store.Store, error) {
+	st, err := openStoreWaiting(ctx, h)
+	switch {
+	case err == nil:
+		return st, nil
+	case store.Busy(err): // a node, or another command opening the vault directly
+		return nil, fmt.Errorf("%s is in use by another mesh process (a node that is starting or stopping, or another command); retry, or start `mesh node` so commands share it", h)
+	case errors.Is(err, store.ErrDiskFull):
+		return nil, err // says what is free and what is needed
+	}
+	return nil, fmt.Errorf("%w (is a mesh node using %s?)", err, h)
+}
+
+// KeyParams reads the password parameters of h's vault (its wrap's salt
+// and KDF: not secret), holding the store only for that read. A command
+// that opens the vault itself derives the password's key from them
+// (vault.KeyParams.Derive: the Argon2id run) before Open takes the store
+// for its work, and unlocks with UnlockPrepared: so commands run in
+// parallel without a node hold the store for their work only, never for a
+// KDF run, and take turns within storeLockWait. The wrap stays in the
+// store: if it changed between the two opens (a new password), the unlock
+// derives again. Errors are Open's.
+func KeyParams(ctx context.Context, h Home) (vault.KeyParams, error) {
+	pk, err := home.LoadIdentity(h)
+	if err != nil {
+		return vault.KeyParams{}, err
+	}
+	pk.Wipe()
+	st, err := openStore(ctx, h)
+	if err != nil {
+		return vault.KeyParams{}, err
+	}
+	p, err := vault.ReadKeyParams(ctx, st)
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return p, err
 }
 
 // openStoreWaiting opens h's store, waiting while another short-lived
@@ -237,7 +276,27 @@ func (o *Offline) Status(ctx context.Context) (localapi.Status, error) {
 	if n > 0 {
 		st.NextUnlockFrom = next.UTC()
 	}
+	st.DiskWarning = o.diskWarning()
 	return st, nil
+}
+
+// diskWarning is Status.DiskWarning: the store's warning about its disk
+// (store.Space.Warning), and the audit records the vault could not write
+// for want of space (a lock on a full disk), which it writes with its
+// next record.
+func (o *Offline) diskWarning() string {
+	var parts []string
+	if o.st != nil {
+		if sp, err := o.st.Space(); err == nil {
+			if w := sp.Warning(); w != "" {
+				parts = append(parts, w)
+			}
+		}
+	}
+	for _, e := range o.vault.PendingAudit() {
+		parts = append(parts, fmt.Sprintf("the audit record of %s by %s waits for room on the disk: the vault writes it with its next record", e.Op, e.Actor))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Unlock implements localapi.Backend. While wrong passwords are being
@@ -247,8 +306,23 @@ func (o *Offline) Unlock(ctx context.Context, pw []byte) error {
 	return o.vault.Unlock(ctx, pw, o.actor)
 }
 
-// Lock implements localapi.Backend.
-func (o *Offline) Lock(ctx context.Context) error { return o.vault.Lock(ctx, o.actor) }
+// Lock implements localapi.Backend. It never fails once the keys are
+// wiped (vault.Lock): a lock record the full disk refused is written later,
+// logged here and shown in Status.DiskWarning meanwhile.
+func (o *Offline) Lock(ctx context.Context) error {
+	err := o.vault.Lock(ctx, o.actor)
+	if p := o.vault.PendingAudit(); err == nil && len(p) > 0 {
+		o.log.Warn("vault locked, but its audit record waits for room on the disk", "pending", len(p))
+	}
+	return err
+}
+
+// UnlockPrepared is Unlock with the password's key derived beforehand
+// from KeyParams (vault.Vault.UnlockPrepared).
+func (o *Offline) UnlockPrepared(ctx context.Context, k *vault.PreparedKey, pw []byte) error {
+	o.use()
+	return o.vault.UnlockPrepared(ctx, k, pw, o.actor)
+}
 
 // ChangePassword implements localapi.Backend.
 func (o *Offline) ChangePassword(ctx context.Context, oldPw, newPw []byte) error {

@@ -20,25 +20,72 @@ import (
 )
 
 // resolve looks a handle up in the directory and checks it against the
-// pinned contact.
+// pinned contact, keeping the record's relay addresses with it. When the
+// directory cannot answer (the bootstrap is down), a pinned contact is
+// resolved from what was kept: its key and last-known relays.
 func (n *Node) resolve(ctx context.Context, handle string) (*directory.Record, error) {
 	if _, err := directory.ParseHandle(handle); err != nil {
 		return nil, handleError(handle, err)
 	}
 	rec, err := n.net.Lookup(ctx, handle)
 	if errors.Is(err, wire.NotFound) {
+		if mine, _ := n.Handle(ctx); mine == handle {
+			n.net.Republish() // the bootstrap lost our record
+		}
 		return nil, say(err, "nobody is called %q in the directory", handle)
 	} else if err != nil {
+		if rec, ok := n.remembered(ctx, handle, err); ok {
+			return rec, nil
+		}
 		n.log.Info("directory lookup failed", "handle", handle, "err", err)
 		return nil, say(err, "could not look %q up in the directory: %s", handle, reachProblem(err))
 	}
 	if err := n.state.Pin(ctx, handle, rec.Peer); err != nil {
 		return nil, err
 	}
+	if err := n.state.Remember(ctx, handle, rec.Peer, rec.Relays); err != nil {
+		n.log.Debug("keeping a contact's relays failed", "handle", handle, "err", err)
+	}
 	if !n.relevance.isContact(rec.Peer) {
 		n.noticeChange(ctx) // a new contact: its revocations concern us
 	}
 	return rec, nil
+}
+
+// remembered resolves a pinned contact without the directory, after the
+// lookup failed with err: only when the directory did not answer (a
+// refusal or "no such handle" is an answer) and no key change waits for
+// acceptance.
+func (n *Node) remembered(ctx context.Context, handle string, err error) (*directory.Record, bool) {
+	var we *wire.Error
+	if ctx.Err() != nil || (errors.As(err, &we) && we.Status != wire.Unavailable && we.Status != wire.RateLimited) {
+		return nil, false
+	}
+	c, ok := n.state.Pinned(ctx, handle)
+	if !ok || c.Pending != "" {
+		return nil, false
+	}
+	n.log.Info("directory unavailable; using the pinned contact and its last-known relays", "handle", handle,
+		"relays", len(c.Relays), "err", err)
+	return &directory.Record{Handle: directory.Handle(handle), Peer: c.Peer, Relays: c.Relays}, true
+}
+
+// audienceRecord finds how to reach a grant's audience: its directory
+// record (whose relays are kept with the contact), else the pinned
+// contact's last-known relays (the bootstrap is down, or lost the record).
+func (n *Node) audienceRecord(ctx context.Context, id peer.ID) (*directory.Record, error) {
+	rec, err := n.net.LookupPeer(ctx, id)
+	if err == nil {
+		if err := n.state.Remember(ctx, string(rec.Handle), rec.Peer, rec.Relays); err != nil {
+			n.log.Debug("keeping a contact's relays failed", "peer", id, "err", err)
+		}
+		return rec, nil
+	}
+	c, ok := n.state.PinnedPeer(ctx, id)
+	if !ok || len(c.Relays) == 0 {
+		return nil, err
+	}
+	return &directory.Record{Handle: directory.Handle(c.Handle), Peer: id, Relays: c.Relays}, nil
 }
 
 // Share implements localapi.Backend: resolve the handle, issue a token for
@@ -172,7 +219,9 @@ func (n *Node) isDelivering(id capability.ID) bool {
 const maxRedeliveries = 16
 
 // redeliver retries issued grants that never reached their audience
-// (active ones only): live first, then the mailbox, as Share does.
+// (active ones only): live first, then the mailbox, as Share does. While
+// the bootstrap is down, the audience is dialled at the relays kept with
+// its contact, and the mailbox waits for the bootstrap's return.
 func (n *Node) redeliver(ctx context.Context) {
 	gs, err := n.issued(ctx)
 	if err != nil {
@@ -189,7 +238,7 @@ func (n *Node) redeliver(ctx context.Context) {
 			continue
 		}
 		tried++
-		rec, err := n.net.LookupPeer(ctx, tok.Audience())
+		rec, err := n.audienceRecord(ctx, tok.Audience())
 		if err != nil {
 			unreachable[tok.Audience()] = true
 			continue

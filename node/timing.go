@@ -15,8 +15,14 @@ type Timings struct {
 	// half-minute delay costs little and keeps the bootstrap's load low.
 	Mailbox time.Duration
 	// Republish is how often the directory record is published again
-	// (default 30 min), so relay addresses learnt since stay current.
+	// (default 30 min), so relay addresses learnt since stay current. It
+	// is also published again whenever a connection to the bootstrap comes
+	// back, and when SelfCheck finds the bootstrap without it.
 	Republish time.Duration
+	// SelfCheck is how often the node looks its own handle up at the
+	// bootstrap (default 5 min): a backstop for a record lost without the
+	// connection dropping. One lookup; the bootstrap allows 5 a second.
+	SelfCheck time.Duration
 	// PublishRetryMax caps the backoff while the bootstrap has not taken
 	// the record yet (default 30 s; the first retry is after 1 s).
 	PublishRetryMax time.Duration
@@ -37,6 +43,7 @@ type Timings struct {
 const (
 	DefaultMailbox         = 30 * time.Second
 	DefaultRepublish       = 30 * time.Minute
+	DefaultSelfCheck       = 5 * time.Minute
 	DefaultPublishRetryMax = 30 * time.Second
 	DefaultOwnerRetry      = time.Second
 	DefaultLockCheck       = 10 * time.Second
@@ -53,6 +60,8 @@ const (
 	publishRetryFirst = time.Second
 	// mailRound bounds one mailbox check plus redelivery round.
 	mailRound = 20 * time.Second
+	// selfLookup bounds the lookup of the node's own handle (SelfCheck).
+	selfLookup = 10 * time.Second
 	// deliverPerTry bounds each of the two live delivery attempts of a
 	// grant before it goes to the mailbox.
 	deliverPerTry = 15 * time.Second
@@ -93,6 +102,9 @@ func (t *Timings) fill() {
 	}
 	if t.Republish <= 0 {
 		t.Republish = DefaultRepublish
+	}
+	if t.SelfCheck <= 0 {
+		t.SelfCheck = DefaultSelfCheck
 	}
 	if t.PublishRetryMax <= 0 {
 		t.PublishRetryMax = DefaultPublishRetryMax

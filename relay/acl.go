@@ -7,7 +7,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"golang.org/x/time/rate"
 )
 
 // Authorizer is what the relay asks about a peer. The node satisfies it with
@@ -100,10 +99,12 @@ func (s *PeerSet) Has(p peer.ID) bool {
 // PERMISSION_DENIED, so the acl notes why it refused and the hop observer
 // takes the note when it audits the refusal (same key, same order).
 type acl struct {
-	svc     *Service
-	auth    Authorizer
-	reserve *peerLimiter
-	connect *peerLimiter
+	svc      *Service
+	auth     Authorizer
+	reserve  *peerLimiter // per reserving peer
+	connect  *peerLimiter // per circuit source
+	toDst    *peerLimiter // per circuit destination, shared by its sources
+	relayAll *peerLimiter // relay-wide, one bucket (key "")
 
 	mu      sync.Mutex
 	pending map[pendingKey][]Reason // refusal reasons not yet audited
@@ -137,7 +138,10 @@ func (a *acl) AllowReserve(p peer.ID, _ ma.Multiaddr) bool {
 	return true
 }
 
-// AllowConnect implements relayv2.ACLFilter.
+// AllowConnect implements relayv2.ACLFilter. The rate limits are checked
+// from the narrowest to the widest (source, destination, relay); a request
+// one of them refuses gets its tokens back from the others, so refused
+// floods spend no one else's budget.
 func (a *acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
 	k := pendingKey{connect: true, src: src, dst: dst}
 	switch {
@@ -150,6 +154,18 @@ func (a *acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
 	case !a.connect.allow(src):
 		a.svc.metrics.rateLimited.WithLabelValues("connect").Inc()
 		return a.refuse(k, ReasonRateLimited)
+	}
+	stranger := !a.authorized(src)
+	if !a.toDst.take(dst, stranger) {
+		a.connect.refund(src)
+		a.svc.metrics.rateLimited.WithLabelValues("destination").Inc()
+		return a.refuse(k, ReasonDestinationRateLimited)
+	}
+	if !a.relayAll.take("", stranger) {
+		a.connect.refund(src)
+		a.toDst.refund(dst)
+		a.svc.metrics.rateLimited.WithLabelValues("relay").Inc()
+		return a.refuse(k, ReasonRelayRateLimited)
 	}
 	return true
 }
@@ -181,17 +197,37 @@ func (a *acl) takeReason(k pendingKey) (Reason, bool) {
 	return rs[0], true
 }
 
-// peerLimiter is a per-peer token bucket (perMinute tokens a minute, burst
-// perMinute) over a bounded map. When the map is full the least recently seen
-// peer is evicted; an evicted peer starts again with a full bucket, which is
+// bucket is a token bucket: rate tokens a second up to burst. It is not
+// safe for concurrent use; its owner locks.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// fill brings b up to now.
+func (b *bucket) fill(now time.Time, rate float64, burst int) {
+	if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = min(float64(burst), b.tokens+dt*rate)
+	}
+	b.last = now
+}
+
+// peerLimiter is a per-key token bucket (perMinute tokens a minute, burst
+// `burst`) over a bounded map. When the map is full the least recently seen
+// key is evicted; an evicted key starts again with a full bucket, which is
 // the state its bucket would reach after a minute idle anyway. Only peers
 // that passed authorization get a bucket (see acl.go), so strangers cannot
 // churn the map.
+//
+// reserve is the part of each bucket strangers may not take (take's
+// stranger argument): a stranger is refused once the bucket holds no more
+// than reserve tokens, which stay for authorized peers.
 type peerLimiter struct {
-	limit rate.Limit
-	burst int
-	max   int
-	now   func() time.Time
+	rate    float64 // tokens a second
+	burst   int
+	reserve float64
+	max     int
+	now     func() time.Time
 
 	mu    sync.Mutex
 	lru   *list.List // of *limiterEntry, most recently seen at the front
@@ -199,33 +235,83 @@ type peerLimiter struct {
 }
 
 type limiterEntry struct {
-	id  peer.ID
-	lim *rate.Limiter
+	id peer.ID
+	b  bucket
 }
 
-// newPeerLimiter returns a limiter, or nil (allow everything) when
-// perMinute is negative.
+// newPeerLimiter returns a per-peer limiter with a minute's burst, or nil
+// (allow everything) when perMinute is negative.
 func newPeerLimiter(perMinute, maxPeers int, now func() time.Time) *peerLimiter {
 	if perMinute < 0 {
 		return nil
 	}
+	return newLimiter(perMinute, perMinute, 0, maxPeers, now)
+}
+
+// newSharedLimiter returns the limiter of a budget many sources share (per
+// destination, or relay-wide with maxKeys 1): a burst of ten seconds'
+// worth, the lower half of which strangers may not take; nil when
+// perMinute is negative.
+func newSharedLimiter(perMinute, maxKeys int, now func() time.Time) *peerLimiter {
+	if perMinute < 0 {
+		return nil
+	}
+	burst := max(1, perMinute/6)
+	return newLimiter(perMinute, burst, float64(burst/2), maxKeys, now)
+}
+
+func newLimiter(perMinute, burst int, reserve float64, maxKeys int, now func() time.Time) *peerLimiter {
 	return &peerLimiter{
-		limit: rate.Limit(float64(perMinute) / 60),
-		burst: perMinute,
-		max:   maxPeers,
-		now:   now,
-		lru:   list.New(),
-		peers: make(map[peer.ID]*list.Element),
+		rate:    float64(perMinute) / 60,
+		burst:   burst,
+		reserve: reserve,
+		max:     maxKeys,
+		now:     now,
+		lru:     list.New(),
+		peers:   make(map[peer.ID]*list.Element),
 	}
 }
 
 // allow takes one token from p's bucket and reports whether there was one.
-func (l *peerLimiter) allow(p peer.ID) bool {
+func (l *peerLimiter) allow(p peer.ID) bool { return l.take(p, false) }
+
+// take takes one token from p's bucket and reports whether there was one
+// that a stranger (or an authorized peer) may take.
+func (l *peerLimiter) take(p peer.ID, stranger bool) bool {
 	if l == nil {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.bucketLocked(p)
+	floor := 0.0
+	if stranger {
+		floor = l.reserve
+	}
+	if b.tokens < floor+1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// refund gives back a token take took, when a later check refused the
+// request after all.
+func (l *peerLimiter) refund(p peer.ID) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if el, ok := l.peers[p]; ok {
+		b := &el.Value.(*limiterEntry).b
+		b.tokens = min(float64(l.burst), b.tokens+1)
+	}
+}
+
+// bucketLocked returns p's bucket, filled up to now, creating it full.
+func (l *peerLimiter) bucketLocked(p peer.ID) *bucket {
+	now := l.now()
 	el, ok := l.peers[p]
 	if ok {
 		l.lru.MoveToFront(el)
@@ -235,10 +321,12 @@ func (l *peerLimiter) allow(p peer.ID) bool {
 			l.lru.Remove(old)
 			delete(l.peers, old.Value.(*limiterEntry).id)
 		}
-		el = l.lru.PushFront(&limiterEntry{id: p, lim: rate.NewLimiter(l.limit, l.burst)})
+		el = l.lru.PushFront(&limiterEntry{id: p, b: bucket{tokens: float64(l.burst), last: now}})
 		l.peers[p] = el
 	}
-	return el.Value.(*limiterEntry).lim.AllowN(l.now(), 1)
+	b := &el.Value.(*limiterEntry).b
+	b.fill(now, l.rate, l.burst)
+	return b
 }
 
 // size reports how many peers have a bucket.

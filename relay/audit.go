@@ -58,23 +58,27 @@ const (
 	ReasonSrcClosed   Reason = "src-closed"   // the source side closed, reset or failed first
 	ReasonDstClosed   Reason = "dst-closed"   // the destination side closed, reset or failed first
 	ReasonRelayClosed Reason = "relay-closed" // the relay service shut down
+	ReasonIdle        Reason = "idle"         // a stranger's circuit idle for Config.CircuitIdleTimeout
 )
 
 // Refusal reasons (EventReserveRefused, EventConnectRefused).
 const (
-	ReasonUnauthorized       Reason = "unauthorized"        // the Authorizer said no
-	ReasonRateLimited        Reason = "rate-limited"        // the peer's bucket was empty
-	ReasonRelayedSource      Reason = "relayed-source"      // request came over a relayed connection
-	ReasonNoReservation      Reason = "no-reservation"      // destination holds no reservation
-	ReasonReservationLimit   Reason = "reservation-limit"   // slots or per-IP/ASN limits full
-	ReasonResourceLimit      Reason = "resource-limit"      // circuit or memory limits full
-	ReasonConnectionFailed   Reason = "connection-failed"   // destination did not accept
-	ReasonMalformed          Reason = "malformed"           // unparsable request
-	ReasonStreamError        Reason = "stream-error"        // no answer could be written
-	ReasonAuditUnavailable   Reason = "audit-unavailable"   // the audit log failed; fail closed
-	ReasonServiceUnavailable Reason = "service-unavailable" // relay closing
-	ReasonRevoked            Reason = "revoked"             // EventAccessRevoked: the capability was revoked
-	ReasonOperator           Reason = "operator"            // EventGrant, EventRevoke: the operator's command
+	ReasonUnauthorized           Reason = "unauthorized"             // the Authorizer said no
+	ReasonRateLimited            Reason = "rate-limited"             // the peer's bucket was empty
+	ReasonDestinationRateLimited Reason = "destination-rate-limited" // the destination's bucket was empty (for this source)
+	ReasonRelayRateLimited       Reason = "relay-rate-limited"       // the relay-wide bucket was empty (for this source)
+	ReasonStrangerLimit          Reason = "stranger-limit"           // the destination has Config.MaxStrangerCircuits open from strangers
+	ReasonRelayedSource          Reason = "relayed-source"           // request came over a relayed connection
+	ReasonNoReservation          Reason = "no-reservation"           // destination holds no reservation
+	ReasonReservationLimit       Reason = "reservation-limit"        // slots or per-IP/ASN limits full
+	ReasonResourceLimit          Reason = "resource-limit"           // circuit or memory limits full
+	ReasonConnectionFailed       Reason = "connection-failed"        // destination did not accept
+	ReasonMalformed              Reason = "malformed"                // unparsable request
+	ReasonStreamError            Reason = "stream-error"             // no answer could be written
+	ReasonAuditUnavailable       Reason = "audit-unavailable"        // the audit log failed; fail closed
+	ReasonServiceUnavailable     Reason = "service-unavailable"      // relay closing
+	ReasonRevoked                Reason = "revoked"                  // EventAccessRevoked: the capability was revoked
+	ReasonOperator               Reason = "operator"                 // EventGrant, EventRevoke: the operator's command
 )
 
 // AuditRecord is one line of the audit log. It holds metadata only: who,

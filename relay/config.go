@@ -24,6 +24,12 @@ const (
 	DefaultCircuitsPerMinute     = 120
 	DefaultRateLimitPeers        = 16384
 	DefaultMaxRelayMemory        = 1 << 30
+
+	DefaultMaxStrangerCircuits          = 32
+	DefaultCircuitIdleTimeout           = time.Minute
+	DefaultCircuitIdleBytes             = 1 << 10
+	DefaultDestinationCircuitsPerMinute = 600
+	DefaultRelayCircuitsPerMinute       = 3000
 )
 
 // ErrConfig is returned (wrapped) by New and ResourceManager for a Config
@@ -82,9 +88,42 @@ type Config struct {
 	// CircuitsPerMinute is each source peer's budget of circuit opens (token
 	// bucket, burst = the same number). Negative disables. Default 120.
 	CircuitsPerMinute int
-	// RateLimitPeers bounds how many peers' buckets are kept per limit; the
-	// least recently seen is evicted first. Default 16384.
+	// DestinationCircuitsPerMinute is each destination's budget of circuit
+	// opens, from all sources together, and RelayCircuitsPerMinute the
+	// relay's, from everyone to everyone: token buckets holding ten
+	// seconds' worth (N/6, at least 1), so that a flood of many identities,
+	// each within CircuitsPerMinute, cannot spend a minute's budget at
+	// once. Strangers (sources neither registered nor granted) may not take
+	// the lower half of either bucket: it is kept for authorized sources
+	// (contacts are registered home nodes). Negative disables. Defaults
+	// 600 (10/s, burst 100) and 3000 (50/s, burst 500).
+	DestinationCircuitsPerMinute int
+	RelayCircuitsPerMinute       int
+	// RateLimitPeers bounds how many peers' buckets are kept per limit
+	// (per source, per destination); the least recently seen is evicted
+	// first. Default 16384.
 	RateLimitPeers int
+
+	// MaxStrangerCircuits bounds the circuits one destination may have open
+	// at once from strangers: sources that are neither registered in the
+	// directory nor granted relay access (see Authorizer). Counted from the
+	// request until the circuit closes; the next is refused with
+	// RESOURCE_LIMIT_EXCEEDED and audited as "stranger-limit". Registered
+	// and granted sources are not counted (MaxCircuits bounds them).
+	// Negative disables. Default 32.
+	MaxStrangerCircuits int
+	// CircuitIdleTimeout and CircuitIdleBytes close idle circuits from
+	// strangers: a stranger's circuit is idle when no more than
+	// CircuitIdleBytes crossed it, both directions together, in a window
+	// of CircuitIdleTimeout (windows start when it opens), and the relay
+	// then resets it (audited with reason "idle"). The allowance exists
+	// because both ends' yamux keepalives (a ping and its pong, ~60 bytes
+	// on the wire, every 30 s) cross every otherwise silent libp2p
+	// connection; CircuitIdleBytes = -1 demands no byte at all, which such
+	// keepalives defeat. A negative timeout disables. Defaults 1 min and
+	// 1 KiB.
+	CircuitIdleTimeout time.Duration
+	CircuitIdleBytes   int64
 
 	// MaxRelayMemory is the resource-manager memory given to the relay
 	// service by ResourceManager; it caps the number of concurrent circuits
@@ -137,6 +176,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.CircuitsPerMinute == 0 {
 		cfg.CircuitsPerMinute = DefaultCircuitsPerMinute
+	}
+	if cfg.DestinationCircuitsPerMinute == 0 {
+		cfg.DestinationCircuitsPerMinute = DefaultDestinationCircuitsPerMinute
+	}
+	if cfg.RelayCircuitsPerMinute == 0 {
+		cfg.RelayCircuitsPerMinute = DefaultRelayCircuitsPerMinute
+	}
+	if cfg.MaxStrangerCircuits == 0 {
+		cfg.MaxStrangerCircuits = DefaultMaxStrangerCircuits
+	}
+	if cfg.CircuitIdleTimeout == 0 {
+		cfg.CircuitIdleTimeout = DefaultCircuitIdleTimeout
+	}
+	switch {
+	case cfg.CircuitIdleBytes == 0:
+		cfg.CircuitIdleBytes = DefaultCircuitIdleBytes
+	case cfg.CircuitIdleBytes < -1:
+		return cfg, fmt.Errorf("%w: CircuitIdleBytes = %d", ErrConfig, cfg.CircuitIdleBytes)
 	}
 	switch {
 	case cfg.ReservationTTL == 0:

@@ -43,6 +43,23 @@
 //     home, which coalesces refusals so strangers cannot grow it without
 //     bound, and into which the operator's grant and revoke commands
 //     write too.
+//   - Capacity. The role's host takes ConnManager(cfg) as its connection
+//     manager, sized from the slots and circuits, and the Service protects
+//     every reservation holder and both ends of every live circuit from
+//     it (protect.go): libp2p's default manager trimmed a relay back to
+//     160 connections, reservations included. ResourceManager lets the
+//     relay use the process's file descriptors (less 512). docs/scaling.md
+//     gives the measured capacity.
+//   - Strangers. Circuits whose source is neither registered nor granted
+//     are capped per destination (MaxStrangerCircuits) and closed when
+//     idle (CircuitIdleTimeout, CircuitIdleBytes); the Service reads the
+//     hop request itself before the library to take the slot exactly
+//     (strangers.go).
+//   - Circuit rates per source (CircuitsPerMinute), per destination
+//     (DestinationCircuitsPerMinute) and relay-wide
+//     (RelayCircuitsPerMinute); strangers may not take the lower half of
+//     the shared buckets, and a request one bucket refuses gets its
+//     tokens back from the others.
 //   - Close resets every open circuit, so both peers see an error at once
 //     rather than a silent hang; a restarted relay with the same key and
 //     port serves peers once they reserve and dial again.

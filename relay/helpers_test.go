@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -86,13 +87,22 @@ type testRelay struct {
 	grants   *PeerSet
 	audit    *lockedBuffer
 	relayKey keys.PeerKey
+	// cm, when set, replaces the role's connection manager (ConnManager)
+	cm connmgr.ConnManager
 }
 
 // startRelay starts a relay on loopback; cfg's Authorizer, Audit and
 // AllowPrivateAddrs are filled in.
 func startRelay(t testing.TB, cfg Config, opts ...Option) *testRelay {
 	t.Helper()
-	tr := &testRelay{dir: NewPeerSet(), grants: NewPeerSet(), audit: &lockedBuffer{}, relayKey: keys.GeneratePeerKey()}
+	return startRelayCM(t, cfg, nil, opts...)
+}
+
+// startRelayCM is startRelay with connection manager cm instead of the
+// role's (nil: the role's).
+func startRelayCM(t testing.TB, cfg Config, cm connmgr.ConnManager, opts ...Option) *testRelay {
+	t.Helper()
+	tr := &testRelay{dir: NewPeerSet(), grants: NewPeerSet(), audit: &lockedBuffer{}, relayKey: keys.GeneratePeerKey(), cm: cm}
 	tr.start(t, cfg, "/ip4/127.0.0.1/tcp/0", opts...)
 	return tr
 }
@@ -106,7 +116,13 @@ func (tr *testRelay) start(t testing.TB, cfg Config, listen string, opts ...Opti
 	if err != nil {
 		t.Fatalf("ResourceManager: %v", err)
 	}
-	tr.host = testkit.Host(t, &tr.relayKey, libp2p.ListenAddrStrings(listen), libp2p.ResourceManager(rm))
+	cm := tr.cm
+	if cm == nil {
+		if cm, err = ConnManager(cfg); err != nil {
+			t.Fatalf("ConnManager: %v", err)
+		}
+	}
+	tr.host = testkit.Host(t, &tr.relayKey, libp2p.ListenAddrStrings(listen), libp2p.ResourceManager(rm), libp2p.ConnectionManager(cm))
 	svc, err := New(tr.host, cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -19,18 +19,20 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	reservationsActive   prometheus.Gauge
-	reservationsAccepted prometheus.Counter
-	reservationsRenewed  prometheus.Counter
-	reservationsRefused  *prometheus.CounterVec
-	circuitsActive       prometheus.Gauge
-	circuitsOpened       prometheus.Counter
-	circuitsClosed       *prometheus.CounterVec
-	circuitsRefused      *prometheus.CounterVec
-	bytesRelayed         *prometheus.CounterVec
-	bytesByDir           [2]prometheus.Counter // resolved once: the copy path stays lock-free
-	rateLimited          *prometheus.CounterVec
-	auditErrors          prometheus.Counter
+	reservationsActive    prometheus.Gauge
+	reservationsAccepted  prometheus.Counter
+	reservationsRenewed   prometheus.Counter
+	reservationsRefused   *prometheus.CounterVec
+	circuitsActive        prometheus.Gauge
+	circuitsOpened        prometheus.Counter
+	circuitsClosed        *prometheus.CounterVec
+	circuitsRefused       *prometheus.CounterVec
+	bytesRelayed          *prometheus.CounterVec
+	bytesByDir            [2]prometheus.Counter // resolved once: the copy path stays lock-free
+	rateLimited           *prometheus.CounterVec
+	auditErrors           prometheus.Counter
+	strangerCircuits      prometheus.Gauge
+	protectedReservations prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -48,14 +50,21 @@ func newMetrics() *metrics {
 	m.circuitsClosed = prometheus.NewCounterVec(prometheus.CounterOpts(opts("circuits_closed_total", "Relayed connections closed, by reason.")), []string{"reason"})
 	m.circuitsRefused = prometheus.NewCounterVec(prometheus.CounterOpts(opts("circuits_refused_total", "Circuit requests refused, by reason.")), []string{"reason"})
 	m.bytesRelayed = prometheus.NewCounterVec(prometheus.CounterOpts(opts("bytes_relayed_total", "Bytes copied between circuit ends, by direction.")), []string{"direction"})
-	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts(opts("rate_limited_total", "Requests refused by a per-peer rate limit, by kind.")), []string{"kind"})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts(opts("rate_limited_total",
+		"Requests refused by a rate limit, by kind: reserve and connect (per peer), destination (per circuit destination), relay (relay-wide).")), []string{"kind"})
+	m.strangerCircuits = prometheus.NewGauge(prometheus.GaugeOpts(opts("stranger_circuits_active", "Open circuits whose source is neither registered nor granted.")))
+	m.protectedReservations = prometheus.NewGauge(prometheus.GaugeOpts(opts("reservations_protected", "Reservation holders protected from the connection manager.")))
 	m.auditErrors = prometheus.NewCounter(prometheus.CounterOpts(opts("audit_errors_total", "Audit records that could not be written.")))
 	m.bytesByDir = [2]prometheus.Counter{
 		m.bytesRelayed.WithLabelValues(SrcToDst.String()),
 		m.bytesRelayed.WithLabelValues(DstToSrc.String()),
 	}
 	m.reg.MustRegister(m.reservationsActive, m.reservationsAccepted, m.reservationsRenewed, m.reservationsRefused,
-		m.circuitsActive, m.circuitsOpened, m.circuitsClosed, m.circuitsRefused, m.bytesRelayed, m.rateLimited, m.auditErrors)
+		m.circuitsActive, m.circuitsOpened, m.circuitsClosed, m.circuitsRefused, m.bytesRelayed, m.rateLimited, m.auditErrors,
+		m.strangerCircuits, m.protectedReservations)
+	for _, kind := range []string{"reserve", "connect", "destination", "relay"} {
+		m.rateLimited.WithLabelValues(kind) // exported at 0 from the start
+	}
 	return m
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/x/rate"
@@ -22,9 +23,12 @@ import (
 // Sizing: a circuit costs the relay one inbound hop stream, one outbound stop
 // stream and 2×BufferSize of relay-service memory, so the service memory
 // MaxRelayMemory bounds concurrent circuits at MaxRelayMemory/(2×BufferSize).
-// A reservation costs one connection. File descriptors keep the library's
-// autoscaled value (half the process limit): raise `ulimit -n` to run
-// thousands of reservations.
+// A reservation costs one connection, and over TCP one file descriptor.
+// The relay is a process of its own, so the system scope may use the
+// process's descriptor limit (RLIMIT_NOFILE, which Go raises to the hard
+// limit at start) less fdReserve for its store, logs and listeners, or the
+// library's autoscaled half of it when that is more: raise `ulimit -Hn` to
+// run more TCP reservations than that (QUIC connections share one socket).
 func Limits(cfg Config) (rcmgr.ConcreteLimitConfig, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -58,11 +62,16 @@ func Limits(cfg Config) (rcmgr.ConcreteLimitConfig, error) {
 	base := scaling.AutoScale()
 
 	streams := rcmgr.LimitVal(4*circuits + 4*cfg.MaxReservations)
+	fds := rcmgr.DefaultLimit
+	if n := processFDs(); n-fdReserve > int(base.ToPartialLimitConfig().System.FD) {
+		fds = rcmgr.LimitVal(n - fdReserve)
+	}
 	partial := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
-			Conns:           rcmgr.LimitVal(conns + 1024),
-			ConnsInbound:    rcmgr.LimitVal(conns + 1024),
-			ConnsOutbound:   1024,
+			FD:              fds,
+			Conns:           rcmgr.LimitVal(conns + connSlack),
+			ConnsInbound:    rcmgr.LimitVal(conns + connSlack),
+			ConnsOutbound:   connSlack,
 			Streams:         streams,
 			StreamsInbound:  streams,
 			StreamsOutbound: streams,
@@ -84,6 +93,47 @@ func Limits(cfg Config) (rcmgr.ConcreteLimitConfig, error) {
 		},
 	}
 	return partial.Build(base), nil
+}
+
+// fdReserve is what Limits leaves of the process's file descriptors to
+// the relay's store, logs, listeners and the Go runtime.
+const fdReserve = 512
+
+// connWatermarks sizes the relay's connection manager from cfg. libp2p's
+// connection manager trims once the host holds more than high connections,
+// closing the least valuable peers that are neither protected nor in their
+// grace period until low of those remain; protected peers do not count
+// toward low. The Service protects every peer holding a reservation or an
+// end of a live circuit, so trimming only ever prunes the rest (DHT peers,
+// bootstraps are protected by the role, peers asking for access, sources
+// between circuits). high is reached only when every reservation slot and
+// every circuit the relay memory admits (each with a source of its own) is
+// in use, plus three quarters of the resource manager's slack, so the
+// connection manager prunes strangers before the resource manager
+// (Limits: the same plus connSlack) refuses new connections; low keeps
+// half the slack of unprotected peers.
+func connWatermarks(cfg Config) (low, high int) {
+	conns := cfg.MaxReservations + int(cfg.MaxRelayMemory/int64(2*cfg.BufferSize))
+	return connSlack / 2, conns + 3*connSlack/4
+}
+
+// connSlack is the room Limits gives the system scope beyond reservations
+// and circuit sources.
+const connSlack = 1024
+
+// ConnManager returns the connection manager for a host in the relay
+// role, sized from cfg (see connWatermarks), with a one-minute grace
+// period; opts (tests) come after. Without it, libp2p's default (low 160,
+// high 192) trims a relay holding more than 192 reservations back to 160
+// connections, and a home whose connection is trimmed loses its
+// reservation. Pass it as libp2p.ConnectionManager(cm).
+func ConnManager(cfg Config, opts ...connmgr.Option) (*connmgr.BasicConnMgr, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	low, high := connWatermarks(cfg)
+	return connmgr.NewConnManager(low, high, append([]connmgr.Option{connmgr.WithGracePeriod(time.Minute)}, opts...)...)
 }
 
 // ResourceManager builds the resource manager for a relay host: Limits(cfg),

@@ -24,12 +24,15 @@ const closeWait = 5 * time.Second
 // Service is a running circuit relay v2 with OCMT's ACL, rate limits,
 // metadata-only audit and metrics.
 type Service struct {
-	cfg     Config
-	host    host.Host
-	relay   *relayv2.Relay
-	acl     *acl
-	metrics *metrics
-	audit   *auditLog
+	cfg       Config
+	host      host.Host
+	relay     *relayv2.Relay
+	acl       *acl
+	metrics   *metrics
+	audit     *auditLog
+	protect   *protector
+	strangers *strangerSlots
+	notifiee  network.Notifiee
 
 	auditBroken atomic.Bool
 	extra       []relayv2.Option
@@ -62,12 +65,14 @@ func New(h host.Host, cfg Config, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:     cfg,
-		host:    h,
-		metrics: newMetrics(),
-		audit:   &auditLog{w: cfg.Audit},
-		active:  make(map[*tapStream]struct{}),
+		cfg:       cfg,
+		host:      h,
+		metrics:   newMetrics(),
+		audit:     &auditLog{w: cfg.Audit},
+		strangers: newStrangerSlots(cfg.MaxStrangerCircuits),
+		active:    make(map[*tapStream]struct{}),
 	}
+	s.protect = newProtector(s)
 	if s.audit.w == nil {
 		s.audit.w = io.Discard
 	}
@@ -75,11 +80,13 @@ func New(h host.Host, cfg Config, opts ...Option) (*Service, error) {
 		cfg.Logger.Warn("relay: no Authorizer configured; every reservation and circuit will be refused")
 	}
 	s.acl = &acl{
-		svc:     s,
-		auth:    cfg.Authorizer,
-		reserve: newPeerLimiter(cfg.ReservationsPerMinute, cfg.RateLimitPeers, cfg.Now),
-		connect: newPeerLimiter(cfg.CircuitsPerMinute, cfg.RateLimitPeers, cfg.Now),
-		pending: make(map[pendingKey][]Reason),
+		svc:      s,
+		auth:     cfg.Authorizer,
+		reserve:  newPeerLimiter(cfg.ReservationsPerMinute, cfg.RateLimitPeers, cfg.Now),
+		connect:  newPeerLimiter(cfg.CircuitsPerMinute, cfg.RateLimitPeers, cfg.Now),
+		toDst:    newSharedLimiter(cfg.DestinationCircuitsPerMinute, cfg.RateLimitPeers, cfg.Now),
+		relayAll: newSharedLimiter(cfg.RelayCircuitsPerMinute, 1, cfg.Now),
+		pending:  make(map[pendingKey][]Reason),
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -103,6 +110,8 @@ func New(h host.Host, cfg Config, opts ...Option) (*Service, error) {
 		return nil, errors.New("relay: the relay library did not register its hop handler through the host; per-circuit audit would be blind")
 	}
 	s.relay = r
+	s.notifiee = &network.NotifyBundle{DisconnectedF: s.protect.disconnected}
+	h.Network().Notify(s.notifiee)
 	cfg.Logger.Info("relay started", "peer", h.ID(), "limited", cfg.resources().Limit != nil,
 		"max_reservations", cfg.MaxReservations, "max_circuits_per_peer", cfg.MaxCircuits)
 	return s, nil
@@ -126,6 +135,8 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 
 	err := s.relay.Close()
+	s.host.Network().StopNotify(s.notifiee)
+	s.protect.close()
 	for _, t := range open {
 		t.Reset()
 	}
@@ -158,10 +169,14 @@ func (s *Service) ID() peer.ID { return s.host.ID() }
 func (s *Service) wrapHop(inner network.StreamHandler) network.StreamHandler {
 	return func(st network.Stream) {
 		t := &tapStream{Stream: st, svc: s, src: st.Conn().RemotePeer()}
+		if !s.admit(t) {
+			return // refused and audited by admit
+		}
 		inner(t)
 		if t.circuit.Load() {
 			return // audited when it closes
 		}
+		s.releaseSlot(t)
 		ev, dst, status, refused := t.refusal()
 		if !refused {
 			return
@@ -218,11 +233,22 @@ func (s *Service) opened(t *tapStream) {
 	s.mu.Lock()
 	s.active[t] = struct{}{}
 	s.mu.Unlock()
+	s.protect.circuitOpened(t.src, t.dst)
+	s.idleWatch(t)
 	s.metrics.circuitsOpened.Inc()
 	s.metrics.circuitsActive.Inc()
+	if t.stranger {
+		s.metrics.strangerCircuits.Inc()
+	}
 }
 
 func (s *Service) closed(t *tapStream) {
+	t.stopIdleWatch()
+	s.releaseSlot(t)
+	s.protect.circuitClosed(t.src, t.dst)
+	if t.stranger {
+		s.metrics.strangerCircuits.Dec()
+	}
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()

@@ -139,10 +139,28 @@ type tapStream struct {
 	srcErr   atomic.Bool  // a read or write on the source side failed
 	ended    atomic.Int32 // who ended it, set at the library's first Reset
 	once     sync.Once
+
+	// what admit read before the library (replayed by Read), and how that
+	// read ended
+	pre    []byte
+	preErr error
+	// stranger: the source is neither registered nor granted (strangers.go);
+	// slot is the destination whose stranger slot this request holds while
+	// slotHeld
+	stranger bool
+	slot     peer.ID
+	slotHeld atomic.Bool
+	// the idle watch of a stranger's circuit
+	idleMu     sync.Mutex
+	idleTimer  *time.Timer
+	idleClosed atomic.Bool
 }
 
 func (t *tapStream) Read(p []byte) (int, error) {
-	n, err := t.Stream.Read(p)
+	n, err, replayed := t.replay(p)
+	if !replayed {
+		n, err = t.Stream.Read(p)
+	}
 	if n > 0 {
 		k := 0
 		if !t.req.done {
@@ -177,11 +195,18 @@ func (t *tapStream) Write(p []byte) (int, error) {
 }
 
 // answered runs once the relay's answer is on the wire: an OK to a CONNECT
-// opens a circuit.
+// opens a circuit, an OK to a RESERVE grants or refreshes a reservation.
 func (t *tapStream) answered() {
 	req, ok1 := t.req.message()
 	resp, ok2 := t.resp.message()
-	if !ok1 || !ok2 || req.GetType() != pbv2.HopMessage_CONNECT || resp.GetStatus() != pbv2.Status_OK {
+	if !ok1 || !ok2 || resp.GetStatus() != pbv2.Status_OK {
+		return
+	}
+	if req.GetType() == pbv2.HopMessage_RESERVE {
+		t.svc.protect.reserved(t.src, t.svc.cfg.ReservationTTL)
+		return
+	}
+	if req.GetType() != pbv2.HopMessage_CONNECT {
 		return
 	}
 	dst, err := peer.IDFromBytes(req.GetPeer().GetId())
@@ -235,6 +260,8 @@ func (t *tapStream) Close() error {
 // closeReason tells how a finished circuit ended.
 func (t *tapStream) closeReason(relayClosing bool) Reason {
 	switch {
+	case t.idleClosed.Load():
+		return ReasonIdle
 	case relayClosing:
 		return ReasonRelayClosed
 	case t.ended.Load() == endedBySrc:

@@ -135,6 +135,20 @@ func TestConfig(t *testing.T) {
 				t.Errorf("limit %+v", l)
 			}
 		}},
+		{name: "the limits on strangers and circuit rates get their documented defaults", check: func(t *testing.T, c Config) {
+			if c.MaxStrangerCircuits != 32 || c.CircuitIdleTimeout != time.Minute || c.CircuitIdleBytes != 1024 ||
+				c.DestinationCircuitsPerMinute != 600 || c.RelayCircuitsPerMinute != 3000 {
+				t.Errorf("defaults %+v", c)
+			}
+		}},
+		{name: "negative values disable the limits on strangers and circuit rates", cfg: Config{MaxStrangerCircuits: -1, CircuitIdleTimeout: -1,
+			CircuitIdleBytes: -1, DestinationCircuitsPerMinute: -1, RelayCircuitsPerMinute: -1}, check: func(t *testing.T, c Config) {
+			if c.MaxStrangerCircuits != -1 || c.CircuitIdleTimeout != -1 || c.CircuitIdleBytes != -1 ||
+				c.DestinationCircuitsPerMinute != -1 || c.RelayCircuitsPerMinute != -1 {
+				t.Errorf("%+v", c)
+			}
+		}},
+		{name: "an idle allowance below -1 is refused", cfg: Config{CircuitIdleBytes: -2}, wantErr: true},
 		{name: "a negative slot count is refused", cfg: Config{MaxReservations: -1}, wantErr: true},
 		{name: "a sub-second reservation TTL is refused", cfg: Config{ReservationTTL: time.Millisecond}, wantErr: true},
 		{name: "relay memory below one circuit is refused", cfg: Config{MaxRelayMemory: 1024}, wantErr: true},
@@ -166,6 +180,11 @@ func TestLimits(t *testing.T) {
 	}
 	if got := p.PeerDefault.Conns; got < 64 {
 		t.Errorf("per-peer conns %v", got)
+	}
+	if n := processFDs(); n > 2*fdReserve {
+		if got := int(p.System.FD); got != n-fdReserve {
+			t.Errorf("system file descriptors %d, want the process's %d less %d", got, n, fdReserve)
+		}
 	}
 	if _, err := Limits(Config{BufferSize: -1}); err == nil {
 		t.Error("bad config accepted")

@@ -17,6 +17,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
 
+	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/internal/xcrypto"
 )
 
@@ -254,7 +255,14 @@ type logState struct {
 	keys     *auditKeys // set while unlocked
 	session  *lockedSession
 	repair   *AuditError // an edit found at open, written before the next record
+	// owed are records whose operation was done without them (a lock on
+	// a full disk: Vault.Lock), written with the next record.
+	owed []AuditEntry
 }
+
+// maxOwed bounds the records kept for later: a lock needs an unlock before
+// it, and an unlock writes its record, so more than one is already odd.
+const maxOwed = 16
 
 // auditLog appends to the chain. Appends are staged into a caller's batch
 // so that the record and the operation commit together.
@@ -404,6 +412,10 @@ func (a *auditLog) commitWith(ctx context.Context, es []AuditEntry, o commitOpts
 			return err
 		}
 	}
+	if len(st.owed) > 0 {
+		es = append(append([]AuditEntry{}, st.owed...), es...)
+		st.owed = nil
+	}
 	if st.repair != nil {
 		r := st.repair
 		st.repair = nil
@@ -422,6 +434,9 @@ func (a *auditLog) commitWith(ctx context.Context, es []AuditEntry, o commitOpts
 		return fmt.Errorf("vault: audit write: %w", err)
 	}
 	if err := batch.Commit(ctx); err != nil {
+		if errors.Is(err, store.ErrDiskFull) {
+			return err // says that nothing was written, and why
+		}
 		return fmt.Errorf("vault: audit record could not be written, operation refused: %w", err)
 	}
 	if o.dropKeys {
@@ -506,6 +521,23 @@ func (a *auditLog) head(st *logState) (auditHead, error) {
 		return h, errors.New("vault: audit: no key for the head")
 	}
 	return h, nil
+}
+
+// owe keeps e, whose operation was done without its record, for the next
+// commit.
+func (a *auditLog) owe(e AuditEntry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.st.owed) < maxOwed {
+		a.st.owed = append(a.st.owed, e)
+	}
+}
+
+// pending returns a copy of the owed records.
+func (a *auditLog) pending() []AuditEntry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]AuditEntry(nil), a.st.owed...)
 }
 
 // setKeys and dropKeys change the keys outside a commit (Close).

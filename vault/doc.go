@@ -248,5 +248,30 @@
 //
 // Every sensitive operation writes its audit record in the same atomic batch
 // as its data (or before returning data, for reads); if the audit record
-// cannot be written, the operation fails.
+// cannot be written, the operation fails. One exception: Lock never fails.
+// It writes its record first (under the audit key) and wipes the keys
+// whatever happens to it; a record it could not write is kept in memory
+// (PendingAudit), logged, and written with the next record the process
+// commits, with "written late: the vault was locked at T, when this record
+// could not be written (why)" in its detail. A process that exits before
+// that loses it (the log then shows the unlock with no lock after it).
+//
+// # A full disk
+//
+// On the store of internal/store, the vault's writes are in tiers
+// (store.WithTier): writes stop first, at the store's write reserve; the
+// audit record of a read, an unlock and a failed unlock's count go on down
+// to its read floor; a delete and the lock record down to its delete
+// floor. So after a full disk stopped writes the owner still reads,
+// unlocks and locks, and can delete to free space.
+//
+// # Unlocking without holding the store
+//
+// ReadKeyParams reads the wrap's salt and KDF parameters, and
+// KeyParams.Derive runs the KDF on a password without the vault: a
+// process that opens the store only for one command derives the key
+// before it takes the store's lock. UnlockPrepared then uses that key
+// only if the stored wrap still has those parameters (else it derives
+// again); the wrap read under the lock stays the authority, and the
+// backoff, the failure count and the audit happen as in Unlock.
 package vault

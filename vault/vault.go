@@ -20,6 +20,7 @@ import (
 	"github.com/ipfs/go-datastore/query"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/internal/xcrypto"
 )
 
@@ -318,8 +319,10 @@ func (v *Vault) FailedAttempts(ctx context.Context) (uint32, time.Time, error) {
 
 // checkPassword opens the master key with password, after the backoff
 // check. A wrong password (or a tampered wrap: they look alike) is
-// counted, audited and returned as ErrBadPassword. Callers hold v.mu.
-func (v *Vault) checkPassword(ctx context.Context, password []byte, actor string) (keys.MasterKey, passwordWrap, [32]byte, failures, error) {
+// counted, audited and returned as ErrBadPassword. The KDF runs on
+// password unless prepared was derived for the wrap's parameters. Callers
+// hold v.mu.
+func (v *Vault) checkPassword(ctx context.Context, password []byte, prepared *PreparedKey, actor string) (keys.MasterKey, passwordWrap, [32]byte, failures, error) {
 	var none keys.MasterKey
 	f, err := v.loadFailures(ctx)
 	if err != nil {
@@ -339,14 +342,17 @@ func (v *Vault) checkPassword(ctx context.Context, password []byte, actor string
 	if err != nil {
 		return none, passwordWrap{}, [32]byte{}, f, err
 	}
-	kek := xcrypto.PasswordKEK(password, w.salt[:], w.kdf, labelKEK)
+	kek, ok := prepared.kekFor(w)
+	if !ok {
+		kek = xcrypto.PasswordKEK(password, w.salt[:], w.kdf, labelKEK)
+	}
 	mk, err := xcrypto.Open(kek[:], w.sealed, w.aad(v.vaultID[:]))
 	if err != nil {
 		clear(kek[:])
 		f.count++
 		f.lastNano = v.cfg.Now().UnixNano()
 		e := AuditEntry{Actor: actor, Op: OpUnlock, Outcome: OutcomeFailed, Detail: fmt.Sprintf("failed attempt %d", f.count)}
-		if aerr := v.audit.commit(ctx, e, func(b ds.Batch) error { return b.Put(ctx, failuresKey, f.marshal()) }); aerr != nil {
+		if aerr := v.audit.commit(asRead(ctx), e, func(b ds.Batch) error { return b.Put(ctx, failuresKey, f.marshal()) }); aerr != nil {
 			return none, w, [32]byte{}, f, aerr
 		}
 		v.cfg.Logger.Warn("vault unlock failed", "attempt", f.count)
@@ -363,12 +369,16 @@ func (v *Vault) checkPassword(ctx context.Context, password []byte, actor string
 // returns ErrBadPassword. The first unlock of a format-1 vault migrates it
 // (doc.go: "Migration from format 1").
 func (v *Vault) Unlock(ctx context.Context, password []byte, actor string) error {
+	return v.unlock(ctx, password, nil, actor)
+}
+
+func (v *Vault) unlock(ctx context.Context, password []byte, prepared *PreparedKey, actor string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !v.master.IsZero() {
 		return nil
 	}
-	master, w, kek, f, err := v.checkPassword(ctx, password, actor)
+	master, w, kek, f, err := v.checkPassword(ctx, password, prepared, actor)
 	if err != nil {
 		return err
 	}
@@ -414,7 +424,7 @@ func (v *Vault) openWith(ctx context.Context, master *keys.MasterKey, w password
 		fixPub = true
 		notes = append(notes, "the audit public key was missing or replaced outside the vault; restored")
 	}
-	err = v.audit.commitWith(ctx, []AuditEntry{{Actor: actor, Op: OpUnlock, Outcome: OutcomeOK, Detail: strings.Join(notes, "; ")}}, commitOpts{
+	err = v.audit.commitWith(asRead(ctx), []AuditEntry{{Actor: actor, Op: OpUnlock, Outcome: OutcomeOK, Detail: strings.Join(notes, "; ")}}, commitOpts{
 		keys: &ak,
 		op: func(b ds.Batch) error {
 			if fixPub {
@@ -438,17 +448,40 @@ func (v *Vault) openWith(ctx context.Context, master *keys.MasterKey, w password
 	return nil
 }
 
-// Lock wipes the master key and every derived key from memory.
+// Lock wipes the master key and every derived key from memory. It never
+// fails: a lock is never refused. Its audit record is written first,
+// under the audit key (so it proves the owner's key locked), in the
+// store's delete tier (it goes on when reads no longer do); the keys are
+// wiped whatever happens to it. A record that cannot be written (a full
+// disk) is logged, kept in memory (PendingAudit) and written late, saying
+// so and when the lock was, in the batch of the next audit record this
+// process writes (an unlock, a refused request, a failed unlock).
 func (v *Vault) Lock(ctx context.Context, actor string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.master.IsZero() {
 		return nil
 	}
-	err := v.audit.commitWith(ctx, []AuditEntry{{Actor: actor, Op: OpLock, Outcome: OutcomeOK}}, commitOpts{dropKeys: true})
+	at := v.cfg.Now()
+	e := AuditEntry{Actor: actor, Op: OpLock, Outcome: OutcomeOK}
+	err := v.audit.commitWith(asDelete(ctx), []AuditEntry{e}, commitOpts{dropKeys: true})
 	v.wipeLocked()
-	return err
+	if err != nil {
+		why := err.Error()
+		if errors.Is(err, store.ErrDiskFull) {
+			why = "the disk was full"
+		}
+		e.Detail = fmt.Sprintf("written late: the vault was locked at %s, when this record could not be written (%s)", at.UTC().Format(time.RFC3339), why)
+		v.audit.owe(e)
+		v.cfg.Logger.Warn("vault locked; its audit record could not be written and is kept for the next one", "err", err)
+	}
+	return nil
 }
+
+// PendingAudit returns the audit records the vault could not write when
+// their operation was done (a lock on a full disk), which it writes with
+// the next record. Empty almost always.
+func (v *Vault) PendingAudit() []AuditEntry { return v.audit.pending() }
 
 func (v *Vault) wipeLocked() {
 	v.master.Wipe()
@@ -516,7 +549,7 @@ func (v *Vault) ChangePassword(ctx context.Context, oldPw, newPw []byte, kdf KDF
 // proveOldPassword checks password and leaves the vault unlocked (it
 // unlocks a locked vault, migrating it if needed). Callers hold v.mu.
 func (v *Vault) proveOldPassword(ctx context.Context, password []byte, actor string) (wasLocked bool, err error) {
-	master, w, kek, f, err := v.checkPassword(ctx, password, actor)
+	master, w, kek, f, err := v.checkPassword(ctx, password, nil, actor)
 	if err != nil {
 		return false, err
 	}
@@ -715,7 +748,9 @@ func (v *Vault) openHeld(ctx context.Context, ns Namespace, name string) ([]byte
 
 // Get opens record ns/name. The read is audited before the value is
 // returned; if the audit record cannot be written, no value is returned.
-// A record older than the version index says is refused (ErrRolledBack).
+// The record is written in the store's read tier, so reads go on after a
+// full disk stopped writes. A record older than the version index says is
+// refused (ErrRolledBack).
 func (v *Vault) Get(ctx context.Context, ns Namespace, name string, e AuditEntry) ([]byte, error) {
 	if !ns.valid() || CheckName(name) != nil {
 		return nil, ErrNotFound
@@ -726,11 +761,11 @@ func (v *Vault) Get(ctx context.Context, ns Namespace, name string, e AuditEntry
 	switch {
 	case errors.Is(err, ErrRolledBack):
 		e.Outcome, e.Detail = OutcomeFailed, "refused: "+strings.TrimPrefix(err.Error(), ErrRolledBack.Error()+": ")
-		_ = v.audit.commit(ctx, e, nil)
+		_ = v.audit.commit(asRead(ctx), e, nil)
 		return nil, err
 	case errors.Is(err, ErrCorrupt):
 		e.Outcome, e.Detail = OutcomeFailed, "record failed authentication"
-		_ = v.audit.commit(ctx, e, nil)
+		_ = v.audit.commit(asRead(ctx), e, nil)
 		return nil, err
 	case err != nil:
 		return nil, err
@@ -738,14 +773,16 @@ func (v *Vault) Get(ctx context.Context, ns Namespace, name string, e AuditEntry
 	if e.Outcome == "" {
 		e.Outcome = OutcomeOK
 	}
-	if err := v.audit.commit(ctx, e, nil); err != nil {
+	if err := v.audit.commit(asRead(ctx), e, nil); err != nil {
 		clear(pt)
 		return nil, err
 	}
 	return pt, nil
 }
 
-// Delete removes record ns/name.
+// Delete removes record ns/name, audited in the same batch, in the
+// store's delete tier: a delete goes on after a full disk stopped writes
+// and reads, since it is how the owner frees space.
 func (v *Vault) Delete(ctx context.Context, ns Namespace, name string, e AuditEntry) error {
 	if !ns.valid() || CheckName(name) != nil {
 		return ErrNotFound
@@ -773,7 +810,7 @@ func (v *Vault) Delete(ctx context.Context, ns Namespace, name string, e AuditEn
 	if e.Outcome == "" {
 		e.Outcome = OutcomeOK
 	}
-	err = v.audit.commitWith(ctx, []AuditEntry{e}, commitOpts{indexTag: &ch.state.tag, op: func(b ds.Batch) error {
+	err = v.audit.commitWith(asDelete(ctx), []AuditEntry{e}, commitOpts{indexTag: &ch.state.tag, op: func(b ds.Batch) error {
 		if err := b.Delete(ctx, key); err != nil {
 			return err
 		}

@@ -27,7 +27,9 @@ const (
 // open returns the backend a command needs; callers Close it. It is the
 // running node's API client or, when no node runs, the vault opened
 // directly (unlocked with the user's password for needUnlocked; a running
-// node is unlocked with `mesh unlock`). A socket left by a node that
+// node is unlocked with `mesh unlock`). A direct unlock derives the
+// password's key before it opens the store for the command, so parallel
+// commands take turns on the store only for their work. A socket left by a node that
 // crashed falls back the same way, but a command that cannot go on
 // without the node says so instead of asking for a password.
 func (g *globals) open(cmd *cobra.Command, n need) (localapi.Backend, error) {
@@ -43,24 +45,37 @@ func (g *globals) open(cmd *cobra.Command, n need) (localapi.Backend, error) {
 		}
 		return nil, errNoNodeRunning
 	}
+	if n != needUnlocked {
+		l, err := node.Open(ctx, g.Home(), node.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	// The password's key is derived (Argon2id) before the store is opened
+	// for the command, so parallel commands hold it for their work only
+	// (node.KeyParams).
+	params, err := node.KeyParams(ctx, g.Home())
+	if err != nil {
+		return nil, err
+	}
+	pw, err := readPassword(g, "Vault password: ", false)
+	if err != nil {
+		if stale {
+			return nil, g.staleSocket("give the password (--password-file or $MESH_PASSWORD) so this command opens the vault itself")
+		}
+		return nil, err
+	}
+	defer clear(pw)
+	key := params.Derive(pw)
+	defer key.Wipe()
 	l, err := node.Open(ctx, g.Home(), node.Options{})
 	if err != nil {
 		return nil, err
 	}
-	if n == needUnlocked {
-		pw, err := readPassword(g, "Vault password: ", false)
-		if err != nil {
-			l.Close()
-			if stale {
-				return nil, g.staleSocket("give the password (--password-file or $MESH_PASSWORD) so this command opens the vault itself")
-			}
-			return nil, err
-		}
-		defer clear(pw)
-		if err := unlockWaiting(cmd, l, pw); err != nil {
-			l.Close()
-			return nil, err
-		}
+	if err := waitOutBackoff(cmd, func() error { return l.UnlockPrepared(ctx, key, pw) }); err != nil {
+		l.Close()
+		return nil, err
 	}
 	return l, nil
 }

@@ -99,6 +99,31 @@ func (f *infraFlags) load(cmd *cobra.Command, h home.Home) (infraFile, infra.Con
 		AuditWindow: time.Duration(fc.AuditWindow), AuditMaxRecords: fc.AuditMaxRecords, MetricsAddr: fc.Metrics}, nil
 }
 
+// relayConfig is the relay service's configuration from the file's relay
+// fields (configs/relay.yaml).
+func (fc infraFile) relayConfig() relay.Config {
+	return relay.Config{
+		AllowPrivateAddrs:            fc.AllowPrivateAddrs,
+		MaxReservations:              fc.MaxReservations,
+		MaxReservationsPerIP:         fc.MaxReservationsPerIP,
+		MaxReservationsPerASN:        fc.MaxReservationsPerASN,
+		ReservationTTL:               time.Duration(fc.ReservationTTL),
+		MaxCircuits:                  fc.MaxCircuits,
+		MaxStrangerCircuits:          fc.MaxStrangerCircuits,
+		CircuitIdleTimeout:           time.Duration(fc.CircuitIdleTimeout),
+		CircuitIdleBytes:             fc.CircuitIdleBytes,
+		CircuitDataLimit:             fc.CircuitDataLimit,
+		CircuitDurationLimit:         time.Duration(fc.CircuitDurationLimit),
+		BufferSize:                   fc.BufferSize,
+		MaxRelayMemory:               fc.MaxRelayMemory,
+		ReservationsPerMinute:        fc.ReservationsPerMinute,
+		CircuitsPerMinute:            fc.CircuitsPerMinute,
+		DestinationCircuitsPerMinute: fc.DestinationCircuitsPerMinute,
+		RelayCircuitsPerMinute:       fc.RelayCircuitsPerMinute,
+		RateLimitPeers:               fc.RateLimitPeers,
+	}
+}
+
 func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "mesh %s %s ready\n", role, in.Host.ID())
@@ -163,11 +188,7 @@ same --audit or --config): mesh relay audit prints and verifies it.`,
 			if len(fc.Bootstrap) == 0 {
 				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
 			}
-			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{
-				Config: cfg, Bootstrap: fc.Bootstrap,
-				Relay: relay.Config{AllowPrivateAddrs: fc.AllowPrivateAddrs, MaxReservations: fc.MaxReservations,
-					MaxCircuits: fc.MaxCircuits, ReservationsPerMinute: fc.ReservationsPerMinute, CircuitsPerMinute: fc.CircuitsPerMinute},
-			})
+			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{Config: cfg, Bootstrap: fc.Bootstrap, Relay: fc.relayConfig()})
 			if err != nil {
 				return err
 			}

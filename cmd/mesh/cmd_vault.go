@@ -152,6 +152,11 @@ func newLockCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "locked")
+			// A lock never fails once the keys are wiped; what the full disk
+			// kept from it (its audit record) is a warning.
+			if st, err := b.Status(cmd.Context()); err == nil && st.DiskWarning != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+st.DiskWarning)
+			}
 			return nil
 		},
 	}
@@ -205,6 +210,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(out, "vault:    %s\n", state)
 			if st.FailedUnlocks > 0 {
 				fmt.Fprintf(out, "failed unlock attempts: %d (the next is tried from %s)\n", st.FailedUnlocks, st.NextUnlockFrom.Local().Format(time.DateTime))
+			}
+			if st.DiskWarning != "" {
+				fmt.Fprintf(out, "disk:     %s\n", st.DiskWarning)
 			}
 			return nil
 		},

@@ -36,11 +36,27 @@ type infraFile struct {
 	AuditWindow     yamlDuration `yaml:"audit_window"`
 	AuditMaxRecords int          `yaml:"audit_max_records"`
 	// AllowPrivateAddrs lets reservations carry private/loopback addresses.
-	AllowPrivateAddrs     bool `yaml:"allow_private_addrs"`
-	MaxReservations       int  `yaml:"max_reservations"`
-	MaxCircuits           int  `yaml:"max_circuits"`
-	ReservationsPerMinute int  `yaml:"reservations_per_minute"`
-	CircuitsPerMinute     int  `yaml:"circuits_per_minute"`
+	AllowPrivateAddrs bool `yaml:"allow_private_addrs"`
+	// The relay's limits: one field per relay.Config limit, same meaning,
+	// zero takes its default (configs/relay.yaml and docs/scaling.md list
+	// them; TestEveryRelayLimitIsConfigurable holds the three together).
+	MaxReservations              int          `yaml:"max_reservations"`
+	MaxReservationsPerIP         int          `yaml:"max_reservations_per_ip"`
+	MaxReservationsPerASN        int          `yaml:"max_reservations_per_asn"`
+	ReservationTTL               yamlDuration `yaml:"reservation_ttl"`
+	MaxCircuits                  int          `yaml:"max_circuits"`
+	MaxStrangerCircuits          int          `yaml:"max_stranger_circuits"`
+	CircuitIdleTimeout           yamlDuration `yaml:"circuit_idle_timeout"`
+	CircuitIdleBytes             int64        `yaml:"circuit_idle_bytes"`
+	CircuitDataLimit             int64        `yaml:"circuit_data_limit"`
+	CircuitDurationLimit         yamlDuration `yaml:"circuit_duration_limit"`
+	BufferSize                   int          `yaml:"buffer_size"`
+	MaxRelayMemory               int64        `yaml:"max_relay_memory"`
+	ReservationsPerMinute        int          `yaml:"reservations_per_minute"`
+	CircuitsPerMinute            int          `yaml:"circuits_per_minute"`
+	DestinationCircuitsPerMinute int          `yaml:"destination_circuits_per_minute"`
+	RelayCircuitsPerMinute       int          `yaml:"relay_circuits_per_minute"`
+	RateLimitPeers               int          `yaml:"rate_limit_peers"`
 }
 
 func loadNodeConfig(path string) (nodeFile, error) {

@@ -54,12 +54,18 @@ type Net struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	relays   []peer.AddrInfo
-	reserved map[peer.ID]reservation // relay → our live reservation
-	keeping  map[peer.ID]bool        // relays with a reservation loop
-	retry    chan struct{}           // closed to end the loops' backoff now
-	records  map[string]cachedRecord
+	republish chan struct{} // Republish: the node's loop should publish again
+
+	mu        sync.Mutex
+	relays    []peer.AddrInfo
+	reserved  map[peer.ID]reservation   // relay → our live reservation
+	keeping   map[peer.ID]bool          // relays with a reservation loop
+	retry     chan struct{}             // closed to end the loops' backoff now
+	changed   map[peer.ID]chan struct{} // infrastructure peer → signalled when its connectedness changes
+	down      map[peer.ID]error         // bootstrap peer → why the keeper's last dial failed
+	records   map[string]cachedRecord
+	relaysUp  chan struct{} // closed once the node has relays (LookForRelays)
+	searching bool          // LookForRelays has started its search
 }
 
 // cachedRecord is a directory answer kept for RecordTTL.
@@ -68,9 +74,10 @@ type cachedRecord struct {
 	at  time.Time
 }
 
-// Start protects the bootstrap and relay connections and, with bootstrap
-// peers, joins the DHT (an unreachable bootstrap is logged, not fatal: the
-// node retries as it goes).
+// Start protects the bootstrap and relay connections, starts following
+// them on the host's event bus and, with bootstrap peers, joins the DHT and
+// keeps a connection to each bootstrap peer (an unreachable bootstrap is
+// logged, not fatal: it is dialled again until it answers).
 func Start(ctx context.Context, cfg Config) (*Net, error) {
 	if cfg.Host == nil {
 		return nil, errors.New("meshnet: a host is required")
@@ -84,8 +91,18 @@ func Start(ctx context.Context, cfg Config) (*Net, error) {
 	cfg.Timings.fill()
 	n := &Net{h: cfg.Host, cfg: cfg, log: cfg.Logger, now: cfg.Now, t: cfg.Timings,
 		relays: cfg.Relays, reserved: map[peer.ID]reservation{}, records: map[string]cachedRecord{},
-		keeping: map[peer.ID]bool{}, retry: make(chan struct{})}
+		keeping: map[peer.ID]bool{}, retry: make(chan struct{}), changed: map[peer.ID]chan struct{}{}, down: map[peer.ID]error{},
+		republish: make(chan struct{}, 1), relaysUp: make(chan struct{})}
+	if len(cfg.Relays) > 0 {
+		close(n.relaysUp)
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	sub, err := n.subscribe()
+	if err != nil {
+		n.cancel()
+		return nil, fmt.Errorf("following the host's connections: %w", err)
+	}
+	n.Go(func(ctx context.Context) { n.watch(ctx, sub) })
 	for _, b := range cfg.Bootstrap {
 		n.h.ConnManager().Protect(b.ID, "ocmt-bootstrap")
 	}
@@ -95,13 +112,16 @@ func Start(ctx context.Context, cfg Config) (*Net, error) {
 	if len(cfg.Bootstrap) == 0 {
 		return n, nil
 	}
+	for _, b := range cfg.Bootstrap {
+		n.changes(b.ID)
+	}
 	store := cfg.DHTStore
 	if store == nil {
 		store = ds.NewMapDatastore()
 	}
 	d, err := dht.New(n.h, store, dht.Config{Mode: dht.ModeClient, BootstrapPeers: cfg.Bootstrap, Logger: n.log})
 	if err != nil {
-		n.cancel()
+		n.Close()
 		return nil, fmt.Errorf("joining the DHT: %w", err)
 	}
 	n.dht = d
@@ -109,6 +129,9 @@ func Start(ctx context.Context, cfg Config) (*Net, error) {
 	defer cancel()
 	if err := d.Bootstrap(bctx); err != nil {
 		n.log.Warn("bootstrap peers unreachable for now", "err", err)
+	}
+	for _, b := range cfg.Bootstrap {
+		n.Go(func(ctx context.Context) { n.keepBootstrap(ctx, b) })
 	}
 	return n, nil
 }
@@ -163,37 +186,46 @@ func (n *Net) Relays() []peer.AddrInfo {
 	return n.relays
 }
 
-// FindRelays looks relays up in the DHT when none is configured or found
-// yet, retrying with backoff for findRelaysFor, and reports whether the
-// node has relays. The node calls it again on each round of its loop, so a
-// relay announced later is still found.
-func (n *Net) FindRelays() bool {
-	if len(n.Relays()) > 0 {
-		return true
+// LookForRelays looks relays up in the DHT in the background when none is
+// configured or found yet, and returns a channel closed once the node has
+// relays (at once when it has). It never gives up: one query at a time,
+// bounded by findRelaysTimeout, paused from RetryFirst doubling to
+// RetryMax, so a relay announced later is still found. Without a DHT the
+// channel stays open. Calling it again starts no second search.
+func (n *Net) LookForRelays() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.relays) > 0 || n.dht == nil || n.searching {
+		return n.relaysUp
 	}
-	if n.dht == nil {
-		return false
-	}
-	for wait := n.t.RetryFirst; wait < findRelaysFor; wait *= 2 {
-		ctx, cancel := context.WithTimeout(n.ctx, findRelaysTimeout)
-		found, err := n.dht.FindRelays(ctx, 2)
+	n.searching = true
+	n.Go(n.findRelays)
+	return n.relaysUp
+}
+
+func (n *Net) findRelays(ctx context.Context) {
+	wait := n.t.RetryFirst
+	for {
+		qctx, cancel := context.WithTimeout(ctx, findRelaysTimeout)
+		found, err := n.dht.FindRelays(qctx, 2)
 		cancel()
 		if err == nil && len(found) > 0 {
-			n.mu.Lock()
-			n.relays = found
-			n.mu.Unlock()
 			for _, r := range found {
 				n.h.ConnManager().Protect(r.ID, "ocmt-relay")
 			}
+			n.mu.Lock()
+			n.relays = found
+			close(n.relaysUp)
+			n.mu.Unlock()
 			n.log.Info("relays found in the DHT", "count", len(found))
-			return true
+			return
 		}
-		n.log.Debug("no relay in the DHT yet", "err", err)
-		if !Sleep(n.ctx, wait) {
-			return false
+		n.log.Debug("no relay in the DHT yet", "err", err, "next", wait)
+		if !Sleep(ctx, wait) {
+			return
 		}
+		wait = min(2*wait, n.t.RetryMax)
 	}
-	return false
 }
 
 // Sleep waits d or until ctx ends, and reports whether d passed.

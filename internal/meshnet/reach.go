@@ -18,7 +18,10 @@ import (
 // ErrNoBootstrap means the node was started without a bootstrap peer.
 var ErrNoBootstrap = errors.New("no bootstrap peer configured (mesh node --bootstrap MULTIADDR)")
 
-// WithBootstrap runs f against each bootstrap peer until one answers.
+// WithBootstrap runs f against each bootstrap peer until one answers. A
+// bootstrap that is not connected is dialled, unless its keeper's last
+// dial failed: then it is skipped at once (the keeper dials it again at
+// its own pace), so a bootstrap that is down costs callers nothing.
 func (n *Net) WithBootstrap(ctx context.Context, f func(peer.ID) error) error {
 	if len(n.cfg.Bootstrap) == 0 {
 		return ErrNoBootstrap
@@ -26,6 +29,10 @@ func (n *Net) WithBootstrap(ctx context.Context, f func(peer.ID) error) error {
 	var errs []error
 	for _, b := range n.cfg.Bootstrap {
 		if n.h.Network().Connectedness(b.ID) != network.Connected {
+			if err := n.downErr(b.ID); err != nil {
+				errs = append(errs, fmt.Errorf("bootstrap %s is unreachable: %w", b.ID, err))
+				continue
+			}
 			cctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 			err := n.h.Connect(cctx, b)
 			cancel()
@@ -54,8 +61,7 @@ func (n *Net) Publish(ctx context.Context, sr *directory.SignedRecord) error {
 // Lookup resolves a handle at the bootstrap (the directory client checks
 // the record's signature), reusing an answer for RecordTTL.
 func (n *Net) Lookup(ctx context.Context, handle string) (*directory.Record, error) {
-	hd, err := directory.ParseHandle(handle)
-	if err != nil {
+	if _, err := directory.ParseHandle(handle); err != nil {
 		return nil, err
 	}
 	n.mu.Lock()
@@ -63,6 +69,16 @@ func (n *Net) Lookup(ctx context.Context, handle string) (*directory.Record, err
 	n.mu.Unlock()
 	if ok && n.now().Sub(c.at) < n.t.RecordTTL {
 		return c.rec, nil
+	}
+	return n.LookupNow(ctx, handle)
+}
+
+// LookupNow resolves a handle at the bootstrap whatever the cache holds,
+// and caches the answer: the node checks its own record this way.
+func (n *Net) LookupNow(ctx context.Context, handle string) (*directory.Record, error) {
+	hd, err := directory.ParseHandle(handle)
+	if err != nil {
+		return nil, err
 	}
 	var rec *directory.Record
 	err = n.WithBootstrap(ctx, func(b peer.ID) error {
@@ -129,9 +145,15 @@ func (n *Net) Connect(ctx context.Context, id peer.ID, rec *directory.Record, re
 	if len(addrs) == 0 {
 		return fmt.Errorf("no address known for %s", id)
 	}
+	// The addresses go in with a TTL of our own, not the TempAddrTTL that
+	// Connect would give them: identify expires every TempAddrTTL address
+	// of a peer when its last connection closes, and after ClosePeer above
+	// that notification can land between Connect adding the addresses and
+	// dialling them ("no addresses").
+	n.h.Peerstore().AddAddrs(id, addrs, dialAddrTTL)
 	cctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "ocmt"), dialTimeout)
 	defer cancel()
-	if err := n.h.Connect(cctx, peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
+	if err := n.h.Connect(cctx, peer.AddrInfo{ID: id}); err != nil {
 		return fmt.Errorf("cannot reach %s: %w", id, err)
 	}
 	return nil

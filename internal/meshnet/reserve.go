@@ -60,48 +60,90 @@ func (n *Net) RetryReservations() {
 	n.mu.Unlock()
 }
 
-// backoff waits d, or until RetryReservations or ctx ends; false if ctx ended.
-func (n *Net) backoff(ctx context.Context, d time.Duration) bool {
+func (n *Net) retrying() <-chan struct{} {
 	n.mu.Lock()
-	retry := n.retry
-	n.mu.Unlock()
-	t := time.NewTimer(d)
+	defer n.mu.Unlock()
+	return n.retry
+}
+
+// keepReservation holds a reservation on r. A relay that refuses is asked
+// again after a backoff (RetryFirst doubling to RetryMax, ended by
+// RetryReservations). A relay that does not answer a dial is dialled again
+// at the redial pace, and its return ends the pause at once however it is
+// noticed: a connection to it that anything makes (a circuit through it to
+// a contact, the revocation sync), or our own dial succeeding, which also
+// starts the refusal backoff over.
+func (n *Net) keepReservation(ctx context.Context, r peer.AddrInfo) {
+	changed := n.changes(r.ID)
+	backoff := n.t.RetryFirst
+	var gone redial
+	for {
+		drain(changed) // what happened before this attempt is no news after it
+		res, dialed, err := n.reserve(ctx, r)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			gone, backoff = redial{}, n.t.RetryFirst
+			if !n.hold(ctx, res, changed) {
+				return
+			}
+		case !dialed:
+			n.clearDialBackoff(r.ID) // so that other dials may notice its return
+			pause, first := gone.pause(n.t, n.now())
+			n.logFailure(first, "relay unreachable; dialling it again", r.ID, pause, err)
+			if !n.waitFor(ctx, r.ID, changed, n.retrying(), pause) {
+				return
+			}
+		default:
+			first := !gone.down() && backoff == n.t.RetryFirst
+			if gone.down() {
+				gone, backoff = redial{}, n.t.RetryFirst // it is back: start over
+			}
+			n.logFailure(first, "relay reservation refused; will retry", r.ID, backoff, err)
+			if !n.waitFor(ctx, r.ID, nil, n.retrying(), backoff) {
+				return
+			}
+			backoff = min(2*backoff, n.t.RetryMax)
+		}
+	}
+}
+
+// logFailure logs the first failure of a run at Info, the rest at Debug.
+func (n *Net) logFailure(first bool, msg string, relay peer.ID, next time.Duration, err error) {
+	if first {
+		n.log.Info(msg, "relay", relay, "next", next, "err", err)
+	} else {
+		n.log.Debug(msg, "relay", relay, "next", next, "err", err)
+	}
+}
+
+// hold watches a held reservation until it is due for renewal or lost,
+// checking every ReservationCheck and whenever the relay's connectedness
+// changes; false if ctx ended.
+func (n *Net) hold(ctx context.Context, res reservation, changed chan struct{}) bool {
+	t := time.NewTicker(n.t.ReservationCheck)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-retry:
-	case <-ctx.Done():
-		return false
+	for res.until.Sub(n.now()) > n.t.RenewBefore && res.live(n.now()) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		case <-changed:
+		}
 	}
 	return true
 }
 
-func (n *Net) keepReservation(ctx context.Context, r peer.AddrInfo) {
-	backoff := n.t.RetryFirst
-	for {
-		res, err := n.reserve(ctx, r)
-		if err != nil {
-			n.log.Info("relay reservation failed; will retry", "relay", r.ID, "err", err)
-			if !n.backoff(ctx, backoff) {
-				return
-			}
-			backoff = min(2*backoff, n.t.RetryMax)
-			continue
-		}
-		backoff = n.t.RetryFirst
-		for res.until.Sub(n.now()) > n.t.RenewBefore && res.live(n.now()) {
-			if !Sleep(ctx, n.t.ReservationCheck) {
-				return
-			}
-		}
-	}
-}
-
-func (n *Net) reserve(ctx context.Context, r peer.AddrInfo) (reservation, error) {
+// reserve connects to r and reserves a slot; dialed says whether the
+// connection was made, so a refusal is told from a relay that is down.
+func (n *Net) reserve(ctx context.Context, r peer.AddrInfo) (res reservation, dialed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, reserveTimeout)
 	defer cancel()
+	n.clearDialBackoff(r.ID) // the keeper paces its own dials
 	if err := n.h.Connect(ctx, r); err != nil {
-		return reservation{}, err
+		return reservation{}, false, err
 	}
 	for _, tok := range n.cfg.RelayTokens {
 		if tok.Chain()[0].Issuer() == r.ID {
@@ -112,14 +154,14 @@ func (n *Net) reserve(ctx context.Context, r peer.AddrInfo) (reservation, error)
 	}
 	rsvp, err := client.Reserve(ctx, n.h, r)
 	if err != nil {
-		return reservation{}, err
+		return reservation{}, true, err
 	}
-	res := reservation{until: rsvp.Expiration, conns: n.h.Network().ConnsToPeer(r.ID)}
+	res = reservation{until: rsvp.Expiration, conns: n.h.Network().ConnsToPeer(r.ID)}
 	n.mu.Lock()
 	n.reserved[r.ID] = res
 	n.mu.Unlock()
 	n.log.Info("relay reservation", "relay", r.ID, "until", rsvp.Expiration)
-	return res, nil
+	return res, true, nil
 }
 
 // HasReservation reports whether some relay holds a live reservation.

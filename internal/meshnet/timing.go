@@ -16,8 +16,10 @@ type Timings struct {
 	// RenewBefore is how long before expiry a reservation is renewed
 	// (default 1 min, the relay's own refresh margin).
 	RenewBefore time.Duration
-	// RetryFirst and RetryMax bound the backoff between failed reservations
-	// and failed relay lookups (default 1 s doubling to 30 s).
+	// RetryFirst and RetryMax bound the backoff between refused
+	// reservations and failed relay lookups (default 1 s doubling to 30 s).
+	// A bootstrap or relay that does not answer a dial is dialled again
+	// every RetryFirst for steadyRedialFor, then with the same backoff.
 	RetryFirst, RetryMax time.Duration
 	// Unavailable is the least pause before asking a peer again after it
 	// answered Unavailable ("not yet"), default 1 s: it is catching up on
@@ -43,9 +45,6 @@ const (
 	bootstrapTimeout = 10 * time.Second
 	// findRelaysTimeout bounds one DHT query for relays.
 	findRelaysTimeout = 10 * time.Second
-	// findRelaysFor is how long a node with no configured relay keeps
-	// looking for one in the DHT.
-	findRelaysFor = time.Minute
 	// reserveTimeout bounds connecting to a relay and reserving a slot.
 	reserveTimeout = 15 * time.Second
 	// findPeerTimeout bounds the DHT lookup of a peer's direct addresses.
@@ -53,6 +52,18 @@ const (
 	// dialTimeout bounds connecting to a peer, relay circuits included.
 	dialTimeout = 20 * time.Second
 )
+
+// dialAddrTTL is how long the addresses a dial was given stay in the
+// peerstore: past the dial (dialTimeout), and distinct from the
+// TempAddrTTL that identify expires when a peer's last connection closes.
+const dialAddrTTL = dialTimeout + 10*time.Second
+
+// steadyRedialFor is how long after a bootstrap or relay stopped
+// answering it is dialled again every RetryFirst before the pauses double:
+// most outages are restarts of a few seconds, a refused dial costs the
+// peer nothing, and one dial a second to one or two peers costs the node
+// nothing either. A peer gone for longer is dialled less and less often.
+const steadyRedialFor = time.Minute
 
 // maxCachedNames bounds the directory answers kept (RecordTTL each).
 const maxCachedNames = 1024

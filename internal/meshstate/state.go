@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -40,6 +41,8 @@ type State struct {
 	vault *vault.Vault
 	actor string
 	now   func() time.Time
+	// contacts serialises the read-modify-write of contact records.
+	contacts sync.Mutex
 }
 
 // New returns the state kept in store, audited through v under actor's

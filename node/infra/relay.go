@@ -104,16 +104,23 @@ func (r *relayStart) openAudit(k *keys.PeerKey) error {
 	return nil
 }
 
-// host builds the host with the relay's resource limits; the relay does
-// not use relays itself.
+// host builds the host with the relay's resource limits and a connection
+// manager sized for its reservations (libp2p's default one trims a relay
+// back to 160 connections, reservations included); the relay does not use
+// relays itself.
 func (r *relayStart) host(k *keys.PeerKey) error {
 	r.rcfg.Logger = r.cfg.Logger
 	rm, err := relay.ResourceManager(r.rcfg)
 	if err != nil {
 		return err
 	}
+	cm, err := relay.ConnManager(r.rcfg)
+	if err != nil {
+		rm.Close()
+		return err
+	}
 	r.budget = revgossip.NewBudget(revgossip.BudgetConfig{Now: r.cfg.Now})
-	if err := r.p.startHost(k, r.cfg.Listen, r.budget, libp2p.ResourceManager(rm), libp2p.DisableRelay()); err != nil {
+	if err := r.p.startHost(k, r.cfg.Listen, r.budget, libp2p.ResourceManager(rm), libp2p.ConnectionManager(cm), libp2p.DisableRelay()); err != nil {
 		return err
 	}
 	for _, b := range r.boots {

@@ -94,6 +94,11 @@ type Status struct {
 	// before it locks itself ("30m"); empty when it never does, or no
 	// node runs.
 	LockAfter string `json:"lock_after,omitempty"`
+	// DiskWarning says, in words, that the store's disk is nearly full
+	// ("disk nearly full: 100 MiB free; writes stop at 64 MiB, …": under
+	// twice the write reserve, internal/store), and names any audit record
+	// the vault could not write for want of space. Empty when all is well.
+	DiskWarning string `json:"disk_warning,omitempty"`
 }
 
 // AuditReport is the audit log and the result of verifying its chain.
