@@ -1,0 +1,103 @@
+package snapshot
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/testkit"
+)
+
+const rawProto = protocol.ID("/ocmt-bench/raw/1")
+
+// BenchmarkCachedFetchVsDirectStream pairs a fetch from the cache (token
+// checked, blocks read from pebble and hash-checked on the way out,
+// checked against their CIDs, opened with age on the way in) with a
+// direct stream of the same number of plaintext bytes from memory between
+// the same two hosts: the transport's floor. Pairs alternate in order;
+// "x" is the median of the pair ratios fetch/direct (x-p10, x-p90 the
+// spread), "fetch-MB/s" and "direct-MB/s" the medians of each.
+func BenchmarkCachedFetchVsDirectStream(b *testing.B) {
+	for _, size := range []int{10 << 20, 100 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			alice, bob := newOwner(b, "alice"), newReader(b, "bob")
+			c := startCache(b, allowList{alice.k.ID(): true}, nil)
+			s := alice.seal(b, newGen(3, int64(size)), "files/big", 1, bob.k.ID())
+			if err := alice.push(b, c, s); err != nil {
+				b.Fatal(err)
+			}
+			tok := alice.token(b, bob.k.ID(), "files/*", capability.Params{Expiry: time.Now().Add(6 * time.Hour)}).Bytes()
+			alice.h.Close()
+			plain := make([]byte, size)
+			newGen(3, int64(size)).Read(plain)
+			c.h.SetStreamHandler(rawProto, func(st network.Stream) {
+				for off := 0; off < len(plain); off += 1 << 20 {
+					if _, err := st.Write(plain[off:min(off+1<<20, len(plain))]); err != nil {
+						st.Reset()
+						return
+					}
+				}
+				st.Close()
+			})
+			testkit.Connect(b, bob.h, c.h)
+			ctx := testkit.Context(b, time.Hour)
+			fetch := func() {
+				f, err := Fetch(ctx, bob.h, c.h.ID(), bob.k, alice.k.ID(), "files/big", tok, bob.state, io.Discard)
+				if err != nil || f.Bytes != int64(size) {
+					b.Fatalf("fetch: %v", err)
+				}
+			}
+			direct := func() {
+				st, err := bob.h.NewStream(ctx, c.h.ID(), rawProto)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st.CloseWrite()
+				n, err := io.Copy(io.Discard, st)
+				if err != nil || n != int64(size) {
+					b.Fatalf("direct: %d bytes, %v", n, err)
+				}
+				st.Close()
+			}
+			fetch()
+			direct()
+			var ratios, fr, dr []float64
+			swap := false
+			timeIt := func(f func()) time.Duration { t0 := time.Now(); f(); return time.Since(t0) }
+			for b.Loop() {
+				var tf, td time.Duration
+				if swap {
+					td, tf = timeIt(direct), timeIt(fetch)
+				} else {
+					tf, td = timeIt(fetch), timeIt(direct)
+				}
+				swap = !swap
+				ratios = append(ratios, float64(tf)/float64(td))
+				fr = append(fr, float64(size)/tf.Seconds()/1e6)
+				dr = append(dr, float64(size)/td.Seconds()/1e6)
+			}
+			b.ReportMetric(quantile(ratios, 0.5), "x")
+			b.ReportMetric(quantile(ratios, 0.1), "x-p10")
+			b.ReportMetric(quantile(ratios, 0.9), "x-p90")
+			b.ReportMetric(quantile(fr, 0.5), "fetch-MB/s")
+			b.ReportMetric(quantile(dr, 0.5), "direct-MB/s")
+		})
+	}
+}
+
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
+}
+
+var _ = bytes.MinRead
