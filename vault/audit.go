@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -126,6 +127,17 @@ type AuditEntry struct {
 	Target  string `json:"target,omitempty"`
 	Outcome string `json:"outcome"`
 	Detail  string `json:"detail,omitempty"`
+}
+
+// validUTF8 returns e with every text valid UTF-8, each invalid sequence
+// replaced by U+FFFD. encoding/json writes an invalid byte as the escape
+// \ufffd and reads it back as U+FFFD, so a record holding one would not
+// re-encode to the J its tag covers, and would read as rewritten.
+func (e AuditEntry) validUTF8() AuditEntry {
+	for _, s := range []*string{&e.Actor, &e.Op, &e.Target, &e.Outcome, &e.Detail} {
+		*s = strings.ToValidUTF8(*s, "\uFFFD")
+	}
+	return e
 }
 
 // AuditRecord is one link of the chain as stored (doc.go: "Audit log").
@@ -448,7 +460,7 @@ func (a *auditLog) commitWith(ctx context.Context, es []AuditEntry, o commitOpts
 
 // stage adds one record to batch and advances st.
 func (a *auditLog) stage(ctx context.Context, batch ds.Batch, st *logState, e AuditEntry) error {
-	r := AuditRecord{Seq: st.seq + 1, Time: a.now().UTC(), AuditEntry: e, Prev: hex.EncodeToString(st.chain[:])}
+	r := AuditRecord{Seq: st.seq + 1, Time: a.now().UTC(), AuditEntry: e.validUTF8(), Prev: hex.EncodeToString(st.chain[:])}
 	if r.Seq == 1 && st.chain == ([32]byte{}) {
 		r.Prev = strings.Repeat("0", 64)
 	}
@@ -669,6 +681,9 @@ func (c *chainCheck) next(key string, value []byte) error {
 	}
 	if r.Seq != seq {
 		return auditBreak(BreakRecordChanged, seq, "record %d was rewritten: it claims to be record %d", seq, r.Seq)
+	}
+	if canon, err := json.Marshal(r); err != nil || !bytes.Equal(canon, value) {
+		return auditBreak(BreakRecordChanged, seq, "record %d was rewritten: it is not in the form the vault writes", seq)
 	}
 	gap := seq > c.want
 	if gap && r.Op != OpAuditBreak {

@@ -3,6 +3,21 @@
 // derived from it, a keyed index of record versions, and a keyed audit
 // chain of every sensitive operation.
 //
+// # Limits
+//
+// Every number this text names as a limit, with its value;
+// TestDocNumbersMatchTheConstants checks them against the constants.
+//
+//	name                value     unit     what it bounds
+//	MaxAuditRecordSize  8192      bytes    one stored audit record
+//	MaxKDFMemoryKiB     1048576   KiB      a password wrap's Argon2id memory (1 GiB), checked before any work
+//	MaxKDFTime          16        passes   a password wrap's Argon2id passes
+//	MaxKDFThreads       16        lanes    a password wrap's Argon2id lanes
+//	MaxRecordSize       67108864  bytes    one stored record envelope (64 MiB)
+//	MaxSecretBytes      1048576   bytes    one secret: value, refresh token and descriptive fields (1 MiB)
+//	maxHistory          65536     keys     the earlier generations' audit keys /meta/audit-keys holds
+//	maxOwed             16        records  the records a process keeps for its next commit (Lock on a full disk)
+//
 // # At-rest format (version 2)
 //
 // Everything lives in one go-datastore (pebble on disk, written with fsync;
@@ -100,40 +115,108 @@
 //
 // # Audit log
 //
-// Each audit record is one JSON object (AuditRecord): seq, time, actor,
-// op, target, outcome, detail, then v = 2, vault = hex vault ID, gen,
-// locked (true on records written while locked), session (on the first
-// record of a locked session: the sealed session key, hex), prev (the
-// previous record's chain value, hex; 64 zeros before record 1) and hash
-// (this record's chain value, hex). The chain value covers J = the
-// record's JSON encoding (encoding/json, fields in that order, empty
-// fields omitted) with hash set to "":
+// This section is complete enough for an auditor holding the vault's
+// audit keys to verify a log in another language: testdata/audit/README.md
+// describes the committed vectors (chains and edits of them, with the
+// verdicts), and specs/vaultaudit/check.py, at the module root, is an
+// independent verifier written from this text that must agree with every
+// one. The audit keys are K_audit of each key generation: derived from M
+// ("Keys"), which the password opens ("Password wrap"); the keys of
+// earlier generations are sealed in /meta/audit-keys ("Key rotation").
+// The vault exports no audit key: an auditor derives it with the
+// password. A verifier reads four things of the store: /meta/header
+// (the vault ID and format), every key under /audit/, /meta/audit-head
+// and /meta/index.
 //
-//	written unlocked:  hash = MAC(K_audit of gen, "ocmt-mesh/audit/v1", J)
-//	written locked:    hash = MAC(K_s, "ocmt-mesh/audit-locked/v1", J)
-//	format 1 (before the migration):  hash = SHA-256("ocmt-mesh/audit/v1" || 0x00 || J)
+// Records. Record SEQ (from 1) is stored under /audit/ followed by SEQ
+// as 16 lower-case hex digits. It is one JSON object (RFC 8259, UTF-8)
+// of at most MaxAuditRecordSize (8192) bytes (AuditRecord), with these
+// members in this order:
 //
-// Since J holds prev, seq and the vault ID, each chain value covers every
-// record before it. The head is
+//	member   type                    present          meaning
+//	seq      integer 0 to 2^64-1     always           SEQ
+//	time     text, RFC 3339          always           when it was written (the vault's clock, UTC)
+//	actor    text                    always           who: a CLI, a peer ID, "vault", ...
+//	op       text                    always           what: vault.unlock, secret.read, share.refused, ...
+//	target   text                    when not empty   the name concerned
+//	outcome  text                    always           ok, failed or denied
+//	detail   text                    when not empty   non-secret context
+//	v        integer                 when not 0       2 on format-2 records, absent on format 1
+//	vault    text                    when not empty   the vault ID, 32 lower-case hex digits (format 2)
+//	gen      integer 0 to 2^32-1     when not 0       the key generation whose audit key tags it
+//	locked   true                    when true        written while locked: tagged under a session key
+//	session  text                    when not empty   on a locked session's first record: K_s sealed, hex (below)
+//	prev     text                    always           the previous record's chain value, 64 lower-case hex digits; 64 zeros before record 1
+//	hash     text                    always           this record's chain value, 64 lower-case hex digits
 //
-//	"OCMTAHD\x02" (8) || seq u64 || chain value of record seq (32) || index tag (32) || tag (32)
-//	tag = MAC(K, "ocmt-mesh/audit-head/v1", vault ID || seq || chain value || index tag)
+// The canonical encoding C(r) of a record r is that object with no white
+// space, the members in the table's order, those whose "present" does not
+// hold left out, integers in decimal (no '+', fraction, exponent or
+// leading zero; '-' only before a negative v), true as true, and every
+// text as a JSON string written as Go's encoding/json writes one: '"' and '\' as \" and \\; U+0008, U+000C,
+// U+000A, U+000D and U+0009 as \b, \f, \n, \r and \t; every other
+// character below U+0020, and '<', '>', '&', U+2028 and U+2029, as \u and
+// four lower-case hex digits (\u0000, \u003c, \u2028); every other
+// character as its UTF-8 bytes (U+007F and "é" included). time is written
+// in RFC 3339 with its offset as read ("Z" for offset 0, else +hh:mm or
+// -hh:mm) and its nanoseconds with trailing zeros removed, without the
+// '.' when they are 0: "2026-01-02T03:04:05Z", "2026-01-02T03:04:06.5Z",
+// "2026-01-02T03:04:07.750000001Z". The vault stores exactly C(r), with
+// times in UTC.
 //
-// with K the key of record seq (K_audit of its gen, or its session's K_s).
-// The head is written in the same batch as every record and binds the
-// version index tag of the time, so the log's end and the records' state
-// cannot be rolled back one without the other.
+// The chain value of a record covers J = C(r with hash set to ""), the
+// encoding ending in "hash":""}:
+//
+//	format 1 (no v):            chain value = SHA-256("ocmt-mesh/audit/v1" || 0x00 || J)
+//	format 2, written unlocked: chain value = MAC(K_audit of gen, "ocmt-mesh/audit/v1", J)
+//	format 2, written locked:   chain value = MAC(K_s, "ocmt-mesh/audit-locked/v1", J)
+//
+// and hash is its hex. Since J holds prev, seq and the vault ID, each
+// chain value covers every record before it.
+//
+// Reading a stored record. A stored record must be exactly C(r) of the
+// values it holds. A verifier parses it as JSON (RFC 8259, UTF-8) into
+// the table's members, encodes C(r) from them and compares the bytes. The
+// record is broken, [record-changed, SEQ] below, when it is over 8192
+// bytes, is not JSON, has a member the table does not name or a value of
+// another type (a text for a number, a number with a fraction or an
+// exponent or out of its range, a time that is not RFC 3339), or is not
+// byte for byte its own C(r): white space, escapes C does not use,
+// another member order, names in another case, a repeated member, null,
+// a member C leaves out written with its zero value, a time written
+// otherwise, anything after the object. hash and session are texts, kept
+// as written; they are read as hex in either case.
+//
+// The head, /meta/audit-head, names the last record:
+//
+//	format 2 (112 bytes):  "OCMTAHD\x02" (8) || seq u64 || chain value of record seq (32) || index tag (32) || tag (32)
+//	format 1 (40 bytes):   seq u64 || chain value of record seq (32)
+//	tag = MAC(K, "ocmt-mesh/audit-head/v1", vault ID || seq u64 || chain value || index tag)
+//
+// with K the key of record seq (K_audit of its gen, or its session's K_s)
+// and the index tag the tag of /meta/index (its last 32 bytes, "Version
+// index") when the head was written. The head is written in the same
+// batch as every record and binds the version index tag of the time, so
+// the log's end and the records' state cannot be rolled back one without
+// the other.
 //
 // Records written while locked. A locked node still audits (received
 // grants, refused requests, failed unlocks) but has no master key. The
 // first locked record a process writes starts a session: K_s is 32 random
 // bytes kept in memory only, and the record carries
-// session = SealTo(/meta/audit-pub, K_s) (xcrypto.SealTo: an ephemeral
-// X25519 key, HKDF(shared, epk || pub, "ocmt-mesh/audit-session/v1"),
-// XChaCha20-Poly1305 with AAD "ocmt-mesh/audit-session/v1" || vault ID ||
-// gen u32 || seq u64), 104 bytes. Later locked records of that process are
-// tagged under the same K_s. Only x_audit, hence only M, opens K_s. At the
-// next unlock the locked records since the last record written unlocked
+// session = SealTo(/meta/audit-pub, K_s), 104 bytes:
+//
+//	session = epk (32) || nonce (24) || XChaCha20-Poly1305-Seal(k, nonce, K_s, AAD)
+//	k       = HKDF-SHA256(ikm = X25519(e, pub), salt = epk || pub, info = "ocmt-mesh/audit-session/v1"), 32 bytes
+//	AAD     = "ocmt-mesh/audit-session/v1" || vault ID || gen u32 || seq u64   (the record's gen and seq)
+//
+// with e a fresh X25519 key, epk its public key and pub the public key of
+// x_audit of gen (/meta/audit-pub: pub = X25519(x_audit, 9), RFC 7748).
+// Opening it: X25519(x_audit, epk) (an all-zero result is refused), the
+// same k with pub computed from x_audit, and the plaintext must be 32
+// bytes. Later locked records of that process are tagged under the same
+// K_s. Only x_audit, hence only M, opens K_s. At the next unlock the
+// locked records since the last record written unlocked
 // are verified (sessions opened with x_audit, tags checked, linked to the
 // record before them) and the unlock record, written under K_audit right
 // after them, says "N records written while locked verified (a–b)" or
@@ -156,17 +239,87 @@
 //   - At every unlock: the records written while locked (above).
 //   - At open: the head against the records (two lookups). A missing,
 //     rewound or overtaken head is never repaired silently: the next
-//     append first writes a vault.audit.break record saying what was found
-//     and continues after the last existing record (appends also check
-//     that their sequence number is free: nothing is ever overwritten).
-//     Such a record keeps the edit reported after the head moves on.
+//     append first writes a vault.audit.break record (actor "vault",
+//     target the break kind, outcome failed, detail what was found) and
+//     continues after the last record the log or the head names, leaving
+//     a gap where records were deleted (appends also check that their
+//     sequence number is free: nothing is ever overwritten). Such a
+//     record keeps the edit reported after the head moves on.
 //
-// Each break is an *AuditError (errors.Is ErrAuditBroken) with a kind and
-// words: the last records deleted (head names a later record), every record
-// deleted, the head rewound (names an earlier record; or, keyed, does not
-// verify or does not match the index), the head deleted, a record
-// rewritten, inserted or removed before the end, a record from another
-// vault.
+// Verifying a log, with or without the keys. The verifier reads
+// /meta/header: absent, no vault ID or format is known and the checks
+// that need them are skipped; present but not 24 bytes starting with
+// "OCMTVLT\x01" or "OCMTVLT\x02", the store is corrupt (ErrCorrupt, not a
+// break) and nothing is verified. It then takes every key under /audit/
+// in bytewise order of the keys, keeping want (the sequence number
+// expected, from 1), prev (the previous chain value, 32 zero bytes at
+// first), whether a format-2 record was seen, whether a locked session
+// has started and its K_s, and the key of the last record. For each
+// record, in this order, the first failure ends the check with the break
+// and sequence number in brackets:
+//
+//  1. The key is /audit/ and 16 hex digits (either case), read as SEQ;
+//     else [record-changed, want].
+//  2. The record reads (above), else [record-changed, SEQ]; its seq is
+//     SEQ, else [record-changed, SEQ].
+//  3. SEQ > want (records missing before it) is allowed only on a record
+//     whose op is vault.audit.break; else [record-changed, want].
+//  4. Without v (format 1): after a format-2 record, or with a hash other
+//     than the SHA-256 above in lower-case hex (compared as text),
+//     [record-changed, SEQ]. With v other than 2: [record-changed, SEQ].
+//     With v = 2: when the vault ID is known, vault other than it (as
+//     text) is [foreign-record, SEQ].
+//  5. prev is the previous chain value in lower-case hex, compared as
+//     text (64 zeros for the first record; record 1 may always have 64
+//     zeros); else [record-changed, SEQ], unless SEQ > want or the record
+//     is a vault.audit.break.
+//  6. hash is 64 hex digits, the chain value; else [record-changed, SEQ].
+//  7. Keys: a format-1 record ends any session and leaves no key for the
+//     last record. An unlocked format-2 record ends any session; keyed,
+//     its gen must have a key and the chain value must be its MAC above,
+//     else [record-changed, SEQ], and that key is the last record's. A
+//     locked record needs a session started, by its own session member or
+//     an earlier locked record's since the last unlocked one, else
+//     [record-changed, SEQ]; keyed, a session member is opened with
+//     x_audit of its gen's K_audit (no key for gen, bad hex, or a seal that
+//     does not open to 32 bytes: [record-changed, SEQ]) and gives the
+//     session's K_s; the chain value must be MAC(K_s, ...) above, else
+//     [record-changed, SEQ], and K_s is the last record's key.
+//  8. On a vault.audit.break record, the vault's own report of an edit,
+//     its target (a break kind; any other text counts as record-changed)
+//     and SEQ are added to the verdicts, and the check goes on.
+//  9. prev becomes its chain value and want SEQ + 1.
+//
+// Then the head, in this order:
+//
+//  1. Absent: with no record and no vault header, nothing is wrong; with
+//     no record, [all-deleted, 1]; else [head-deleted, 0].
+//  2. Neither 40 bytes nor 112 starting with its magic, or naming record
+//     0: [head-deleted, 0].
+//  3. No record: [all-deleted, 1].
+//  4. Naming a record after the last: [tail-deleted, last + 1]; before
+//     it: [head-rewound, 0]; with a chain value other than the last's:
+//     [record-changed, last].
+//  5. In a format-2 vault, a format-1 head: [head-rewound, 0]; a last
+//     record in format 1: [tail-deleted, last + 1].
+//  6. Keyed, of a format-2 head: no key for the last record, a tag that is
+//     not the MAC above under it, or an index tag other than /meta/index's
+//     last 32 bytes (32 zero bytes when /meta/index is not 56 bytes
+//     starting with its magic): [head-rewound, 0].
+//
+// The verdicts are those of the vault.audit.break records in order, then
+// the break that ended the check, if one did; none means the log
+// verifies. Go returns them as one *AuditError, or several joined
+// (errors.Join), each errors.Is ErrAuditBroken, with Break and Seq as in
+// the brackets; the records before the break come with it. The kinds
+// (AuditBreak):
+//
+//	tail-deleted     the last records are gone: the head names a later one
+//	all-deleted      every record is gone, with or without the head
+//	head-rewound     the head names an earlier record, or (keyed) is an older copy or a forgery
+//	head-deleted     records exist and the head does not, or does not read
+//	record-changed   a record rewritten, inserted or removed before the end
+//	foreign-record   a record names another vault
 //
 // What someone who can write the store but does not know the password can
 // do, and what it leads to:
@@ -195,7 +348,7 @@
 //
 // # Migration from format 1
 //
-// Format 1 (header "OCMTVLT\x01", wrap "OCMTWRP\x01" of 130 bytes without
+// Format 1 (header "OCMTVLT\x01", wrap "OCMTWRP\x01" of 106 bytes without
 // gen and with AAD label "ocmt-mesh/wrap/v1", envelopes "OCMTREC\x01" with
 // AAD label "ocmt-mesh/record/v1" and per-record versions, SHA-256 audit
 // records without v, vault, gen, locked or session, and a 40-byte head

@@ -335,7 +335,7 @@ func TestSecretSizeLimit(t *testing.T) {
 	}
 	big.Value = append(big.Value, 'x')
 	err := v.PutSecret(ctx, big, "t")
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "a secret holds at most 1 MiB") {
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "a secret holds at most 1 MiB") || !strings.Contains(err.Error(), "1048577 bytes, 1 over") {
 		t.Fatalf("over the limit: %v", err)
 	}
 	if MaxSecretBytes != 1<<20 || MaxRecordPlaintext >= MaxRecordSize {

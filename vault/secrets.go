@@ -76,7 +76,7 @@ func (s *Secret) Validate() error {
 		return errors.New("an oauth_token needs a provider")
 	}
 	if n := s.size(); n > MaxSecretBytes {
-		return fmt.Errorf("%w: a secret holds at most %s (this one is %s)", ErrTooLarge, sizeWords(MaxSecretBytes), sizeWords(n))
+		return fmt.Errorf("%w: a secret holds at most %s, its name and provider included (this one is %s)", ErrTooLarge, sizeWords(MaxSecretBytes), overWords(n, MaxSecretBytes))
 	}
 	return nil
 }

@@ -660,6 +660,17 @@ func sizeWords(n int) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// overWords says how large n, over limit, is: in sizeWords, unless that
+// rounds to the limit's own words ("1.0 MiB" over "1 MiB"), then in bytes
+// and by how much it is over.
+func overWords(n, limit int) string {
+	rounded := fmt.Sprintf("%.1f MiB", float64(limit)/(1<<20))
+	if w := sizeWords(n); w != rounded && w != sizeWords(limit) {
+		return w
+	}
+	return fmt.Sprintf("%d bytes, %d over", n, n-limit)
+}
+
 // Put seals plaintext as record ns/name, replacing any earlier version, and
 // audits the write in the same batch. The record's version comes from the
 // vault-wide counter of the version index, so it is higher than any version
@@ -672,7 +683,7 @@ func (v *Vault) Put(ctx context.Context, ns Namespace, name string, plaintext []
 		return err
 	}
 	if len(plaintext) > MaxRecordPlaintext {
-		return fmt.Errorf("vault: %w: a record holds at most %s (this one is %s)", ErrTooLarge, sizeWords(MaxRecordPlaintext+recordPrefix+xcrypto.NonceSize+xcrypto.Overhead), sizeWords(len(plaintext)))
+		return fmt.Errorf("vault: %w: a record holds at most %s (this one is %s)", ErrTooLarge, sizeWords(MaxRecordPlaintext+recordPrefix+xcrypto.NonceSize+xcrypto.Overhead), overWords(len(plaintext), MaxRecordPlaintext+recordPrefix+xcrypto.NonceSize+xcrypto.Overhead))
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()

@@ -15,7 +15,7 @@ const (
 	MaxWraps = 8
 	// MaxWrapKind bounds a wrap kind's name (the KIND of /meta/wrap/KIND).
 	MaxWrapKind = 32
-	// MaxWrapSize bounds one wrap's bytes (a password wrap is 134).
+	// MaxWrapSize bounds one wrap's bytes (a password wrap is 110).
 	MaxWrapSize = 1024
 	// MinChunkLog and MaxChunkLog bound the chunk size, 2^log bytes of
 	// plaintext: 1 KiB to 1 MiB.
