@@ -37,6 +37,8 @@
 //	DefaultSkew              60            seconds   clock tolerance of a default verifier
 //	MaxSkew                  300           seconds   the most tolerance any verifier allows
 //	DefaultMaxReplayEntries  100000        tokens    an in-memory use store (ErrReplayFull)
+//	DefaultCacheEntries      8192          chains    a verifier's cache of verified chains
+//	DefaultCacheBytes        16777216      bytes     the memory that cache keeps (16 MiB)
 //	cborMaxNestedLevels      4             levels    CBOR nesting the Go decoder reads
 //	cborMaxArrayElements     16            elements  a CBOR array the Go decoder reads
 //	cborMaxMapPairs          16            pairs     a CBOR map the Go decoder reads
@@ -317,7 +319,8 @@
 //     seconds unless configured; a configured skew of zero or less means
 //     the default, one below 1 second is raised to 1 second and one above
 //     MaxSkew (300) seconds is lowered to it. now comes from the
-//     verifier's injected clock;
+//     verifier's injected clock. The error is a *TimeError carrying the
+//     failing link's window, now and the skew;
 //  6. no token of the chain is revoked, root first (*RevokedError,
 //     matching ErrRevoked, with the revoked ID); revoking a link kills
 //     every chain through it and leaves sibling chains alone;
@@ -337,6 +340,27 @@
 //
 // Issue applies rules 3 and 4 before signing and fails with the same
 // sentinels, so it never produces a chain verification would refuse.
+//
+// Steps 2 to 4 depend on nothing but the envelope bytes. A verifier may
+// therefore remember, by token ID, the chains that passed them, and skip
+// decoding and those steps when the same bytes come again; it still runs
+// steps 5 to 10 on every use, against its clock, the remote peer, the
+// request, its revocation set and its use store, so the outcome, error
+// and all, is the one a full verification gives. The Go verifier keeps
+// the chains of tokens that passed every step, at most
+// DefaultCacheEntries (8192) chains and DefaultCacheBytes (16777216)
+// bytes of decoded tokens by default, forgetting the least recently used
+// first (ChainCache; revoked tokens may be evicted early, which only
+// frees room).
+//
+// Step 5's error says which bound was passed, by how much, and until or
+// from when the skew still accepts the token, as seen on the verifier's
+// clock: "link 1 of 1: expired 2026-03-01T13:00:00Z, 2m ago (accepted
+// until 1m ago: the owner allows 60s of clock skew)". The holder's node
+// and an inspect report judge a token's window by the same rule with
+// DefaultSkew (capability.Window), so all three agree at the same clock
+// reading: a token inside the skew but outside its own window is
+// accepted, and said to be.
 //
 // # Errors
 //

@@ -38,6 +38,8 @@ func specNumbers() map[string]int64 {
 		"DefaultSkew":             testkit.Seconds(DefaultSkew),
 		"MaxSkew":                 testkit.Seconds(MaxSkew),
 		"DefaultMaxReplayEntries": DefaultMaxReplayEntries,
+		"DefaultCacheEntries":     DefaultCacheEntries,
+		"DefaultCacheBytes":       DefaultCacheBytes,
 		"cborMaxNestedLevels":     cborMaxNestedLevels,
 		"cborMaxArrayElements":    cborMaxArrayElements,
 		"cborMaxMapPairs":         cborMaxMapPairs,

@@ -33,15 +33,27 @@ func vectorSeeds(tb testing.TB) []string {
 }
 
 // FuzzDecode: no panic; anything that decodes re-encodes to the same bytes;
-// input over the cap is refused as too large.
+// input over the cap is refused as too large; a ChainCache decodes every
+// input as Decode does, first and again once it holds the chain.
 func FuzzDecode(f *testing.F) {
 	for _, s := range vectorSeeds(f) {
 		if b, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, TextPrefix)); err == nil {
 			f.Add(b)
 		}
 	}
+	cache := NewChainCache(64, 1<<20)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tok, err := Decode(b)
+		for range 2 {
+			ctok, cerr := cache.Decode(b)
+			if (cerr == nil) != (err == nil) || cerr != nil && cerr.Error() != err.Error() ||
+				ctok != nil && !bytes.Equal(ctok.raw, b) {
+				t.Fatalf("cache decode gave %v, %v; Decode %v", ctok, cerr, err)
+			}
+			if ctok != nil {
+				_ = cache.CheckChain(ctok)
+			}
+		}
 		if err != nil {
 			if tok != nil {
 				t.Fatal("token returned with an error")

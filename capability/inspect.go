@@ -1,6 +1,7 @@
 package capability
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,16 +22,26 @@ type Report struct {
 	Actions   Actions   `json:"actions,omitempty"`
 	NotBefore time.Time `json:"not_before"` // the leaf's window, the chain's narrowest
 	Expiry    time.Time `json:"expiry"`
-	MaxUses   int       `json:"max_uses,omitempty"` // the leaf's budget; 0 = unlimited
-	Ceiling   Actions   `json:"ceiling,omitempty"`  // intersection of every ceiling in the chain
-	Chain     []Link    `json:"chain,omitempty"`    // root first
-	CheckedAt time.Time `json:"checked_at"`
+	// AcceptedFrom and AcceptedUntil widen the window by the skew the
+	// owner allows (DefaultSkew): a verifier accepts the token from the
+	// one up to, not including, the other.
+	AcceptedFrom  time.Time `json:"accepted_from"`
+	AcceptedUntil time.Time `json:"accepted_until"`
+	SkewSeconds   int       `json:"skew_seconds"`
+	MaxUses       int       `json:"max_uses,omitempty"` // the leaf's budget; 0 = unlimited
+	Ceiling       Actions   `json:"ceiling,omitempty"`  // intersection of every ceiling in the chain
+	Chain         []Link    `json:"chain,omitempty"`    // root first
+	CheckedAt     time.Time `json:"checked_at"`
 
 	Valid      bool     `json:"valid"`
 	Verdict    string   `json:"verdict"`               // "valid" or "invalid"
 	Error      string   `json:"error,omitempty"`       // sentinel name, e.g. "ErrExpired"
 	Reason     string   `json:"reason,omitempty"`      // the exact error text
 	NotChecked []string `json:"not_checked,omitempty"` // checks that need a request
+	// Note says how the skew decides when CheckedAt lies outside
+	// [NotBefore, Expiry): "expired …, 3s ago (accepted until 57s from
+	// now: the owner allows 60s of clock skew)". Window.Note.
+	Note string `json:"note,omitempty"`
 }
 
 // Link is one token of a chain in a Report.
@@ -81,11 +92,21 @@ func Inspect(text string, opts ...InspectOption) *Report {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r := &Report{CheckedAt: cfg.clock().UTC().Truncate(time.Second)}
+	now := cfg.clock()
+	r := &Report{CheckedAt: now.UTC().Truncate(time.Second)}
 	tok, err := Parse(text)
 	if err == nil {
 		r.describe(tok)
-		err = inspectChecks(tok, &cfg, r)
+		w := Window{NotBefore: tok.NotBefore(), Expiry: tok.Expiry(), Skew: cfg.skew}
+		r.AcceptedFrom, r.AcceptedUntil = w.AcceptedFrom(), w.AcceptedUntil()
+		r.SkewSeconds = int(normSkew(cfg.skew) / time.Second)
+		err = inspectChecks(tok, now, &cfg, r)
+		var te *TimeError
+		if errors.As(err, &te) {
+			r.Note = te.Note(te.Now) // the failing link's, which the reason names too
+		} else {
+			r.Note = w.Note(now)
+		}
 	}
 	r.Valid = err == nil
 	if r.Valid {
@@ -115,13 +136,14 @@ func (r *Report) describe(tok *Token) {
 	}
 }
 
-// inspectChecks runs Verify's checks in Verify's order, minus the request.
-func inspectChecks(tok *Token, cfg *inspectConfig, r *Report) error {
+// inspectChecks runs Verify's checks in Verify's order, minus the request,
+// at clock reading now.
+func inspectChecks(tok *Token, now time.Time, cfg *inspectConfig, r *Report) error {
 	chain := tok.Chain()
 	if err := checkChain(chain); err != nil {
 		return err
 	}
-	if err := checkTime(chain, cfg.clock(), cfg.skew); err != nil {
+	if err := checkTime(chain, now, cfg.skew); err != nil {
 		return err
 	}
 	if cfg.revs != nil {
@@ -155,6 +177,8 @@ func (r *Report) String() string {
 	verdict := "VALID"
 	if !r.Valid {
 		verdict = "INVALID " + r.Error + ": " + r.Reason
+	} else if r.Note != "" {
+		verdict += ", but " + r.Note
 	}
 	fmt.Fprintf(&b, "verdict   %s\n", verdict)
 	if r.ID.IsZero() {
@@ -166,6 +190,7 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "resource  %s\n", r.Resource)
 	fmt.Fprintf(&b, "actions   %s\n", r.Actions)
 	fmt.Fprintf(&b, "valid     %s to %s (checked %s)\n", stamp(r.NotBefore), stamp(r.Expiry), stamp(r.CheckedAt))
+	fmt.Fprintf(&b, "accepted  %s to %s (the owner allows %s of clock skew)\n", stamp(r.AcceptedFrom), stamp(r.AcceptedUntil), span(time.Duration(r.SkewSeconds)*time.Second))
 	fmt.Fprintf(&b, "uses      %s\n", uses(r.MaxUses))
 	fmt.Fprintf(&b, "ceiling   %s\n", ceiling(r.Ceiling))
 	if len(r.NotChecked) > 0 {
@@ -204,5 +229,8 @@ func CheckToken(tok *Token, opts ...InspectOption) error {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return inspectChecks(tok, &cfg, &Report{})
+	if tok == nil {
+		return errNilToken
+	}
+	return inspectChecks(tok, cfg.clock(), &cfg, &Report{})
 }

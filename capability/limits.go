@@ -59,6 +59,17 @@ const (
 	// an entry, so 10 MiB); when full it refuses new counted tokens rather
 	// than forget spent ones.
 	DefaultMaxReplayEntries = 100_000
+
+	// DefaultCacheEntries caps the chains a verifier's default ChainCache
+	// remembers: the tokens a busy node's grantees present again within
+	// minutes, with room to spare. A lookup is a map access either way.
+	DefaultCacheEntries = 8192
+
+	// DefaultCacheBytes caps the memory those chains keep (16 MiB): a
+	// root token keeps under 1 KiB decoded, the largest chain (a
+	// MaxTokenBytes envelope) about 10 KiB, so the entry cap binds first
+	// for ordinary tokens and this one for chains built to be large.
+	DefaultCacheBytes = 16 << 20
 )
 
 // CBOR decoder caps. fxamacker/cbor's minimums are 4 levels, 16 elements

@@ -24,6 +24,13 @@ type Config struct {
 	// Replay counts uses of tokens with a max-uses budget. Default: a
 	// MemoryReplay of DefaultMaxReplayEntries owned by the Verifier.
 	Replay ReplayStore
+	// Cache remembers chains whose signatures and chain rules held, so a
+	// token verified again skips them (see ChainCache). Default: a cache
+	// of DefaultCacheEntries chains and DefaultCacheBytes owned by the
+	// Verifier; NewChainCache(0, 0) turns caching off. Share one between
+	// the verifier and the revocation validator, and evict revoked
+	// tokens from it (Set's Config.OnAdd).
+	Cache *ChainCache
 }
 
 // Verifier checks tokens presented to this node. It is safe for concurrent
@@ -33,20 +40,14 @@ type Verifier struct {
 	skew   time.Duration
 	revs   RevocationChecker
 	replay ReplayStore
+	cache  *ChainCache
 }
 
 // NewVerifier applies the defaults documented on Config.
 func NewVerifier(cfg Config) *Verifier {
-	v := &Verifier{clock: cfg.Clock, skew: cfg.Skew, revs: cfg.Revocations, replay: cfg.Replay}
+	v := &Verifier{clock: cfg.Clock, skew: normSkew(cfg.Skew), revs: cfg.Revocations, replay: cfg.Replay, cache: cfg.Cache}
 	if v.clock == nil {
 		v.clock = time.Now
-	}
-	if v.skew <= 0 {
-		v.skew = DefaultSkew
-	} else if v.skew < time.Second {
-		v.skew = time.Second
-	} else if v.skew > MaxSkew {
-		v.skew = MaxSkew
 	}
 	if v.revs == nil {
 		v.revs = noRevocations{}
@@ -54,8 +55,39 @@ func NewVerifier(cfg Config) *Verifier {
 	if v.replay == nil {
 		v.replay = NewMemoryReplay(DefaultMaxReplayEntries)
 	}
+	if v.cache == nil {
+		v.cache = NewChainCache(DefaultCacheEntries, DefaultCacheBytes)
+	}
 	return v
 }
+
+// normSkew applies Config.Skew's rules: zero or less is DefaultSkew, and
+// the result lies within [1 s, MaxSkew].
+func normSkew(skew time.Duration) time.Duration {
+	switch {
+	case skew <= 0:
+		return DefaultSkew
+	case skew < time.Second:
+		return time.Second
+	case skew > MaxSkew:
+		return MaxSkew
+	}
+	return skew
+}
+
+// Skew is the clock tolerance this verifier allows on not-before and
+// expiry, Config.Skew after its defaults and bounds.
+func (v *Verifier) Skew() time.Duration { return v.skew }
+
+// Cache is the verifier's cache of verified chains: evict revoked tokens
+// from it, or share it with the revocation validator.
+func (v *Verifier) Cache() *ChainCache { return v.cache }
+
+// Decode is capability.Decode through the verifier's cache: a chain it
+// verified before is not decoded again. Servers decode presented wire
+// bytes with it and then call Verify, which skips the signatures of a
+// cached chain too.
+func (v *Verifier) Decode(raw []byte) (*Token, error) { return v.cache.Decode(raw) }
 
 // Request is what the presenter of a token asks for.
 type Request struct {
@@ -79,19 +111,41 @@ type Verified struct {
 	Expiry    time.Time    // and earliest expiry
 }
 
+// errNilToken is the error for a nil *Token.
+var errNilToken = fmt.Errorf("%w: nil token", ErrMalformed)
+
 // Verify checks tok for req, in the order doc.go specifies, and on success
 // spends one use of every token in the chain that has a max-uses budget.
 // Every error wraps one of the sentinels doc.go lists (a resource that
 // breaks the grammar wraps ErrMalformed and ErrBadPattern, and is named
-// ErrMalformed); ErrRevoked comes as a *RevokedError.
+// ErrMalformed); ErrRevoked comes as a *RevokedError, ErrExpired and
+// ErrNotYetValid as a *TimeError.
+//
+// Steps 2 to 4 depend on tok's bytes alone: a token whose chain is in the
+// verifier's cache skips them, and one that passes every step is added to
+// it. Every other step runs on every call, so the outcome is the same.
 func (v *Verifier) Verify(ctx context.Context, tok *Token, req Request) (*Verified, error) {
 	if tok == nil {
-		return nil, fmt.Errorf("%w: nil token", ErrMalformed)
+		return nil, errNilToken
 	}
 	chain := tok.Chain()
-	if err := checkChain(chain); err != nil {
-		return nil, err
+	cached := v.cache.has(tok.id)
+	if !cached {
+		if err := checkChain(chain); err != nil {
+			return nil, err
+		}
 	}
+	vd, err := v.verifyChecked(ctx, tok, chain, req)
+	if err == nil && !cached {
+		// Only a chain that earned a request is kept: a stranger's
+		// well-signed tokens for other owners never take the room.
+		v.cache.add(tok)
+	}
+	return vd, err
+}
+
+// verifyChecked runs steps 5 to 10 on a chain whose steps 2 to 4 held.
+func (v *Verifier) verifyChecked(ctx context.Context, tok *Token, chain []*Token, req Request) (*Verified, error) {
 	if err := checkTime(chain, v.clock(), v.skew); err != nil {
 		return nil, err
 	}
@@ -175,11 +229,9 @@ func checkChain(chain []*Token) error {
 func checkTime(chain []*Token, now time.Time, skew time.Duration) error {
 	n := len(chain)
 	for i, t := range chain {
-		if now.Add(skew).Before(t.NotBefore()) {
-			return linkErr(i+1, n, ErrNotYetValid, "valid from %s, now %s", t.NotBefore().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-		}
-		if !now.Add(-skew).Before(t.Expiry()) {
-			return linkErr(i+1, n, ErrExpired, "expired %s, now %s", t.Expiry().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		w := Window{NotBefore: t.NotBefore(), Expiry: t.Expiry(), Skew: skew}
+		if w.early(now) || w.late(now) {
+			return &TimeError{Window: w, Now: now, Link: i + 1, Of: n}
 		}
 	}
 	return nil

@@ -17,8 +17,8 @@ import (
 	"github.com/ocmt/mesh/internal/testkit"
 )
 
-// Run: go test ./relay -run '^$' -bench . -benchtime 1000x   (latency: 1000 requests)
-//      go test ./relay -run '^$' -bench Throughput -benchtime 5x
+// Run: go test ./relay -run '^$' -bench RequestLatency -benchtime 2000x   (2000 pairs of requests)
+//      go test ./relay -run '^$' -bench ThroughputRatio -benchtime 10x   (10 pairs of 64 MiB transfers)
 
 const (
 	sinkProto = protocol.ID("/ocmt-test/sink/1")
@@ -84,79 +84,109 @@ func sendSink(b *testing.B, dialer host.Host, home peer.ID, relayed bool) {
 	}
 }
 
-func benchThroughput(b *testing.B, relayed bool) {
-	if testing.Short() {
-		b.Skip("64 MiB transfers are skipped in -short")
-	}
-	dialer, home := benchPair(b.Context(), b, relayed)
-	b.SetBytes(throughputSize)
-	for b.Loop() {
-		sendSink(b, dialer, home, relayed)
-	}
-}
-
-func BenchmarkDirectThroughput64MiB(b *testing.B)  { benchThroughput(b, false) }
-func BenchmarkRelayedThroughput64MiB(b *testing.B) { benchThroughput(b, true) }
-
-// BenchmarkThroughputRatio alternates direct and relayed 64 MiB transfers
-// so that both see the same machine load (this VM's throughput drifts by
-// 2× between runs), and reports relayed/direct.
+// BenchmarkThroughputRatio alternates direct and relayed 64 MiB transfers,
+// the order swapped every pair, so both see the same machine load (this
+// VM's throughput drifts by 2× between runs), and reports the median of
+// the per-pair ratios of time relayed/direct as "x" (1: the relay costs
+// nothing; 2: relayed takes twice as long), its 10th–90th percentiles,
+// and the median MB/s of each path.
 func BenchmarkThroughputRatio(b *testing.B) {
 	if testing.Short() {
 		b.Skip("64 MiB transfers are skipped in -short")
 	}
 	direct, home1 := benchPair(b.Context(), b, false)
 	relayed, home2 := benchPair(b.Context(), b, true)
-	var td, tr time.Duration
-	b.SetBytes(2 * throughputSize)
-	for b.Loop() {
+	timeIt := func(dialer host.Host, home peer.ID, relayed bool) time.Duration {
 		start := time.Now()
-		sendSink(b, direct, home1, false)
-		mid := time.Now()
-		sendSink(b, relayed, home2, true)
-		td, tr = td+mid.Sub(start), tr+time.Since(mid)
+		sendSink(b, dialer, home, relayed)
+		return time.Since(start)
 	}
-	b.ReportMetric(float64(td)/float64(tr), "relayed/direct")
-	b.ReportMetric(float64(b.N*throughputSize)/tr.Seconds()/1e6, "relayed-MB/s")
-	b.ReportMetric(float64(b.N*throughputSize)/td.Seconds()/1e6, "direct-MB/s")
+	timeIt(direct, home1, false) // warm up: connections, buffers
+	timeIt(relayed, home2, true)
+	var ratios, directMBs, relayedMBs []float64
+	swap := false
+	for b.Loop() {
+		var td, tr time.Duration
+		if swap {
+			tr = timeIt(relayed, home2, true)
+			td = timeIt(direct, home1, false)
+		} else {
+			td = timeIt(direct, home1, false)
+			tr = timeIt(relayed, home2, true)
+		}
+		swap = !swap
+		ratios = append(ratios, float64(tr)/float64(td))
+		directMBs = append(directMBs, throughputSize/td.Seconds()/1e6)
+		relayedMBs = append(relayedMBs, throughputSize/tr.Seconds()/1e6)
+	}
+	b.ReportMetric(quantile(ratios, 0.5), "x")
+	b.ReportMetric(quantile(ratios, 0.1), "x-p10")
+	b.ReportMetric(quantile(ratios, 0.9), "x-p90")
+	b.ReportMetric(quantile(relayedMBs, 0.5), "relayed-MB/s")
+	b.ReportMetric(quantile(directMBs, 0.5), "direct-MB/s")
 }
 
 // BenchmarkRequestLatency measures a 64-byte request and answer on a new
-// stream each time, as our protocols do, directly and through the relay.
+// stream each time, as our protocols do, alternating direct and relayed
+// requests (the order swapped every pair). It reports p50 and p99 of each
+// path over all its requests (use -benchtime 1000x or more, so p99 rests
+// on at least 10 samples), and the median of the per-pair ratios
+// relayed/direct as "x" with its 10th–90th percentiles.
 func BenchmarkRequestLatency(b *testing.B) {
-	for _, mode := range []struct {
-		name    string
-		relayed bool
-	}{{"direct", false}, {"relayed", true}} {
-		b.Run(mode.name, func(b *testing.B) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			dialer, home := benchPair(ctx, b, mode.relayed)
-			req := make([]byte, 64)
-			resp := make([]byte, 64)
-			var lat []time.Duration
-			b.ResetTimer()
-			for b.Loop() {
-				start := time.Now()
-				s, err := dialer.NewStream(network.WithAllowLimitedConn(ctx, "ocmt"), home, pingProto)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := s.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(s, resp); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(start))
-				s.Close()
-			}
-			slices.Sort(lat)
-			pct := func(p float64) float64 {
-				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds())
-			}
-			b.ReportMetric(pct(0.50), "p50-µs")
-			b.ReportMetric(pct(0.99), "p99-µs")
-		})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	direct, home1 := benchPair(ctx, b, false)
+	relayed, home2 := benchPair(ctx, b, true)
+	req := make([]byte, 64)
+	resp := make([]byte, 64)
+	ask := func(dialer host.Host, home peer.ID) time.Duration {
+		start := time.Now()
+		s, err := dialer.NewStream(network.WithAllowLimitedConn(ctx, "ocmt"), home, pingProto)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, resp); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		s.Close()
+		return took
 	}
+	for range 10 { // warm up: connections, identify, buffers
+		ask(direct, home1)
+		ask(relayed, home2)
+	}
+	var ld, lr, ratios []float64
+	swap := false
+	for b.Loop() {
+		var d, r time.Duration
+		if swap {
+			r, d = ask(relayed, home2), ask(direct, home1)
+		} else {
+			d, r = ask(direct, home1), ask(relayed, home2)
+		}
+		swap = !swap
+		ld = append(ld, float64(d.Microseconds()))
+		lr = append(lr, float64(r.Microseconds()))
+		ratios = append(ratios, float64(r)/float64(d))
+	}
+	b.ReportMetric(quantile(ld, 0.50), "direct-p50-µs")
+	b.ReportMetric(quantile(ld, 0.99), "direct-p99-µs")
+	b.ReportMetric(quantile(lr, 0.50), "relayed-p50-µs")
+	b.ReportMetric(quantile(lr, 0.99), "relayed-p99-µs")
+	b.ReportMetric(quantile(ratios, 0.5), "x")
+	b.ReportMetric(quantile(ratios, 0.1), "x-p10")
+	b.ReportMetric(quantile(ratios, 0.9), "x-p90")
+}
+
+// quantile returns the q-quantile of xs (nearest rank), sorting xs.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
 }

@@ -1,13 +1,17 @@
 package revocation
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	mrand "math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
-	"github.com/bits-and-blooms/bloom/v3"
+	ds "github.com/ipfs/go-datastore"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/testkit"
@@ -16,14 +20,14 @@ import (
 const million = 1 << 20
 
 // syntheticSet fills a Set's memory with n random IDs the way Add does
-// (map entry, version index, filter bit) without signing n records, and
+// (map entry, version index) without signing n records, and
 // returns it with the heap it grew by.
 func syntheticSet(tb testing.TB, n int) (*Set, uint64) {
 	tb.Helper()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s := openSet(tb, newStore(), testkit.NewClock(testNow), Config{ExpectedEntries: uint(n)})
+	s := openSet(tb, newStore(), testkit.NewClock(testNow), Config{})
 	rc := &revokerCount{}
 	r := mrand.New(mrand.NewPCG(3, 4))
 	for i := range n {
@@ -36,9 +40,9 @@ func syntheticSet(tb testing.TB, n int) (*Set, uint64) {
 		}
 		s.entries[id] = entry{version: uint64(i + 1), expiry: testNow.Unix() + 3600, rc: rc}
 		s.byVersion = append(s.byVersion, versioned{uint64(i + 1), id})
-		s.filter.Add(id[:])
 	}
 	rc.n, s.version = n, uint64(n)
+	s.live.Store(int64(n))
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	return s, after.HeapAlloc - before.HeapAlloc
@@ -68,7 +72,7 @@ func BenchmarkSetLookup1M(b *testing.B) {
 	b.ReportMetric(float64(heap)/million, "B/entry")
 }
 
-// BenchmarkSetLookupRevoked1M: the rare hit path, filter then map.
+// BenchmarkSetLookupRevoked1M: the rare hit path.
 func BenchmarkSetLookupRevoked1M(b *testing.B) {
 	s, _ := syntheticSet(b, million)
 	ids := make([]capability.ID, 0, 1024)
@@ -80,27 +84,6 @@ func BenchmarkSetLookupRevoked1M(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if !s.IsRevoked(ids[i&1023]) {
 			b.Fatal("revoked ID not found")
-		}
-	}
-}
-
-// BenchmarkSetLookupFalsePositive1M: IDs the filter wrongly claims cost
-// one extra exact-set lookup and answer "not revoked".
-func BenchmarkSetLookupFalsePositive1M(b *testing.B) {
-	s, _ := syntheticSet(b, million)
-	var fps []capability.ID
-	for len(fps) < 64 {
-		if id := randomID(); s.filter.Test(id[:]) {
-			if _, ok := s.entries[id]; !ok {
-				fps = append(fps, id)
-			}
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		if s.IsRevoked(fps[i&63]) {
-			b.Fatal("false positive reported revoked")
 		}
 	}
 }
@@ -131,44 +114,6 @@ func BenchmarkBaselineMapLookup1M(b *testing.B) {
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/million, "B/entry")
 }
 
-// BenchmarkBloomFalsePositiveRate measures the filter's false-positive rate
-// at 1 M entries against the configured one.
-func BenchmarkBloomFalsePositiveRate(b *testing.B) {
-	s, _ := syntheticSet(b, million)
-	const probes = 1 << 20
-	hits := 0
-	for b.Loop() {
-		hits = 0
-		for range probes {
-			if id := randomID(); s.filter.Test(id[:]) {
-				hits++
-			}
-		}
-	}
-	b.ReportMetric(float64(hits)/probes, "measured-fp")
-	b.ReportMetric(DefaultFalsePositiveRate, "configured-fp")
-	b.ReportMetric(bloom.EstimateFalsePositiveRate(s.filter.Cap(), s.filter.K(), million), "estimated-fp")
-	b.ReportMetric(float64(s.filter.Cap())/million, "filter-bits/entry")
-}
-
-// TestBloomFalsePositiveRateIsAsConfigured: at its sized capacity the
-// filter's rate stays within twice the configured one.
-func TestBloomFalsePositiveRateIsAsConfigured(t *testing.T) {
-	const n, probes = 50_000, 200_000
-	s, _ := syntheticSet(t, n)
-	hits := 0
-	for range probes {
-		if id := randomID(); s.filter.Test(id[:]) {
-			hits++
-		}
-	}
-	rate := float64(hits) / probes
-	t.Logf("false-positive rate %.5f at %d entries (configured %.5f)", rate, n, DefaultFalsePositiveRate)
-	if rate > 2*DefaultFalsePositiveRate {
-		t.Fatalf("rate %.5f over twice the configured %.5f", rate, DefaultFalsePositiveRate)
-	}
-}
-
 // BenchmarkParse: full verification of a record revoking a 3-link chain
 // (4 signatures), beside one raw ed25519.Verify.
 func BenchmarkParse(b *testing.B) {
@@ -191,4 +136,115 @@ func BenchmarkBaselineEd25519Verify(b *testing.B) {
 			b.Fatal("verify failed")
 		}
 	}
+}
+
+// BenchmarkIsRevokedVsMap: Set.IsRevoked against a bare Go map lookup of
+// the same IDs in the same run, interleaved: each round times a batch of
+// lookups through the Set and through a map holding the same IDs, the
+// order alternating round to round, and the benchmark reports both
+// medians, the median of the per-round ratios (Set/map) and their 10th and
+// 90th percentiles. miss probes random IDs (every request's case); hit
+// probes revoked ones.
+func BenchmarkIsRevokedVsMap(b *testing.B) {
+	for _, n := range []int{0, 10_000, million} {
+		for _, kind := range []string{"miss", "hit"} {
+			if n == 0 && kind == "hit" {
+				continue
+			}
+			b.Run(fmt.Sprintf("entries=%d/%s", n, kind), func(b *testing.B) {
+				s, _ := syntheticSet(b, n)
+				m := make(map[capability.ID]struct{}, n)
+				for id := range s.entries {
+					m[id] = struct{}{}
+				}
+				ids := make([]capability.ID, 1024)
+				for i := range ids {
+					if kind == "hit" {
+						ids[i] = s.byVersion[(i*7919)%n].id
+					} else {
+						ids[i] = randomID()
+					}
+				}
+				want := kind == "hit"
+				const rounds, batch = 41, 1 << 15
+				var setNs, mapNs, ratios []float64
+				timeSet := func() float64 {
+					start := time.Now()
+					for i := range batch {
+						if s.IsRevoked(ids[i&1023]) != want {
+							b.Fatal("wrong answer from the set")
+						}
+					}
+					return float64(time.Since(start).Nanoseconds()) / batch
+				}
+				timeMap := func() float64 {
+					start := time.Now()
+					for i := range batch {
+						if _, ok := m[ids[i&1023]]; ok != want {
+							b.Fatal("wrong answer from the map")
+						}
+					}
+					return float64(time.Since(start).Nanoseconds()) / batch
+				}
+				for b.Loop() {
+					setNs, mapNs, ratios = setNs[:0], mapNs[:0], ratios[:0]
+					for r := range rounds {
+						var sn, mn float64
+						if r%2 == 0 {
+							sn, mn = timeSet(), timeMap()
+						} else {
+							mn, sn = timeMap(), timeSet()
+						}
+						setNs, mapNs, ratios = append(setNs, sn), append(mapNs, mn), append(ratios, sn/mn)
+					}
+				}
+				b.ReportMetric(quantile(setNs, 0.5), "set-ns/lookup")
+				b.ReportMetric(quantile(mapNs, 0.5), "map-ns/lookup")
+				b.ReportMetric(quantile(ratios, 0.5), "ratio-p50")
+				b.ReportMetric(quantile(ratios, 0.1), "ratio-p10")
+				b.ReportMetric(quantile(ratios, 0.9), "ratio-p90")
+			})
+		}
+	}
+}
+
+// BenchmarkEmptySetHeap: the heap an empty Set takes once open (what an
+// idle home node pays), averaged over 64 sets, datastore excluded.
+func BenchmarkEmptySetHeap(b *testing.B) {
+	const sets = 64
+	var per float64
+	for b.Loop() {
+		stores := make([]ds.Datastore, sets)
+		for i := range stores {
+			stores[i] = newStore()
+		}
+		open := make([]*Set, 0, sets)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for _, st := range stores {
+			s, err := Open(context.Background(), Config{Datastore: st, CollectEvery: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			open = append(open, s)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(after.HeapAlloc-before.HeapAlloc) / sets
+		for _, s := range open {
+			s.Close()
+		}
+	}
+	b.ReportMetric(per, "B/set")
+}
+
+// quantile is the q-quantile of xs (nearest rank), sorting a copy.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
 }

@@ -54,17 +54,21 @@
 //
 // # The Set
 //
-// Set.IsRevoked (capability.RevocationChecker) asks a Bloom filter first
-// and confirms every hit in an exact map, so it costs about one hash and
-// one memory read for the common "not revoked" answer, allocates nothing,
-// and a false positive never rejects a valid token. Entries persist in a
-// go-datastore until their token's expiry plus skew, then Collect drops
-// them and rebuilds the filter. Every entry added gets the next version
-// of a counter that never goes back; protocols/revsync serves "entries
-// since version N" from it to late joiners.
+// Set.IsRevoked (capability.RevocationChecker) is one lookup in an exact
+// map under a read lock (none while the set is empty): about one hash and
+// one memory read, nothing allocated. There is no Bloom filter in front of
+// it: a map miss is already one hash and one probe, and the filter made
+// the common "not revoked" answer 3.4 times slower than the map alone and
+// took 120 KB of every empty set (BenchmarkIsRevokedVsMap,
+// BenchmarkEmptySetHeap). An empty set takes about 1 KB. Entries persist
+// in a go-datastore until their token's expiry plus skew, then Collect
+// drops them. Every entry added gets the next version of a counter that
+// never goes back; protocols/revsync serves "entries since version N"
+// from it to late joiners, and Set.Recent gives the newest entries for
+// protocols/revgossip's anti-entropy digest.
 //
 // Caps. A Set holds at most Config.MaxEntries entries and
-// Config.MaxBytes bytes of records (DefaultMaxEntries, about 190 MiB of
+// Config.MaxBytes bytes of records (DefaultMaxEntries, about 185 MiB of
 // memory; DefaultMaxBytes, 512 MiB). Config.Relevant names the records
 // that matter to this node: one that does not is refused (ErrQuota) once
 // the Set is three-quarters full, so the last quarter is kept for relevant

@@ -32,8 +32,8 @@ const (
 
 	// DefaultMaxEntries caps a Set's live entries (Config.MaxEntries), so
 	// what strangers can make a node keep is bounded whatever keys they
-	// mint: at about 190 bytes of memory an entry (map slot, version index
-	// and filter; BenchmarkSetLookup1M) it is ~190 MiB. Infrastructure
+	// mint: at about 185 bytes of memory an entry (map slot and version
+	// index; BenchmarkSetLookup1M) it is ~185 MiB. Infrastructure
 	// sets hold the mesh's live revocations; this is far above what we
 	// plan for, and half of what revsync's MaxPages would carry.
 	DefaultMaxEntries = 1 << 20
@@ -49,17 +49,8 @@ const (
 	// Set is past 1 - 1/reservedShare of either cap.
 	reservedShare = 4
 
-	// DefaultExpectedEntries sizes the Bloom filter; the filter is rebuilt
-	// twice as large when the set outgrows it, so this is only a start.
-	DefaultExpectedEntries = 1 << 16
-
-	// DefaultFalsePositiveRate is the Bloom filter's target rate. A false
-	// positive costs one exact-set lookup (never a rejection); at 1/1000
-	// the filter costs about 14.4 bits an entry.
-	DefaultFalsePositiveRate = 0.001
-
 	// DefaultCollectEvery is how often a Set drops entries whose token has
-	// expired. Collection is O(n) and rebuilds the Bloom filter.
+	// expired. Collection is O(n).
 	DefaultCollectEvery = 10 * time.Minute
 
 	// maxUnix is 9999-12-31T23:59:59Z, the last second RFC 3339 can print.

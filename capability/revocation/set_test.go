@@ -2,10 +2,12 @@ package revocation
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,34 +138,6 @@ func TestCascadeThroughVerifier(t *testing.T) {
 	}
 }
 
-// TestBloomFalsePositiveIsNotRevoked builds a tiny filter, finds IDs the
-// filter wrongly claims, and checks the exact set answers no for them.
-func TestBloomFalsePositiveIsNotRevoked(t *testing.T) {
-	c := newCast(t)
-	s := openSet(t, newStore(), testkit.NewClock(testNow), Config{ExpectedEntries: 1, FalsePositiveRate: 0.5})
-	for i := range 8 {
-		tok := issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, fmt.Sprint("fp", i))
-		if _, err := s.Add(context.Background(), mustNew(t, c.owner, tok)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hits := 0
-	for range 10_000 {
-		var id capability.ID
-		rand.Read(id[:])
-		if s.filter.Test(id[:]) {
-			hits++
-			if s.IsRevoked(id) {
-				t.Fatalf("false positive %s reported revoked", id.Short())
-			}
-		}
-	}
-	if hits == 0 {
-		t.Fatal("the tiny filter produced no false positive to test with")
-	}
-	t.Logf("%d of 10000 random IDs hit the filter; none reported revoked", hits)
-}
-
 func TestSetSurvivesRestart(t *testing.T) {
 	c := newCast(t)
 	ctx := context.Background()
@@ -279,6 +253,56 @@ func TestSinceReturnsEntriesInVersionOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecentReturnsTheNewestEntries: Recent gives the IDs added after a
+// version, oldest first, at most limit of them (the newest), and the
+// version they follow, skipping collected entries.
+func TestRecentReturnsTheNewestEntries(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	clk := testkit.NewClock(testNow)
+	s := openSet(t, newStore(), clk, Config{})
+	var ids []capability.ID
+	for i := range 6 {
+		life := time.Hour
+		if i == 4 {
+			life = time.Minute // collected below
+		}
+		tok := issueTo(t, c.owner, c.alice.ID(), nil, life, fmt.Sprint("recent", i))
+		ids = append(ids, tok.ID())
+		if _, err := s.Add(ctx, mustNew(t, c.owner, tok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		after    uint64
+		limit    int
+		want     []capability.ID
+		wantFrom uint64
+	}{
+		{"all after zero", 0, 10, ids, 0},
+		{"after two, the last four", 2, 10, ids[2:], 2},
+		{"the newest three of six", 0, 3, ids[3:], 3},
+		{"nothing after the head", 6, 10, nil, 6},
+		{"a limit of zero", 0, 0, nil, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, from := s.Recent(tc.after, tc.limit)
+			if !slices.Equal(got, tc.want) || from != tc.wantFrom {
+				t.Fatalf("got %d IDs after %d, want %d after %d", len(got), from, len(tc.want), tc.wantFrom)
+			}
+		})
+	}
+	clk.Advance(time.Minute + capability.MaxSkew)
+	if n, err := s.Collect(ctx, clk.Now()); err != nil || n != 1 {
+		t.Fatalf("collected %d: %v", n, err)
+	}
+	got, from := s.Recent(2, 10)
+	if want := []capability.ID{ids[2], ids[3], ids[5]}; !slices.Equal(got, want) || from != 2 {
+		t.Fatalf("after collection: %d IDs after %d", len(got), from)
 	}
 }
 
@@ -412,4 +436,51 @@ func TestAClockSetForwardAndBackForgetsNothing(t *testing.T) {
 	if !again.IsRevoked(tok.ID()) || !again.IsRevoked(later.ID()) {
 		t.Fatal("after the clock came back, a revoked token is not revoked any more")
 	}
+}
+
+// TestALookupAfterAddReturnsSeesTheEntry: readers that start on an empty
+// set (the lock-free path) while a writer adds see every entry whose Add
+// has returned, and never an entry that was not added.
+func TestALookupAfterAddReturnsSeesTheEntry(t *testing.T) {
+	c := newCast(t)
+	ctx := context.Background()
+	s := openSet(t, newStore(), testkit.NewClock(testNow), Config{})
+	revs := make([]*Revocation, 20)
+	for i := range revs {
+		revs[i] = mustNew(t, c.owner, issueTo(t, c.owner, c.alice.ID(), nil, time.Hour, fmt.Sprint("race", i)))
+	}
+	stranger := issueTo(t, c.owner, c.bob.ID(), nil, time.Hour, "race/never").ID()
+	var done atomic.Int64 // how many Adds have returned
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := int(done.Load())
+				for _, r := range revs[:n] {
+					if !s.IsRevoked(r.ID()) {
+						t.Errorf("%s not revoked after its Add returned", r)
+						return
+					}
+				}
+				if s.IsRevoked(stranger) {
+					t.Error("a token never revoked reads as revoked")
+					return
+				}
+			}
+		})
+	}
+	for _, r := range revs {
+		if _, err := s.Add(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		done.Add(1)
+	}
+	close(stop)
+	wg.Wait()
 }

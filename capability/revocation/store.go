@@ -83,7 +83,7 @@ func (s *Set) read(ctx context.Context, id capability.ID) (*Revocation, []byte, 
 }
 
 // load reads the epoch, the version counter and every live entry, drops
-// expired ones, and builds the filter.
+// expired ones.
 func (s *Set) load(ctx context.Context, rnd io.Reader) error {
 	switch b, err := s.ds.Get(ctx, epochKey); {
 	case errors.Is(err, ds.ErrNotFound):
@@ -160,8 +160,7 @@ func (s *Set) load(ctx context.Context, rnd io.Reader) error {
 			s.log.Warn("revocation: dropping expired entry", "key", k.String(), "err", err)
 		}
 	}
-	s.filterCap = max(s.minCap, uint(2*len(s.entries)))
-	s.filter = s.buildFilter(s.filterCap)
+	s.live.Store(int64(len(s.entries)))
 	trimmed, err := s.trim(ctx)
 	if err != nil {
 		return err

@@ -79,4 +79,13 @@
 //
 // Space reads the disk as the store sees it; Space.Warning words it for
 // mesh status.
+//
+// # Memory
+//
+// Pebble's buffers are sized per role (SizingFor): a home node's store
+// keeps memtables of at most 64 KiB and a 1 MiB block cache, where the
+// bootstrap's and the relay's keep pebble's 4 MiB and 8 MiB. The floors
+// above are sized for the larger. Besides those, pebble holds about
+// 200 KiB per open store whatever its options (its log writer's and
+// commit pipeline's queues and record buffers).
 package store

@@ -34,7 +34,7 @@ func below(t Tier) func(Space) Space {
 func TestStoreRefusesWritesWithoutItsReserve(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	roomy, err := open(dir, nil)
+	roomy, err := open(dir, SizingFor(HomeNode), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestStoreRefusesWritesWithoutItsReserve(t *testing.T) {
 	reads := WithTier(ctx, TierRead)
 	deletes := WithTier(ctx, TierDelete)
 
-	s, err := open(dir, below(TierWrite))
+	s, err := open(dir, SizingFor(HomeNode), below(TierWrite))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestStoreRefusesWritesWithoutItsReserve(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = open(dir, below(TierRead))
+	s, err = open(dir, SizingFor(HomeNode), below(TierRead))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestStoreRefusesWritesWithoutItsReserve(t *testing.T) {
 	written("a delete's batch (with its audit record) below the read floor", b.Commit(deletes))
 	s.Close()
 
-	s, err = open(dir, func(sp Space) Space { sp = below(TierDelete)(sp); sp.DeleteFloor = 0; return sp })
+	s, err = open(dir, SizingFor(HomeNode), func(sp Space) Space { sp = below(TierDelete)(sp); sp.DeleteFloor = 0; return sp })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestStoreRefusesWritesWithoutItsReserve(t *testing.T) {
 // TestOpenRefusesADiskWithoutRoom: below the delete floor (plus the log
 // to replay) the store is not opened at all, with the numbers.
 func TestOpenRefusesADiskWithoutRoom(t *testing.T) {
-	_, err := open(t.TempDir(), below(TierDelete))
+	_, err := open(t.TempDir(), SizingFor(HomeNode), below(TierDelete))
 	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "opening the store needs") {
 		t.Fatalf("open below the delete floor: %v, want ErrDiskFull saying what opening needs", err)
 	}

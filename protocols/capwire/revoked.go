@@ -40,13 +40,27 @@ type revokedWire struct {
 // share.Config.RevokedBy is one.
 type Revoker func(capability.ID) (by peer.ID, at time.Time, ok bool)
 
-// ToWireDetailed is ToWire for protocols whose spec defines the Revoked
-// detail: a revocation (a *capability.RevokedError) is refused with the
-// RevokedDetail attached, its revoker and time filled in from revoker
-// when that knows them (revoker may be nil). Every other error is
-// converted exactly as ToWire does.
+// ToWireDetailed is ToWire for protocols whose spec defines the details
+// (share/2): a revocation (a *capability.RevokedError) is refused with
+// the RevokedDetail attached, its revoker and time filled in from revoker
+// when that knows them (revoker may be nil), and a token outside its time
+// window (a *capability.TimeError) with the WindowDetail, which tells
+// "not valid yet" from "expired". Every other error is converted exactly
+// as ToWire does.
 func ToWireDetailed(err error, revoker Revoker) *wire.Error {
 	we := ToWire(err)
+	var te *capability.TimeError
+	if errors.As(err, &te) && we.Status == wire.Expired {
+		d, ok := windowDetail(te)
+		if !ok {
+			return we // a time we cannot write (before 1970) is left out, never guessed
+		}
+		b, mErr := d.Marshal()
+		if mErr != nil {
+			return we
+		}
+		return &wire.Error{Status: wire.Expired, Message: "token: " + capability.ErrorName(err) + ": " + d.Err().Note(d.Now), Detail: b}
+	}
 	rev, ok := revokedError(err)
 	if !ok || we.Status != wire.Revoked {
 		return we

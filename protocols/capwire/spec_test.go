@@ -77,6 +77,8 @@ func TestDocNumbersMatchTheConstants(t *testing.T) {
 		"MaxPeerIDBytes": MaxPeerIDBytes,
 		"PeerIDLen":      int64(keys.PeerIDLen),
 		"MaxDetail":      exchange.MaxDetail,
+		"MaxSkew":        testkit.Seconds(capability.MaxSkew),
+		"maxUnix":        maxUnix,
 	})
 }
 

@@ -51,6 +51,9 @@ type gossipConfig struct {
 	// alarm logs relevant records the set refused as full. Default: one
 	// on logger and clock.
 	alarm *alarm
+	// drop, when set, drops a neighbour's record before it is judged
+	// (ignored, as if lost): Config.dropGossip, tests only.
+	drop func(data []byte) bool
 }
 
 // gossip joins Topic on a pubsub built with pubsubOptions and feeds every
@@ -68,6 +71,7 @@ type gossip struct {
 	budget  *Budget
 	policy  policy
 	alarm   *alarm
+	drop    func([]byte) bool
 
 	stats     gossipStats
 	cancel    context.CancelFunc
@@ -79,7 +83,7 @@ type gossip struct {
 // ignored records that were not relevant here and came from a neighbour
 // that is not trusted.
 type gossipStats struct {
-	accepted, rejected, ignored, rateLimited, notKept atomic.Uint64
+	accepted, rejected, ignored, rateLimited, notKept, dropped atomic.Uint64
 }
 
 // joinGossip registers the topic validator, joins Topic with content-hash
@@ -90,7 +94,7 @@ func joinGossip(ps *pubsub.PubSub, self peer.ID, set *revocation.Set, cfg gossip
 		return nil, errors.New("revgossip: gossip needs a pubsub and a set")
 	}
 	g := &gossip{ps: ps, self: self, set: set, log: cfg.logger, clock: cfg.clock,
-		budget: cfg.budget, policy: cfg.policy, alarm: cfg.alarm, done: make(chan struct{})}
+		budget: cfg.budget, policy: cfg.policy, alarm: cfg.alarm, drop: cfg.drop, done: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +186,10 @@ func (g *gossip) drain(ctx context.Context) {
 // rate limit and suspicion already attach to.
 func (g *gossip) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	local := from == g.self
+	if !local && g.drop != nil && g.drop(m.GetData()) {
+		g.stats.dropped.Add(1)
+		return pubsub.ValidationIgnore
+	}
 	res, why := g.judge(ctx, from, local, m.GetData())
 	switch res {
 	case pubsub.ValidationAccept:

@@ -119,3 +119,58 @@ const (
 	// bootstrap must not take every node down with it.
 	FirstSyncDeadline = 20 * time.Second
 )
+
+// Anti-entropy (doc.go's Digest section): the period, the window, and what
+// digests from strangers can make a node do, per peer and in total.
+const (
+	// DigestEvery is the default anti-entropy period: a node that missed
+	// a gossiped record gets it within one period from a neighbour's
+	// digest, well before the next SyncEvery.
+	DigestEvery = 30 * time.Second
+
+	// digestWindow is how many rounds' heads a node keeps: its window is
+	// the entries added over the last digestWindow-1 periods (and the
+	// current one), so a record announced late is still in it.
+	digestWindow = 4
+
+	// digestsPerPeriod is how many digests a node acts on from one
+	// neighbour per period (one is the neighbour's own, the spare is for
+	// clocks and restarts); the rest are ignored unread.
+	digestsPerPeriod = 2
+
+	// DigestRate and DigestBurst bound the digests a node acts on a
+	// second from all neighbours together, whatever number of identities
+	// send them; digestQueue bounds those waiting for the digestWorkers
+	// workers. Past either, digests are ignored.
+	DigestRate    = 20
+	DigestBurst   = 64
+	digestQueue   = 64
+	digestWorkers = 4
+
+	// DigestPushRate and DigestPushBurst bound the records a node pushes
+	// a second in answer to digests, to all neighbours together; each
+	// answer pushes at most revsync.MaxPushRecords, in one request.
+	DigestPushRate  = 64
+	DigestPushBurst = 256
+
+	// DigestPullRate and DigestPullBurst bound the pulls digests from
+	// neighbours that are not infrastructure peers make a node do, in
+	// all; each reads at most digestPullPages page (256 records, each
+	// verified unless held). Pulls from infrastructure peers are the sync
+	// loop's, one at a time per peer.
+	DigestPullRate  = 1
+	DigestPullBurst = 4
+	digestPullPages = 1
+
+	// digestActTimeout bounds the push and the pull (from a peer that is
+	// not infrastructure) that answer one digest: a neighbour that does
+	// not answer holds a worker no longer. A pull from an infrastructure
+	// peer is the sync loop's, bounded by SyncTimeout.
+	digestActTimeout = 10 * time.Second
+
+	// maxDigestPeers bounds the cursors kept for neighbours that are not
+	// infrastructure peers, and maxPushedMemory the (peer, record) pairs
+	// remembered as pushed; both start over when full.
+	maxDigestPeers  = 4096
+	maxPushedMemory = 1 << 16
+)

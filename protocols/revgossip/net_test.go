@@ -35,7 +35,8 @@ type node struct {
 	budget *Budget
 	seen   *arrivals
 	mesh   *meshTracer
-	cuts   *events // cut-offs, shared by the nodes made together
+	cuts   *events       // cut-offs, shared by the nodes made together
+	raw    *pubsub.Topic // BenchmarkPropagationVsRaw's plain topic
 }
 
 // arrivals records when each revocation reached a node's Set (through
@@ -53,15 +54,20 @@ func newArrivals() *arrivals {
 }
 
 func (a *arrivals) admit(r *revocation.Revocation) error {
+	a.arrive(r.ID())
+	return nil
+}
+
+// arrive notes that id arrived now, unless it arrived before.
+func (a *arrivals) arrive(id capability.ID) {
 	now := time.Now()
 	a.mu.Lock()
-	if _, ok := a.at[r.ID()]; !ok {
-		a.at[r.ID()] = now
+	if _, ok := a.at[id]; !ok {
+		a.at[id] = now
 	}
 	close(a.changed)
 	a.changed = make(chan struct{})
 	a.mu.Unlock()
-	return nil
 }
 
 // when returns when id arrived, or a channel that is closed at the next
@@ -115,32 +121,35 @@ func (e *events) waitPast(t testing.TB, n int, within time.Duration, what string
 	}
 }
 
-// meshTracer follows a node's gossipsub mesh for Topic through its graft
-// and prune events, so tests wait for the mesh to form instead of
-// sleeping through heartbeats.
+// meshTracer follows a node's gossipsub meshes through its graft and
+// prune events, so tests wait for a mesh to form instead of sleeping
+// through heartbeats.
 type meshTracer struct {
 	mu   sync.Mutex
-	mesh map[peer.ID]bool
+	mesh map[string]map[peer.ID]bool // topic → peers
 }
 
-func newMeshTracer() *meshTracer { return &meshTracer{mesh: map[peer.ID]bool{}} }
+func newMeshTracer() *meshTracer { return &meshTracer{mesh: map[string]map[peer.ID]bool{}} }
 
-func (m *meshTracer) size() int {
+// size is the size of the mesh for Topic.
+func (m *meshTracer) size() int { return m.sizeOf(Topic) }
+
+func (m *meshTracer) sizeOf(topic string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.mesh)
+	return len(m.mesh[topic])
 }
 
 func (m *meshTracer) set(p peer.ID, topic string, in bool) {
-	if topic != Topic {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if in {
-		m.mesh[p] = true
+		if m.mesh[topic] == nil {
+			m.mesh[topic] = map[peer.ID]bool{}
+		}
+		m.mesh[topic][p] = true
 	} else {
-		delete(m.mesh, p)
+		delete(m.mesh[topic], p)
 	}
 }
 
@@ -149,7 +158,13 @@ func (m *meshTracer) Prune(p peer.ID, topic string) { m.set(p, topic, false) }
 
 // OnClosedOutboundStream: gossipsub drops a peer whose stream closed from
 // every mesh without a prune event.
-func (m *meshTracer) OnClosedOutboundStream(p peer.ID) { m.set(p, Topic, false) }
+func (m *meshTracer) OnClosedOutboundStream(p peer.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, peers := range m.mesh {
+		delete(peers, p)
+	}
+}
 
 func (*meshTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
 func (*meshTracer) Join(string)                                          {}

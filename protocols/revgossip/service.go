@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,10 +38,11 @@ import (
 //   - gossip: the neighbour that forwarded it (the validator's from), not
 //     its publisher; a record not kept is ignored: not stored, not
 //     forwarded, no penalty, since an honest neighbour may forward it;
-//   - pull (the sync loop): the server pulled from; a record not kept is
-//     skipped and the sync goes on;
-//   - push (the revsync server): the pushing peer; a record not kept is
-//     refused as Forbidden.
+//   - pull (the sync loop, or a neighbour's digest): the server pulled
+//     from; a record not kept is skipped and the sync goes on;
+//   - push (the revsync server, single or batch, including the pushes
+//     that answer this node's digest): the pushing peer; a record not
+//     kept is refused as Forbidden (NotKept in a batch).
 //
 // The node's own revocations (Revoke) are always kept. Each role sets:
 //
@@ -115,9 +117,16 @@ type Config struct {
 	// OnAdd sees each new record once in force (revocation.Config.OnAdd);
 	// it must not block. Default none.
 	OnAdd func(*revocation.Revocation)
-	// Timings are the sync loop's waits; tests shorten them. Zero fields
-	// take the defaults.
+	// Timings are the sync loop's waits and the digest period; tests
+	// shorten them. Zero fields take the defaults.
 	Timings Timings
+
+	// dropGossip, when set, is asked about every gossiped record from a
+	// neighbour before it is judged; true drops it (ignored, as if lost
+	// on the way). Tests only.
+	dropGossip func(data []byte) bool
+	// pubsubExtra are more gossipsub options (a tracer). Tests only.
+	pubsubExtra []pubsub.Option
 }
 
 // Timings are the waits of a Service's first-sync gate and sync loop.
@@ -135,6 +144,9 @@ type Timings struct {
 	// PollEvery is how often the loop looks at its peers' connections.
 	// Default PollEvery.
 	PollEvery time.Duration
+	// DigestEvery is the anti-entropy period: how often the service
+	// announces its digest on DigestTopic. Default DigestEvery.
+	DigestEvery time.Duration
 }
 
 func (t *Timings) fill() {
@@ -147,6 +159,7 @@ func (t *Timings) fill() {
 	def(&t.FirstSyncDeadline, FirstSyncDeadline)
 	def(&t.RetryEvery, RetryEvery)
 	def(&t.PollEvery, PollEvery)
+	def(&t.DigestEvery, DigestEvery)
 }
 
 // RevocationStore is the part of a role's store a Service keeps its
@@ -161,18 +174,20 @@ func outboxStore(store ds.Batching) ds.Batching {
 	return namespace.Wrap(store, ds.NewKey("/revoutbox"))
 }
 
-// Service is every role's revocation machinery: the persistent set
-// (Bloom filter + exact set), the gossipsub topic, the revsync server, a
-// syncer that pulls the set from the infrastructure peers on start, on
-// every reconnection and periodically, so a node that was offline during a
-// revocation is consistent before it serves again, and the outbox that
-// carries the node's own revocations to the infrastructure by push.
+// Service is every role's revocation machinery: the persistent set, the
+// gossipsub topic, the revsync server, a syncer that pulls the set from
+// the infrastructure peers on start, on every reconnection and
+// periodically, so a node that was offline during a revocation is
+// consistent before it serves again, the anti-entropy digest that heals a
+// lost message within DigestEvery, and the outbox that carries the node's
+// own revocations to the infrastructure by push.
 type Service struct {
 	set      *revocation.Set
 	ps       *pubsub.PubSub
 	psCancel context.CancelFunc
 	gossip   *gossip
 	server   *revsync.Server
+	ae       *antiEntropy
 	h        host.Host
 	budget   *Budget
 	log      *slog.Logger
@@ -189,6 +204,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	cursors map[peer.ID]revsync.Cursor
+	syncing map[peer.ID]bool // a pull from the peer is under way
 	closed  bool
 
 	gate *gate // the first-sync gate
@@ -221,7 +237,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s := &Service{h: h, budget: cfg.Budget, log: log, now: cfg.Now, timings: cfg.Timings,
 		outbox: outboxStore(cfg.Store), infra: cfg.SyncFrom,
 		policy: policy{relevant: cfg.Relevant, trusted: cfg.Trusted}, alarm: &alarm{log: log, now: cfg.Now},
-		cursors: map[peer.ID]revsync.Cursor{}}
+		cursors: map[peer.ID]revsync.Cursor{}, syncing: map[peer.ID]bool{}}
 	if err := s.budget.bind(h, log); err != nil {
 		return nil, err
 	}
@@ -244,18 +260,24 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s.psCancel = psCancel
 	undo = append(undo, psCancel)
 	opts := append(pubsubOptions(s.budget), pubsub.WithPeerExchange(cfg.PeerExchange))
+	opts = append(opts, cfg.pubsubExtra...)
 	if s.ps, err = pubsub.NewGossipSub(psctx, h, opts...); err != nil {
 		return nil, fmt.Errorf("revgossip: starting gossipsub: %w", err)
 	}
 	if s.gossip, err = joinGossip(s.ps, h.ID(), s.set, gossipConfig{logger: log, clock: cfg.Now, budget: s.budget,
-		policy: s.policy, alarm: s.alarm}); err != nil {
+		policy: s.policy, alarm: s.alarm, drop: cfg.dropGossip}); err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { s.gossip.close() })
 	if s.server, err = revsync.NewServer(h, s.set, revsync.ServerConfig{Logger: log, Accept: s.accept}); err != nil {
 		return nil, err
 	}
+	if s.ae, err = joinDigest(s, s.timings.DigestEvery); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { s.ae.close() })
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Go(func() { s.ae.run(s.ctx) })
 	s.gate = newGate(s.timings, s.infra == nil)
 	if s.infra != nil {
 		s.wg.Go(func() { s.syncLoop(s.ctx) })
@@ -410,7 +432,7 @@ func (s *Service) Close() error {
 		s.cancel()
 		s.wg.Wait()
 		s.gate.stop()
-		err = errors.Join(s.server.Close(), s.gossip.close())
+		err = errors.Join(s.server.Close(), s.ae.close(), s.gossip.close())
 		s.psCancel()
 		err = errors.Join(err, s.set.Close())
 		s.budget.unbind()
@@ -437,10 +459,7 @@ func (s *Service) syncLoop(ctx context.Context) {
 			last[p] = c
 			if reconnected || !s.now().Before(next) {
 				sctx, cancel := context.WithTimeout(ctx, SyncTimeout)
-				if err := s.syncFrom(sctx, p); err != nil {
-					s.log.Debug("revocation sync failed", "peer", p, "err", err)
-				} else {
-					s.gate.open()
+				if s.syncOnce(sctx, p) {
 					s.flushOutbox(sctx, p)
 				}
 				cancel()
@@ -458,6 +477,36 @@ func (s *Service) syncLoop(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// syncOnce pulls from infrastructure peer p unless a pull from it is
+// already under way (the sync loop's and a digest's), opening the gate
+// when it succeeds, and reports whether it did.
+func (s *Service) syncOnce(ctx context.Context, p peer.ID) bool {
+	s.mu.Lock()
+	if s.syncing[p] {
+		s.mu.Unlock()
+		return false
+	}
+	s.syncing[p] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.syncing, p)
+		s.mu.Unlock()
+	}()
+	if err := s.syncFrom(ctx, p); err != nil {
+		s.log.Debug("revocation sync failed", "peer", p, "err", err)
+		return false
+	}
+	s.gate.open()
+	return true
+}
+
+// isInfra reports whether p is one of the infrastructure peers the
+// service syncs from.
+func (s *Service) isInfra(p peer.ID) bool {
+	return s.infra != nil && slices.Contains(s.infra(), p)
 }
 
 // syncFrom pulls what p has that we lack.

@@ -22,10 +22,12 @@ type Stats struct {
 	Pages    int  // replies read
 	Received int  // records received
 	Added    int  // records new to the local set
+	Held     int  // records the local set already held: not verified again
 	Skipped  int  // records verified but not kept: expired token, revoker over quota, not admitted
 	NotKept  int  // records verified but refused by SyncOptions.Keep (not relevant here)
 	Full     int  // records refused because the local set is full (revocation.ErrFull): log them loudly
 	Snapshot bool // the server started over from version 0
+	Stopped  bool // SyncOptions.MaxPages was reached before the last page
 }
 
 // SyncOptions are the choices of one SyncWith. The zero value keeps every
@@ -37,6 +39,11 @@ type SyncOptions struct {
 	// not want). protocols/revgossip keeps everything from a trusted
 	// infrastructure peer and only records relevant here from others.
 	Keep func(*revocation.Revocation) bool
+	// MaxPages, when positive and under MaxPages, bounds the pages this
+	// sync reads: past it the sync stops with Stats.Stopped and the
+	// cursor where it got (not an error). protocols/revgossip bounds the
+	// pulls a digest from a stranger can make this node do with it.
+	MaxPages int
 }
 
 // Sync is SyncWith with the zero SyncOptions.
@@ -54,7 +61,11 @@ func Sync(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur 
 // sync.
 func SyncWith(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, cur Cursor, opts SyncOptions) (Cursor, Stats, error) {
 	var st Stats
-	for st.Pages < MaxPages {
+	pages := MaxPages
+	if opts.MaxPages > 0 && opts.MaxPages < pages {
+		pages = opts.MaxPages
+	}
+	for st.Pages < pages {
 		req := Request{Since: cur.Version}
 		if cur != (Cursor{}) {
 			req.Epoch = cur.Epoch[:]
@@ -76,7 +87,15 @@ func SyncWith(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, 
 		}
 		for _, raw := range rep.Records {
 			st.Received++
-			rev, err := revocation.Parse(raw)
+			u, err := revocation.Decode(raw)
+			if err != nil {
+				return cur, st, fmt.Errorf("%w: %w", ErrBadServer, err)
+			}
+			if set.IsRevoked(u.ID()) { // held: its signatures were checked when it came
+				st.Held++
+				continue
+			}
+			rev, err := (*revocation.VerifyCache)(nil).Verify(u)
 			if err != nil {
 				return cur, st, fmt.Errorf("%w: %w", ErrBadServer, err)
 			}
@@ -105,6 +124,10 @@ func SyncWith(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, 
 			return cur, st, nil
 		}
 	}
+	if pages < MaxPages {
+		st.Stopped = true
+		return cur, st, nil
+	}
 	return cur, st, fmt.Errorf("%w: more than %d pages", ErrBadServer, MaxPages)
 }
 
@@ -114,6 +137,37 @@ func SyncWith(ctx context.Context, h host.Host, p peer.ID, set *revocation.Set, 
 func Push(ctx context.Context, h host.Host, p peer.ID, rev *revocation.Revocation) error {
 	if err := exchange.Call(ctx, h, p, ID, Limits(), Request{Push: rev.Bytes()}, nil); err != nil {
 		return fmt.Errorf("revsync: pushing %s to %s: %w", rev.ID().Short(), p, err)
+	}
+	return nil
+}
+
+// PushAll hands records (1 to MaxPushRecords envelopes) to server p in one
+// request and returns what p did with each, in order. The server judges
+// each as its gossip validator would, within its push budgets; see
+// Result.
+func PushAll(ctx context.Context, h host.Host, p peer.ID, records [][]byte) ([]Result, error) {
+	if len(records) == 0 || len(records) > MaxPushRecords {
+		return nil, fmt.Errorf("revsync: a batch push holds 1 to %d records, not %d", MaxPushRecords, len(records))
+	}
+	var rep PushReply
+	if err := exchange.Call(ctx, h, p, ID, Limits(), Request{Records: records}, &rep); err != nil {
+		return nil, fmt.Errorf("revsync: pushing %d records to %s: %w", len(records), p, err)
+	}
+	if err := rep.check(len(records)); err != nil {
+		return nil, err
+	}
+	return rep.Results, nil
+}
+
+// check accepts a reply to a batch of n records: one known result each.
+func (rep *PushReply) check(n int) error {
+	if len(rep.Results) != n {
+		return fmt.Errorf("%w: %d results for %d records", ErrBadServer, len(rep.Results), n)
+	}
+	for _, r := range rep.Results {
+		if r > maxValid {
+			return fmt.Errorf("%w: result %d", ErrBadServer, r)
+		}
 	}
 	return nil
 }

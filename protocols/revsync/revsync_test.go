@@ -1,10 +1,13 @@
 package revsync
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,5 +315,173 @@ func TestAFullSetIsReportedNotFatal(t *testing.T) {
 	}
 	if err := Push(ctx, client, full.ID(), rev); !errors.Is(err, wire.TooLarge) {
 		t.Fatalf("push to a full set: %v, want TooLarge", err)
+	}
+}
+
+// records returns the exact envelopes of the first n records of set.
+func records(t *testing.T, set *revocation.Set, n int) [][]byte {
+	t.Helper()
+	page, err := set.Since(context.Background(), 0, n, 1<<20)
+	if err != nil || len(page.Records) != n {
+		t.Fatalf("reading %d records: %v (%d)", n, err, len(page.Records))
+	}
+	return page.Records
+}
+
+// TestPushAllJudgesEachRecord: a batch push is judged record by record,
+// as gossip is: a held record is not verified again, an expired one is
+// refused by the clock, one Accept refuses is NotKept, and an invalid one
+// ends the batch, the records after it not looked at.
+func TestPushAllJudgesEachRecord(t *testing.T) {
+	ctx := context.Background()
+	var accepted []capability.ID
+	var set *revocation.Set
+	refuse := map[capability.ID]bool{}
+	_, server, set := serve(t, ServerConfig{Accept: func(ctx context.Context, _ peer.ID, r *revocation.Revocation) error {
+		if refuse[r.ID()] {
+			return fmt.Errorf("%w: refused here", revocation.ErrQuota)
+		}
+		accepted = append(accepted, r.ID())
+		_, err := set.Add(ctx, r)
+		return err
+	}})
+	owner, client := newHost(t)
+	connect(t, client, server)
+	src := newSet(t)
+	toks := grant(t, owner, owner.ID(), src, 6, "batch")
+	recs := records(t, src, 6)
+	if _, err := set.Add(ctx, mustParse(t, recs[0])); err != nil { // held
+		t.Fatal(err)
+	}
+	refuse[toks[2].ID()] = true
+	forged := bytes.Clone(recs[4])
+	forged[len(forged)-1] ^= 1
+	res, err := PushAll(ctx, client, server.ID(), [][]byte{recs[0], recs[1], recs[2], recs[3], forged, recs[5]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Result{Held, Added, NotKept, Added, Invalid, Skipped}
+	if !slices.Equal(res, want) {
+		t.Fatalf("results %v, want %v", res, want)
+	}
+	if len(accepted) != 2 || set.IsRevoked(toks[5].ID()) || set.IsRevoked(toks[2].ID()) {
+		t.Fatalf("accepted %d records; record 5 in force %v", len(accepted), set.IsRevoked(toks[5].ID()))
+	}
+	t.Run("a batch over MaxPushRecords or mixed with a cursor is refused", func(t *testing.T) {
+		big := make([][]byte, MaxPushRecords+1)
+		for i := range big {
+			big[i] = recs[1]
+		}
+		err := exchange.Call(ctx, client, server.ID(), ID, Limits(), Request{Records: big}, &PushReply{})
+		if !errors.Is(err, wire.BadRequest) {
+			t.Fatalf("a batch of %d: %v", len(big), err)
+		}
+		err = exchange.Call(ctx, client, server.ID(), ID, Limits(), Request{Since: 2, Records: recs[:1]}, &PushReply{})
+		if !errors.Is(err, wire.BadRequest) {
+			t.Fatalf("a batch with a cursor: %v", err)
+		}
+	})
+	t.Run("an expired token is refused before its signatures", func(t *testing.T) {
+		later, err := revocation.Open(ctx, revocation.Config{Clock: func() time.Time { return testNow.Add(3 * time.Hour) }, CollectEvery: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { later.Close() })
+		_, h := newHost(t)
+		srv, err := NewServer(h, later, ServerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		connect(t, client, h)
+		res, err := PushAll(ctx, client, h.ID(), recs[3:4])
+		if err != nil || !slices.Equal(res, []Result{Expired}) {
+			t.Fatalf("results %v, err %v", res, err)
+		}
+	})
+}
+
+func mustParse(t *testing.T, raw []byte) *revocation.Revocation {
+	t.Helper()
+	r, err := revocation.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestPushBudgetsHoldAcrossIdentities: 40 pushers, each with its own
+// identity and host, push 8 new records each at a server whose push
+// budget is 5 a second, burst 20: the server verifies at most the burst
+// plus the rate over the time taken, whoever pushes, and tells each
+// pusher which records it skipped.
+func TestPushBudgetsHoldAcrossIdentities(t *testing.T) {
+	const pushers, each, rateN, burst = 40, 8, 5, 20
+	ctx := context.Background()
+	_, server, set := serve(t, ServerConfig{PushRate: rateN, PushBurst: burst})
+	owner, _ := newHost(t)
+	src := newSet(t)
+	grant(t, owner, owner.ID(), src, pushers*each, "budget")
+	recs := records(t, src, pushers*each)
+	start := time.Now()
+	results := make([][]Result, pushers)
+	errs := make([]error, pushers)
+	var wg sync.WaitGroup
+	for i := range pushers {
+		wg.Go(func() {
+			_, h := newHost(t)
+			connect(t, h, server)
+			results[i], errs[i] = PushAll(ctx, h, server.ID(), recs[i*each:(i+1)*each])
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	added, skipped := 0, 0
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("pusher %d: %v", i, errs[i])
+		}
+		for _, r := range res {
+			switch r {
+			case Added:
+				added++
+			case Skipped:
+				skipped++
+			default:
+				t.Fatalf("pusher %d: result %d", i, r)
+			}
+		}
+	}
+	if limit := burst + int(rateN*elapsed) + 1; added > limit || set.Len() != added {
+		t.Fatalf("%d records verified and added in %.1fs (set holds %d), over the budget %d", added, elapsed, set.Len(), limit)
+	}
+	if skipped == 0 {
+		t.Fatal("no record was skipped: the budget was never reached")
+	}
+	t.Logf("%d pushers × %d records: %d added, %d skipped in %.1fs", pushers, each, added, skipped, elapsed)
+}
+
+// TestSyncSkipsHeldRecordsAndStopsAtMaxPages: records the client already
+// holds are counted, not verified again; SyncOptions.MaxPages stops a
+// sync early with the cursor where it got, and the next sync goes on
+// from there.
+func TestSyncSkipsHeldRecordsAndStopsAtMaxPages(t *testing.T) {
+	ctx := context.Background()
+	owner, server, serverSet := serve(t, ServerConfig{PageSize: 4})
+	_, client := newHost(t)
+	grant(t, owner, client.ID(), serverSet, 10, "held")
+	connect(t, client, server)
+	set := newSet(t)
+	cur, st, err := SyncWith(ctx, client, server.ID(), set, Cursor{}, SyncOptions{MaxPages: 2})
+	if err != nil || !st.Stopped || st.Added != 8 || cur.Version != 8 {
+		t.Fatalf("a sync of at most 2 pages: err %v, stats %+v, cursor %d", err, st, cur.Version)
+	}
+	cur, st, err = Sync(ctx, client, server.ID(), set, cur)
+	if err != nil || st.Stopped || st.Added != 2 || cur.Version != 10 {
+		t.Fatalf("the rest: err %v, stats %+v, cursor %d", err, st, cur.Version)
+	}
+	_, st, err = Sync(ctx, client, server.ID(), set, Cursor{})
+	if err != nil || st.Held != 10 || st.Added != 0 {
+		t.Fatalf("a snapshot of held records: err %v, stats %+v", err, st)
 	}
 }

@@ -21,10 +21,17 @@ import (
 type ServerConfig struct {
 	// Logger: default discard.
 	Logger *slog.Logger
-	// PerPeerRate is each remote peer's page rate. Default 50/s, burst 200
-	// (a full sync of 1 M entries is about 4000 pages).
+	// PerPeerRate is each remote peer's request rate, a pushed record in a
+	// batch costing one more. Default DefaultPerPeerRate, burst
+	// DefaultPerPeerBurst.
 	PerPeerRate  rate.Limit
 	PerPeerBurst int
+	// PushRate is how many pushed records a second the server verifies,
+	// from all peers together; past it (burst PushBurst) a single push is
+	// refused as RateLimited and a batch's remaining records come back
+	// Skipped. Default DefaultPushRate, burst DefaultPushBurst.
+	PushRate  rate.Limit
+	PushBurst int
 	// PageSize is the records per reply. Default and maximum
 	// MaxRecordsPerReply; smaller pages are for tests.
 	PageSize int
@@ -47,6 +54,7 @@ type Server struct {
 	cfg ServerConfig
 
 	limiter *peerlimit.Limiter
+	pushes  *rate.Limiter // pushed records verified, from all peers
 }
 
 // NewServer registers the revsync handler on h.
@@ -58,7 +66,10 @@ func NewServer(h host.Host, set *revocation.Set, cfg ServerConfig) (*Server, err
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.PerPeerRate <= 0 {
-		cfg.PerPeerRate, cfg.PerPeerBurst = 50, 200
+		cfg.PerPeerRate, cfg.PerPeerBurst = DefaultPerPeerRate, DefaultPerPeerBurst
+	}
+	if cfg.PushRate <= 0 {
+		cfg.PushRate, cfg.PushBurst = DefaultPushRate, DefaultPushBurst
 	}
 	if cfg.PageSize <= 0 || cfg.PageSize > MaxRecordsPerReply {
 		cfg.PageSize = MaxRecordsPerReply
@@ -72,7 +83,8 @@ func NewServer(h host.Host, set *revocation.Set, cfg ServerConfig) (*Server, err
 			return err
 		}
 	}
-	s := &Server{h: h, set: set, cfg: cfg, limiter: peerlimit.New(cfg.PerPeerRate, cfg.PerPeerBurst, 0, nil)}
+	s := &Server{h: h, set: set, cfg: cfg, limiter: peerlimit.New(cfg.PerPeerRate, cfg.PerPeerBurst, 0, nil),
+		pushes: rate.NewLimiter(cfg.PushRate, max(cfg.PushBurst, 1))}
 	h.SetStreamHandler(ID, s.handle)
 	return s, nil
 }
@@ -98,6 +110,9 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	if len(req.Epoch) != 0 && len(req.Epoch) != epochLen {
 		return nil, wire.Errorf(wire.BadRequest, "epoch must be %d bytes", epochLen)
 	}
+	if req.Records != nil {
+		return s.pushAll(ctx, remote, req)
+	}
 	if req.Push != nil {
 		return nil, s.push(ctx, remote, req)
 	}
@@ -118,6 +133,9 @@ func (s *Server) push(ctx context.Context, remote peer.ID, req Request) error {
 	if req.Since != 0 || req.Epoch != nil {
 		return wire.Errorf(wire.BadRequest, "a push carries no cursor")
 	}
+	if !s.pushes.Allow() {
+		return wire.Errorf(wire.RateLimited, "too many pushed revocations; retry shortly")
+	}
 	rev, err := revocation.Parse(req.Push)
 	if err != nil {
 		return wire.Errorf(wire.BadRequest, "pushed record: %s", errorName(err))
@@ -135,6 +153,75 @@ func (s *Server) push(ctx context.Context, remote peer.ID, req Request) error {
 	}
 	s.cfg.Logger.Info("revocation pushed", "from", remote, "token", rev.ID().Short())
 	return nil
+}
+
+// pushAll takes a batch push: each record is judged as the gossip
+// validator judges one (already held and expired ones cheaply, before any
+// signature), verified, and handed to Accept, within the pusher's and the
+// server's push budgets.
+func (s *Server) pushAll(ctx context.Context, remote peer.ID, req Request) (PushReply, error) {
+	if req.Since != 0 || req.Epoch != nil || req.Push != nil {
+		return PushReply{}, wire.Errorf(wire.BadRequest, "a batch push carries no cursor and no single push")
+	}
+	if len(req.Records) == 0 || len(req.Records) > MaxPushRecords {
+		return PushReply{}, wire.Errorf(wire.BadRequest, "a batch push holds 1 to %d records, not %d", MaxPushRecords, len(req.Records))
+	}
+	res := make([]Result, len(req.Records))
+	done := false // an invalid record or an empty budget ends the batch
+	added := 0
+	for i, raw := range req.Records {
+		if done {
+			res[i] = Skipped
+			continue
+		}
+		u, err := revocation.Decode(raw)
+		switch {
+		case err != nil:
+			res[i], done = Invalid, true
+			continue
+		case s.set.IsRevoked(u.ID()):
+			res[i] = Held
+			continue
+		case s.set.Expired(u.Expiry()):
+			res[i] = Expired
+			continue
+		case !s.limiter.Allow(remote) || !s.pushes.Allow():
+			res[i], done = Skipped, true
+			continue
+		}
+		r, err := (*revocation.VerifyCache)(nil).Verify(u)
+		if err != nil {
+			res[i], done = Invalid, true
+			continue
+		}
+		aerr := s.cfg.Accept(ctx, remote, r)
+		if res[i] = resultOf(aerr); res[i] == Failed {
+			s.cfg.Logger.Warn("revsync: keeping a pushed revocation", "from", remote, "token", r.ID().Short(), "err", aerr)
+		}
+		if res[i] == Added {
+			added++
+		}
+	}
+	if added > 0 {
+		s.cfg.Logger.Info("revocations pushed", "from", remote, "added", added, "of", len(res))
+	}
+	return PushReply{Results: res}, nil
+}
+
+// resultOf maps an Accept error to a batch result.
+func resultOf(err error) Result {
+	switch {
+	case err == nil:
+		return Added
+	case errors.Is(err, revocation.ErrExpired):
+		return Expired
+	case errors.Is(err, revocation.ErrQuota):
+		return NotKept
+	case errors.Is(err, revocation.ErrFull):
+		return Full
+	default:
+		return Failed
+	}
 }
 
 // errorName names a revocation sentinel for a reply, without the detail
