@@ -54,7 +54,7 @@ func under(prefix string) func(string) bool {
 func not(f func(string) bool) func(string) bool { return func(p string) bool { return !f(p) } }
 
 var rules = []rule{
-	{name: "storage knows no networking", from: is("vault", "internal/store", "internal/home", "internal/backup"), forbid: networking},
+	{name: "storage knows no networking", from: is("vault", "internal/store", "internal/home", "internal/backup", "internal/blockcache", "internal/snapshot"), forbid: networking},
 	{name: "revocation records and sets know no networking", from: is("capability/revocation"), forbid: networking},
 	{name: "the relay takes what it checks through interfaces", from: is("relay"), forbid: []string{module + "/"}},
 	{name: "tokens know neither the vault nor the node", from: under("capability"), forbid: []string{module + "/vault", module + "/node"}},
@@ -70,11 +70,14 @@ var layers = [][]string{
 	{"cmd/mesh"},           // the binary
 	{"node/demo"},          // every role in one process
 	{"node", "node/infra"}, // the roles
-	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip"},                                  // what roles are assembled from
-	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync"},                  // services and protocols
-	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi"},            // pieces protocols and roles share
-	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                // tokens, the vault, one exchange on a stream
-	{"internal/wire", "internal/store", "internal/home", "internal/peerlimit", "internal/auditlimit", "internal/testkit"}, // encoding, storage, the home folder
+	{"internal/grantee", "internal/delivery", "internal/presence", "internal/resolve", "internal/sharestore", "internal/relevance",
+		"internal/revstatus", "internal/homehost", "internal/nodemetrics", "internal/idlelock"}, // the home node's jobs
+	{"internal/words"}, // errors worded for people
+	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip"},                                                                              // what roles are assembled from
+	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync", "protocols/snapshot"},                                        // services and protocols
+	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi", "internal/snapshot"},                                   // pieces protocols and roles share
+	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                                                            // tokens, the vault, one exchange on a stream
+	{"internal/wire", "internal/duration", "internal/store", "internal/blockcache", "internal/home", "internal/peerlimit", "internal/auditlimit", "internal/testkit"}, // encoding, storage, the home folder
 	{"internal/keys", "internal/xcrypto"}, // keys and primitives
 }
 

@@ -42,6 +42,14 @@ type BootstrapConfig struct {
 	// protocol; defaults directory.DefaultRate and directory.DefaultBurst.
 	Rate  float64
 	Burst int
+	// Infrastructure are the peers (the relays this bootstrap serves)
+	// that skip the per-peer bucket and share one of InfraRate requests a
+	// second, burst InfraBurst: they ask on behalf of every peer that
+	// reserves. Defaults none, directory.DefaultInfraRate and
+	// directory.DefaultInfraBurst.
+	Infrastructure []peer.ID
+	InfraRate      float64
+	InfraBurst     int
 	// SweepInterval defaults to DefaultSweepInterval.
 	SweepInterval time.Duration
 
@@ -121,8 +129,13 @@ func NewBootstrap(ctx context.Context, h host.Host, ds datastore.Batching, cfg B
 		aud.close("failed to start", h.ID())
 		return nil, err
 	}
+	infra := make(map[peer.ID]bool, len(cfg.Infrastructure))
+	for _, p := range cfg.Infrastructure {
+		infra[p] = true
+	}
 	srv, err := directory.NewServer(h, directory.ServerConfig{
 		Records: auditedRecords{dir, aud}, Mailboxes: auditedMail{mbox, aud}, Logger: log, Now: cfg.Now, Rate: cfg.Rate, Burst: cfg.Burst,
+		Infrastructure: func(p peer.ID) bool { return infra[p] }, InfraRate: cfg.InfraRate, InfraBurst: cfg.InfraBurst,
 	})
 	if err != nil {
 		d.Close()

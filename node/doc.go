@@ -13,15 +13,16 @@
 // issue or revoke while the vault is locked. Every wait the node makes is a
 // named timing in timing.go; Config.Timings shortens them for tests.
 //
-// Without a node, an Offline reads the revocation set the node stored
-// (read-only), so what it lists as revoked is revoked; when that set cannot
-// be read, a grant that may be revoked is "unknown", never active. A
-// running Node locks its vault after Config.LockAfter without use
-// (idle.go) and, with Config.MetricsAddr, serves Prometheus metrics that
-// carry counts and states only (metrics.go). Errors a user reads are
-// worded at the Backend boundary, around the sentinels callers branch on
-// (words.go). Durations are read and written in one form, days and weeks
-// included (duration.go).
+// This package is the wiring: each job of a running node is a package of
+// its own under internal/, which reads the node only through its Config
+// (startMesh and startJobs wire them): resolving handles (resolve), using
+// a grant (grantee), serving grantees (sharestore), delivering and
+// receiving grants (delivery), keeping the node findable (presence: the
+// mesh loop), which revocations concern it (relevance), which grants are
+// revoked, with or without a node (revstatus), its host and its limits
+// (homehost), its metrics (nodemetrics) and its idle lock (idlelock).
+// Errors a user reads are worded at the Backend boundary (words);
+// durations are read and written in one form (duration).
 //
 // The infrastructure roles (bootstrap, relay) are in node/infra; the local
 // API in node/localapi; the demo in node/demo.

@@ -99,7 +99,7 @@ func TestShareWithAPinnedContactWhileTheBootstrapIsDown(t *testing.T) {
 func TestRelaysKeptWithAContactSurviveARestart(t *testing.T) {
 	ctx := context.Background()
 	m, alice, bob := startAliceAndBob(t)
-	if _, err := alice.resolve(ctx, "bob"); err != nil {
+	if _, err := alice.resolver.Resolve(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	h := alice.cfg.Home

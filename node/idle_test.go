@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocmt/mesh/internal/idlelock"
 	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/vault"
 )
@@ -46,7 +47,7 @@ func TestAnUnusedVaultLocksItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(29 * time.Minute) // 58 min after the unlock, 29 after the use
-	n.lockIfIdle(ctx)
+	n.idle.Check(ctx)
 	if n.vault.Locked() {
 		t.Fatal("the vault locked 29 minutes after its last use (LockAfter 30m)")
 	}
@@ -64,8 +65,8 @@ func TestAnUnusedVaultLocksItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := rep.Records[len(rep.Records)-1]
-	if last.Op != vault.OpLock || last.Actor != actorIdle {
-		t.Fatalf("the last audit record is %s by %q, want %s by %q", last.Op, last.Actor, vault.OpLock, actorIdle)
+	if last.Op != vault.OpLock || last.Actor != idlelock.Actor {
+		t.Fatalf("the last audit record is %s by %q, want %s by %q", last.Op, last.Actor, vault.OpLock, idlelock.Actor)
 	}
 	if st, _ := n.Status(ctx); st.LockAfter != "30m" {
 		t.Fatalf("status says lock after %q, want 30m", st.LockAfter)
@@ -79,7 +80,7 @@ func TestLockAfterZeroNeverLocks(t *testing.T) {
 	clock := testkit.NewClock(time.Now())
 	n := startAlone(t, clock, func(c *Config) { c.LockAfter = -1 })
 	clock.Advance(1000 * time.Hour)
-	n.lockIfIdle(ctx)
+	n.idle.Check(ctx)
 	if n.vault.Locked() {
 		t.Fatal("the vault locked with the idle lock off")
 	}

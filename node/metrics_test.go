@@ -24,11 +24,11 @@ func TestNodeMetricsCountWhatHappensAndNameNothing(t *testing.T) {
 	}
 	res := shareAndWait(t, alice, bob, "calendar/*", "bob", "read")
 
-	before := alice.lastUse.Load()
+	before := alice.idle.LastUse()
 	if _, err := bob.Fetch(ctx, "alice/calendar/work"); err != nil {
 		t.Fatal(err)
 	}
-	if alice.lastUse.Load() <= before {
+	if !alice.idle.LastUse().After(before) {
 		t.Error("serving bob did not count as a use of alice's vault")
 	}
 	if err := alice.Lock(ctx); err != nil {

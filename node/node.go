@@ -9,22 +9,29 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-datastore/namespace"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	libp2pconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/internal/auditlimit"
+	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/delivery"
+	"github.com/ocmt/mesh/internal/grantee"
 	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/homehost"
+	"github.com/ocmt/mesh/internal/idlelock"
 	"github.com/ocmt/mesh/internal/meshnet"
+	"github.com/ocmt/mesh/internal/nodemetrics"
 	"github.com/ocmt/mesh/internal/p2phost"
+	"github.com/ocmt/mesh/internal/presence"
+	"github.com/ocmt/mesh/internal/relevance"
+	"github.com/ocmt/mesh/internal/resolve"
+	"github.com/ocmt/mesh/internal/sharestore"
 	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/grant"
 	"github.com/ocmt/mesh/protocols/revgossip"
@@ -77,8 +84,8 @@ type Config struct {
 	// disables it.
 	LockAfter time.Duration
 	// MetricsAddr, when set, serves Prometheus metrics (metadata only:
-	// metrics.go) at http://ADDR/metrics; MetricsAddr says where, for port
-	// 0. Default: off.
+	// internal/nodemetrics) at http://ADDR/metrics; Node.MetricsAddr says
+	// where, for port 0. Default: off.
 	MetricsAddr string
 }
 
@@ -98,23 +105,17 @@ type Node struct {
 	share *share.Server
 	grant *grant.Server
 	api   *localapi.Server
-	// relevance says which revocations concern this node.
-	relevance relevance
-	// refusals bounds the audit records of refused share requests.
-	refusals *auditlimit.Coalescer
+	// The node's jobs (internal/...), wired in Start and startMesh.
+	relevance *relevance.Filter
+	resolver  *resolve.Resolver
+	grantee   *grantee.Client
+	post      *delivery.Service
+	presence  *presence.Keeper
+	metrics   *nodemetrics.Metrics
+	idle      *idlelock.Lock
+	shares    *sharestore.Store
 
-	mu sync.Mutex
-	// delivering holds the grants a Share is delivering right now, so the
-	// redelivery round does not send them a second time.
-	delivering map[capability.ID]bool
-	// handleProblem says why the last attempt to claim our handle at the
-	// bootstrap failed ("" once it worked), for mesh status.
-	handleProblem string
-
-	// lastUse is when the vault was last used (unix nanoseconds on the
-	// node's clock), for the idle lock.
-	lastUse     atomic.Int64
-	metrics     *metrics
+	mu          sync.Mutex
 	metricsSrv  *http.Server
 	metricsAddr string
 	// backups are the backups under way: Close and Lock stop them, and
@@ -138,12 +139,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if err := checkListen(cfg.Listen); err != nil {
+	if err := words.CheckListen(cfg.Listen); err != nil {
 		return nil, err
 	}
 	cfg.Timings.fill()
-	n := &Node{cfg: cfg, delivering: map[capability.ID]bool{}}
-	n.metrics = newMetrics(n)
+	n := &Node{cfg: cfg}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -158,24 +158,29 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		OnVaultUse: n.touch}); err != nil {
 		return nil, err
 	}
-	n.touch()
+	n.metrics = nodemetrics.New(nodemetrics.Source{Issued: n.issued, Mesh: func() *meshnet.Net { return n.net },
+		Revocations: n.revocationSet, Locked: n.vault.Locked})
+	n.idle = idlelock.New(idlelock.Config{Vault: n.vault, After: cfg.lockAfter(), Check: cfg.Timings.LockCheck, Now: cfg.Now,
+		Locking: n.cancelBackups, Locked: n.metrics.AutoLocked, Logger: cfg.Logger})
 	mcfg, gater, err := n.meshConfig()
 	if err != nil {
 		return nil, err
 	}
 	budget := revgossip.NewBudget(revgossip.BudgetConfig{Now: cfg.Now})
-	if n.host, err = n.newHost(budget.Gater(gater)); err != nil {
+	if n.host, err = homehost.New(n.signer.hostKey(), cfg.Listen, budget.Gater(gater), homehost.KnownPeers(n.state, n.signer.ID())); err != nil {
 		return nil, err
 	}
 	mcfg.Host = n.host
 	if err := n.startMesh(ctx, budget, mcfg); err != nil {
 		return nil, err
 	}
-	if err := n.serveMetrics(cfg.MetricsAddr); err != nil {
-		return nil, err
+	if cfg.MetricsAddr != "" {
+		if n.metricsSrv, n.metricsAddr, err = n.metrics.Serve(cfg.MetricsAddr, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.lockAfter() > 0 {
-		n.net.Go(n.idleLoop)
+		n.net.Go(n.idle.Run)
 	}
 	if n.api, err = localapi.Listen(cfg.Home.SocketPath(), n, cfg.Logger); err != nil {
 		return nil, err
@@ -189,11 +194,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 // Config.Firewall, the gater that admits only that infrastructure directly.
 func (n *Node) meshConfig() (meshnet.Config, connmgr.ConnectionGater, error) {
 	cfg := n.cfg
-	boots, err := peerAddrs("bootstrap", cfg.Bootstrap)
+	boots, err := words.PeerAddrs("bootstrap", cfg.Bootstrap)
 	if err != nil {
 		return meshnet.Config{}, nil, err
 	}
-	relays, err := peerAddrs("relay", cfg.Relays)
+	relays, err := words.PeerAddrs("relay", cfg.Relays)
 	if err != nil {
 		return meshnet.Config{}, nil, err
 	}
@@ -215,7 +220,7 @@ func (n *Node) relayTokens() ([]*capability.Token, error) {
 	for _, text := range n.cfg.RelayTokens {
 		tok, err := capability.Parse(strings.TrimSpace(text))
 		if err != nil {
-			return nil, tokenError("a relay token", text, err)
+			return nil, words.BadToken("a relay token", text, err)
 		}
 		if tok.Audience() != n.signer.ID() {
 			return nil, fmt.Errorf("relay token %s is for %s, not this node", tok.ID().Short(), tok.Audience())
@@ -224,45 +229,6 @@ func (n *Node) relayTokens() ([]*capability.Token, error) {
 	}
 	return out, nil
 }
-
-// newHost builds the home node's host: relay client, hole punching and
-// AutoNAT v2 (it sits behind NAT), a connection manager that keeps its
-// bootstrap and relay connections (they are protected), resource limits
-// with room for the share protocol and relayed connections, and a budget
-// of relayed connections from strangers that leaves room for contacts
-// (rcmgr.go).
-func (n *Node) newHost(gater connmgr.ConnectionGater) (host.Host, error) {
-	cm, err := libp2pconnmgr.NewConnManager(connLow, connHigh, libp2pconnmgr.WithGracePeriod(connGrace))
-	if err != nil {
-		return nil, err
-	}
-	rm, err := resourceManager()
-	if err != nil {
-		return nil, err
-	}
-	room := newRelayRoom(gater, &knownPeers{load: n.knownPeers})
-	opts := []libp2p.Option{
-		libp2p.ResourceManager(rm),
-		libp2p.ConnectionManager(cm),
-		libp2p.EnableRelay(),
-		libp2p.EnableHolePunching(),
-		libp2p.EnableAutoNATv2(),
-		libp2p.ConnectionGater(room),
-	}
-	h, err := p2phost.New(n.signer.hostKey(), n.cfg.Listen, opts...)
-	if err != nil {
-		return nil, err
-	}
-	room.setHost(h)
-	return h, nil
-}
-
-// Connection manager watermarks: a home node talks to its infrastructure
-// and a few peers it shares with; libp2p's defaults.
-const (
-	connLow  = 160
-	connHigh = 192
-)
 
 // Host returns the libp2p host.
 func (n *Node) Host() host.Host { return n.host }
@@ -274,7 +240,24 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 func (n *Node) Addrs() []string { return p2phost.Addrs(n.host) }
 
 // IsRevoked reports whether the node's revocation set holds id.
-func (n *Node) IsRevoked(id capability.ID) bool { return n.rev != nil && n.rev.Set().IsRevoked(id) }
+func (n *Node) IsRevoked(id capability.ID) bool {
+	s := n.revocationSet()
+	return s != nil && s.IsRevoked(id)
+}
+
+// revocationSet is the revocation service's set; nil before it starts.
+func (n *Node) revocationSet() *revocation.Set {
+	if n.rev == nil {
+		return nil
+	}
+	return n.rev.Set()
+}
+
+// MetricsAddr returns the address metrics are served on ("" when off).
+func (n *Node) MetricsAddr() string { return n.metricsAddr }
+
+// MetricsHandler serves the metrics (what --metrics ADDR serves at /metrics).
+func (n *Node) MetricsHandler() http.Handler { return n.metrics.Handler() }
 
 // Close stops the API, the mesh, the host and the vault, and releases the
 // lock.

@@ -6,19 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/namespace"
 
-	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/meshstate"
+	"github.com/ocmt/mesh/internal/revstatus"
 	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
-	"github.com/ocmt/mesh/protocols/revgossip"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -44,17 +41,12 @@ type Offline struct {
 	now    func() time.Time
 	closer func() error
 	state  *meshstate.State
-	// revoked answers whether a token was revoked: the running node's
-	// revocation set (set by Node.startMesh). Without a node it is nil and
-	// storedRevocations reads the set the node stored.
-	revoked capability.RevocationChecker
+	// revs says which grants are revoked: the running node's set once
+	// Node.startMesh sets it, else the set the node stored.
+	revs *revstatus.View
 	// used, when set (Options.OnVaultUse), is called by every operation
 	// that uses the vault: a running node's idle clock.
 	used func()
-
-	storedOnce sync.Once
-	stored     *revocation.Set
-	storedErr  error
 	// st is the store Open opened (nil for an Offline inside tests that
 	// build one on another datastore): backups snapshot it.
 	st *store.Store
@@ -195,7 +187,8 @@ func newOffline(ctx context.Context, h Home, st ds.Batching, opts Options) (*Off
 		return nil, err
 	}
 	return &Offline{home: h, actor: opts.Actor, store: st, vault: v, kdf: opts.KDF, log: opts.Logger,
-		now: opts.Now, used: opts.OnVaultUse, state: meshstate.New(st, v, opts.Actor, opts.Now)}, nil
+		now: opts.Now, used: opts.OnVaultUse, state: meshstate.New(st, v, opts.Actor, opts.Now),
+		revs: revstatus.New(st, opts.Now, opts.Logger)}, nil
 }
 
 // use tells the running node's idle clock that the vault is in use.
@@ -205,58 +198,13 @@ func (o *Offline) use() {
 	}
 }
 
-// revocations returns what says whether a token is revoked: the running
-// node's set or, without a node, the set as the node last stored it. ok
-// is false when that cannot be read: then nobody can say.
-func (o *Offline) revocations(ctx context.Context) (checker capability.RevocationChecker, ok bool) {
-	if o.revoked != nil {
-		return o.revoked, true
-	}
-	set, err := o.storedRevocations(ctx)
-	if err != nil {
-		return nil, false
-	}
-	return set, true
-}
-
-// storedRevocations opens, once, the revocation set the node keeps in
-// the store (/mesh/revocations), read-only: this process adds nothing,
-// collects nothing (CollectEvery -1) and writes nothing, not even the
-// housekeeping Open does (a new epoch, dropping expired entries), which
-// is left to the node.
-func (o *Offline) storedRevocations(ctx context.Context) (*revocation.Set, error) {
-	o.storedOnce.Do(func() {
-		o.stored, o.storedErr = revocation.Open(ctx, revocation.Config{
-			Datastore:    readOnly{revgossip.RevocationStore(namespace.Wrap(o.store, store.Mesh))},
-			Clock:        o.now,
-			Logger:       o.log,
-			CollectEvery: -1,
-		})
-		if o.storedErr != nil {
-			o.log.Warn("the stored revocation set cannot be read", "err", o.storedErr)
-		}
-	})
-	return o.stored, o.storedErr
-}
-
-// readOnly is a datastore whose writes are dropped: reads see the store
-// as it is.
-type readOnly struct{ ds.Datastore }
-
-func (readOnly) Put(context.Context, ds.Key, []byte) error { return nil }
-func (readOnly) Delete(context.Context, ds.Key) error      { return nil }
-func (readOnly) Sync(context.Context, ds.Key) error        { return nil }
-func (readOnly) Close() error                              { return nil }
-
 // Vault returns the vault.
 func (o *Offline) Vault() *vault.Vault { return o.vault }
 
 // Close locks the vault, wipes the peer key copy and closes the store if
 // this Offline opened it.
 func (o *Offline) Close() error {
-	if o.stored != nil {
-		o.stored.Close()
-	}
+	o.revs.Close()
 	o.vault.Close()
 	o.signer.wipe()
 	if o.closer != nil {
@@ -346,7 +294,7 @@ func (o *Offline) SecretSet(ctx context.Context, s vault.Secret) error {
 func (o *Offline) SecretGet(ctx context.Context, name string) (vault.Secret, error) {
 	o.use()
 	s, err := o.vault.GetSecret(ctx, name, o.actor)
-	return s, notFound(err, "secret", name, "mesh secret list")
+	return s, words.NotFound(err, "secret", name, "mesh secret list")
 }
 
 // SecretList implements localapi.Backend.
@@ -358,7 +306,7 @@ func (o *Offline) SecretList(ctx context.Context) ([]vault.SecretInfo, error) {
 // SecretRemove implements localapi.Backend.
 func (o *Offline) SecretRemove(ctx context.Context, name string) error {
 	o.use()
-	return notFound(o.vault.DeleteSecret(ctx, name, o.actor), "secret", name, "mesh secret list")
+	return words.NotFound(o.vault.DeleteSecret(ctx, name, o.actor), "secret", name, "mesh secret list")
 }
 
 // Audit implements localapi.Backend.

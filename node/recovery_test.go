@@ -167,8 +167,8 @@ func (m *testMesh) recoverFromStoreLoss(t testing.TB, alice *Node, outage time.D
 	t.Helper()
 	m.boot.Close()
 	pause(outage)
+	back := time.Now() // from the restart, its own start included
 	m.startBootstrap(t, true)
-	back := time.Now()
 	obs := m.directoryObserver(t)
 	waitEvery(t, 100*time.Millisecond, "alice's handle resolves at the restarted bootstrap", func() bool {
 		return obs.resolves(context.Background(), "alice", alice.ID())
@@ -184,8 +184,10 @@ func (m *testMesh) recoverFromRelayOutage(t testing.TB, alice *Node, outage time
 	m.relay.Close()
 	waitFor(t, "alice's reservation is gone", func() bool { return !alice.net.HasReservation() })
 	pause(outage)
-	m.startRelay(t, listen)
+	// from the restart, the relay's own start included: it listens before
+	// StartRelay returns, and alice may be back by then
 	back := time.Now()
+	m.startRelay(t, listen)
 	testkit.Eventually(t, time.Minute, alice.net.HasReservation, "alice re-reserves")
 	return time.Since(back)
 }

@@ -199,7 +199,9 @@ func TestRevokedRelayAccessCutsLiveCircuits(t *testing.T) {
 		s.Reset()
 		t.Fatal("erin is still reachable through the relay after her access was revoked")
 	}
-	if len(erin.host.Network().ConnsToPeer(vk.ID())) != 0 {
-		t.Fatal("erin holds a connection from victor after her relay access was revoked")
-	}
+	// Erin's end of the cut circuit closes when the relay's reset reaches
+	// her, which under load can come after victor's end has closed.
+	waitFor(t, "erin holds no connection from victor after her relay access was revoked", func() bool {
+		return len(erin.host.Network().ConnsToPeer(vk.ID())) == 0
+	})
 }

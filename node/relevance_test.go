@@ -51,7 +51,7 @@ func TestANodeKeepsTheRevocationsThatConcernIt(t *testing.T) {
 		{"bob: a stranger's token for someone else", bob, mustRevokeWith(t, stranger, forAlice), false},
 		{"bob: a token rooted at his contact alice", bob, mustRevokeWith(t, &alice.signer.key, mintBy(t, &alice.signer.key, stranger)), true},
 	} {
-		if got := c.n.relevance.relevant(c.rev); got != c.want {
+		if got := c.n.relevance.Relevant(c.rev); got != c.want {
 			t.Errorf("%s: relevant = %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/vault"
 )
@@ -51,7 +52,7 @@ func (n *Node) findToken(ctx context.Context, s string) (*capability.Token, erro
 	if strings.HasPrefix(s, capability.TextPrefix) {
 		tok, err := capability.Parse(s)
 		if err != nil {
-			return nil, tokenError("the token", s, err)
+			return nil, words.BadToken("the token", s, err)
 		}
 		return tok, nil
 	}
@@ -74,7 +75,7 @@ func (n *Node) findToken(ctx context.Context, s string) (*capability.Token, erro
 	}
 	switch len(found) {
 	case 0:
-		return nil, say(vault.ErrNotFound, "you have no share %s (see mesh shares and mesh shared)", s)
+		return nil, words.Say(vault.ErrNotFound, "you have no share %s (see mesh shares and mesh shared)", s)
 	case 1:
 		return capability.Parse(found[0].Token)
 	}
@@ -88,34 +89,4 @@ func (n *Node) revokedBy(id capability.ID) (peer.ID, time.Time, bool) {
 		return "", time.Time{}, false
 	}
 	return r.Revoker(), r.Time(), true
-}
-
-// revokedError explains a revoked share from the grantee's side: who
-// revoked it, by handle where we know it.
-func (n *Node) revokedError(ctx context.Context, handle string, owner, by peer.ID, when time.Time) error {
-	who := by.String()
-	if by == owner {
-		who = handle
-	} else if name := n.nameOf(ctx, by); name != "" {
-		who = name // the delegator, by handle
-	}
-	if when.IsZero() {
-		return say(capability.ErrRevoked, "%s revoked this share", who)
-	}
-	return say(capability.ErrRevoked, "%s revoked this share at %s", who, when.Local().Format(time.DateTime))
-}
-
-// nameOf names a peer for messages: its pinned contact handle, else the
-// handle its own signed directory record claims (looked up briefly), else "".
-func (n *Node) nameOf(ctx context.Context, id peer.ID) string {
-	if name := n.state.NameOf(ctx, id); name != "" {
-		return name
-	}
-	ctx, cancel := context.WithTimeout(ctx, nameLookup)
-	defer cancel()
-	rec, err := n.net.LookupPeer(ctx, id)
-	if err != nil || rec.Peer != id {
-		return ""
-	}
-	return string(rec.Handle)
 }

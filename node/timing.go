@@ -53,36 +53,14 @@ const (
 	DefaultLockAfter = 30 * time.Minute
 )
 
-// Timeouts of single steps; each bounds one request so a dead peer costs a
-// known time.
+// storeLockWait is how long a command opening the vault directly waits
+// for another one (pebble's lock is exclusive) before giving up;
+// storeLockPoll is how often it tries again meanwhile. (The timeouts of
+// the node's jobs are with them: internal/presence, delivery, resolve,
+// homehost, nodemetrics.)
 const (
-	// publishRetryFirst is the first pause after a failed publish.
-	publishRetryFirst = time.Second
-	// mailRound bounds one mailbox check plus redelivery round.
-	mailRound = 20 * time.Second
-	// selfLookup bounds the lookup of the node's own handle (SelfCheck).
-	selfLookup = 10 * time.Second
-	// deliverPerTry bounds each of the two live delivery attempts of a
-	// grant before it goes to the mailbox.
-	deliverPerTry = 15 * time.Second
-	// redeliverDial bounds the fresh dial of an audience before a retry.
-	redeliverDial = 5 * time.Second
-	// ownerLookup bounds naming a grant's owner when it arrives.
-	ownerLookup = 5 * time.Second
-	// nameLookup bounds naming a peer in a refusal message.
-	nameLookup = 2 * time.Second
-	// storeLockWait is how long a command opening the vault directly waits
-	// for another one (pebble's lock is exclusive) before giving up;
-	// storeLockPoll is how often it tries again meanwhile.
 	storeLockWait = 10 * time.Second
 	storeLockPoll = 25 * time.Millisecond
-	// connGrace is how long a new connection is spared by the connection
-	// manager.
-	connGrace = time.Minute
-	// metricsHeaderTimeout bounds reading a metrics request's headers.
-	metricsHeaderTimeout = 5 * time.Second
-	// metricsRead bounds the store reads one scrape makes.
-	metricsRead = 5 * time.Second
 )
 
 // ownerRetry is how reading or listing an owner's resources retries
@@ -91,10 +69,6 @@ const (
 func (t Timings) ownerRetry() meshnet.Retry {
 	return meshnet.Retry{Attempts: 4, Pause: func(i int) time.Duration { return time.Duration(i) * t.OwnerRetry }}
 }
-
-// deliverRetry is how a grant is delivered live: two attempts of
-// deliverPerTry each, the second through relay circuits only.
-var deliverRetry = meshnet.Retry{Attempts: 2, PerTry: deliverPerTry}
 
 func (t *Timings) fill() {
 	if t.Mailbox <= 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
@@ -35,7 +36,7 @@ func (o *Offline) TokenIssue(ctx context.Context, req localapi.TokenRequest) (st
 // looked up in the directory and pinned.
 func (n *Node) TokenIssue(ctx context.Context, req localapi.TokenRequest) (string, error) {
 	return n.tokenIssue(ctx, req, func(h string) (peer.ID, error) {
-		rec, err := n.resolve(ctx, h)
+		rec, err := n.resolver.Resolve(ctx, h)
 		if err != nil {
 			return "", err
 		}
@@ -56,14 +57,17 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	}
 	res, err := capability.ParsePattern(req.Resource)
 	if err != nil {
-		return "", pathError(req.Resource, err, true)
+		return "", words.BadPath(req.Resource, err, true)
 	}
 	acts, err := capability.ParseActions(req.Actions)
 	if err != nil {
-		return "", actionsError(req.Actions, err, everyAction)
+		return "", words.BadActions(req.Actions, err, Shareable)
+	}
+	if extra := acts &^ Shareable; extra != 0 {
+		return "", fmt.Errorf("a token can allow %s; %s is not something home nodes serve", words.ActionList(Shareable), words.ActionList(extra))
 	}
 	if err := capability.CheckLifetime(req.ValidFor); err != nil {
-		return "", lifetimeError(req.ValidFor, err)
+		return "", words.BadLifetime(req.ValidFor, err)
 	}
 	now := o.now()
 	p := capability.Params{Audience: aud, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor), MaxUses: req.MaxUses}
@@ -73,7 +77,7 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	verb := "issued"
 	if req.Parent != "" {
 		if p.Parent, err = capability.Parse(strings.TrimSpace(req.Parent)); err != nil {
-			return "", tokenError("the parent token", req.Parent, err)
+			return "", words.BadToken("the parent token", req.Parent, err)
 		}
 		if pe := p.Parent.Expiry(); p.Expiry.After(pe) {
 			p.Expiry = pe // a delegation never outlives its parent
@@ -92,20 +96,17 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	return tok.String(), nil
 }
 
-// everyAction is every action a token can carry.
-var everyAction = capability.Read | capability.List | capability.Write | capability.Delete | capability.Admin | capability.Share | capability.Use
-
 // audience reads a peer named by peer ID or by handle.
 func audience(s string, lookup func(handle string) (peer.ID, error)) (peer.ID, error) {
 	if _, err := peer.Decode(s); err == nil {
 		id, err := keys.DecodePeerID(s) // refuses small-order and non-canonical keys
 		if err != nil {
-			return "", say(err, "%q is not a peer ID that can sign: %v", s, err)
+			return "", words.Say(err, "%q is not a peer ID that can sign: %v", s, err)
 		}
 		return id, nil
 	}
 	if _, err := directory.ParseHandle(s); err != nil {
-		return "", say(err, "%q is neither a handle nor a peer ID (a peer ID starts with 12D3KooW)", s)
+		return "", words.Say(err, "%q is neither a handle nor a peer ID (a peer ID starts with 12D3KooW)", s)
 	}
 	return lookup(s)
 }

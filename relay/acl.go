@@ -10,9 +10,10 @@ import (
 )
 
 // Authorizer is what the relay asks about a peer. The node satisfies it with
-// the directory (Registered) and the operator's relay-access grants
-// (AllowReserve); capability tokens can back AllowReserve later without
-// changing the relay.
+// the directory (Registered: a bootstrap's voucher the peer presented, else
+// the bootstrap's answer; see node/infra) and the operator's relay-access
+// grants (AllowReserve); capability tokens can back AllowReserve later
+// without changing the relay.
 //
 // Policy, enforced through the relay library's ACL hook (relayv2.WithACL):
 //

@@ -77,11 +77,16 @@ func Limits(cfg Config) (rcmgr.ConcreteLimitConfig, error) {
 			StreamsOutbound: streams,
 			Memory:          rcmgr.LimitVal64(svc.Memory + 512<<20),
 		},
-		// a reconnect storm after a relay restart arrives as transient conns
+		// a reconnect storm after a relay restart arrives as transient conns,
+		// and each new connection's first streams (identify, the relay
+		// registration, the reservation) are transient until negotiated:
+		// the library's ~128 + 128/GiB inbound reset them when a thousand
+		// homes reserve at once beside a stranger flood
 		Transient: rcmgr.ResourceLimits{
-			Conns:        2048,
-			ConnsInbound: 1024,
-			Streams:      4096,
+			Conns:          2048,
+			ConnsInbound:   1024,
+			Streams:        4096,
+			StreamsInbound: 4096,
 		},
 		// a home node's peer scope carries all its circuits' stop streams
 		PeerDefault: rcmgr.ResourceLimits{

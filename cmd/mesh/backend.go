@@ -22,6 +22,11 @@ const (
 	needAny      need = iota // a running node, or the vault opened directly (locked)
 	needUnlocked             // as needAny, but a direct vault is unlocked with the password
 	needNode                 // a running node (the command talks to other peers)
+	// needKeyIfGiven is needUnlocked when a password is at hand (a file,
+	// $MESH_PASSWORD or a terminal), else needAny: mesh audit checks
+	// every record with the vault key when it can, and the structure
+	// without a way to ask.
+	needKeyIfGiven
 )
 
 // open returns the backend a command needs; callers Close it. It is the
@@ -44,6 +49,12 @@ func (g *globals) open(cmd *cobra.Command, n need) (localapi.Backend, error) {
 			return nil, g.staleSocket("")
 		}
 		return nil, errNoNodeRunning
+	}
+	if n == needKeyIfGiven {
+		n = needAny
+		if g.passwordAtHand() {
+			n = needUnlocked
+		}
 	}
 	if n != needUnlocked {
 		l, err := node.Open(ctx, g.Home(), node.Options{})

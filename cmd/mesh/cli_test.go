@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +64,9 @@ func (c *cli) run(stdin string, env []string, args ...string) (string, string, b
 	cmd := exec.Command(meshBin, args...)
 	cmd.Env = append(append([]string{}, c.env...), env...)
 	cmd.Stdin = strings.NewReader(stdin)
+	// no controlling terminal, as in CI: a command that would prompt
+	// fails instead, wherever the tests run
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -233,7 +237,7 @@ func TestCLIRelayGrantAndRevoke(t *testing.T) {
 	if out := c.ok(first, nil, "relay", "revoke", "-"); !strings.Contains(out, "pushed to the running relay") {
 		t.Fatalf("revoke with the relay running: %q", out)
 	}
-	c.fails("", nil, "malformed", "relay", "revoke", "not-a-token")
+	c.fails("", nil, `the relay token is not a valid token: a token starts with "ocmt1."`, "relay", "revoke", "not-a-token")
 
 	c.stop() // killed: the kernel drops its lock; its addrs file stays behind
 	if out := c.ok("", nil, "relay", "revoke", second); !strings.Contains(out, "stored; in force when the relay starts") {
@@ -547,6 +551,7 @@ func TestCLIErrorsAreSentences(t *testing.T) {
 		{`"xyz" is not a peer ID (a peer ID starts with 12D3KooW`, []string{"token", "inspect", "--owner", "xyz", "ocmt1.aaa"}},
 		{`"Calendar/*" is not a valid path or pattern: paths are lowercase`, []string{"token", "issue", "--to", other, "--resource", "Calendar/*"}},
 		{`"fly" is not an action`, []string{"token", "issue", "--to", other, "--resource", "calendar/*", "--can", "read,fly"}},
+		{"admin is not something home nodes serve", []string{"token", "issue", "--to", other, "--resource", "calendar/*", "--can", "read,admin"}},
 		{"a validity of 400d is too long: at most 366d", []string{"token", "issue", "--to", other, "--resource", "calendar/*", "--for", "400d"}},
 		{`--for: "10q" is not a duration`, []string{"token", "issue", "--to", other, "--resource", "calendar/*", "--for", "10q"}},
 		{`the parent token is not a valid token: it is cut short`, []string{"token", "issue", "--to", other, "--resource", "calendar/*", "--parent", "ocmt1.QUJD"}},

@@ -112,7 +112,9 @@ as usual (mesh node) with the same --home.`,
 				return err
 			}
 			if jsonOut {
-				return printJSON(cmd, info)
+				return printJSON(cmd, restoreJSON{ID: info.ID, Peer: info.PeerID.String(), Created: info.Created, Entries: info.Entries,
+					Secrets: info.Secrets, Resources: info.Resources, Records: info.Records, AuditRecords: info.AuditRecords,
+					Checked: info.AuditCheck.String(), Problems: append([]string{}, info.Problems...)})
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "restored backup %s of %s into %s: peer %s, %s, %s, %s\n",
@@ -126,6 +128,22 @@ as usual (mesh node) with the same --home.`,
 	}
 	jsonFlag(cmd, &jsonOut)
 	return cmd
+}
+
+// restoreJSON is mesh restore --json: the names and types the other
+// commands use (an ID and a peer as text, times as RFC 3339, "checked" as
+// in mesh audit --json).
+type restoreJSON struct {
+	ID           string    `json:"id"`
+	Peer         string    `json:"peer"`
+	Created      time.Time `json:"created"`
+	Entries      uint64    `json:"entries"`
+	Secrets      int       `json:"secrets"`
+	Resources    int       `json:"resources"`
+	Records      int       `json:"records"`       // vault records restored and verified
+	AuditRecords int       `json:"audit_records"` // the restored audit log's length
+	Checked      string    `json:"checked"`       // how far the audit log was verified
+	Problems     []string  `json:"problems"`
 }
 
 // count says "1 secret" or "3 secrets".

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/ocmt/mesh/internal/home"
@@ -135,8 +136,23 @@ func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
 	}
 }
 
+// infrastructure is the bootstrap's list of relay peer IDs (--infrastructure,
+// or the file's infrastructure:).
+func infrastructure(ids []string) ([]peer.ID, error) {
+	out := make([]peer.ID, 0, len(ids))
+	for _, s := range ids {
+		id, err := keys.DecodePeerID(s)
+		if err != nil {
+			return nil, fmt.Errorf("infrastructure %q is not a peer ID: %w", s, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
 func newBootstrapCmd(g *globals) *cobra.Command {
 	var f infraFlags
+	var infraIDs []string
 	cmd := &cobra.Command{
 		Use:   "bootstrap",
 		Short: "Run the bootstrap/metadata peer: DHT server, signed directory, encrypted mailboxes",
@@ -146,10 +162,17 @@ or --audit FILE), hash-chained with a key derived from its peer key:
 mesh bootstrap audit prints and verifies it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, cfg, err := f.load(cmd, g.Home())
+			fc, cfg, err := f.load(cmd, g.Home())
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("infrastructure") {
+				fc.Infrastructure = infraIDs
+			}
+			if cfg.Infrastructure, err = infrastructure(fc.Infrastructure); err != nil {
+				return err
+			}
+			cfg.InfraRate = fc.InfrastructureRate
 			in, err := infra.StartBootstrap(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -161,6 +184,8 @@ mesh bootstrap audit prints and verifies it.`,
 		},
 	}
 	f.add(cmd, false)
+	cmd.Flags().StringArrayVar(&infraIDs, "infrastructure", nil,
+		"peer ID of a relay this bootstrap serves (repeatable): relays share one directory request budget instead of a per-peer one")
 	cmd.AddCommand(newAuditLogCmd(g, infra.RoleBootstrap))
 	return cmd
 }
@@ -188,7 +213,8 @@ same --audit or --config): mesh relay audit prints and verifies it.`,
 			if len(fc.Bootstrap) == 0 {
 				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
 			}
-			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{Config: cfg, Bootstrap: fc.Bootstrap, Relay: fc.relayConfig()})
+			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{Config: cfg, Bootstrap: fc.Bootstrap, Relay: fc.relayConfig(),
+				DirectoryLookupRate: fc.DirectoryLookupRate})
 			if err != nil {
 				return err
 			}
@@ -206,6 +232,7 @@ same --audit or --config): mesh relay audit prints and verifies it.`,
 
 func newRelayGrantCmd(g *globals) *cobra.Command {
 	var to string
+	var jsonOut bool
 	var valid time.Duration
 	var af auditFlags
 	cmd := &cobra.Command{
@@ -219,7 +246,10 @@ the relay runs or not; a grant that cannot be recorded is not made.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			id, err := keys.DecodePeerID(to)
 			if err != nil {
-				return fmt.Errorf("--to %q is not a peer ID: %w", to, err)
+				if !strings.HasPrefix(to, "12D3KooW") {
+					return fmt.Errorf("--to %q is not a peer ID (a peer ID starts with 12D3KooW; the peer prints it with mesh id). Relay grants name peers by ID: they are for peers outside the directory, which have no handle", to)
+				}
+				return fmt.Errorf("--to %q is not a valid peer ID: %w", to, err)
 			}
 			path, err := af.path(cmd, g.Home())
 			if err != nil {
@@ -229,10 +259,19 @@ the relay runs or not; a grant that cannot be recorded is not made.`,
 			if err != nil {
 				return err
 			}
+			if jsonOut {
+				return printJSON(cmd, struct {
+					Token  string    `json:"token"`
+					ID     string    `json:"id"`
+					To     string    `json:"to"`
+					Expiry time.Time `json:"expiry"`
+				}{tok.String(), tok.ID().String(), id.String(), tok.Expiry().UTC()})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), tok.String())
 			return nil
 		},
 	}
+	jsonFlag(cmd, &jsonOut)
 	cmd.Flags().StringVar(&to, "to", "", "the peer allowed to reserve")
 	durationVar(cmd.Flags(), &valid, "for", 30*24*time.Hour, "validity")
 	cmd.MarkFlagRequired("to")
@@ -242,6 +281,7 @@ the relay runs or not; a grant that cannot be recorded is not made.`,
 
 func newRelayRevokeCmd(g *globals) *cobra.Command {
 	var af auditFlags
+	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "revoke TOKEN|-",
 		Short: "Revoke a relay-access capability this relay granted: its reservation and circuits end at once",
@@ -265,10 +305,17 @@ Either way it is recorded in the relay's audit log.`,
 			if err != nil {
 				return err
 			}
+			if jsonOut {
+				return printJSON(cmd, struct {
+					ID  string `json:"id"`
+					How string `json:"how"`
+				}{id.String(), how})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s (%s)\n", id.Short(), how)
 			return nil
 		},
 	}
+	jsonFlag(cmd, &jsonOut)
 	af.add(cmd)
 	return cmd
 }
@@ -296,15 +343,33 @@ It exits non-zero if there is one. It may run while the ` + role + ` runs.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			for _, r := range rep.Records {
-				if g.jsonOut {
-					fmt.Fprintf(out, "%s\n", r.JSON)
-					continue
+			if g.jsonOut {
+				// one object, as mesh audit --json prints: the records as
+				// stored, and the verdict
+				recs := make([]json.RawMessage, len(rep.Records))
+				for i, r := range rep.Records {
+					recs[i] = json.RawMessage(r.JSON)
 				}
-				printAuditLine(out, r)
+				v := struct {
+					Records   []json.RawMessage `json:"records"`
+					Head      uint64            `json:"head"`
+					AfterHead int               `json:"after_head"`
+					Breaks    []string          `json:"breaks"`
+					Checked   string            `json:"checked"`
+				}{recs, rep.Head, rep.AfterHead, append([]string{}, rep.Breaks...), "keyed"}
+				if err := printJSON(cmd, v); err != nil {
+					return err
+				}
+			}
+			for _, r := range rep.Records {
+				if !g.jsonOut {
+					printAuditLine(out, r)
+				}
 			}
 			for _, b := range rep.Breaks {
-				fmt.Fprintf(out, "BREAK: %s\n", b)
+				if !g.jsonOut {
+					fmt.Fprintf(out, "BREAK: %s\n", b)
+				}
 			}
 			if len(rep.Breaks) > 0 {
 				return fmt.Errorf("the audit log %s does not verify: %d breaks, the first: %s", path, len(rep.Breaks), rep.Breaks[0])
@@ -320,7 +385,7 @@ It exits non-zero if there is one. It may run while the ` + role + ` runs.`,
 		},
 	}
 	af.add(cmd)
-	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print the records as stored, one JSON object a line")
+	cmd.Flags().BoolVar(&g.jsonOut, "json", false, "print one JSON object: the records as stored, the head and any breaks")
 	return cmd
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/internal/duration"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -94,7 +94,7 @@ For --type oauth_token, stdin may be JSON {"access_token": ..., "refresh_token":
 }
 
 func parseExpiry(s string) (int64, error) {
-	if d, err := node.ParseDuration(s); err == nil {
+	if d, err := duration.Parse(s); err == nil {
 		return time.Now().Add(d).Unix(), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
-	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
 )
 
@@ -74,7 +74,7 @@ share does both); the issue is audited.`,
 	}
 	cmd.Flags().StringVar(&to, "to", "", "audience, by handle or peer ID: the only peer that can use the token")
 	cmd.Flags().StringVar(&req.Resource, "resource", "", "resource pattern, e.g. calendar/* or files/**")
-	cmd.Flags().StringVar(&req.Actions, "can", "read", "actions, comma-separated: read, list, write, delete, admin, share, use")
+	cmd.Flags().StringVar(&req.Actions, "can", "read", "actions, comma-separated: read, list, write, delete, share")
 	durationVar(cmd.Flags(), &valid, "for", 24*time.Hour, "how long it is valid, at most 366d (a delegation never outlives its parent)")
 	cmd.Flags().IntVar(&req.MaxUses, "max-uses", 0, "uses allowed (0 = unlimited, 1 = single use)")
 	cmd.Flags().BoolVar(&req.AgentCeiling, "agent", false, "bound the token and its delegations by the agent ceiling (read, list)")
@@ -143,9 +143,12 @@ func newTokenInspectCmd(g *globals) *cobra.Command {
 		Short: "Explain a token: issuer, audience, resource, actions, validity, chain and verdict",
 		Long: `Explain a token read from the argument or stdin: who issued it, for whom,
 what it allows on which resources, until when, its delegation chain, and
-whether it verifies. Revocations are checked against the running node's
-set, or without a node against the set the node stored. Exits non-zero,
-saying why, if the token is not valid.`,
+whether it verifies. Time is judged as the owner's node judges it: a
+token is accepted from its start minus 60s of clock skew up to its
+expiry plus 60s, and the verdict says when the skew is what decides.
+Revocations are checked against the running node's set, or without a
+node against the set the node stored. Exits non-zero, saying why, if the
+token is not valid.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := "-"
@@ -183,9 +186,14 @@ saying why, if the token is not valid.`,
 				fmt.Fprint(out, rep.String())
 			}
 			if !rep.Valid {
-				why := node.TokenProblem(rep.Error)
-				if p := node.TokenTextProblem(text); p != "" && (rep.Error == "ErrMalformed" || rep.Error == "ErrTooLarge") {
+				why := words.TokenProblem(rep.Error)
+				if p := words.TokenTextProblem(text); p != "" && (rep.Error == "ErrMalformed" || rep.Error == "ErrTooLarge") {
 					why = p
+				}
+				if (rep.Error == "ErrExpired" || rep.Error == "ErrNotYetValid") && rep.Note != "" {
+					// By how much, and what the owner's skew allows: the
+					// owner's node and the holder's say it in these words.
+					why += ": " + rep.Note
 				}
 				return errors.New("the token is not valid: " + why)
 			}

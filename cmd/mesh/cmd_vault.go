@@ -291,10 +291,17 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Print the vault's audit log and verify its hash chain",
 		Long: `Print the vault's audit log, one record a line (sequence, time, who, what,
 outcome, target, detail), and verify its hash chain. Exits non-zero if the
-chain does not verify.`,
+chain does not verify.
+
+The whole check needs the vault key: every record's tag, the head, the
+records written while the vault was locked. Through a running node that
+is unlocked it is done; without a node, mesh audit asks for the password
+(--password-file, $MESH_PASSWORD or a prompt) and does it. Without either
+it checks the structure only (sequence, links, head), which a person who
+can write the store and recompute the links could get past, and says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := g.open(cmd, needAny)
+			b, err := g.open(cmd, needKeyIfGiven)
 			if err != nil {
 				return err
 			}
@@ -319,7 +326,7 @@ chain does not verify.`,
 			if !jsonOut {
 				how := "with the vault key: every record and the head are as written"
 				if rep.Checked != "keyed" {
-					how = "structure only (links and head); unlock the vault to check every record with its key"
+					how = "structure only (links and head); to check every record with its key, unlock the node (mesh unlock) or, with no node running, give the password (--password-file or $MESH_PASSWORD)"
 				}
 				fmt.Fprintf(out, "chain verified, %s: %d records\n", how, len(rep.Records))
 			}

@@ -35,6 +35,16 @@ type infraFile struct {
 	// (infra.Config); zero takes the defaults, 1m and 64.
 	AuditWindow     yamlDuration `yaml:"audit_window"`
 	AuditMaxRecords int          `yaml:"audit_max_records"`
+	// Infrastructure (bootstrap) are the peer IDs of the relays it serves:
+	// they share one directory request bucket of InfrastructureRate a
+	// second (0: directory.DefaultInfraRate) instead of each having its
+	// own (infra.Config).
+	Infrastructure     []string `yaml:"infrastructure"`
+	InfrastructureRate float64  `yaml:"infrastructure_rate"`
+	// DirectoryLookupRate (relay) bounds the relay's questions to the
+	// bootstrap's directory a second (infra.RelayConfig; 0: the default,
+	// negative: no bound).
+	DirectoryLookupRate float64 `yaml:"directory_lookup_rate"`
 	// AllowPrivateAddrs lets reservations carry private/loopback addresses.
 	AllowPrivateAddrs bool `yaml:"allow_private_addrs"`
 	// The relay's limits: one field per relay.Config limit, same meaning,

@@ -7,19 +7,19 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/internal/duration"
 )
 
 // Every duration the CLI reads, from a flag or a config file, is read by
-// node.ParseDuration: Go's units plus days and weeks (7d, 2w).
+// duration.Parse: Go's units plus days and weeks (7d, 2w).
 
-// durationValue is a pflag.Value reading node.ParseDuration's forms.
+// durationValue is a pflag.Value reading duration.Parse's forms.
 type durationValue time.Duration
 
-func (d *durationValue) String() string { return node.FormatDuration(time.Duration(*d)) }
+func (d *durationValue) String() string { return duration.Format(time.Duration(*d)) }
 func (d *durationValue) Type() string   { return "duration" }
 func (d *durationValue) Set(s string) error {
-	v, err := node.ParseDuration(s)
+	v, err := duration.Parse(s)
 	if err != nil {
 		return err
 	}
@@ -35,7 +35,7 @@ func durationVar(fs *pflag.FlagSet, p *time.Duration, name string, def time.Dura
 	fs.Var((*durationValue)(p), name, usage+" (e.g. 90m, 36h, 7d, 2w)")
 }
 
-// yamlDuration is a config file's duration: node.ParseDuration's forms ("30m",
+// yamlDuration is a config file's duration: duration.Parse's forms ("30m",
 // "7d", 0).
 type yamlDuration time.Duration
 
@@ -44,7 +44,7 @@ func (d *yamlDuration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("line %d: want a duration like 30m, 36h or 7d", n.Line)
 	}
-	v, err := node.ParseDuration(n.Value)
+	v, err := duration.Parse(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
 	}

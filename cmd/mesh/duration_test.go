@@ -8,7 +8,7 @@ import (
 )
 
 // TestConfigDurationsTakeDaysAndWeeks: a config file's durations are read
-// as the flags' are (node.ParseDuration).
+// as the flags' are (duration.Parse).
 func TestConfigDurationsTakeDaysAndWeeks(t *testing.T) {
 	const day = 24 * time.Hour
 	var fc struct {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -223,6 +224,22 @@ func TestCLIInfraAuditEverywhere(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("mesh relay audit lacks %q:\n%s", want, out)
 			}
+		}
+		// --json is one object, as mesh audit --json
+		var rep struct {
+			Records []map[string]any `json:"records"`
+			Head    uint64           `json:"head"`
+			Breaks  []string         `json:"breaks"`
+		}
+		if err := json.Unmarshal([]byte(rel.ok("", nil, "relay", "audit", "--json")), &rep); err != nil || len(rep.Records) != 6 || rep.Head != 6 || len(rep.Breaks) != 0 {
+			t.Fatalf("mesh relay audit --json: %+v, %v", rep, err)
+		}
+		var grant struct {
+			Token, ID, To string
+			Expiry        time.Time
+		}
+		if err := json.Unmarshal([]byte(rel.ok("", nil, "relay", "grant", "--to", erin, "--for", "1h", "--json")), &grant); err != nil || grant.To != erin || !strings.HasPrefix(grant.Token, "ocmt1.") || grant.Expiry.IsZero() {
+			t.Fatalf("mesh relay grant --json: %+v, %v", grant, err)
 		}
 	})
 	t.Run("mesh bootstrap audit verifies while the bootstrap runs", func(t *testing.T) {

@@ -51,6 +51,20 @@ func (s passwordSource) read() ([]byte, error) {
 
 var errNoTerminal = errors.New("no terminal")
 
+// passwordAtHand reports whether readPassword has a source other than
+// failing: a file, $MESH_PASSWORD, or a terminal to prompt on.
+func (g *globals) passwordAtHand() bool {
+	if g.passwordFile != "" || os.Getenv("MESH_PASSWORD") != "" {
+		return true
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	tty.Close()
+	return true
+}
+
 func promptPassword(prompt string, confirm bool) ([]byte, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {

@@ -9,6 +9,10 @@ const (
 	LabelApproval   = "ocmt-mesh/approval/v1"
 	LabelManifest   = "ocmt-mesh/manifest/v1"
 	LabelAudit      = "ocmt-mesh/audit/v1"
+	// LabelRelayVoucher labels a bootstrap's voucher for a registered
+	// node's directory record (protocols/relayaccess, "Registrations"),
+	// signed with the bootstrap's libp2p host key.
+	LabelRelayVoucher = "ocmt-mesh/relay-voucher/v1"
 )
 
 // Message is a domain-labelled byte string ready to sign. It can only be

@@ -15,6 +15,7 @@ import (
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/dht"
 	"github.com/ocmt/mesh/protocols/directory"
+	"github.com/ocmt/mesh/protocols/relayaccess"
 )
 
 // Config configures a Net. Host is required; the zero value of every other
@@ -64,8 +65,10 @@ type Net struct {
 	changed   map[peer.ID]chan struct{} // infrastructure peer → signalled when its connectedness changes
 	down      map[peer.ID]error         // bootstrap peer → why the keeper's last dial failed
 	records   map[string]cachedRecord
-	relaysUp  chan struct{} // closed once the node has relays (LookForRelays)
-	searching bool          // LookForRelays has started its search
+	published *directory.SignedRecord   // the last record a bootstrap took
+	reg       *relayaccess.Registration // a bootstrap's voucher for it, presented to relays
+	relaysUp  chan struct{}             // closed once the node has relays (LookForRelays)
+	searching bool                      // LookForRelays has started its search
 }
 
 // cachedRecord is a directory answer kept for RecordTTL.

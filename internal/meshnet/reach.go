@@ -53,9 +53,20 @@ func (n *Net) WithBootstrap(ctx context.Context, f func(peer.ID) error) error {
 	return errors.Join(errs...)
 }
 
-// Publish publishes a signed directory record at the bootstrap.
+// Publish publishes a signed directory record at the bootstrap, then asks
+// that bootstrap for a voucher for it, which the reservation keeper
+// presents to relays (RelayRegistration).
 func (n *Net) Publish(ctx context.Context, sr *directory.SignedRecord) error {
-	return n.WithBootstrap(ctx, func(b peer.ID) error { return directory.Publish(ctx, n.h, b, sr) })
+	return n.WithBootstrap(ctx, func(b peer.ID) error {
+		if err := directory.Publish(ctx, n.h, b, sr); err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.published, n.reg = sr, nil
+		n.mu.Unlock()
+		n.fetchVoucher(ctx, b)
+		return nil
+	})
 }
 
 // Lookup resolves a handle at the bootstrap (the directory client checks

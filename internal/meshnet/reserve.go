@@ -2,6 +2,7 @@ package meshnet
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -152,6 +153,13 @@ func (n *Net) reserve(ctx context.Context, r peer.AddrInfo) (res reservation, di
 			}
 		}
 	}
+	if reg := n.registration(ctx); reg != nil {
+		// The relay checks it itself and need not ask the bootstrap about
+		// us; a relay that does not speak the protocol asks as before.
+		if err := relayaccess.Register(ctx, n.h, r.ID, reg); err != nil {
+			n.log.Debug("relay did not take our registration", "relay", r.ID, "err", err)
+		}
+	}
 	rsvp, err := client.Reserve(ctx, n.h, r)
 	if err != nil {
 		return reservation{}, true, err
@@ -187,4 +195,49 @@ func (n *Net) RelayAddrs() []ma.Multiaddr {
 		}
 	}
 	return out
+}
+
+// registration returns the voucher to present to relays, asking the
+// bootstrap for a new one when it has less than half its life left (or
+// none yet, after a record was published); nil when the node has
+// published no record in this run or no bootstrap vouches for it.
+func (n *Net) registration(ctx context.Context) *relayaccess.Registration {
+	n.mu.Lock()
+	reg, published := n.reg, n.published != nil
+	n.mu.Unlock()
+	if reg != nil {
+		issued, expires := reg.Window()
+		if expires.Sub(n.now()) > expires.Sub(issued)/2 {
+			return reg
+		}
+	}
+	if !published {
+		return nil
+	}
+	n.WithBootstrap(ctx, func(b peer.ID) error { // tries each bootstrap until one vouches
+		if n.fetchVoucher(ctx, b) {
+			return nil
+		}
+		return errNoVoucher
+	})
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.reg
+}
+
+var errNoVoucher = errors.New("no voucher")
+
+// fetchVoucher asks bootstrap b for a voucher for our record and keeps it;
+// false if b gave none (an older bootstrap does not speak the protocol,
+// and the relays then ask it about us instead).
+func (n *Net) fetchVoucher(ctx context.Context, b peer.ID) bool {
+	reg, err := relayaccess.FetchVoucher(ctx, n.h, b)
+	if err != nil {
+		n.log.Debug("no relay voucher from the bootstrap", "bootstrap", b, "err", err)
+		return false
+	}
+	n.mu.Lock()
+	n.reg = reg
+	n.mu.Unlock()
+	return true
 }

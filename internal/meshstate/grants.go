@@ -2,6 +2,7 @@ package meshstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -111,12 +112,15 @@ func (s *State) withStatus(gs []localapi.Grant, revoked capability.RevocationChe
 	now := s.now()
 	for i := range gs {
 		g := &gs[i]
+		// the owner's verifier's window, skew included, so that a share
+		// is "active" exactly while its owner serves it
+		err := capability.Window{NotBefore: g.NotBefore, Expiry: g.Expiry}.Check(now)
 		switch {
 		case chainRevoked(g.Token, revoked):
 			g.Status = Revoked
-		case now.After(g.Expiry):
+		case errors.Is(err, capability.ErrExpired):
 			g.Status = Expired
-		case now.Before(g.NotBefore):
+		case errors.Is(err, capability.ErrNotYetValid):
 			g.Status = NotYet
 		default:
 			g.Status = Active

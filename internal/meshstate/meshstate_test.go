@@ -96,7 +96,7 @@ func TestGrantStatusFollowsTimeRevocationAndDelivery(t *testing.T) {
 	s, clock, _ := newState(t)
 	owner, bob := testkit.Key(t, "owner"), testkit.Key(t, "bob")
 	tok, err := capability.Issue(owner, capability.Params{Audience: bob.ID(), Resource: "calendar/*", Actions: capability.Read,
-		NotBefore: testkit.Epoch.Add(time.Minute), Expiry: testkit.Epoch.Add(time.Hour), Rand: testkit.NewRand("t")})
+		NotBefore: testkit.Epoch.Add(2 * time.Minute), Expiry: testkit.Epoch.Add(time.Hour), Rand: testkit.NewRand("t")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,5 +150,44 @@ func TestHandleRoundTrip(t *testing.T) {
 	}
 	if h, _ := s.Handle(ctx); h != "alice" {
 		t.Fatalf("handle %q", h)
+	}
+}
+
+// TestGrantStatusIsTheOwnersVerdict: around a one-second token, a grant's
+// status follows the owner's verifier, clock skew included: not valid yet
+// until 60 s before its start, active until 60 s after its end.
+func TestGrantStatusIsTheOwnersVerdict(t *testing.T) {
+	ctx := context.Background()
+	s, clock, _ := newState(t)
+	owner, bob := testkit.Key(t, "owner"), testkit.Key(t, "bob")
+	start := testkit.Epoch.Add(time.Hour)
+	tok, err := capability.Issue(owner, capability.Params{Audience: bob.ID(), Resource: "calendar/*", Actions: capability.Read,
+		NotBefore: start, Expiry: start.Add(time.Second), Rand: testkit.NewRand("w")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := GrantOf(tok)
+	if err := s.Receive(ctx, tok, g); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{
+		{start.Add(-61 * time.Second), NotYet},
+		{start.Add(-30 * time.Second), Active},
+		{start.Add(time.Second + 30*time.Second), Active},
+		{start.Add(time.Second + 61*time.Second), Expired},
+	} {
+		clock.Set(c.at)
+		gs, err := s.Received(ctx, revokedSet{})
+		if err != nil || len(gs) != 1 {
+			t.Fatalf("received: %v, %v", gs, err)
+		}
+		v := capability.NewVerifier(capability.Config{Clock: func() time.Time { return c.at }})
+		_, verr := v.Verify(ctx, tok, capability.Request{Remote: bob.ID(), Owner: owner.ID(), Resource: "calendar/x", Action: capability.Read})
+		if gs[0].Status != c.want || (verr == nil) != (c.want == Active) {
+			t.Errorf("at %v from the start: status %q, the owner's verifier %v; want %q", c.at.Sub(start), gs[0].Status, verr, c.want)
+		}
 	}
 }

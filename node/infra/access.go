@@ -18,6 +18,7 @@ import (
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/p2phost"
 	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/protocols/relayaccess"
 	"github.com/ocmt/mesh/protocols/revsync"
 	"github.com/ocmt/mesh/relay"
@@ -97,7 +98,7 @@ func RevokeRelayAccess(ctx context.Context, h home.Home, tokenText string, now t
 	cfg := adminOptions(h, opts)
 	tok, err := capability.Parse(strings.TrimSpace(tokenText))
 	if err != nil {
-		return id, "", fmt.Errorf("relay token: %w", err)
+		return id, "", words.BadToken("the relay token", tokenText, err)
 	}
 	if tok.Resource() != capability.Pattern(relayaccess.Resource) {
 		return id, "", fmt.Errorf("token %s is not a relay-access capability", tok.ID().Short())
@@ -147,7 +148,7 @@ func RevokeRelayAccess(ctx context.Context, h home.Home, tokenText string, now t
 // storeRevocation adds rev to the revocation set in h's store (the relay
 // is not running).
 func storeRevocation(ctx context.Context, h home.Home, rev *revocation.Revocation) error {
-	st, err := store.Open(h.StorePath())
+	st, err := store.OpenFor(h.StorePath(), store.Relay)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ocmt/mesh/dht"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/protocols/relayaccess"
 	"github.com/ocmt/mesh/protocols/revgossip"
 )
 
@@ -54,12 +55,26 @@ func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 		s := revSet.Load()
 		return s != nil && s.IsRevoked(id)
 	}}
-	boot, err := dht.NewBootstrap(ctx, cfg.WrapHost(p.Host), st, dht.BootstrapConfig{Logger: cfg.Logger, Now: cfg.Now, Mailbox: mail,
-		Audit: alog, AuditWindow: cfg.AuditWindow, AuditMaxRecords: cfg.AuditMaxRecords})
+	var infraBurst int
+	if cfg.InfraRate > 0 {
+		infraBurst = max(1, int(5*cfg.InfraRate))
+	}
+	wrapped := cfg.WrapHost(p.Host)
+	boot, err := dht.NewBootstrap(ctx, wrapped, st, dht.BootstrapConfig{Logger: cfg.Logger, Now: cfg.Now, Mailbox: mail,
+		Audit: alog, AuditWindow: cfg.AuditWindow, AuditMaxRecords: cfg.AuditMaxRecords,
+		Infrastructure: cfg.Infrastructure, InfraRate: cfg.InfraRate, InfraBurst: infraBurst})
 	if err != nil {
 		return nil, err
 	}
 	p.onClose(boot.Close)
+	// Vouchers: a registered node presents one to a relay, which then
+	// need not ask this bootstrap about it (protocols/relayaccess).
+	vouchers, err := relayaccess.NewVoucherServer(wrapped, relayaccess.VoucherConfig{Lookup: boot.Directory().LookupPeer,
+		Sign: p.Host.Peerstore().PrivKey(p.Host.ID()).Sign, Now: cfg.Now, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	p.onClose(vouchers.Close)
 	p.mail = boot.Mailbox()
 	if p.rev, err = revgossip.Start(ctx, revgossip.Config{Host: p.Host, Budget: budget, Store: namespace.Wrap(st, store.Mesh),
 		Logger: cfg.Logger, Now: cfg.Now, PeerExchange: true, Admit: revgossip.AdmitRegistered(boot.Directory().Registered),
@@ -80,7 +95,7 @@ func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 // openStore opens the role's store, moves it to the current layout and
 // closes it with the Peer.
 func openStore(ctx context.Context, p *Peer, h home.Home, role store.Role) (*store.Store, error) {
-	st, err := store.Open(h.StorePath())
+	st, err := store.OpenFor(h.StorePath(), role)
 	if err != nil {
 		return nil, err
 	}

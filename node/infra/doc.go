@@ -2,7 +2,13 @@
 // peer (mesh bootstrap: the DHT server, the directory of owner-signed
 // records and the sealed mailboxes) and the circuit relay (mesh relay:
 // relay v2 limited to registered peers and holders of relay-access
-// capabilities). Both keep a revocation set, gossip it and serve it to late
+// capabilities). The bootstrap vouches for the records it holds, and the
+// relay admits a node on its record and voucher without asking
+// (protocols/relayaccess, "Registrations"); it asks the bootstrap's
+// directory only about peers that present none, within a budget
+// (RelayConfig.DirectoryLookupRate), and the bootstrap answers the relays
+// it names (Config.Infrastructure) from one shared bucket instead of a
+// per-peer one. Both keep a revocation set, gossip it and serve it to late
 // joiners (protocols/revgossip), and neither holds a vault: a role's peer
 // key is its only secret.
 //

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/dht"
@@ -47,6 +48,16 @@ type Config struct {
 	// and 64.
 	AuditWindow     time.Duration
 	AuditMaxRecords int
+	// Infrastructure (bootstrap only) are the relays this bootstrap
+	// serves, by peer ID: they ask the directory on behalf of every peer
+	// that reserves without a registration, so they skip the per-peer
+	// request bucket and share one (directory.DefaultInfraRate a second,
+	// InfraRate when set). Default none.
+	Infrastructure []peer.ID
+	// InfraRate (bootstrap only) is that shared bucket's rate, requests a
+	// second (burst five seconds' worth). Default
+	// directory.DefaultInfraRate.
+	InfraRate float64
 	// MetricsAddr, when set, serves Prometheus metrics at
 	// http://ADDR/metrics (Peer.MetricsAddr says where, for port 0).
 	// Default off.

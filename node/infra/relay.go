@@ -24,6 +24,15 @@ type RelayConfig struct {
 	// Bootstrap are the bootstrap peers whose directory decides who may
 	// reserve. Required for a relay that serves home nodes.
 	Bootstrap []string
+	// DirectoryLookupRate bounds the questions the relay asks the
+	// bootstrap's directory ("is this peer registered?"), a second, about
+	// peers that presented no registration (protocols/relayaccess, "Registrations"):
+	// the burst is as many, and at most maxLookupsInFlight run at once.
+	// A peer asked about past it is refused for now, not remembered, so
+	// that a flood of strangers cannot spend the bootstrap's answers.
+	// Default DefaultDirectoryLookupRate; negative: no bound (the relay
+	// asks about every peer it does not know).
+	DirectoryLookupRate float64
 	// Relay tunes the relay service (limits, rate limits, private
 	// addresses). The service's audit always goes to the role's log
 	// (Config.AuditPath); Relay.Audit, when set, gets a copy of each record
@@ -42,6 +51,7 @@ type relayStart struct {
 	budget *revgossip.Budget
 	st     *store.Store
 	dir    *remoteDirectory
+	reg    *relayaccess.Registrar
 	audit  *relayAudit
 	// access and svc are set once they exist; the revocation set, started
 	// before them, reaches them through these to cut a revoked admission.
@@ -126,7 +136,10 @@ func (r *relayStart) host(k *keys.PeerKey) error {
 	for _, b := range r.boots {
 		r.p.Host.ConnManager().Protect(b.ID, "ocmt-bootstrap")
 	}
-	r.dir = newRemoteDirectory(r.p.Host, r.boots, r.cfg.Logger, r.cfg.Now)
+	r.reg = relayaccess.NewRegistrar(r.p.Host, relayaccess.RegistrarConfig{Bootstraps: p2phost.IDs(r.boots),
+		Now: r.cfg.Now, Logger: r.cfg.Logger})
+	r.p.onClose(r.reg.Close)
+	r.dir = newRemoteDirectory(r.p.Host, r.boots, r.cfg.DirectoryLookupRate, r.cfg.Logger, r.cfg.Now)
 	return nil
 }
 
@@ -139,7 +152,7 @@ func (r *relayStart) revocations(ctx context.Context) error {
 	var err error
 	r.p.rev, err = revgossip.Start(ctx, revgossip.Config{Host: r.p.Host, Budget: r.budget, Store: namespace.Wrap(r.st, store.Mesh),
 		Logger: r.cfg.Logger, Now: r.cfg.Now, SyncFrom: func() []peer.ID { return p2phost.IDs(r.boots) }, OnAdd: r.cut,
-		Admit: revgossip.AdmitRegistered(func(p peer.ID) bool { return p == self || r.dir.Registered(p) }), Timings: r.cfg.Revocations})
+		Admit: revgossip.AdmitRegistered(func(p peer.ID) bool { return p == self || r.registeredSure(p) }), Timings: r.cfg.Revocations})
 	if err != nil {
 		return err
 	}
@@ -162,7 +175,7 @@ func (r *relayStart) cut(rev *revocation.Revocation) {
 	}
 	go func() { // off the set's write path: Registered may ask the bootstrap
 		for _, p := range peers {
-			if r.dir.Registered(p) {
+			if r.registeredSure(p) {
 				continue
 			}
 			r.p.Host.Network().ClosePeer(p)
@@ -173,13 +186,35 @@ func (r *relayStart) cut(rev *revocation.Revocation) {
 	}()
 }
 
-// service starts the relay-access server and the relay itself, whose ACL
-// asks the directory and the access server.
+// registered answers the relay's "is p in the directory?" for a
+// reservation or a circuit: yes when p presented a registration vouched
+// for by one of its bootstraps, else the bootstrap's directory's answer,
+// within the lookup budget.
+func (r *relayStart) registered(p peer.ID) bool {
+	if reg := r.reg; reg != nil && reg.Registered(p) {
+		return true
+	}
+	return r.dir.Registered(p)
+}
+
+// registeredSure is registered outside the lookup budget, for the
+// relay's own decisions that a no from an exhausted budget would spoil:
+// admitting a revocation (revgossip bounds what peers send), and sparing a
+// registered peer when a relay-access grant it also held is revoked.
+func (r *relayStart) registeredSure(p peer.ID) bool {
+	if reg := r.reg; reg != nil && reg.Registered(p) {
+		return true
+	}
+	return r.dir.Ask(p)
+}
+
+// service starts the relay-access and registration servers and the relay
+// itself, whose ACL asks them and the directory.
 func (r *relayStart) service(context.Context) error {
 	access := relayaccess.NewServer(r.p.Host, r.p.rev.Set(), r.cfg.Logger)
 	r.access.Store(access)
 	r.p.onClose(access.Close)
-	r.rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: r.dir.Registered, AllowReserveFunc: access.Allowed}
+	r.rcfg.Authorizer = relay.AuthorizerFuncs{RegisteredFunc: r.registered, AllowReserveFunc: access.Allowed}
 	svc, err := relay.New(r.cfg.WrapHost(r.p.Host), r.rcfg)
 	if err != nil {
 		return err

@@ -15,6 +15,9 @@ const (
 	directoryLookup = 3 * time.Second
 	// maxDirectoryCache bounds the answers kept (both kinds).
 	maxDirectoryCache = 100_000
+	// maxLookupsInFlight bounds the directory questions a relay has open
+	// at once: each holds a relay stream handler for up to directoryLookup.
+	maxLookupsInFlight = 16
 
 	// announceTimeout bounds joining the DHT and providing the relay CID.
 	announceTimeout = 15 * time.Second

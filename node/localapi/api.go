@@ -130,7 +130,12 @@ var codes = []struct {
 	{"too_large", vault.ErrTooLarge},
 	{"backoff", vault.ErrBackoff},
 	{"rolled_back", vault.ErrRolledBack},
+	{"bad_request", ErrBadRequest},
 }
+
+// ErrBadRequest is a request body the local API cannot take: not JSON of
+// the expected shape, or more than one JSON value.
+var ErrBadRequest = errors.New("bad request")
 
 func codeOf(err error) string {
 	for _, c := range codes {
@@ -219,6 +224,11 @@ type Grant struct {
 // StatusUnknown is a grant's status when its revocation state cannot be
 // known (no node runs and the stored revocation set cannot be read).
 const StatusUnknown = "unknown (node not running)"
+
+// StatusLastSeen is the status of a grant this node holds that was not
+// revoked as far as the node knew when it last ran: without the node,
+// nothing can tell whether its owner revoked it since.
+const StatusLastSeen = "active when the node last ran"
 
 // Contact is a handle this node has resolved, pinned to its peer ID.
 type Contact struct {

@@ -2,8 +2,10 @@ package localapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -113,6 +115,14 @@ func TestABodyWithTwoJSONValuesIsRefused(t *testing.T) {
 	if calls := b.called(); len(calls) != 0 {
 		t.Fatalf("the backend acted on refused bodies: %v", calls)
 	}
+	// the refusal is coded as the caller's mistake, not the node's
+	c := &Client{http: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}}}
+	if err := c.do(context.Background(), http.MethodPost, "/v1/unlock", nil, []byte(`{"password":"cHc="}{}`), nil); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("a body with two values: %v, want ErrBadRequest", err)
+	}
 	if got := post(t, path, "/v1/revoke", "{\"token\":\"aaaaaaaa\"}\n"); got != http.StatusOK {
 		t.Fatalf("one value and a newline: status %d, want 200", got)
 	}
@@ -202,5 +212,23 @@ func TestANodeThatStopsMidRequestIsNamed(t *testing.T) {
 	os.Remove(path)
 	if _, err := Dial(context.Background(), path); errors.Is(err, ErrStaleSocket) || !errors.Is(err, ErrNoNode) {
 		t.Fatalf("dialling no socket: %v, want ErrNoNode only", err)
+	}
+}
+
+func (r *recorder) Backup(_ context.Context, w io.Writer) (BackupInfo, error) {
+	r.note("backup")
+	n, err := w.Write([]byte("a backup"))
+	return BackupInfo{ID: "b1", Created: time.Unix(1700000000, 0).UTC(), Entries: 62, Size: int64(n)}, err
+}
+
+// TestABackupThroughTheNodeSaysWhatItHolds: the client reports the node's
+// account of the backup (when, how many entries), not only its ID.
+func TestABackupThroughTheNodeSaysWhatItHolds(t *testing.T) {
+	_, c := serve(t, &recorder{})
+	var buf bytes.Buffer
+	info, err := c.Backup(context.Background(), &buf)
+	want := BackupInfo{ID: "b1", Created: time.Unix(1700000000, 0).UTC(), Entries: 62, Size: int64(len("a backup"))}
+	if err != nil || info != want || buf.String() != "a backup" {
+		t.Fatalf("got %+v, %q, %v; want %+v", info, buf.String(), err, want)
 	}
 }

@@ -362,5 +362,12 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (BackupInfo, error) {
 	if id == "" {
 		return BackupInfo{}, errors.New("the node stopped before the backup was complete (what was written is not a backup)")
 	}
-	return BackupInfo{ID: id, Size: n}, nil
+	info := BackupInfo{ID: id}
+	if raw := resp.Trailer.Get(trailerBackupInfo); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &info); err != nil || info.ID != id {
+			return BackupInfo{}, fmt.Errorf("the node's account of the backup is unreadable (%q); the backup itself, %s, is complete", raw, id)
+		}
+	}
+	info.Size = n // what arrived here
+	return info, nil
 }

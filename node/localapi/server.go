@@ -171,7 +171,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 		status = http.StatusUnauthorized
 	case "not_found":
 		status = http.StatusNotFound
-	case "bad_name":
+	case "bad_name", "bad_request":
 		status = http.StatusBadRequest
 	case "exists":
 		status = http.StatusConflict
@@ -208,7 +208,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any) bool {
 		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Errorf("%w: the request body is over the local API's limit of %s for it", vault.ErrTooLarge, sizeWords(mbe.Limit)))
 		return false
 	}
-	writeErr(w, http.StatusBadRequest, fmt.Errorf("the request body is not what the local API expects: %s", jsonProblem(err)))
+	writeErr(w, http.StatusBadRequest, fmt.Errorf("%w: the request body is not what the local API expects: %s", ErrBadRequest, jsonProblem(err)))
 	return false
 }
 
@@ -523,13 +523,14 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 const (
 	trailerBackupID    = "Mesh-Backup-Id"
 	trailerBackupError = "Mesh-Backup-Error"
+	trailerBackupInfo  = "Mesh-Backup-Info" // BackupInfo as JSON
 )
 
 // backup streams Backend.Backup as the reply body. An error before the
 // first byte is an ordinary error reply; one after it is the trailer
 // Mesh-Backup-Error, and the client discards what it received.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Trailer", trailerBackupID+", "+trailerBackupError)
+	w.Header().Set("Trailer", trailerBackupID+", "+trailerBackupError+", "+trailerBackupInfo)
 	http.NewResponseController(w).SetWriteDeadline(time.Time{}) // a backup takes as long as it takes
 	body := &lazyBody{w: w}
 	info, err := s.backend.Backup(r.Context(), body)
@@ -543,6 +544,9 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 			body.start()
 		}
 		w.Header().Set(trailerBackupID, info.ID)
+		if b, err := json.Marshal(info); err == nil {
+			w.Header().Set(trailerBackupInfo, string(b))
+		}
 	}
 }
 

@@ -57,6 +57,8 @@
 //	DefaultRate               5         requests/s the per-peer sustained request rate
 //	DefaultBurst              20        requests   the per-peer burst
 //	DefaultMaxTrackedPeers    10000     peers      peers the rate limiter remembers
+//	DefaultInfraRate          200       requests/s the sustained rate all infrastructure peers share
+//	DefaultInfraBurst         1000      requests   the infrastructure peers' burst
 //	DefaultMaxRecords         100000    records    records (so registered peers) a bootstrap keeps
 //	DefaultMailTTL            604800    seconds    how long mail waits (7 days)
 //	DefaultMaxMailItems       64        items      mail waiting for one recipient
@@ -79,7 +81,12 @@
 //  1. the remote peer's token bucket: DefaultRate (5) requests a second,
 //     a burst of DefaultBurst (20), over at most DefaultMaxTrackedPeers
 //     (10000) peers (when it tracks more it forgets those idle longest; a
-//     forgotten peer starts with a full bucket) — RateLimited;
+//     forgotten peer starts with a full bucket) — RateLimited. The
+//     bootstrap's infrastructure peers (the relays its operator names:
+//     they ask on behalf of every peer that reserves) have no bucket of
+//     their own: together they share one of DefaultInfraRate (200)
+//     requests a second, a burst of DefaultInfraBurst (1000) —
+//     RateLimited when it is empty;
 //
 //  2. the canonical decode of the request (internal/wire "CBOR") —
 //     BadRequest;

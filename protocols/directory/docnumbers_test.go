@@ -37,6 +37,8 @@ func TestDocNumbersMatchTheConstants(t *testing.T) {
 		"DefaultRate":              int64(directory.DefaultRate),
 		"DefaultBurst":             directory.DefaultBurst,
 		"DefaultMaxTrackedPeers":   directory.DefaultMaxTrackedPeers,
+		"DefaultInfraRate":         int64(directory.DefaultInfraRate),
+		"DefaultInfraBurst":        directory.DefaultInfraBurst,
 		"DefaultMaxRecords":        dht.DefaultMaxRecords,
 		"DefaultMailTTL":           testkit.Seconds(dht.DefaultMailTTL),
 		"DefaultMaxMailItems":      dht.DefaultMaxMailItems,

@@ -53,4 +53,12 @@ const (
 	DefaultBurst = 20
 	// DefaultMaxTrackedPeers bounds the rate limiter's memory.
 	DefaultMaxTrackedPeers = 10000
+	// DefaultInfraRate is the sustained rate all infrastructure peers (the
+	// relays, asking whether a reserving peer is registered) share: a
+	// relay asks only about peers that present no registration
+	// (protocols/relayaccess), and itself spends at most 20 a second by
+	// default, so 200/s serves ten relays.
+	DefaultInfraRate = 200.0
+	// DefaultInfraBurst lets relays that restart at once catch up.
+	DefaultInfraBurst = 1000
 )

@@ -34,17 +34,28 @@ type ServerConfig struct {
 	Burst int
 	// MaxTrackedPeers bounds the rate limiter; default DefaultMaxTrackedPeers.
 	MaxTrackedPeers int
+	// Infrastructure reports the peers (the relays the bootstrap
+	// serves) that ask on others' behalf: they skip the per-peer bucket
+	// and share one bucket of InfraRate requests a second, burst
+	// InfraBurst. Default nil: no peer is.
+	Infrastructure func(peer.ID) bool
+	// InfraRate and InfraBurst size the infrastructure peers' shared
+	// bucket; defaults DefaultInfraRate and DefaultInfraBurst.
+	InfraRate  float64
+	InfraBurst int
 }
 
 // Server answers /ocmt/directory/1 on a host.
 type Server struct {
-	h    host.Host
-	cfg  ServerConfig
-	log  *slog.Logger
-	lim  *peerLimiter
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	done bool
+	h   host.Host
+	cfg ServerConfig
+	log *slog.Logger
+	lim *peerLimiter
+	// infra is the one bucket infrastructure peers share.
+	infra *rate.Limiter
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	done  bool
 }
 
 // NewServer registers the protocol handler on h.
@@ -67,8 +78,14 @@ func NewServer(h host.Host, cfg ServerConfig) (*Server, error) {
 	if cfg.MaxTrackedPeers <= 0 {
 		cfg.MaxTrackedPeers = DefaultMaxTrackedPeers
 	}
+	if cfg.InfraRate <= 0 {
+		cfg.InfraRate = DefaultInfraRate
+	}
+	if cfg.InfraBurst <= 0 {
+		cfg.InfraBurst = DefaultInfraBurst
+	}
 	s := &Server{h: h, cfg: cfg, log: cfg.Logger.With("service", "directory"),
-		lim: newPeerLimiter(cfg.Rate, cfg.Burst, cfg.MaxTrackedPeers)}
+		lim: newPeerLimiter(cfg.Rate, cfg.Burst, cfg.MaxTrackedPeers), infra: rate.NewLimiter(rate.Limit(cfg.InfraRate), cfg.InfraBurst)}
 	h.SetStreamHandler(ID, s.handle)
 	return s, nil
 }
@@ -103,7 +120,7 @@ func (s *Server) handle(st network.Stream) {
 // of the field table (fields.go), and only then does the op's handler see
 // it: handlers never re-check which fields are set.
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
-	if !s.lim.allow(remote, s.cfg.Now()) {
+	if !s.allow(remote) {
 		return nil, ErrRateLimited
 	}
 	var req request
@@ -121,6 +138,16 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 		return nil, ErrNotFound
 	}
 	return sp.serve(s, ctx, remote, &req)
+}
+
+// allow is step 1 of doc.go's order: an infrastructure peer spends a
+// token of the bucket all of them share, any other peer one of its own.
+func (s *Server) allow(remote peer.ID) bool {
+	now := s.cfg.Now()
+	if s.cfg.Infrastructure != nil && s.cfg.Infrastructure(remote) {
+		return s.infra.AllowN(now, 1)
+	}
+	return s.lim.allow(remote, now)
 }
 
 func (s *Server) publish(ctx context.Context, remote peer.ID, req *request) (any, error) {

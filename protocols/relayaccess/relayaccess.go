@@ -56,7 +56,7 @@ func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, er
 	if err := wire.UnmarshalCanonical(raw, &req); err != nil {
 		return nil, wire.Errorf(wire.BadRequest, "malformed request")
 	}
-	tok, err := capability.Decode(req.Token)
+	tok, err := s.verifier.Decode(req.Token) // through its chain cache
 	if err != nil {
 		return nil, capwire.ToWire(err)
 	}

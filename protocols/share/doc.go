@@ -132,8 +132,9 @@
 //	1 status   uint16  a Status
 //	2 message  text    for humans only, never parsed
 //	3 body     map     status OK only, by op (below)
-//	4 detail   map     status Revoked only: RevokedDetail (protocols/capwire,
-//	                   ≤ exchange.MaxDetail)
+//	4 detail   map     status Revoked: RevokedDetail; status Expired:
+//	                   WindowDetail (both protocols/capwire,
+//	                   ≤ exchange.MaxDetail); no other status has one
 //
 // Bodies, decoded canonically:
 //
@@ -155,10 +156,14 @@
 //	                the owner does not know it
 //
 // An owner always attaches the detail to a Revoked refusal of a token it
-// verified (Server fills by and at from Config.RevokedBy); no other
-// status carries one. A grantee reads it with Revoked(err); a detail that
-// is not well formed (capwire) is ignored, as if absent, and the refusal
-// stands. A client does not check the listing's count or order, or the
+// verified (Server fills by and at from Config.RevokedBy). It attaches a
+// WindowDetail (protocols/capwire "Window detail": the failing link, the
+// chain's length, its not-before and expiry, the owner's clock and its
+// clock-skew allowance) to an Expired refusal for time: the status is
+// Expired whether the token has expired or is not valid yet, and the
+// detail says which. No other status carries a detail. A grantee reads
+// them with Revoked(err) and capwire.Window(err); a detail that is not
+// well formed (capwire) is ignored, as if absent, and the refusal stands. A client does not check the listing's count or order, or the
 // read data's size, beyond what the frame cap and the decoder enforce.
 //
 // Statuses an owner sends: BadRequest, Forbidden, Revoked (with the

@@ -80,6 +80,10 @@ type RevokedDetail = capwire.RevokedDetail
 // well-formed detail. The message text is for humans and is never parsed.
 func Revoked(err error) (RevokedDetail, bool) { return capwire.Revoked(err) }
 
+// Window reads the WindowDetail of an Expired refusal for time: which end
+// of the token's window failed, on the owner's clock, with its skew.
+func Window(err error) (capwire.WindowDetail, bool) { return capwire.Window(err) }
+
 // refusal maps a token's decoding or verification failure to the refusal
 // sent to the remote peer, through the shared table (protocols/capwire);
 // a revocation carries RevokedDetail, its revoker and time from

@@ -133,7 +133,7 @@ func (s *Server) answer(ctx context.Context, remote peer.ID, req *Request) (any,
 	if err != nil {
 		return nil, err
 	}
-	tok, err := capability.Decode(req.Token)
+	tok, err := s.cfg.Verifier.Decode(req.Token) // through its chain cache: a repeat skips the decode too
 	if err != nil {
 		return nil, s.refusal(err)
 	}

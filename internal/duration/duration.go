@@ -1,4 +1,4 @@
-package node
+package duration
 
 import (
 	"errors"
@@ -19,8 +19,8 @@ const (
 	week = 7 * day
 )
 
-// ParseDuration reads a duration in Go's units plus d (days) and w (weeks).
-func ParseDuration(s string) (time.Duration, error) {
+// Parse reads a duration in Go's units plus d (days) and w (weeks).
+func Parse(s string) (time.Duration, error) {
 	in := strings.TrimSpace(s)
 	if in == "" {
 		return 0, errors.New("empty duration: want one like 90m, 36h, 7d or 2w")
@@ -81,9 +81,9 @@ func badDuration(s string) error {
 	return fmt.Errorf("%q is not a duration: want one like 90m, 36h, 7d, 2w or 1d12h", s)
 }
 
-// FormatDuration writes d the way ParseDuration reads it, in the largest
+// Format writes d the way Parse reads it, in the largest
 // whole unit: 2w, 7d, 36h, 90m; other values as Go writes them.
-func FormatDuration(d time.Duration) string {
+func Format(d time.Duration) string {
 	switch {
 	case d == 0:
 		return "0"

@@ -1,4 +1,4 @@
-package node
+package homehost
 
 import (
 	"context"
@@ -31,15 +31,17 @@ import (
 //
 //   - allows stopStreamsPerRelay stop streams per relay peer (more than a
 //     relay lets one destination have: our relays allow 256);
-//   - keeps at most strangerRelayedConns relayed connections at once from
+//   - keeps at most StrangerRelayedConns relayed connections at once from
 //     peers that are neither pinned contacts nor peers it holds or issued
 //     grants with ("strangers" here), refusing the next before the
 //     handshake (relayRoom, a connection gater);
 //   - lets its contacts and grant peers past that budget, with room for
 //     them in the connection limits (contactRoom).
 const (
-	stopStreamsPerRelay  = 1024
-	strangerRelayedConns = 64
+	stopStreamsPerRelay = 1024
+	// StrangerRelayedConns is the budget of relayed connections from
+	// strangers.
+	StrangerRelayedConns = 64
 	contactRoom          = 256
 	// knownPeersFresh is how long the set of contacts and grant peers is
 	// reused before an unknown peer makes the gater read it again.
@@ -68,7 +70,7 @@ func resourceManager() (network.ResourceManager, error) {
 		Streams: stopStreamsPerRelay + 16, Memory: 64 << 20}, rcmgr.BaseLimitIncrease{})
 	base := scaling.AutoScale()
 	sys := base.ToPartialLimitConfig().System
-	inbound := max(int(sys.ConnsInbound), strangerRelayedConns+contactRoom)
+	inbound := max(int(sys.ConnsInbound), StrangerRelayedConns+contactRoom)
 	cfg := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			ConnsInbound: rcmgr.LimitVal(inbound),
@@ -87,7 +89,7 @@ func resourceManager() (network.ResourceManager, error) {
 // relayRoom is the home node's connection gater for relayed connections
 // (see the top of this file): after next (the node's other gaters) it
 // refuses an inbound relayed connection from a stranger while
-// strangerRelayedConns of them are open. It decides in InterceptAccept,
+// StrangerRelayedConns of them are open. It decides in InterceptAccept,
 // before the handshake, where the circuit client hands the gater the
 // relayed connection with its source; InterceptSecured decides again with
 // the authenticated peer, in case the library stops doing so.
@@ -99,7 +101,7 @@ type relayRoom struct {
 }
 
 func newRelayRoom(next connmgr.ConnectionGater, known *knownPeers) *relayRoom {
-	return &relayRoom{next: next, known: known, budget: strangerRelayedConns}
+	return &relayRoom{next: next, known: known, budget: StrangerRelayedConns}
 }
 
 // setHost gives the gater the host whose connections it counts.
@@ -203,39 +205,4 @@ func (k *knownPeers) has(p peer.ID) bool {
 		k.set = set
 	}
 	return k.set[p]
-}
-
-// knownPeers lists the node's contacts and the peers on the other end of
-// its grants (audiences of those it issued; issuers and owners of those it
-// holds), whatever their state.
-func (o *Offline) knownPeers(ctx context.Context) (map[peer.ID]bool, error) {
-	set := map[peer.ID]bool{}
-	add := func(s string) {
-		if p, err := peer.Decode(s); err == nil {
-			set[p] = true
-		}
-	}
-	cs, err := o.state.Contacts(ctx, o.signer.ID())
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range cs {
-		add(c.Peer)
-	}
-	issued, err := o.state.Issued(ctx, orNone(nil))
-	if err != nil {
-		return nil, err
-	}
-	for _, g := range issued {
-		add(g.Audience)
-	}
-	held, err := o.state.Received(ctx, orNone(nil))
-	if err != nil {
-		return nil, err
-	}
-	for _, g := range held {
-		add(g.Issuer)
-		add(g.Owner)
-	}
-	return set, nil
 }

@@ -1,4 +1,4 @@
-package node
+package words
 
 import (
 	"context"
@@ -11,20 +11,13 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/duration"
 	"github.com/ocmt/mesh/internal/meshnet"
 	"github.com/ocmt/mesh/internal/p2phost"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
 )
-
-// Errors the user reads are sentences. The packages below the node word
-// their errors for programs ("capability: invalid resource pattern:
-// segment 1: byte 0x43 at 0 is outside [a-z0-9._-]"); the node, at its
-// Backend boundary, says the same for people ("\"Calendar/*\" is not a
-// valid path: paths are lowercase"). A phrased error keeps the error it
-// explains, so errors.Is and errors.As see the sentinel, and the local
-// API still sends its code.
 
 // phrased is an error worded for the user around the error it explains.
 type phrased struct {
@@ -35,19 +28,19 @@ type phrased struct {
 func (e *phrased) Error() string { return e.msg }
 func (e *phrased) Unwrap() error { return e.err }
 
-// say words err for the user.
-func say(err error, format string, args ...any) error {
+// Say words err for the user.
+func Say(err error, format string, args ...any) error {
 	return &phrased{msg: fmt.Sprintf(format, args...), err: err}
 }
 
-// pathError words a refused path or pattern (capability.ParsePath or
+// BadPath words a refused path or pattern (capability.ParsePath or
 // ParsePattern failed on s).
-func pathError(s string, err error, pattern bool) error {
+func BadPath(s string, err error, pattern bool) error {
 	what := "path"
 	if pattern {
 		what = "path or pattern"
 	}
-	return say(err, "%q is not a valid %s: %s", s, what, pathProblem(s, pattern))
+	return Say(err, "%q is not a valid %s: %s", s, what, pathProblem(s, pattern))
 }
 
 // pathProblem says what breaks capability's path rules in s, in words.
@@ -96,24 +89,24 @@ func pathProblem(s string, pattern bool) string {
 	return rule
 }
 
-// actionsError words a refused --can list.
-func actionsError(s string, err error, allowed capability.Actions) error {
+// BadActions words a refused --can list.
+func BadActions(s string, err error, allowed capability.Actions) error {
 	seen := map[string]bool{}
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if _, ferr := capability.ParseActions(f); ferr != nil || f == "" {
-			return say(err, "%q is not an action: give some of %s, separated by commas", f, actionList(allowed))
+			return Say(err, "%q is not an action: give some of %s, separated by commas", f, ActionList(allowed))
 		}
 		if seen[f] {
-			return say(err, "%q is given twice", f)
+			return Say(err, "%q is given twice", f)
 		}
 		seen[f] = true
 	}
-	return say(err, "%q is not a list of actions: give some of %s, separated by commas", s, actionList(allowed))
+	return Say(err, "%q is not a list of actions: give some of %s, separated by commas", s, ActionList(allowed))
 }
 
-// actionList writes a set of actions as "read, list, write, delete and share".
-func actionList(a capability.Actions) string {
+// ActionList writes a set of actions as "read, list, write, delete and share".
+func ActionList(a capability.Actions) string {
 	names := a.Names()
 	if len(names) < 2 {
 		return strings.Join(names, "")
@@ -121,28 +114,28 @@ func actionList(a capability.Actions) string {
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
-// lifetimeError words a refused validity (capability.CheckLifetime).
-func lifetimeError(d time.Duration, err error) error {
+// BadLifetime words a refused validity (capability.CheckLifetime).
+func BadLifetime(d time.Duration, err error) error {
 	if d < capability.MinLifetime {
-		return say(err, "a validity of %s is too short: at least %s", FormatDuration(d), FormatDuration(capability.MinLifetime))
+		return Say(err, "a validity of %s is too short: at least %s", duration.Format(d), duration.Format(capability.MinLifetime))
 	}
-	return say(err, "a validity of %s is too long: at most %s; share again when it ends", FormatDuration(d), FormatDuration(capability.MaxLifetime))
+	return Say(err, "a validity of %s is too long: at most %s; share again when it ends", duration.Format(d), duration.Format(capability.MaxLifetime))
 }
 
-// tokenError words a token that was refused: text that does not parse, or
+// BadToken words a token that was refused: text that does not parse, or
 // a token that does not verify. what names it ("the token", "the parent
 // token").
-func tokenError(what, text string, err error) error {
+func BadToken(what, text string, err error) error {
 	text = strings.TrimSpace(text)
 	if errors.Is(err, capability.ErrMalformed) || errors.Is(err, capability.ErrTooLarge) {
 		if p := TokenTextProblem(text); p != "" {
-			return say(err, "%s is not a valid token: %s", what, p)
+			return Say(err, "%s is not a valid token: %s", what, p)
 		}
 	}
-	return say(err, "%s is not valid: %s", what, TokenProblem(capability.ErrorName(err)))
+	return Say(err, "%s is not valid: %s", what, TokenProblem(capability.ErrorName(err)))
 }
 
-// tokenTextProblem says what is wrong with a token's text, or "" when
+// TokenTextProblem says what is wrong with a token's text, or "" when
 // its text is well-formed and the fault is inside.
 func TokenTextProblem(text string) string {
 	const again = "copy it again, whole"
@@ -209,14 +202,14 @@ func TokenProblem(name string) string {
 	return "it does not check out"
 }
 
-// handleError words a refused handle (directory.ParseHandle failed).
-func handleError(h string, err error) error {
-	return say(err, "%q is not a valid handle: a handle is %d to %d characters of a-z, 0-9, - and _",
+// BadHandle words a refused handle (directory.ParseHandle failed).
+func BadHandle(h string, err error) error {
+	return Say(err, "%q is not a valid handle: a handle is %d to %d characters of a-z, 0-9, - and _",
 		h, directory.MinHandleLen, directory.MaxHandleLen)
 }
 
-// reachProblem says in words why the directory could not be asked.
-func reachProblem(err error) string {
+// ReachProblem says in words why the directory could not be asked.
+func ReachProblem(err error) string {
 	switch {
 	case errors.Is(err, meshnet.ErrNoBootstrap):
 		return "this node has no bootstrap peer (start it with mesh node --bootstrap MULTIADDR)"
@@ -228,35 +221,50 @@ func reachProblem(err error) string {
 	return "the bootstrap is unreachable right now"
 }
 
-// peerAddrs parses the addresses of a kind of peer ("bootstrap",
+// PeerAddrs parses the addresses of a kind of peer ("bootstrap",
 // "relay"), saying which one is wrong and what one looks like.
-func peerAddrs(kind string, addrs []string) ([]peer.AddrInfo, error) {
+func PeerAddrs(kind string, addrs []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, a := range addrs {
 		ai, err := p2phost.ParseAddrInfos(kind, []string{a})
 		if err != nil {
-			return nil, say(err, "the %s address %q is not a peer's address: want a multiaddr ending in /p2p/PEERID, such as /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW..., as mesh %s prints it", kind, a, kind)
+			return nil, Say(err, "the %s address %q is not a peer's address: want a multiaddr ending in /p2p/PEERID, such as /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW..., as mesh %s prints it", kind, a, kind)
 		}
 		out = append(out, ai...)
 	}
 	return out, nil
 }
 
-// checkListen refuses a listen address that is not a multiaddr, in words.
-func checkListen(addrs []string) error {
+// CheckListen refuses a listen address that is not a multiaddr, in words.
+func CheckListen(addrs []string) error {
 	for _, a := range addrs {
 		if _, err := ma.NewMultiaddr(a); err != nil {
-			return say(err, "the listen address %q is not one: want a multiaddr such as /ip4/0.0.0.0/tcp/4001 or /ip4/0.0.0.0/udp/4001/quic-v1", a)
+			return Say(err, "the listen address %q is not one: want a multiaddr such as /ip4/0.0.0.0/tcp/4001 or /ip4/0.0.0.0/udp/4001/quic-v1", a)
 		}
 	}
 	return nil
 }
 
-// notFound words a vault.ErrNotFound for a name the user gave: what was
+// NotFound words a vault.ErrNotFound for a name the user gave: what was
 // looked for, and where to see what there is.
-func notFound(err error, what, name, see string) error {
+func NotFound(err error, what, name, see string) error {
 	if errors.Is(err, vault.ErrNotFound) {
-		return say(err, "there is no %s %q (see %s)", what, name, see)
+		return Say(err, "there is no %s %q (see %s)", what, name, see)
 	}
 	return err
+}
+
+// Refusal says why an owner refused a token, from the refusal's message
+// ("token: ErrNotPermitted", protocols/capwire), as the end of a sentence
+// ("alice refused: the share was made for another node").
+func Refusal(msg string) string {
+	name, ok := strings.CutPrefix(msg, "token: ")
+	if !ok {
+		return "the share does not allow that"
+	}
+	name, _, _ = strings.Cut(name, ":")
+	if name == "ErrNotPermitted" {
+		return "the share does not allow that"
+	}
+	return "the share " + strings.TrimPrefix(TokenProblem(name), "it ")
 }
