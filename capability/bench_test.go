@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -128,56 +127,6 @@ func BenchmarkIssue(b *testing.B) {
 	}
 }
 
-// pairRatios times ours and base alternately, each over a batch of calls,
-// with the order swapped every pair, and reports the median of the pair
-// ratios ours/base as "x" and their spread as "x-p10" and "x-p90" (the
-// 10th and 90th percentiles), plus the median ns of one call of each. A
-// ratio taken pair by pair holds even when other load on the machine
-// shifts absolute timings; ns/op is the time of one pair of batches and
-// is not meaningful on its own.
-func pairRatios(b *testing.B, ours, base func(), batch int) {
-	b.Helper()
-	timeIt := func(f func()) time.Duration {
-		t0 := time.Now()
-		for range batch {
-			f()
-		}
-		return time.Since(t0)
-	}
-	ours() // warm up lazily built state before the first pair
-	base()
-	var ratios, oursNs, baseNs []float64
-	swap := false
-	for b.Loop() {
-		var o, s time.Duration
-		if swap {
-			s = timeIt(base)
-			o = timeIt(ours)
-		} else {
-			o = timeIt(ours)
-			s = timeIt(base)
-		}
-		swap = !swap
-		ratios = append(ratios, float64(o)/float64(s))
-		oursNs = append(oursNs, float64(o.Nanoseconds())/float64(batch))
-		baseNs = append(baseNs, float64(s.Nanoseconds())/float64(batch))
-	}
-	b.ReportMetric(quantile(ratios, 0.5), "x")
-	b.ReportMetric(quantile(ratios, 0.1), "x-p10")
-	b.ReportMetric(quantile(ratios, 0.9), "x-p90")
-	b.ReportMetric(quantile(oursNs, 0.5), "ours-ns")
-	b.ReportMetric(quantile(baseNs, 0.5), "base-ns")
-}
-
-// quantile returns the q-quantile of xs (nearest rank), sorting xs.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.Sort(xs)
-	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
-}
-
 // serverPath decodes raw through v and verifies it for req, as a share
 // server does, failing the benchmark on any error.
 func serverPath(b *testing.B, v *Verifier, raw []byte, req Request) func() {
@@ -238,7 +187,7 @@ func BenchmarkVerifyRepeatVsFull(b *testing.B) {
 			if st := warm.Cache().Stats(); st.Entries != 1 {
 				b.Fatalf("the chain is not cached: %+v", st)
 			}
-			pairRatios(b, repeat, serverPath(b, uncached(), raw, req), 1)
+			testkit.PairRatios(b, repeat, serverPath(b, uncached(), raw, req), 1, time.Nanosecond)
 			if st := warm.Cache().Stats(); st.Misses != 2 { // the first Decode's and Verify's
 				b.Fatalf("repeats missed the cache: %+v", st)
 			}
@@ -261,11 +210,11 @@ func BenchmarkVerifyRepeatVsFull(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		pairRatios(b, repeat, serverPath(b, uncached(), raw, req), 1)
+		testkit.PairRatios(b, repeat, serverPath(b, uncached(), raw, req), 1, time.Nanosecond)
 	})
 }
 
-// BenchmarkRatios pairs each operation with its baseline (pairRatios:
+// BenchmarkRatios pairs each operation with its baseline (testkit.PairRatios:
 // interleaved, order alternating, median of pair ratios with spread).
 // Depth-3 verification is compared per signature: with three stdlib
 // verifications, one per link.
@@ -298,6 +247,6 @@ func BenchmarkRatios(b *testing.B) {
 		{"Issue_vs_Ed25519Sign", issueOne, baseSign, 1},
 		{"VerifyDepth1_vs_JWTEdDSA", serverPath(b, uncached(), raw1, req1), jwtParseFunc(b), 1},
 	} {
-		b.Run(tc.name, func(b *testing.B) { pairRatios(b, tc.ours, tc.base, tc.batch) })
+		b.Run(tc.name, func(b *testing.B) { testkit.PairRatios(b, tc.ours, tc.base, tc.batch, time.Nanosecond) })
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/p2phost"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/vault"
 )
@@ -65,32 +66,12 @@ func BenchmarkFetch(b *testing.B) {
 	}
 	direct := pair("alice", "bob", false)
 	relayed := pair("carol", "dave", true)
-	for range 10 { // warm up: connections, caches
-		direct()
-		relayed()
-	}
-	var ld, lr, ratios []float64
-	swap := false
-	for b.Loop() {
-		var d, r time.Duration
-		if swap {
-			r, d = relayed(), direct()
-		} else {
-			d, r = direct(), relayed()
-		}
-		swap = !swap
-		ld = append(ld, float64(d.Microseconds()))
-		lr = append(lr, float64(r.Microseconds()))
-		ratios = append(ratios, float64(r)/float64(d))
-	}
+	// Ten warm pairs: connections, caches.
+	p := testkit.Pair(b, 10, relayed, direct)
 	b.StopTimer()
-	b.ReportMetric(quantile(ld, 0.50), "direct-p50-µs")
-	b.ReportMetric(quantile(ld, 0.99), "direct-p99-µs")
-	b.ReportMetric(quantile(lr, 0.50), "relayed-p50-µs")
-	b.ReportMetric(quantile(lr, 0.99), "relayed-p99-µs")
-	b.ReportMetric(quantile(ratios, 0.5), "x")
-	b.ReportMetric(quantile(ratios, 0.1), "x-p10")
-	b.ReportMetric(quantile(ratios, 0.9), "x-p90")
+	testkit.ReportQuantiles(b, "direct", p.Base, time.Microsecond, 0.50, 0.99)
+	testkit.ReportQuantiles(b, "relayed", p.Ours, time.Microsecond, 0.50, 0.99)
+	p.ReportX(b)
 }
 
 // BenchmarkHomeNodeMemory measures what a running home node holds, per
@@ -230,7 +211,7 @@ func pairMemory(b *testing.B, n int, ours, base func(testing.TB) func()) {
 		for _, m := range ms {
 			out = append(out, f(m)/1024)
 		}
-		return quantile(out, 0.5)
+		return testkit.Quantile(out, 0.5)
 	}
 	heap := func(m memPerNode) float64 { return m.heap }
 	rss := func(m memPerNode) float64 { return m.rss }
@@ -288,17 +269,7 @@ func (a memSample) per(n int) memPerNode {
 
 // reportSpread reports the median of xs as unit, and its min and max.
 func reportSpread(b *testing.B, xs []float64, unit string) {
-	b.ReportMetric(quantile(xs, 0.5), unit)
+	b.ReportMetric(testkit.Quantile(xs, 0.5), unit)
 	b.ReportMetric(slices.Min(xs), unit+"-min")
 	b.ReportMetric(slices.Max(xs), unit+"-max")
-}
-
-// quantile returns the q-quantile of xs (nearest rank), sorting a copy.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))]
 }

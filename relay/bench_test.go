@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"testing"
 	"time"
 
@@ -96,34 +95,14 @@ func BenchmarkThroughputRatio(b *testing.B) {
 	}
 	direct, home1 := benchPair(b.Context(), b, false)
 	relayed, home2 := benchPair(b.Context(), b, true)
-	timeIt := func(dialer host.Host, home peer.ID, relayed bool) time.Duration {
-		start := time.Now()
-		sendSink(b, dialer, home, relayed)
-		return time.Since(start)
+	send := func(dialer host.Host, home peer.ID, relayed bool) func() time.Duration {
+		return testkit.Timed(1, func() { sendSink(b, dialer, home, relayed) })
 	}
-	timeIt(direct, home1, false) // warm up: connections, buffers
-	timeIt(relayed, home2, true)
-	var ratios, directMBs, relayedMBs []float64
-	swap := false
-	for b.Loop() {
-		var td, tr time.Duration
-		if swap {
-			tr = timeIt(relayed, home2, true)
-			td = timeIt(direct, home1, false)
-		} else {
-			td = timeIt(direct, home1, false)
-			tr = timeIt(relayed, home2, true)
-		}
-		swap = !swap
-		ratios = append(ratios, float64(tr)/float64(td))
-		directMBs = append(directMBs, throughputSize/td.Seconds()/1e6)
-		relayedMBs = append(relayedMBs, throughputSize/tr.Seconds()/1e6)
-	}
-	b.ReportMetric(quantile(ratios, 0.5), "x")
-	b.ReportMetric(quantile(ratios, 0.1), "x-p10")
-	b.ReportMetric(quantile(ratios, 0.9), "x-p90")
-	b.ReportMetric(quantile(relayedMBs, 0.5), "relayed-MB/s")
-	b.ReportMetric(quantile(directMBs, 0.5), "direct-MB/s")
+	// One warm pair: connections, buffers.
+	p := testkit.Pair(b, 1, send(relayed, home2, true), send(direct, home1, false))
+	p.ReportX(b)
+	b.ReportMetric(testkit.MedianMBps(p.Ours, throughputSize), "relayed-MB/s")
+	b.ReportMetric(testkit.MedianMBps(p.Base, throughputSize), "direct-MB/s")
 }
 
 // BenchmarkRequestLatency measures a 64-byte request and answer on a new
@@ -155,38 +134,9 @@ func BenchmarkRequestLatency(b *testing.B) {
 		s.Close()
 		return took
 	}
-	for range 10 { // warm up: connections, identify, buffers
-		ask(direct, home1)
-		ask(relayed, home2)
-	}
-	var ld, lr, ratios []float64
-	swap := false
-	for b.Loop() {
-		var d, r time.Duration
-		if swap {
-			r, d = ask(relayed, home2), ask(direct, home1)
-		} else {
-			d, r = ask(direct, home1), ask(relayed, home2)
-		}
-		swap = !swap
-		ld = append(ld, float64(d.Microseconds()))
-		lr = append(lr, float64(r.Microseconds()))
-		ratios = append(ratios, float64(r)/float64(d))
-	}
-	b.ReportMetric(quantile(ld, 0.50), "direct-p50-µs")
-	b.ReportMetric(quantile(ld, 0.99), "direct-p99-µs")
-	b.ReportMetric(quantile(lr, 0.50), "relayed-p50-µs")
-	b.ReportMetric(quantile(lr, 0.99), "relayed-p99-µs")
-	b.ReportMetric(quantile(ratios, 0.5), "x")
-	b.ReportMetric(quantile(ratios, 0.1), "x-p10")
-	b.ReportMetric(quantile(ratios, 0.9), "x-p90")
-}
-
-// quantile returns the q-quantile of xs (nearest rank), sorting xs.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.Sort(xs)
-	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
+	// Ten warm pairs: connections, identify, buffers.
+	p := testkit.Pair(b, 10, func() time.Duration { return ask(relayed, home2) }, func() time.Duration { return ask(direct, home1) })
+	testkit.ReportQuantiles(b, "direct", p.Base, time.Microsecond, 0.50, 0.99)
+	testkit.ReportQuantiles(b, "relayed", p.Ours, time.Microsecond, 0.50, 0.99)
+	p.ReportX(b)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -14,11 +13,12 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	meshstore "github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // Every benchmark here pairs the vault with its baseline in the same loop
-// (pairRatios): one batch of each per pair, the order swapped every pair,
-// so both see the same load on the machine. Read "x", the median of the
+// (testkit.PairRatios): one batch of each per pair, the order swapped
+// every pair, so both see the same load on the machine. Read "x", the median of the
 // per-pair ratios vault/baseline, with its spread "x-p10"–"x-p90"; ns/op
 // is the time of one pair and means little on its own.
 //
@@ -44,7 +44,7 @@ func BenchmarkUnlock(b *testing.B) {
 	salt := make([]byte, 16)
 	rand.Read(salt)
 	idKey := func() { argon2.IDKey([]byte("pw"), salt, p.Time, p.MemoryKiB, p.Threads, 32) }
-	pairRatios(b, unlock, idKey, 1)
+	testkit.PairRatios(b, unlock, idKey, 1, time.Millisecond)
 }
 
 // benchSizes are a token, a document, and a value of 64 KiB: more than
@@ -116,7 +116,7 @@ func BenchmarkSecretGet(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			pairRatios(b, get, bare, 5)
+			testkit.PairRatios(b, get, bare, 5, time.Millisecond)
 		})
 	}
 }
@@ -144,56 +144,7 @@ func BenchmarkSecretPut(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			pairRatios(b, put, bare, 5)
+			testkit.PairRatios(b, put, bare, 5, time.Millisecond)
 		})
 	}
-}
-
-// pairRatios runs ours and base in batches of batch calls, one batch of
-// each per iteration, swapping which goes first every iteration, and
-// reports the median of the per-pair ratios ours/base as "x", their 10th
-// and 90th percentiles as "x-p10" and "x-p90", and the median ms of one
-// call of each. A ratio taken pair by pair holds when other load on the
-// machine shifts absolute timings.
-func pairRatios(b *testing.B, ours, base func(), batch int) {
-	b.Helper()
-	timeIt := func(f func()) time.Duration {
-		t0 := time.Now()
-		for range batch {
-			f()
-		}
-		return time.Since(t0)
-	}
-	ours() // warm up lazily built state before the first pair
-	base()
-	var ratios, oursMs, baseMs []float64
-	swap := false
-	for b.Loop() {
-		var o, s time.Duration
-		if swap {
-			s = timeIt(base)
-			o = timeIt(ours)
-		} else {
-			o = timeIt(ours)
-			s = timeIt(base)
-		}
-		swap = !swap
-		ratios = append(ratios, float64(o)/float64(s))
-		oursMs = append(oursMs, o.Seconds()*1e3/float64(batch))
-		baseMs = append(baseMs, s.Seconds()*1e3/float64(batch))
-	}
-	b.ReportMetric(quantile(ratios, 0.5), "x")
-	b.ReportMetric(quantile(ratios, 0.1), "x-p10")
-	b.ReportMetric(quantile(ratios, 0.9), "x-p90")
-	b.ReportMetric(quantile(oursMs, 0.5), "ours-ms")
-	b.ReportMetric(quantile(baseMs, 0.5), "base-ms")
-}
-
-// quantile returns the q-quantile of xs (nearest rank), sorting xs.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.Sort(xs)
-	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
 }

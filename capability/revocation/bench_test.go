@@ -7,7 +7,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"runtime"
-	"slices"
 	"testing"
 	"time"
 
@@ -167,42 +166,40 @@ func BenchmarkIsRevokedVsMap(b *testing.B) {
 				}
 				want := kind == "hit"
 				const rounds, batch = 41, 1 << 15
-				var setNs, mapNs, ratios []float64
-				timeSet := func() float64 {
+				// Tight loops, not testkit.Timed: a call per lookup would
+				// cost as much as a map lookup.
+				timeSet := func() time.Duration {
 					start := time.Now()
 					for i := range batch {
 						if s.IsRevoked(ids[i&1023]) != want {
 							b.Fatal("wrong answer from the set")
 						}
 					}
-					return float64(time.Since(start).Nanoseconds()) / batch
+					return time.Since(start)
 				}
-				timeMap := func() float64 {
+				timeMap := func() time.Duration {
 					start := time.Now()
 					for i := range batch {
 						if _, ok := m[ids[i&1023]]; ok != want {
 							b.Fatal("wrong answer from the map")
 						}
 					}
-					return float64(time.Since(start).Nanoseconds()) / batch
+					return time.Since(start)
 				}
+				var p testkit.Pairs
 				for b.Loop() {
-					setNs, mapNs, ratios = setNs[:0], mapNs[:0], ratios[:0]
-					for r := range rounds {
-						var sn, mn float64
-						if r%2 == 0 {
-							sn, mn = timeSet(), timeMap()
-						} else {
-							mn, sn = timeMap(), timeSet()
-						}
-						setNs, mapNs, ratios = append(setNs, sn), append(mapNs, mn), append(ratios, sn/mn)
+					p = testkit.Pairs{}
+					for range rounds {
+						p.Run(timeSet, timeMap)
 					}
 				}
-				b.ReportMetric(quantile(setNs, 0.5), "set-ns/lookup")
-				b.ReportMetric(quantile(mapNs, 0.5), "map-ns/lookup")
-				b.ReportMetric(quantile(ratios, 0.5), "ratio-p50")
-				b.ReportMetric(quantile(ratios, 0.1), "ratio-p10")
-				b.ReportMetric(quantile(ratios, 0.9), "ratio-p90")
+				perLookup := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / batch }
+				b.ReportMetric(testkit.Quantile(testkit.Floats(p.Ours, perLookup), 0.5), "set-ns/lookup")
+				b.ReportMetric(testkit.Quantile(testkit.Floats(p.Base, perLookup), 0.5), "map-ns/lookup")
+				ratios := p.Ratios()
+				b.ReportMetric(testkit.Quantile(ratios, 0.5), "ratio-p50")
+				b.ReportMetric(testkit.Quantile(ratios, 0.1), "ratio-p10")
+				b.ReportMetric(testkit.Quantile(ratios, 0.9), "ratio-p90")
 			})
 		}
 	}
@@ -237,14 +234,4 @@ func BenchmarkEmptySetHeap(b *testing.B) {
 		}
 	}
 	b.ReportMetric(per, "B/set")
-}
-
-// quantile is the q-quantile of xs (nearest rank), sorting a copy.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(q*float64(len(s))))]
 }

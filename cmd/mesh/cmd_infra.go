@@ -125,6 +125,20 @@ func (fc infraFile) relayConfig() relay.Config {
 	}
 }
 
+// bootstrapLimits is the bootstrap host's limits from the file's
+// bootstrap fields (configs/bootstrap.yaml).
+func (fc infraFile) bootstrapLimits() infra.BootstrapLimits {
+	return infra.BootstrapLimits{
+		MaxConns:          fc.MaxConns,
+		MaxConnsPerIP:     fc.MaxConnsPerIP,
+		MaxHandshakes:     fc.MaxHandshakes,
+		MaxStreams:        fc.MaxStreams,
+		MaxStreamsPerPeer: fc.MaxStreamsPerPeer,
+		MaxMemory:         fc.MaxMemory,
+		FDMargin:          fc.FDMargin,
+	}
+}
+
 func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "mesh %s %s ready\n", role, in.Host.ID())
@@ -173,7 +187,7 @@ mesh bootstrap audit prints and verifies it.`,
 				return err
 			}
 			cfg.InfraRate = fc.InfrastructureRate
-			in, err := infra.StartBootstrap(cmd.Context(), cfg)
+			in, err := infra.StartBootstrapLimits(cmd.Context(), cfg, fc.bootstrapLimits())
 			if err != nil {
 				return err
 			}

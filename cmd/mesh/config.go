@@ -67,6 +67,16 @@ type infraFile struct {
 	DestinationCircuitsPerMinute int          `yaml:"destination_circuits_per_minute"`
 	RelayCircuitsPerMinute       int          `yaml:"relay_circuits_per_minute"`
 	RateLimitPeers               int          `yaml:"rate_limit_peers"`
+	// The bootstrap's host limits: one field per infra.BootstrapLimits
+	// field, same meaning, zero takes its default (configs/bootstrap.yaml
+	// and docs/scaling.md list them; TestEveryBootstrapLimitIsConfigurable).
+	MaxConns          int   `yaml:"max_conns"`
+	MaxConnsPerIP     int   `yaml:"max_conns_per_ip"`
+	MaxHandshakes     int   `yaml:"max_handshakes"`
+	MaxStreams        int   `yaml:"max_streams"`
+	MaxStreamsPerPeer int   `yaml:"max_streams_per_peer"`
+	MaxMemory         int64 `yaml:"max_memory"`
+	FDMargin          int   `yaml:"fd_margin"`
 }
 
 func loadNodeConfig(path string) (nodeFile, error) {

@@ -131,36 +131,6 @@ func mapPairs(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func vectorBytes(t testing.TB, h string, parts []any) []byte {
-	t.Helper()
-	if parts == nil {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	var out []byte
-	for _, p := range parts {
-		switch p := p.(type) {
-		case string:
-			b, _ := hex.DecodeString(p)
-			out = append(out, b...)
-		case []any:
-			b, _ := hex.DecodeString(p[0].(string))
-			n := 0
-			switch c := p[1].(type) {
-			case float64:
-				n = int(c)
-			case int:
-				n = c
-			}
-			out = append(out, bytes.Repeat(b, n)...)
-		}
-	}
-	return out
-}
-
 // TestReplyVectors checks testdata/replies.json against the client's
 // decoding of a reply (-update rewrites the file).
 func TestReplyVectors(t *testing.T) {
@@ -172,7 +142,7 @@ func TestReplyVectors(t *testing.T) {
 			if v.Expect == "sample" {
 				resp = &body
 			}
-			err := decodeReply(vectorBytes(t, v.Hex, v.Parts), resp)
+			err := decodeReply(testkit.VectorBytes(t, v.Hex, v.Parts), resp)
 			if got := wire.StatusOf(err).Name(); got != v.Want {
 				t.Fatalf("got %s (%v), want %s", got, err, v.Want)
 			}

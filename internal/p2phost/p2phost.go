@@ -100,11 +100,11 @@ func ParseAddrInfos(what string, addrs []string) ([]peer.AddrInfo, error) {
 	for _, s := range addrs {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
-			return nil, fmt.Errorf("the %s address %q is not one: want a multiaddr ending in the peer's ID, such as /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… (mesh addrs --home DIR prints a running role's)", what, s)
+			return nil, fmt.Errorf("the %s address %q is not one: want a multiaddr that ends with the peer's ID, as mesh addrs --home DIR prints a running role's", what, s)
 		}
 		ai, err := peer.AddrInfoFromP2pAddr(m)
 		if err != nil {
-			return nil, fmt.Errorf("the %s address %q does not end in /p2p/PEERID, the peer's ID (mesh addrs --home DIR prints a running role's addresses with it)", what, s)
+			return nil, fmt.Errorf("the %s address %q does not end with the peer's ID: use one as mesh addrs --home DIR prints a running role's", what, s)
 		}
 		if err := keys.CheckPeerID(ai.ID); err != nil {
 			return nil, fmt.Errorf("%s %q: %w", what, s, err)

@@ -264,36 +264,6 @@ func headerOfSize(t *testing.T, msg []byte, k *keys.PeerKey, size int, want stri
 	return sealedVector{}
 }
 
-func vectorBytes(t testing.TB, h string, parts []any) []byte {
-	t.Helper()
-	if parts == nil {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	var out []byte
-	for _, p := range parts {
-		switch p := p.(type) {
-		case string:
-			b, _ := hex.DecodeString(p)
-			out = append(out, b...)
-		case []any:
-			b, _ := hex.DecodeString(p[0].(string))
-			n := 0
-			switch c := p[1].(type) {
-			case float64:
-				n = int(c)
-			case int:
-				n = c
-			}
-			out = append(out, bytes.Repeat(b, n)...)
-		}
-	}
-	return out
-}
-
 func keyOfSeed(t testing.TB, s string) *keys.PeerKey {
 	b, _ := hex.DecodeString(s)
 	k, err := keys.PeerKeyFromSeed(b)
@@ -336,7 +306,7 @@ func TestSealedVectors(t *testing.T) {
 	vs := testkit.ReadVectors[sealedVector](t, path)
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
-			pt, err := Open(keyOfSeed(t, v.Seed), vectorBytes(t, v.Hex, v.Parts))
+			pt, err := Open(keyOfSeed(t, v.Seed), testkit.VectorBytes(t, v.Hex, v.Parts))
 			got := "ok"
 			switch {
 			case errors.Is(err, ErrNotRecipient):

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -55,4 +56,48 @@ func ReadVectors[V any](t testing.TB, path string) []V {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return vs
+}
+
+// VectorBytes is a vector's input: h in hex or, where parts is set (for
+// inputs too long to write out), the concatenation of its parts, each a
+// hex string or a pair [hex, n] standing for n repeats of it (the
+// "parts" of internal/wire/testdata/README.md).
+func VectorBytes(t testing.TB, h string, parts []any) []byte {
+	t.Helper()
+	unhex := func(h string) []byte {
+		t.Helper()
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatalf("%q: %v", h, err)
+		}
+		return b
+	}
+	if parts == nil {
+		return unhex(h)
+	}
+	var out []byte
+	for _, p := range parts {
+		switch p := p.(type) {
+		case string:
+			out = append(out, unhex(p)...)
+		case []any:
+			s, ok := p[0].(string)
+			if len(p) != 2 || !ok {
+				t.Fatalf("part %v is not [hex, count]", p)
+			}
+			var n int
+			switch c := p[1].(type) {
+			case float64: // read back from JSON
+				n = int(c)
+			case int: // as the builder wrote it
+				n = c
+			default:
+				t.Fatalf("part %v: the count is a %T", p, c)
+			}
+			out = append(out, bytes.Repeat(unhex(s), n)...)
+		default:
+			t.Fatalf("part %v is a %T, not hex or [hex, count]", p, p)
+		}
+	}
+	return out
 }

@@ -148,36 +148,6 @@ func buildCBORVectors(t testing.TB) []cborVector {
 	return vs
 }
 
-func vectorBytes(t testing.TB, h string, parts []any) []byte {
-	t.Helper()
-	var out []byte
-	if parts == nil {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	for _, p := range parts {
-		switch p := p.(type) {
-		case string:
-			b, _ := hex.DecodeString(p)
-			out = append(out, b...)
-		case []any:
-			b, _ := hex.DecodeString(p[0].(string))
-			var n int
-			switch c := p[1].(type) {
-			case float64:
-				n = int(c)
-			case int:
-				n = c
-			}
-			out = append(out, bytes.Repeat(b, n)...)
-		}
-	}
-	return out
-}
-
 func outcome(err error) string {
 	switch {
 	case err == nil:
@@ -214,7 +184,7 @@ func TestCBORVectors(t *testing.T) {
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
 			var s sample
-			err := UnmarshalCanonical(vectorBytes(t, v.Hex, v.Parts), &s)
+			err := UnmarshalCanonical(testkit.VectorBytes(t, v.Hex, v.Parts), &s)
 			if got := outcome(err); got != v.Want {
 				t.Fatalf("got %s (%v), want %s", got, err, v.Want)
 			}

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ipfs/go-datastore/namespace"
+	"github.com/libp2p/go-libp2p"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocmt/mesh/capability"
@@ -22,7 +23,32 @@ import (
 // audit log (cfg.AuditPath) records start and stop, registrations and
 // handle changes, refused publishes, admitted revocations and counts of
 // lookups and mail, bounded by cfg.AuditWindow and AuditMaxRecords.
-func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
+//
+// The host runs on the default BootstrapLimits; StartBootstrapLimits sets
+// them.
+func StartBootstrap(ctx context.Context, cfg Config) (*Peer, error) {
+	return StartBootstrapLimits(ctx, cfg, BootstrapLimits{})
+}
+
+// StartBootstrapLimits is StartBootstrap with the host sized from lim: its
+// resource manager and connection manager (bootstraphost.go).
+func StartBootstrapLimits(ctx context.Context, cfg Config, lim BootstrapLimits) (*Peer, error) {
+	lim, err := lim.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return startBootstrap(ctx, cfg, func() ([]libp2p.Option, func(), error) {
+		return bootstrapHostOptions(lim, cfg.Infrastructure)
+	})
+}
+
+// hostOptions builds a host's options and what releases them should the
+// host not start.
+type hostOptions func() (opts []libp2p.Option, release func(), err error)
+
+// startBootstrap starts the bootstrap on a host built with hostOpts (nil:
+// libp2p's default limits, which the benchmarks compare against).
+func startBootstrap(ctx context.Context, cfg Config, hostOpts hostOptions) (_ *Peer, err error) {
 	cfg.fill()
 	p, k, err := open(cfg.Home)
 	if err != nil {
@@ -43,8 +69,19 @@ func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 		return nil, err
 	}
 	budget := revgossip.NewBudget(revgossip.BudgetConfig{Now: cfg.Now})
-	if err := p.startHost(&k, cfg.Listen, budget); err != nil {
+	var opts []libp2p.Option
+	release := func() {}
+	if hostOpts != nil {
+		if opts, release, err = hostOpts(); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.startHost(&k, cfg.Listen, budget, opts...); err != nil {
+		release()
 		return nil, err
+	}
+	for _, id := range cfg.Infrastructure {
+		p.Host.ConnManager().Protect(id, protectInfrastructure)
 	}
 	// The revocation set admits only records whose root issuer is in the
 	// directory, and the mailboxes drop mail naming a revoked token: each
@@ -59,7 +96,8 @@ func StartBootstrap(ctx context.Context, cfg Config) (_ *Peer, err error) {
 	if cfg.InfraRate > 0 {
 		infraBurst = max(1, int(5*cfg.InfraRate))
 	}
-	wrapped := cfg.WrapHost(p.Host)
+	// the request services' handlers protect their peer while they run
+	wrapped := cfg.WrapHost(newWorkHost(p.Host))
 	boot, err := dht.NewBootstrap(ctx, wrapped, st, dht.BootstrapConfig{Logger: cfg.Logger, Now: cfg.Now, Mailbox: mail,
 		Audit: alog, AuditWindow: cfg.AuditWindow, AuditMaxRecords: cfg.AuditMaxRecords,
 		Infrastructure: cfg.Infrastructure, InfraRate: cfg.InfraRate, InfraBurst: infraBurst})

@@ -287,8 +287,6 @@ func BenchmarkPropagationVsRaw(b *testing.B) {
 			}
 			revs := revocations(b, ns[0].key, msgs+warm, fmt.Sprint("vsraw", n))
 			r := mrand.New(mrand.NewPCG(9, 10))
-			var ours, raw []time.Duration
-			var ratios []float64
 			ctx := context.Background()
 			sendRaw := func(from *node, data []byte) time.Duration {
 				start := time.Now()
@@ -304,32 +302,27 @@ func BenchmarkPropagationVsRaw(b *testing.B) {
 				}
 				return waitRevoked(b, ns, rev.ID(), start, 5*time.Second)
 			}
+			var pairs testkit.Pairs
 			for b.Loop() {
-				ours, raw, ratios = ours[:0], raw[:0], ratios[:0]
-				for i, rev := range revs {
+				pairs = testkit.Pairs{}
+				for _, rev := range revs {
 					from := ns[r.IntN(n)]
-					var o, w time.Duration
-					if i%2 == 0 {
-						o, w = sendOurs(from, rev), sendRaw(from, rev.Bytes())
-					} else {
-						w, o = sendRaw(from, rev.Bytes()), sendOurs(from, rev)
-					}
-					if i < warm {
-						continue
-					}
-					ours, raw = append(ours, o), append(raw, w)
-					ratios = append(ratios, float64(o)/float64(max(w, time.Microsecond)))
+					pairs.Run(func() time.Duration { return sendOurs(from, rev) }, func() time.Duration { return sendRaw(from, rev.Bytes()) })
 				}
+			}
+			ours, raw := pairs.Ours[warm:], pairs.Base[warm:]
+			ratios := make([]float64, len(ours))
+			for i := range ours {
+				ratios[i] = float64(ours[i]) / float64(max(raw[i], time.Microsecond))
 			}
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 			for _, p := range []float64{50, 90, 99} {
 				b.ReportMetric(ms(percentile(ours, p)), fmt.Sprintf("ours-p%.0f-ms", p))
 				b.ReportMetric(ms(percentile(raw, p)), fmt.Sprintf("raw-p%.0f-ms", p))
 			}
-			slices.Sort(ratios)
-			b.ReportMetric(ratios[len(ratios)/2], "ratio-p50")
-			b.ReportMetric(ratios[len(ratios)/10], "ratio-p10")
-			b.ReportMetric(ratios[len(ratios)*9/10], "ratio-p90")
+			b.ReportMetric(testkit.Quantile(ratios, 0.5), "ratio-p50")
+			b.ReportMetric(testkit.Quantile(ratios, 0.1), "ratio-p10")
+			b.ReportMetric(testkit.Quantile(ratios, 0.9), "ratio-p90")
 		})
 	}
 }

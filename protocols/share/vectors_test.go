@@ -110,36 +110,6 @@ func buildRequestVectors(t testing.TB) []requestVector {
 	}
 }
 
-func vectorBytes(t testing.TB, h string, parts []any) []byte {
-	t.Helper()
-	if parts == nil {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatalf("%q: %v", h, err)
-		}
-		return b
-	}
-	var out []byte
-	for _, p := range parts {
-		switch p := p.(type) {
-		case string:
-			b, _ := hex.DecodeString(p)
-			out = append(out, b...)
-		case []any:
-			b, _ := hex.DecodeString(p[0].(string))
-			n := 0
-			switch c := p[1].(type) {
-			case float64:
-				n = int(c)
-			case int:
-				n = c
-			}
-			out = append(out, bytes.Repeat(b, n)...)
-		}
-	}
-	return out
-}
-
 func prefixOutcome(b []byte, max int) string {
 	errRead := errors.New("read")
 	_, err := wire.ReadFrameReserve(bytes.NewReader(b), max, func(int) error { return errRead })
@@ -156,7 +126,7 @@ func TestRequestVectors(t *testing.T) {
 	vs := testkit.Vectors(t, "testdata/requests.json", *update, func() []requestVector { return buildRequestVectors(t) })
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
-			in := vectorBytes(t, v.Hex, v.Parts)
+			in := testkit.VectorBytes(t, v.Hex, v.Parts)
 			if v.Prefix {
 				if got := prefixOutcome(in, Limits().MaxRequest); got != v.Want {
 					t.Fatalf("got %s, want %s", got, v.Want)
@@ -300,7 +270,7 @@ func TestReplyVectors(t *testing.T) {
 	}
 	for _, v := range vs {
 		t.Run(v.Name, func(t *testing.T) {
-			in := vectorBytes(t, v.Hex, v.Parts)
+			in := testkit.VectorBytes(t, v.Hex, v.Parts)
 			if v.Prefix {
 				if got := prefixOutcome(in, Limits().MaxResponse); got != v.Want {
 					t.Fatalf("got %s, want %s", got, v.Want)

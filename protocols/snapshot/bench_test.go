@@ -1,10 +1,8 @@
 package snapshot
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"slices"
 	"testing"
 	"time"
 
@@ -68,36 +66,10 @@ func BenchmarkCachedFetchVsDirectStream(b *testing.B) {
 			}
 			fetch()
 			direct()
-			var ratios, fr, dr []float64
-			swap := false
-			timeIt := func(f func()) time.Duration { t0 := time.Now(); f(); return time.Since(t0) }
-			for b.Loop() {
-				var tf, td time.Duration
-				if swap {
-					td, tf = timeIt(direct), timeIt(fetch)
-				} else {
-					tf, td = timeIt(fetch), timeIt(direct)
-				}
-				swap = !swap
-				ratios = append(ratios, float64(tf)/float64(td))
-				fr = append(fr, float64(size)/tf.Seconds()/1e6)
-				dr = append(dr, float64(size)/td.Seconds()/1e6)
-			}
-			b.ReportMetric(quantile(ratios, 0.5), "x")
-			b.ReportMetric(quantile(ratios, 0.1), "x-p10")
-			b.ReportMetric(quantile(ratios, 0.9), "x-p90")
-			b.ReportMetric(quantile(fr, 0.5), "fetch-MB/s")
-			b.ReportMetric(quantile(dr, 0.5), "direct-MB/s")
+			p := testkit.Pair(b, 0, testkit.Timed(1, fetch), testkit.Timed(1, direct))
+			p.ReportX(b)
+			b.ReportMetric(testkit.MedianMBps(p.Ours, int64(size)), "fetch-MB/s")
+			b.ReportMetric(testkit.MedianMBps(p.Base, int64(size)), "direct-MB/s")
 		})
 	}
 }
-
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	slices.Sort(xs)
-	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
-}
-
-var _ = bytes.MinRead
