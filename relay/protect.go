@@ -144,3 +144,17 @@ func (pr *protector) close() {
 		pr.dropLocked(p, e)
 	}
 }
+
+// holds reports whether p holds an unexpired reservation.
+func (pr *protector) holds(p peer.ID) bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	e, ok := pr.rsvp[p]
+	return ok && time.Now().Before(e.expire)
+}
+
+// HoldsReservation reports whether p holds a reservation on this relay
+// now: granted or refreshed, not expired, and its connection not gone.
+// Other services of the relay's host ask it to serve only the homes the
+// relay already serves (the snapshot cache admits their pushes).
+func (s *Service) HoldsReservation(p peer.ID) bool { return s.protect.holds(p) }

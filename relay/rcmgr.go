@@ -59,6 +59,8 @@ func Limits(cfg Config) (rcmgr.ConcreteLimitConfig, error) {
 	scaling.AddProtocolLimit(proto.ProtoIDv2Stop, svc, rcmgr.BaseLimitIncrease{})
 	scaling.AddProtocolPeerLimit(proto.ProtoIDv2Hop, svcPeer, rcmgr.BaseLimitIncrease{})
 	scaling.AddProtocolPeerLimit(proto.ProtoIDv2Stop, svcPeer, rcmgr.BaseLimitIncrease{})
+	scaling.AddProtocolLimit(SnapshotProtocol, snapshotLimit(snapshotStreams), rcmgr.BaseLimitIncrease{})
+	scaling.AddProtocolPeerLimit(SnapshotProtocol, snapshotLimit(snapshotStreamsPerPeer), rcmgr.BaseLimitIncrease{})
 	base := scaling.AutoScale()
 
 	streams := rcmgr.LimitVal(4*circuits + 4*cfg.MaxReservations)
@@ -98,6 +100,26 @@ func Limits(cfg Config) (rcmgr.ConcreteLimitConfig, error) {
 		},
 	}
 	return partial.Build(base), nil
+}
+
+// The snapshot cache's protocol (protocols/snapshot, served on the
+// relay's host by node/infra; this package imports no module package, so
+// its ID and sizes are repeated here). Each stream holds one block frame
+// and one request frame at a time: MaxBlockFrame + MaxRequest, 1048576 +
+// 10880 bytes. The stream counts are the server's own caps
+// (DefaultMaxStreams, DefaultMaxStreamsPerPeer); the resource manager
+// holds them again below the server, where a stream is counted before its
+// handler runs.
+const (
+	SnapshotProtocol       = "/ocmt/snapshot/1"
+	snapshotStreamMemory   = 1048576 + 10880
+	snapshotStreams        = 64
+	snapshotStreamsPerPeer = 4
+)
+
+// snapshotLimit is the limit of n snapshot streams.
+func snapshotLimit(n int) rcmgr.BaseLimit {
+	return rcmgr.BaseLimit{StreamsInbound: n, StreamsOutbound: n, Streams: n, Memory: int64(n) * snapshotStreamMemory}
 }
 
 // fdReserve is what Limits leaves of the process's file descriptors to

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
+	"github.com/ocmt/mesh/internal/blockcache"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/node/infra"
@@ -98,6 +99,18 @@ func (f *infraFlags) load(cmd *cobra.Command, h home.Home) (infraFile, infra.Con
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return fc, infra.Config{Home: h, Listen: fc.Listen, Logger: log, AuditPath: fc.Audit,
 		AuditWindow: time.Duration(fc.AuditWindow), AuditMaxRecords: fc.AuditMaxRecords, MetricsAddr: fc.Metrics}, nil
+}
+
+// cacheMaxBytes is infra.RelayConfig.CacheMaxBytes from the file's
+// cache_max_bytes, whose 0 turns the cache off (infra's 0 is the default).
+func (fc infraFile) cacheMaxBytes() int64 {
+	switch {
+	case fc.CacheMaxBytes == nil:
+		return 0
+	case *fc.CacheMaxBytes <= 0:
+		return -1
+	}
+	return *fc.CacheMaxBytes
 }
 
 // relayConfig is the relay service's configuration from the file's relay
@@ -207,6 +220,7 @@ mesh bootstrap audit prints and verifies it.`,
 func newRelayCmd(g *globals) *cobra.Command {
 	var f infraFlags
 	var private bool
+	var cacheMax int64
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run a circuit relay for registered home nodes (forwards only end-to-end encrypted streams)",
@@ -214,7 +228,10 @@ func newRelayCmd(g *globals) *cobra.Command {
 encrypted streams). It keeps a metadata-only audit log in its folder
 (DIR/audit.log, or --audit FILE), hash-chained with a key derived from its
 peer key, into which mesh relay grant and revoke write too (give them the
-same --audit or --config): mesh relay audit prints and verifies it.`,
+same --audit or --config): mesh relay audit prints and verifies it.
+It caches the sealed snapshots (ciphertext only) that the homes holding a
+reservation on it push, for their grantees to fetch with a token while the
+owner sleeps: --cache-max-bytes bounds the cache, 0 turns it off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fc, cfg, err := f.load(cmd, g.Home())
@@ -224,11 +241,14 @@ same --audit or --config): mesh relay audit prints and verifies it.`,
 			if cmd.Flags().Changed("allow-private-addrs") {
 				fc.AllowPrivateAddrs = private
 			}
+			if cmd.Flags().Changed("cache-max-bytes") {
+				fc.CacheMaxBytes = &cacheMax
+			}
 			if len(fc.Bootstrap) == 0 {
 				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
 			}
 			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{Config: cfg, Bootstrap: fc.Bootstrap, Relay: fc.relayConfig(),
-				DirectoryLookupRate: fc.DirectoryLookupRate})
+				DirectoryLookupRate: fc.DirectoryLookupRate, CacheMaxBytes: fc.cacheMaxBytes()})
 			if err != nil {
 				return err
 			}
@@ -241,6 +261,8 @@ same --audit or --config): mesh relay audit prints and verifies it.`,
 	f.add(cmd, true)
 	cmd.AddCommand(newRelayGrantCmd(g), newRelayRevokeCmd(g), newAuditLogCmd(g, infra.RoleRelay))
 	cmd.Flags().BoolVar(&private, "allow-private-addrs", false, "let reservations carry private and loopback addresses (private networks, tests)")
+	cmd.Flags().Int64Var(&cacheMax, "cache-max-bytes", blockcache.DefaultMaxBytes,
+		"bytes of sealed snapshots the relay caches for the homes it serves (0: no cache, the snapshot protocol is not served)")
 	return cmd
 }
 

@@ -47,6 +47,9 @@ type infraFile struct {
 	DirectoryLookupRate float64 `yaml:"directory_lookup_rate"`
 	// AllowPrivateAddrs lets reservations carry private/loopback addresses.
 	AllowPrivateAddrs bool `yaml:"allow_private_addrs"`
+	// CacheMaxBytes (relay) caps the relay's snapshot cache; unset takes
+	// the default (1 GiB), 0 or less keeps no cache (infra.RelayConfig).
+	CacheMaxBytes *int64 `yaml:"cache_max_bytes"`
 	// The relay's limits: one field per relay.Config limit, same meaning,
 	// zero takes its default (configs/relay.yaml and docs/scaling.md list
 	// them; TestEveryRelayLimitIsConfigurable holds the three together).

@@ -52,6 +52,9 @@ import (
 //	/kad/...                 kad-dht server state (provider records)
 //	/mesh/revocations/...    the revocation set, relay-access revocations included
 //	/mesh/revoutbox/ID       (as on the bootstrap)
+//	/cache/b/CID             a cached snapshot block: ciphertext (internal/blockcache)
+//	/cache/a/CID             its accounting: recency, size, pusher
+//	/snapshots/OWNER/RES     the current signed manifest of each cached (owner, resource) (protocols/snapshot)
 //
 // Every role keeps its revocation state at the same place. Home nodes kept
 // it at /revocations and /revoutbox, and relays kept kad-dht's provider
@@ -71,6 +74,10 @@ var (
 	Directory = ds.NewKey("/directory")
 	Mailbox   = ds.NewKey("/mailbox")
 	Kad       = ds.NewKey("/kad")
+	// Cache and Snapshots are the relay's snapshot cache: blocks and
+	// their accounting, and the current manifests.
+	Cache     = ds.NewKey("/cache")
+	Snapshots = ds.NewKey("/snapshots")
 )
 
 // Role names a store's owner in Documented.
@@ -87,7 +94,7 @@ const (
 var layout = map[Role][]string{
 	HomeNode:  {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/"},
 	Bootstrap: {"/directory/", "/mailbox/", "/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
-	Relay:     {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
+	Relay:     {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/", "/cache/", "/snapshots/"},
 }
 
 // Documented reports whether key is under a namespace the layout gives

@@ -12,6 +12,12 @@
 // joiners (protocols/revgossip), and neither holds a vault: a role's peer
 // key is its only secret.
 //
+// The relay also caches sealed snapshots (protocols/snapshot,
+// internal/blockcache) in its store, by default up to 1 GiB
+// (RelayConfig.CacheMaxBytes): it takes pushes only from peers holding a
+// reservation on it, and serves a snapshot only to a token it verifies
+// against its revocation set. It holds ciphertext only.
+//
 // A role's home folder (internal/home) holds its key, its store, its audit
 // log (audit.log and audit.log.head, unless Config.AuditPath puts them
 // elsewhere) and, while it runs, an addrs file through which the

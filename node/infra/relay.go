@@ -1,20 +1,26 @@
 package infra
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/ipfs/go-datastore/namespace"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/dht"
+	"github.com/ocmt/mesh/internal/blockcache"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/p2phost"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/protocols/relayaccess"
 	"github.com/ocmt/mesh/protocols/revgossip"
+	psnapshot "github.com/ocmt/mesh/protocols/snapshot"
 	"github.com/ocmt/mesh/relay"
 )
 
@@ -39,6 +45,15 @@ type RelayConfig struct {
 	// that log takes, as a JSON line without the chain fields (to ship it
 	// elsewhere; tests read it). Its write errors are ignored.
 	Relay relay.Config
+	// CacheMaxBytes caps the snapshot cache (protocols/snapshot): the
+	// sealed snapshots the homes holding a reservation here push, kept in
+	// the relay's store for their grantees to fetch with a token while the
+	// owner sleeps. 0 takes blockcache.DefaultMaxBytes (1 GiB); negative
+	// keeps no cache and does not serve the protocol.
+	CacheMaxBytes int64
+	// CachePerOwner caps one pusher's share of the cache; 0 takes
+	// blockcache.DefaultPerPusher.
+	CachePerOwner int64
 }
 
 // relayStart is a relay being assembled: each step below adds one part
@@ -88,6 +103,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
 		},
 		r.revocations,
 		r.service,
+		r.snapshots,
 		func(context.Context) error { return p.serveMetrics(cfg.MetricsAddr, r.svc.Load().MetricsHandler()) },
 		r.announce,
 		func(context.Context) error { return r.audit.start(p.Host.ID()) },
@@ -241,3 +257,39 @@ func (r *relayStart) announce(context.Context) error {
 	}()
 	return nil
 }
+
+// snapshots opens the snapshot cache in the relay's store and serves
+// /ocmt/snapshot/1 from it, unless the cache is off. A push is admitted
+// from a peer that holds a reservation here (the homes the relay
+// serves); a fetch needs a token the relay verifies with its revocation
+// set, so a revoked token is refused as soon as the set has the record.
+func (r *relayStart) snapshots(ctx context.Context) error {
+	if r.cfg.CacheMaxBytes < 0 {
+		return nil
+	}
+	svc := r.svc.Load()
+	cache, err := blockcache.Open(ctx, namespace.Wrap(r.st, store.Cache), blockcache.Config{
+		MaxBytes: cmp.Or(r.cfg.CacheMaxBytes, blockcache.DefaultMaxBytes), PerPusher: r.cfg.CachePerOwner,
+		Authorizer: blockcache.AuthorizerFunc(func(_ context.Context, p peer.ID) error {
+			if !svc.HoldsReservation(p) {
+				return errNoReservationHere
+			}
+			return nil
+		})})
+	if err != nil {
+		return fmt.Errorf("open the snapshot cache: %w", err)
+	}
+	r.p.onClose(cache.Close)
+	srv, err := psnapshot.NewServer(ctx, r.p.Host, psnapshot.Config{Cache: cache,
+		Manifests: namespace.Wrap(r.st, store.Snapshots), Clock: r.cfg.Now, Log: r.cfg.Logger,
+		Verifier: capability.NewVerifier(capability.Config{Revocations: r.p.rev.Set(), Clock: r.cfg.Now})})
+	if err != nil {
+		return fmt.Errorf("serve the snapshot cache: %w", err)
+	}
+	r.p.onClose(func() error { srv.Close(); return nil })
+	return nil
+}
+
+// errNoReservationHere refuses a push from a peer the relay does not
+// serve.
+var errNoReservationHere = errors.New("push snapshots to a relay you hold a reservation on; this one holds none for you")
