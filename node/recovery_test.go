@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -140,11 +141,13 @@ func TestRecoveryTimesWithProductionTimings(t *testing.T) {
 }
 
 // BenchmarkRecoveryAfterAnOutage measures, with the default timings, how
-// long after a 10-second outage the node's handle resolves again (the
-// bootstrap came back with an empty store) and its relay reservation is
-// back (the relay restarted). Run with -benchtime 1x.
+// long after an outage the node's handle resolves again (the bootstrap
+// came back with an empty store) and its relay reservation is back (the
+// relay restarted). The outage lasts until the node has failed to redial
+// the peer 10 times: about 10 s at the production pace of one redial a
+// second. Run with -benchtime 1x.
 func BenchmarkRecoveryAfterAnOutage(b *testing.B) {
-	const outage = 10 * time.Second
+	const outage = 10 // failed redials
 	b.Run("bootstrap-store-lost", func(b *testing.B) {
 		for range b.N {
 			m := startInfra(b)
@@ -161,12 +164,14 @@ func BenchmarkRecoveryAfterAnOutage(b *testing.B) {
 	})
 }
 
-// recoverFromStoreLoss stops the bootstrap for outage, starts it again on
-// an empty store, and returns how long after that alice's handle resolves.
-func (m *testMesh) recoverFromStoreLoss(t testing.TB, alice *Node, outage time.Duration) time.Duration {
+// recoverFromStoreLoss stops the bootstrap until alice has failed to
+// redial it outage times, starts it again on an empty store, and returns
+// how long after that alice's handle resolves.
+func (m *testMesh) recoverFromStoreLoss(t testing.TB, alice *Node, outage int) time.Duration {
 	t.Helper()
+	since := m.redialFailures("alice", bootstrapRedialFailed...)
 	m.boot.Close()
-	pause(outage)
+	m.awaitRedialFailures(t, "alice", since, outage, bootstrapRedialFailed...)
 	back := time.Now() // from the restart, its own start included
 	m.startBootstrap(t, true)
 	obs := m.directoryObserver(t)
@@ -176,14 +181,16 @@ func (m *testMesh) recoverFromStoreLoss(t testing.TB, alice *Node, outage time.D
 	return time.Since(back)
 }
 
-// recoverFromRelayOutage stops the relay for outage, starts it again, and
-// returns how long after that alice holds a reservation again.
-func (m *testMesh) recoverFromRelayOutage(t testing.TB, alice *Node, outage time.Duration) time.Duration {
+// recoverFromRelayOutage stops the relay until alice has failed to redial
+// it outage times, starts it again, and returns how long after that alice
+// holds a reservation again.
+func (m *testMesh) recoverFromRelayOutage(t testing.TB, alice *Node, outage int) time.Duration {
 	t.Helper()
 	listen := m.relayListen(t)
+	since := m.redialFailures("alice", relayRedialFailed...)
 	m.relay.Close()
 	waitFor(t, "alice's reservation is gone", func() bool { return !alice.net.HasReservation() })
-	pause(outage)
+	m.awaitRedialFailures(t, "alice", since, outage, relayRedialFailed...)
 	// from the restart, the relay's own start included: it listens before
 	// StartRelay returns, and alice may be back by then
 	back := time.Now()
@@ -192,12 +199,40 @@ func (m *testMesh) recoverFromRelayOutage(t testing.TB, alice *Node, outage time
 	return time.Since(back)
 }
 
-// pause is the outage a measurement models: the time the peer is away is
-// what is measured against, not a wait for an event.
-func pause(d time.Duration) {
-	if d > 0 {
-		time.Sleep(d)
+// What a node logs (internal/meshnet) each time a redial of its bootstrap
+// or of its relay fails.
+var (
+	bootstrapRedialFailed = []string{"bootstrap peer unreachable; dialling it again", "bootstrap peer still unreachable"}
+	relayRedialFailed     = []string{"relay unreachable; dialling it again"}
+)
+
+// redialFailures counts the lines of role's log that report one of msgs.
+func (m *testMesh) redialFailures(role string, msgs ...string) int {
+	n := 0
+	for _, line := range strings.Split(string(m.logs.bytes()), "\n") {
+		if !strings.Contains(line, " role="+role) {
+			continue
+		}
+		for _, msg := range msgs {
+			if strings.Contains(line, `msg="`+msg+`"`) {
+				n++
+				break
+			}
+		}
 	}
+	return n
+}
+
+// awaitRedialFailures waits until role's log reports n more failed
+// redials than since: an outage measured in the node's own attempts.
+func (m *testMesh) awaitRedialFailures(t testing.TB, role string, since, n int, msgs ...string) {
+	t.Helper()
+	if n <= 0 {
+		return
+	}
+	waitEvery(t, 100*time.Millisecond, fmt.Sprintf("%s fails to redial %d times", role, n), func() bool {
+		return m.redialFailures(role, msgs...)-since >= n
+	})
 }
 
 // restartBootstrap stops the bootstrap and starts it again (see
@@ -329,13 +364,7 @@ func (o observer) resolves(ctx context.Context, handle string, id peer.ID) bool 
 // checked every `every`, within waitLimit.
 func waitEvery(t testing.TB, every time.Duration, what string, cond func() bool) {
 	t.Helper()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not the case after %v: %s", waitLimit, what)
-		}
-		<-tick.C
+	if !testkit.PollEvery(waitLimit, every, cond) {
+		t.Fatalf("still not the case after %v: %s", waitLimit, what)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/internal/homehost"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/testmesh"
 	"github.com/ocmt/mesh/node/infra"
 	"github.com/ocmt/mesh/node/localapi"
@@ -71,7 +72,7 @@ func startHostiles(t testing.TB, m *testMesh, n int) *hostiles {
 	t.Helper()
 	relayInfo := peer.AddrInfo{ID: m.relay.Host.ID(), Addrs: m.relay.Host.Addrs()}
 	hs := &hostiles{hosts: make([]host.Host, n)}
-	eachOf(t, n, func(i int) error {
+	testkit.Each(t, 16, n, func(i int) error {
 		h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.EnableRelay(), libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport),
 			libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.DisableMetrics(),
 			libp2p.ConnectionGater(throughRelayOnly{relay: relayInfo.ID}))
@@ -116,7 +117,7 @@ func (hs *hostiles) open(t testing.TB, m *testMesh, dst peer.ID) int {
 	t.Helper()
 	circ := ma.StringCast("/p2p/" + m.relay.Host.ID().String() + "/p2p-circuit/p2p/" + dst.String())
 	var held atomic.Int64
-	eachOf(t, len(hs.hosts), func(i int) error {
+	testkit.Each(t, 16, len(hs.hosts), func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if hs.hosts[i].Connect(ctx, peer.AddrInfo{ID: dst, Addrs: []ma.Multiaddr{circ}}) == nil {
@@ -166,32 +167,6 @@ func (hs *hostiles) holding(dst peer.ID) int {
 		}
 	}
 	return n
-}
-
-// eachOf runs f(0..n-1) on 16 workers and fails on the first error.
-func eachOf(t testing.TB, n int, f func(i int) error) {
-	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	next := make(chan int)
-	for range 16 {
-		wg.Go(func() {
-			for i := range next {
-				if err := f(i); err != nil {
-					errs <- fmt.Errorf("item %d: %w", i, err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
 }
 
 // aliceSharesWithBob starts alice and bob on m, alice sharing a calendar

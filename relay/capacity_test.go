@@ -1,9 +1,7 @@
 package relay
 
 import (
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,32 +35,6 @@ func lightHost(t testing.TB) host.Host {
 	t.Helper()
 	return testkit.Host(t, nil, libp2p.NoListenAddrs, libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.DisableMetrics())
-}
-
-// each runs f(0..n-1) on 8 workers and fails the test on the first error.
-func each(t testing.TB, n int, f func(i int) error) {
-	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	next := make(chan int)
-	for range 8 {
-		wg.Go(func() {
-			for i := range next {
-				if err := f(i); err != nil {
-					errs <- fmt.Errorf("item %d: %w", i, err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestConnManagerIsSizedFromTheLimits(t *testing.T) {
@@ -222,7 +194,7 @@ func TestReservationsSurviveTrimming(t *testing.T) {
 		hs[i] = lightHost(t)
 		tr.dir.Add(hs[i].ID())
 	}
-	each(t, homes, func(i int) error { return tr.reserve(ctx, hs[i]) })
+	testkit.Each(t, 8, homes, func(i int) error { return tr.reserve(ctx, hs[i]) })
 	for range strangers {
 		testkit.Connect(t, lightHost(t), tr.host)
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/p2phost"
+	"github.com/ocmt/mesh/internal/testkit"
 )
 
 // The relay capacity load generator: BenchmarkRelayCapacity.
@@ -416,10 +417,10 @@ func runLoad(b *testing.B, impl, transport string, n, children int) loadResult {
 	r.elapsed = time.Since(start)
 	// the relay counts a reservation once its answer is written, just before
 	// the client reads it
-	deadline := time.Now().Add(time.Minute)
-	for r.loaded = relay.stats(b); r.loaded.reservations < r.reserved && time.Now().Before(deadline); r.loaded = relay.stats(b) {
-		time.Sleep(time.Second) // a child process's count, polled at a human pace
-	}
+	testkit.PollEvery(time.Minute, time.Second, func() bool { // a child process's count, polled at a human pace
+		r.loaded = relay.stats(b)
+		return r.loaded.reservations >= r.reserved
+	})
 	per := func(after, before int64) float64 {
 		return float64(after-before) / float64(max(r.loaded.reservations, 1))
 	}
@@ -432,18 +433,17 @@ func runLoad(b *testing.B, impl, transport string, n, children int) loadResult {
 	// the trim closes connections asynchronously; the library drops a
 	// reservation when its holder's last connection closes: wait until
 	// the count holds still for two polls
-	deadline = time.Now().Add(30 * time.Second)
-	r.trimmed = relay.stats(b)
-	for still := 0; still < 2 && time.Now().Before(deadline); {
-		time.Sleep(time.Second) // a child process's count, polled at a human pace
+	still, polled := 0, false
+	testkit.PollEvery(30*time.Second, time.Second, func() bool {
 		again := relay.stats(b)
-		if again.reservations == r.trimmed.reservations {
+		if polled && again.reservations == r.trimmed.reservations {
 			still++
 		} else {
 			still = 0
 		}
-		r.trimmed = again
-	}
+		r.trimmed, polled = again, true
+		return still >= 2
+	})
 	r.afterTrim = r.trimmed.reservations
 	return r
 }

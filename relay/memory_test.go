@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,7 +124,7 @@ func BenchmarkRelayMemory(b *testing.B) {
 
 	base, g0 := child.mem(b)
 	clients := make([]host.Host, reservations)
-	parallel(b, reservations, func(i int) error {
+	testkit.Each(b, 8, reservations, func(i int) error {
 		k := keys.GeneratePeerKey()
 		h, err := libp2p.New(libp2p.Identity(k.Libp2pPrivKey()), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 			libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.DisableMetrics())
@@ -137,7 +136,7 @@ func BenchmarkRelayMemory(b *testing.B) {
 		return err
 	})
 	withRsvp, g1 := child.mem(b)
-	parallel(b, circuits, func(i int) error {
+	testkit.Each(b, 8, circuits, func(i int) error {
 		dialer, dst := clients[i], clients[reservations-1-i]
 		circ := ma.StringCast("/p2p/" + info.ID.String() + "/p2p-circuit/p2p/" + dst.ID().String())
 		return dialer.Connect(ctx, peer.AddrInfo{ID: dst.ID(), Addrs: []ma.Multiaddr{circ}})
@@ -173,31 +172,5 @@ func waitIdentified(b *testing.B, h host.Host, p peer.ID) {
 	}
 	for _, c := range conns {
 		testkit.Within(b, 30*time.Second, ids.IDService().IdentifyWait(c), "identify of %s by %s", p, h.ID())
-	}
-}
-
-// parallel runs f(0..n-1) on 8 workers and fails on the first error.
-func parallel(b *testing.B, n int, f func(i int) error) {
-	b.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	next := make(chan int)
-	for range 8 {
-		wg.Go(func() {
-			for i := range next {
-				if err := f(i); err != nil {
-					errs <- fmt.Errorf("item %d: %w", i, err)
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
 	}
 }

@@ -65,7 +65,7 @@ func Limits(cfg Config) (rcmgr.ConcreteLimitConfig, error) {
 
 	streams := rcmgr.LimitVal(4*circuits + 4*cfg.MaxReservations)
 	fds := rcmgr.DefaultLimit
-	if n := processFDs(); n-fdReserve > int(base.ToPartialLimitConfig().System.FD) {
+	if n := ProcessFDs(); n-fdReserve > int(base.ToPartialLimitConfig().System.FD) {
 		fds = rcmgr.LimitVal(n - fdReserve)
 	}
 	partial := rcmgr.PartialLimitConfig{

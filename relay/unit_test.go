@@ -181,7 +181,7 @@ func TestLimits(t *testing.T) {
 	if got := p.PeerDefault.Conns; got < 64 {
 		t.Errorf("per-peer conns %v", got)
 	}
-	if n := processFDs(); n > 2*fdReserve {
+	if n := ProcessFDs(); n > 2*fdReserve {
 		if got := int(p.System.FD); got != n-fdReserve {
 			t.Errorf("system file descriptors %d, want the process's %d less %d", got, n, fdReserve)
 		}

@@ -5,37 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
-	"math/rand/v2"
 	"runtime"
-	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/ocmt/mesh/internal/testkit"
 )
-
-// genReader is n pseudo-random bytes, made as they are read.
-type genReader struct {
-	r *rand.ChaCha8
-	n int64
-}
-
-func newGen(seed byte, n int64) *genReader {
-	return &genReader{r: rand.NewChaCha8([32]byte{seed}), n: n}
-}
-
-func (g *genReader) Read(p []byte) (int, error) {
-	if g.n == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > g.n {
-		p = p[:g.n]
-	}
-	g.r.Read(p)
-	g.n -= int64(len(p))
-	return len(p), nil
-}
 
 // heapPeak samples the live heap every millisecond until stopped and
 // returns the highest value above the level when it started (after a GC).
@@ -45,22 +22,16 @@ type heapPeak struct {
 	done       sync.WaitGroup
 }
 
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
 func startHeapPeak() *heapPeak {
 	runtime.GC()
-	h := &heapPeak{base: heapBytes(), stop: make(chan struct{})}
+	h := &heapPeak{base: testkit.HeapBytes(), stop: make(chan struct{})}
 	h.done.Add(1)
 	go func() {
 		defer h.done.Done()
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		for {
-			if v := heapBytes(); v > h.peak {
+			if v := testkit.HeapBytes(); v > h.peak {
 				h.peak = v
 			}
 			select {
@@ -97,7 +68,7 @@ func Test100MiBStreamsWithBoundedMemory(t *testing.T) {
 
 	want := sha256.New()
 	hp := startHeapPeak()
-	s, err := Seal(ctx, p.alice, io.TeeReader(newGen(1, size), want), opts("files/big", 1, p.bob.ID()), b)
+	s, err := Seal(ctx, p.alice, io.TeeReader(testkit.Stream(1, size), want), opts("files/big", 1, p.bob.ID()), b)
 	sealPeak := hp.Above()
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +86,7 @@ func Test100MiBStreamsWithBoundedMemory(t *testing.T) {
 	// Sealing alone, into a sink that keeps nothing: the pebble store's
 	// memtable above is the store's, not the seal's.
 	hp = startHeapPeak()
-	if _, err := Seal(ctx, p.alice, newGen(2, size), opts("files/big", 2, p.bob.ID()), discard{}); err != nil {
+	if _, err := Seal(ctx, p.alice, testkit.Stream(2, size), opts("files/big", 2, p.bob.ID()), discard{}); err != nil {
 		t.Fatal(err)
 	}
 	sealOnly := hp.Above()

@@ -16,6 +16,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
 )
 
@@ -43,7 +44,7 @@ func TestSealedContentReadsBackAtEverySize(t *testing.T) {
 	p := cast(t)
 	for _, n := range []int{0, 1, 1000, ChunkSize - 300, ChunkSize, ChunkSize + 1, 3*ChunkSize + 12345} {
 		content := make([]byte, n)
-		io.ReadFull(newGen(byte(n), int64(n)), content)
+		io.ReadFull(testkit.Stream(byte(n), int64(n)), content)
 		b := mapBlocks()
 		s := seal(t, p.alice, content, opts("calendar/work", 1, p.bob.ID()), b)
 		if want := int(ChunkCount(s.Manifest.Size)) + 1; s.Blocks != want || b.puts != want {
@@ -111,7 +112,7 @@ func TestRefusals(t *testing.T) {
 	p := cast(t)
 	ctx := context.Background()
 	content := make([]byte, 2*ChunkSize+777)
-	io.ReadFull(newGen(9, int64(len(content))), content)
+	io.ReadFull(testkit.Stream(9, int64(len(content))), content)
 	b := mapBlocks()
 	v1 := seal(t, p.alice, content, opts("calendar/work", 1, p.bob.ID()), b)
 	v2 := seal(t, p.alice, content, opts("calendar/work", 2, p.bob.ID()), b)

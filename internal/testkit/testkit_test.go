@@ -3,6 +3,7 @@ package testkit
 import (
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,4 +87,23 @@ func TestGoroutinesSettleAndDrop(t *testing.T) {
 	}
 	time.AfterFunc(20*time.Millisecond, func() { close(stop) })
 	GoroutinesDropTo(t, 5*time.Second, base)
+}
+
+func TestEachRunsEveryItemOnce(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int]int{}
+	Each(t, 3, 100, func(i int) error {
+		mu.Lock()
+		seen[i]++
+		mu.Unlock()
+		return nil
+	})
+	if len(seen) != 100 {
+		t.Fatalf("%d items ran, want 100", len(seen))
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("item %d ran %d times", i, n)
+		}
+	}
 }

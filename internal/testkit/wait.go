@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -24,7 +25,15 @@ func Eventually(t testing.TB, within time.Duration, cond func() bool, what strin
 // it held. For benchmarks and helpers that decide themselves what a
 // timeout means.
 func Poll(within time.Duration, cond func() bool) bool {
+	return PollEvery(within, pollEvery, cond)
+}
+
+// PollEvery is Poll checking every `every`: for a condition that costs a
+// request or a child process's answer, which a 5 ms poll would flood.
+func PollEvery(within, every time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(within)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
 	for {
 		if cond() {
 			return true
@@ -32,7 +41,7 @@ func Poll(within time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(pollEvery)
+		<-tick.C
 	}
 }
 
@@ -58,5 +67,33 @@ func Never(t testing.TB, d time.Duration, cond func() bool, what string, args ..
 	t.Helper()
 	if Poll(d, cond) {
 		t.Fatalf("happened within %v, and must not: %s", d, fmt.Sprintf(what, args...))
+	}
+}
+
+// Each runs f(0), …, f(n-1) on `workers` goroutines and fails the test
+// with the first error (naming its item) once all have run: many
+// identities set up at once without a goroutine each.
+func Each(t testing.TB, workers, n int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	next := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(i); err != nil {
+					errs <- fmt.Errorf("item %d: %w", i, err)
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
 	}
 }

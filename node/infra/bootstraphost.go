@@ -14,6 +14,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/x/rate"
+	"github.com/ocmt/mesh/relay"
 )
 
 // BootstrapLimits size the bootstrap's host. A bootstrap serves every home
@@ -104,7 +105,7 @@ func bootstrapLimitConfig(l BootstrapLimits, infra []peer.ID) rcmgr.ConcreteLimi
 	base := scaling.AutoScale()
 
 	fds := rcmgr.DefaultLimit
-	if n := processFDs() - l.FDMargin; n > int(base.ToPartialLimitConfig().System.FD) {
+	if n := relay.ProcessFDs() - l.FDMargin; n > int(base.ToPartialLimitConfig().System.FD) {
 		fds = rcmgr.LimitVal(n)
 	}
 	streams := rcmgr.LimitVal(l.MaxStreams)

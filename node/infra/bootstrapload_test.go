@@ -376,11 +376,17 @@ func bareClient(tb testing.TB) host.Host {
 }
 
 func bareClientKey(tb testing.TB, k *keys.PeerKey) host.Host {
-	h, err := libp2p.New(libp2p.Identity(k.Libp2pPrivKey()), libp2p.NoListenAddrs, libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Security(noise.ID, noise.New), libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.DisableMetrics())
+	h, err := newBareHost(k)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { h.Close() })
 	return h
+}
+
+// newBareHost is a home, node or stranger of key k: TCP and Noise only, no
+// listener, no resource manager, as relay/load_test.go's clients.
+func newBareHost(k *keys.PeerKey) (host.Host, error) {
+	return libp2p.New(libp2p.Identity(k.Libp2pPrivKey()), libp2p.NoListenAddrs, libp2p.NoTransports, libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New), libp2p.ResourceManager(&network.NullResourceManager{}), libp2p.DisableMetrics())
 }

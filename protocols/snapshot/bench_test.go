@@ -27,14 +27,14 @@ func BenchmarkCachedFetchVsDirectStream(b *testing.B) {
 		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
 			alice, bob := newOwner(b, "alice"), newReader(b, "bob")
 			c := startCache(b, allowList{alice.k.ID(): true}, nil)
-			s := alice.seal(b, newGen(3, int64(size)), "files/big", 1, bob.k.ID())
+			s := alice.seal(b, testkit.Stream(3, int64(size)), "files/big", 1, bob.k.ID())
 			if err := alice.push(b, c, s); err != nil {
 				b.Fatal(err)
 			}
 			tok := alice.token(b, bob.k.ID(), "files/*", capability.Params{Expiry: time.Now().Add(6 * time.Hour)}).Bytes()
 			alice.h.Close()
 			plain := make([]byte, size)
-			newGen(3, int64(size)).Read(plain)
+			testkit.Stream(3, int64(size)).Read(plain)
 			c.h.SetStreamHandler(rawProto, func(st network.Stream) {
 				for off := 0; off < len(plain); off += 1 << 20 {
 					if _, err := st.Write(plain[off:min(off+1<<20, len(plain))]); err != nil {

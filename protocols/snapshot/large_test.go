@@ -6,45 +6,21 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os/exec"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 	"io"
-	"math/rand/v2"
 	"os"
+	"os/exec"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/testkit"
 )
-
-// genReader is n pseudo-random bytes, made as they are read.
-type genReader struct {
-	r *rand.ChaCha8
-	n int64
-}
-
-func newGen(seed byte, n int64) *genReader {
-	return &genReader{r: rand.NewChaCha8([32]byte{seed}), n: n}
-}
-
-func (g *genReader) Read(p []byte) (int, error) {
-	if g.n == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > g.n {
-		p = p[:g.n]
-	}
-	g.r.Read(p)
-	g.n -= int64(len(p))
-	return len(p), nil
-}
 
 // memPeak samples the live heap every millisecond and reads the kernel's
 // peak RSS (reset at the start through /proc/self/clear_refs), each above
@@ -54,12 +30,6 @@ type memPeak struct {
 	rssBase            int64
 	stop               chan struct{}
 	wg                 sync.WaitGroup
-}
-
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
 }
 
 // procKiB reads a "Name: N kB" line of /proc/self/status; -1 if absent.
@@ -79,7 +49,7 @@ func procKiB(name string) int64 {
 
 func startMemPeak() *memPeak {
 	runtime.GC()
-	m := &memPeak{heapBase: heapBytes(), stop: make(chan struct{})}
+	m := &memPeak{heapBase: testkit.HeapBytes(), stop: make(chan struct{})}
 	if os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil {
 		m.rssBase = procKiB("VmRSS")
 	} else {
@@ -91,7 +61,7 @@ func startMemPeak() *memPeak {
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
 		for {
-			if v := heapBytes(); v > m.heapPeak {
+			if v := testkit.HeapBytes(); v > m.heapPeak {
 				m.heapPeak = v
 			}
 			select {
@@ -133,7 +103,7 @@ func Test100MiBFromTheCacheWithBoundedMemory(t *testing.T) {
 	alice, bob := newOwner(t, "alice"), newReader(t, "bob")
 	c := startCache(t, allowList{alice.k.ID(): true}, nil)
 	want := sha256.New()
-	s := alice.seal(t, io.TeeReader(newGen(7, size), want), "files/big", 1, bob.k.ID())
+	s := alice.seal(t, io.TeeReader(testkit.Stream(7, size), want), "files/big", 1, bob.k.ID())
 	if err := alice.push(t, c, s); err != nil {
 		t.Fatal(err)
 	}

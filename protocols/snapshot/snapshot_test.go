@@ -163,7 +163,7 @@ func TestTheCacheTakesPushesOnlyFromTheOwnerItServes(t *testing.T) {
 	// than the stream's window (16 MiB) gets its answer well inside
 	// FrameTimeout, which it would wait out if the pusher read the reply
 	// only after sending everything.
-	ms := mallory.seal(t, newGen(5, 24<<20), "junk/a", 1)
+	ms := mallory.seal(t, testkit.Stream(5, 24<<20), "junk/a", 1)
 	testkit.Connect(t, mallory.h, c.h)
 	early, cancel := context.WithTimeout(ctx, FrameTimeout*2/3)
 	defer cancel()
