@@ -60,6 +60,7 @@ func (n *Node) cancelBackups() {
 // hold a key derived from the master key the lock wipes).
 func (n *Node) Lock(ctx context.Context) error {
 	n.cancelBackups()
+	n.sleeper.Forget(ctx) // the resume window ends too
 	return n.Offline.Lock(ctx)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ocmt/mesh/internal/grantee"
+	"github.com/ocmt/mesh/node/localapi"
 )
 
 // Using a grant another node issued to this one is internal/grantee's
@@ -13,10 +14,15 @@ import (
 // asked, nothing refused.
 var ErrUnreachable = grantee.ErrUnreachable
 
-// Fetch implements localapi.Backend: `mesh get HANDLE/PATH`. One's own
-// handle reads from the vault (audited).
+// Fetch reads HANDLE/PATH and returns its bytes (Get, owner or cache).
 func (n *Node) Fetch(ctx context.Context, remote string) ([]byte, error) {
 	return n.grantee.Fetch(ctx, remote)
+}
+
+// Get implements localapi.Backend: `mesh get HANDLE/PATH`. One's own
+// handle reads from the vault (audited).
+func (n *Node) Get(ctx context.Context, req localapi.FetchRequest) (localapi.Fetched, error) {
+	return n.grantee.Get(ctx, req)
 }
 
 // PutRemote implements localapi.Backend: `mesh put HANDLE/PATH` writes an

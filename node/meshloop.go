@@ -102,7 +102,8 @@ func (n *Node) startJobs(log *slog.Logger) {
 		}
 	}})
 	n.grantee = grantee.New(grantee.Config{Host: n.host, Net: n.net, Directory: n.resolver, Own: n.Offline, Handle: n.Handle,
-		Received: n.received, Revocations: n.rev.Set(), Unlocked: n.signer.unlocked, Retry: t.ownerRetry(), Logger: log, Now: n.now})
+		Received: n.received, Revocations: n.rev.Set(), Unlocked: n.signer.unlocked, Retry: t.ownerRetry(), Logger: log, Now: n.now,
+		Cache: n.startCache()})
 	n.post = delivery.New(delivery.Config{Host: n.host, Net: n.net, State: n.state, Self: n.signer.ID(), Revoked: n.rev.Set(), Audience: n.resolver.Audience,
 		Issued: n.issued, Open: n.signer.OpenMailWhileLocked, Delivered: n.metrics.Delivered, Received: n.noticeChange,
 		Now: n.now, Logger: log})

@@ -21,8 +21,18 @@ func (needsNode) Share(context.Context, localapi.ShareRequest) (localapi.ShareRe
 	return localapi.ShareResult{}, ErrNeedsNode
 }
 
-// Fetch implements localapi.Backend: refused without a node.
-func (needsNode) Fetch(context.Context, string) ([]byte, error) { return nil, ErrNeedsNode }
+// Get implements localapi.Backend: refused without a node.
+func (needsNode) Get(context.Context, localapi.FetchRequest) (localapi.Fetched, error) {
+	return localapi.Fetched{}, ErrNeedsNode
+}
+
+// Hibernate implements localapi.Backend: refused without a node.
+func (needsNode) Hibernate(context.Context) (int, error) { return 0, ErrNeedsNode }
+
+// SnapshotPush implements localapi.Backend: refused without a node.
+func (needsNode) SnapshotPush(context.Context, string) ([]localapi.Snapshot, error) {
+	return nil, ErrNeedsNode
+}
 
 // ListRemote implements localapi.Backend: refused without a node.
 func (needsNode) ListRemote(context.Context, string) ([]string, error) { return nil, ErrNeedsNode }

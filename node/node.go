@@ -18,8 +18,10 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/cached"
 	"github.com/ocmt/mesh/internal/delivery"
 	"github.com/ocmt/mesh/internal/grantee"
+	"github.com/ocmt/mesh/internal/hibernate"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/homehost"
 	"github.com/ocmt/mesh/internal/idlelock"
@@ -83,6 +85,12 @@ type Config struct {
 	// "auto-lock (idle)". Zero means DefaultLockAfter (30 min); negative
 	// disables it.
 	LockAfter time.Duration
+	// HibernateAfter, when positive, hibernates the node (Hibernate) once
+	// nothing used it for that long. Default 0: never.
+	HibernateAfter time.Duration
+	// ResumeWindow is how long a node that hibernated unlocked may come
+	// back unlocked; 0 is hibernate.DefaultWindow (12 h), negative never.
+	ResumeWindow time.Duration
 	// MetricsAddr, when set, serves Prometheus metrics (metadata only:
 	// internal/nodemetrics) at http://ADDR/metrics; Node.MetricsAddr says
 	// where, for port 0. Default: off.
@@ -114,6 +122,9 @@ type Node struct {
 	metrics   *nodemetrics.Metrics
 	idle      *idlelock.Lock
 	shares    *sharestore.Store
+	cache     *cached.Owner
+	sleeper   *hibernate.Sleeper
+	reserved  chan struct{} // a relay reservation was taken
 
 	mu          sync.Mutex
 	metricsSrv  *http.Server
@@ -143,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	cfg.Timings.fill()
-	n := &Node{cfg: cfg}
+	n := &Node{cfg: cfg, reserved: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -171,8 +182,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	mcfg.Host = n.host
+	n.startSleeper(ctx, &mcfg) // a woken node unlocks before it reserves
 	if err := n.startMesh(ctx, budget, mcfg); err != nil {
 		return nil, err
+	}
+	if d := cfg.HibernateAfter; d > 0 {
+		n.net.Go(func(ctx context.Context) { n.sleeper.WatchIdle(ctx, d, n.idle.LastUse) })
 	}
 	if cfg.MetricsAddr != "" {
 		if n.metricsSrv, n.metricsAddr, err = n.metrics.Serve(cfg.MetricsAddr, cfg.Logger); err != nil {
@@ -211,7 +226,12 @@ func (n *Node) meshConfig() (meshnet.Config, connmgr.ConnectionGater, error) {
 		gater = meshnet.Firewall(p2phost.IDs(boots, relays))
 	}
 	return meshnet.Config{Bootstrap: boots, Relays: relays, RelayTokens: relayTokens, DHTStore: namespace.Wrap(n.store, store.MeshDHT),
-		Logger: cfg.Logger, Now: cfg.Now, Timings: cfg.Timings.Mesh}, gater, nil
+		Logger: cfg.Logger, Now: cfg.Now, Timings: cfg.Timings.Mesh, OnReserve: func(peer.ID) {
+			select {
+			case n.reserved <- struct{}{}:
+			default:
+			}
+		}}, gater, nil
 }
 
 // relayTokens parses Config.RelayTokens, refusing one made for another peer.

@@ -47,6 +47,9 @@ type Offline struct {
 	// used, when set (Options.OnVaultUse), is called by every operation
 	// that uses the vault: a running node's idle clock.
 	used func()
+	// onResource, when set, hears of every resource written or deleted:
+	// a running node's cached tier.
+	onResource func(path string)
 	// st is the store Open opened (nil for an Offline inside tests that
 	// build one on another datastore): backups snapshot it.
 	st *store.Store
@@ -73,14 +76,14 @@ type Options struct {
 }
 
 // Open opens the identity and the vault in h, locked. When another process
-// holds the store, it waits up to storeLockWait for it (parallel commands
+// holds the store, it waits up to store.LockWait for it (parallel commands
 // without a node take turns), then fails.
 func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 	pk, err := home.LoadIdentity(h)
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, h)
+	st, err := store.OpenHome(ctx, string(h))
 	if err != nil {
 		pk.Wipe()
 		return nil, err
@@ -102,28 +105,13 @@ func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 	return o, nil
 }
 
-// openStore opens h's store (openStoreWaiting), with Open's words for
-// its errors.
-func openStore(ctx context.Context, h Home) (*store.Store, error) {
-	st, err := openStoreWaiting(ctx, h)
-	switch {
-	case err == nil:
-		return st, nil
-	case store.Busy(err): // a node, or another command opening the vault directly
-		return nil, fmt.Errorf("%s is in use by another mesh process (a node that is starting or stopping, or another command); retry, or start `mesh node` so commands share it", h)
-	case errors.Is(err, store.ErrDiskFull):
-		return nil, err // says what is free and what is needed
-	}
-	return nil, fmt.Errorf("%w (is a mesh node using %s?)", err, h)
-}
-
 // KeyParams reads the password parameters of h's vault (its wrap's salt
 // and KDF: not secret), holding the store only for that read. A command
 // that opens the vault itself derives the password's key from them
 // (vault.KeyParams.Derive: the Argon2id run) before Open takes the store
 // for its work, and unlocks with UnlockPrepared: so commands run in
 // parallel without a node hold the store for their work only, never for a
-// KDF run, and take turns within storeLockWait. The wrap stays in the
+// KDF run, and take turns within store.LockWait. The wrap stays in the
 // store: if it changed between the two opens (a new password), the unlock
 // derives again. Errors are Open's.
 func KeyParams(ctx context.Context, h Home) (vault.KeyParams, error) {
@@ -132,7 +120,7 @@ func KeyParams(ctx context.Context, h Home) (vault.KeyParams, error) {
 		return vault.KeyParams{}, err
 	}
 	pk.Wipe()
-	st, err := openStore(ctx, h)
+	st, err := store.OpenHome(ctx, string(h))
 	if err != nil {
 		return vault.KeyParams{}, err
 	}
@@ -141,27 +129,6 @@ func KeyParams(ctx context.Context, h Home) (vault.KeyParams, error) {
 		err = cerr
 	}
 	return p, err
-}
-
-// openStoreWaiting opens h's store, waiting while another short-lived
-// mesh process holds its lock. The wait is in real time (a timer), not on
-// the node's clock: it is about another process.
-func openStoreWaiting(ctx context.Context, h Home) (*store.Store, error) {
-	giveUp := time.NewTimer(storeLockWait)
-	defer giveUp.Stop()
-	for {
-		st, err := store.Open(h.StorePath())
-		if !store.Busy(err) {
-			return st, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-giveUp.C:
-			return nil, err
-		case <-time.After(storeLockPoll):
-		}
-	}
 }
 
 func newOffline(ctx context.Context, h Home, st ds.Batching, opts Options) (*Offline, error) {

@@ -35,10 +35,11 @@ func TestWithoutANodeMeshOperationsNeedOne(t *testing.T) {
 	ctx := context.Background()
 	o := openOffline(t)
 	for name, err := range map[string]error{
-		"share":       func() error { _, err := o.Share(ctx, localapi.ShareRequest{}); return err }(),
-		"fetch":       func() error { _, err := o.Fetch(ctx, "bob/x"); return err }(),
-		"list remote": func() error { _, err := o.ListRemote(ctx, "bob"); return err }(),
-		"revoke":      func() error { _, err := o.Revoke(ctx, "01234567"); return err }(),
+		"share":         func() error { _, err := o.Share(ctx, localapi.ShareRequest{}); return err }(),
+		"fetch":         func() error { _, err := o.Get(ctx, localapi.FetchRequest{Remote: "bob/x"}); return err }(),
+		"snapshot push": func() error { _, err := o.SnapshotPush(ctx, ""); return err }(),
+		"list remote":   func() error { _, err := o.ListRemote(ctx, "bob"); return err }(),
+		"revoke":        func() error { _, err := o.Revoke(ctx, "01234567"); return err }(),
 	} {
 		if !errors.Is(err, ErrNeedsNode) {
 			t.Errorf("%s without a node: %v, want ErrNeedsNode", name, err)

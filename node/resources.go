@@ -26,7 +26,16 @@ func (o *Offline) PutResource(ctx context.Context, path string, data []byte) err
 	if len(data) > share.MaxData {
 		return fmt.Errorf("%w: a resource holds at most %d MiB", vault.ErrTooLarge, share.MaxData>>20)
 	}
-	return o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: o.actor, Op: OpResourceWrite, Target: string(p)})
+	err = o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: o.actor, Op: OpResourceWrite, Target: string(p)})
+	o.changed(string(p), err)
+	return err
+}
+
+// changed tells the cached tier of a resource written or deleted.
+func (o *Offline) changed(path string, err error) {
+	if err == nil && o.onResource != nil {
+		o.onResource(path)
+	}
 }
 
 // GetResource implements localapi.Backend: one of this node's own resources.
@@ -43,8 +52,9 @@ func (o *Offline) RemoveResource(ctx context.Context, path string) error {
 	if err != nil {
 		return words.BadPath(path, err, false)
 	}
-	return words.NotFound(o.vault.Delete(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: o.actor, Op: OpResourceDelete, Target: string(p)}),
-		"resource", string(p), "mesh ls")
+	err = o.vault.Delete(ctx, vault.NSResources, string(p), vault.AuditEntry{Actor: o.actor, Op: OpResourceDelete, Target: string(p)})
+	o.changed(string(p), err)
+	return words.NotFound(err, "resource", string(p), "mesh ls")
 }
 
 // ListResources implements localapi.Backend.

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/internal/words"
-	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -42,44 +39,14 @@ func (n *Node) Revoke(ctx context.Context, shareOrToken string) (string, error) 
 	if err := n.rev.Revoke(ctx, rev); err != nil {
 		return "", errors.Join(errors.New("not revoked"), err)
 	}
+	n.cache.Changed(string(tok.Resource())) // the next snapshots leave its audience out
 	return tok.ID().String(), nil
 }
 
 // findToken resolves a share ID (or prefix) among issued and received
-// grants, or parses token text.
+// grants, or parses token text (internal/revstatus).
 func (n *Node) findToken(ctx context.Context, s string) (*capability.Token, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, capability.TextPrefix) {
-		tok, err := capability.Parse(s)
-		if err != nil {
-			return nil, words.BadToken("the token", s, err)
-		}
-		return tok, nil
-	}
-	if len(s) < 8 {
-		return nil, fmt.Errorf("share ID %q is too short (give at least 8 hex digits)", s)
-	}
-	gs, err := n.issued(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := n.received(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var found []localapi.Grant
-	for _, g := range append(gs, rs...) {
-		if strings.HasPrefix(g.ID, s) {
-			found = append(found, g)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return nil, words.Say(vault.ErrNotFound, "you have no share %s (see mesh shares and mesh shared)", s)
-	case 1:
-		return capability.Parse(found[0].Token)
-	}
-	return nil, fmt.Errorf("share ID %s is ambiguous; give more digits", s)
+	return n.revs.FindToken(ctx, n.state, s)
 }
 
 // revokedBy names who revoked a token and when, for refusals.

@@ -306,8 +306,8 @@ func TestTakenHandleShowsInStatus(t *testing.T) {
 	})
 }
 
-// TestOfflineOwnerIsNamedAsOffline: reading from an owner whose node is
-// down says so in words, not as a dial error.
+// TestOfflineOwnerIsNamedAsOffline: reading live (mesh get --live) from
+// an owner whose node is down says so in words, not as a dial error.
 func TestOfflineOwnerIsNamedAsOffline(t *testing.T) {
 	ctx := context.Background()
 	m, alice, bob := startAliceAndBob(t)
@@ -317,7 +317,7 @@ func TestOfflineOwnerIsNamedAsOffline(t *testing.T) {
 	waitFor(t, "the relay drops alice's reservation", func() bool {
 		return m.relay.Host.Network().Connectedness(alice.host.ID()) != network.Connected
 	})
-	_, err := bob.Fetch(ctx, "alice/calendar/work")
+	_, err := bob.Get(ctx, localapi.FetchRequest{Remote: "alice/calendar/work", Live: true})
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "alice's node is offline") {
 		t.Fatalf("reading from an offline owner: %v", err)
 	}

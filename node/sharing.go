@@ -40,6 +40,7 @@ func (n *Node) Share(ctx context.Context, req localapi.ShareRequest) (localapi.S
 	if err := n.state.Issue(ctx, g, e); err != nil {
 		return localapi.ShareResult{}, err
 	}
+	n.cache.Changed(string(params.Resource))
 	out := localapi.ShareResult{ID: tok.ID().Short(), Audience: rec.Peer.String(), Expiry: g.Expiry}
 	via, err := n.post.Send(ctx, g, tok, rec)
 	if err != nil {
@@ -64,19 +65,9 @@ const Shareable = capability.Read | capability.List | capability.Write | capabil
 // received from that owner, never outliving it.
 func (n *Node) shareParams(ctx context.Context, req localapi.ShareRequest) (*directory.Record, capability.Params, error) {
 	var p capability.Params
-	res, err := capability.ParsePattern(req.Path)
+	res, acts, err := words.GrantParams("a share", req.Path, req.Can, req.ValidFor, Shareable)
 	if err != nil {
-		return nil, p, words.BadPath(req.Path, err, true)
-	}
-	acts, err := capability.ParseActions(req.Can)
-	if err != nil {
-		return nil, p, words.BadActions(req.Can, err, Shareable)
-	}
-	if extra := acts &^ Shareable; extra != 0 {
-		return nil, p, fmt.Errorf("a share can allow %s; %s is not something home nodes serve", words.ActionList(Shareable), words.ActionList(extra))
-	}
-	if err := capability.CheckLifetime(req.ValidFor); err != nil {
-		return nil, p, words.BadLifetime(req.ValidFor, err)
+		return nil, p, err
 	}
 	rec, err := n.resolver.Resolve(ctx, req.With)
 	if err != nil {

@@ -1,16 +1,24 @@
 package node
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/cached"
 	"github.com/ocmt/mesh/internal/keys"
+	"github.com/ocmt/mesh/internal/resume"
+	"github.com/ocmt/mesh/internal/snapshot"
 	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/protocols/grant"
+	protosnap "github.com/ocmt/mesh/protocols/snapshot"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -67,6 +75,38 @@ func (s *Signer) SignRecordWhileLocked(r directory.Record) (*directory.SignedRec
 // (it is bound to this node's peer ID).
 func (s *Signer) OpenMailWhileLocked(sealed []byte, now time.Time) (*grant.Received, error) {
 	return grant.OpenMail(&s.key, sealed, now)
+}
+
+// sealSnapshot seals a snapshot of one of the node's resources
+// (internal/cached).
+func (s *Signer) sealSnapshot(ctx context.Context, src []byte, opt snapshot.Options, sink snapshot.BlockSink) (*snapshot.Sealed, error) {
+	if err := s.unlocked(); err != nil {
+		return nil, err
+	}
+	return snapshot.Seal(ctx, &s.key, bytes.NewReader(src), opt, sink)
+}
+
+// fetchSnapshot reads, with h, snapshots sealed to this node from relays'
+// caches, recording the versions seen in st: a locked node uses no
+// capability it holds.
+func (s *Signer) fetchSnapshot(h host.Host, st snapshot.State) cached.FetchFunc {
+	return func(ctx context.Context, cache, owner peer.ID, res string, tok []byte, dst io.Writer) (*protosnap.Fetched, error) {
+		if err := s.unlocked(); err != nil {
+			return nil, err
+		}
+		return protosnap.Fetch(ctx, h, cache, &s.key, owner, res, tok, st, dst)
+	}
+}
+
+// resumer prepares and opens the resume file at path (internal/resume),
+// with the node's key and vault.
+func (s *Signer) resumer(path string, now func() time.Time) (prepare func(context.Context, time.Time) ([]byte, error), open func(context.Context, []byte) error) {
+	return func(ctx context.Context, until time.Time) ([]byte, error) {
+			return resume.Prepare(ctx, s.vault, &s.key, path, until)
+		},
+		func(ctx context.Context, half []byte) error {
+			return resume.Resume(ctx, s.vault, &s.key, path, half, now())
+		}
 }
 
 // hostKey is the libp2p identity of the node's host (a copy).

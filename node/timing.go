@@ -53,16 +53,6 @@ const (
 	DefaultLockAfter = 30 * time.Minute
 )
 
-// storeLockWait is how long a command opening the vault directly waits
-// for another one (pebble's lock is exclusive) before giving up;
-// storeLockPoll is how often it tries again meanwhile. (The timeouts of
-// the node's jobs are with them: internal/presence, delivery, resolve,
-// homehost, nodemetrics.)
-const (
-	storeLockWait = 10 * time.Second
-	storeLockPoll = 25 * time.Millisecond
-)
-
 // ownerRetry is how reading or listing an owner's resources retries
 // transport failures: four attempts, pausing OwnerRetry, then twice and
 // three times that.

@@ -55,19 +55,9 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	if err != nil {
 		return "", err
 	}
-	res, err := capability.ParsePattern(req.Resource)
+	res, acts, err := words.GrantParams("a token", req.Resource, req.Actions, req.ValidFor, Shareable)
 	if err != nil {
-		return "", words.BadPath(req.Resource, err, true)
-	}
-	acts, err := capability.ParseActions(req.Actions)
-	if err != nil {
-		return "", words.BadActions(req.Actions, err, Shareable)
-	}
-	if extra := acts &^ Shareable; extra != 0 {
-		return "", fmt.Errorf("a token can allow %s; %s is not something home nodes serve", words.ActionList(Shareable), words.ActionList(extra))
-	}
-	if err := capability.CheckLifetime(req.ValidFor); err != nil {
-		return "", words.BadLifetime(req.ValidFor, err)
+		return "", err
 	}
 	now := o.now()
 	p := capability.Params{Audience: aud, Resource: res, Actions: acts, NotBefore: now, Expiry: now.Add(req.ValidFor), MaxUses: req.MaxUses}

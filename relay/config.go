@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -129,6 +130,11 @@ type Config struct {
 	// service by ResourceManager; it caps the number of concurrent circuits
 	// at MaxRelayMemory / (2×BufferSize) (8192 with the defaults). Default 1 GiB.
 	MaxRelayMemory int64
+
+	// OnReserve, when set, is called (on its own goroutine) each time a
+	// peer is granted or refreshes a reservation: a wake waiting for that
+	// peer can be answered (protocols/wake). Default none.
+	OnReserve func(peer.ID)
 
 	// Audit receives the metadata-only audit log, one JSON object per line,
 	// or, when it implements AuditRecorder, one AuditRecord per call.

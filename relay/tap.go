@@ -204,6 +204,9 @@ func (t *tapStream) answered() {
 	}
 	if req.GetType() == pbv2.HopMessage_RESERVE {
 		t.svc.protect.reserved(t.src, t.svc.cfg.ReservationTTL)
+		if f := t.svc.cfg.OnReserve; f != nil {
+			go f(t.src)
+		}
 		return
 	}
 	if req.GetType() != pbv2.HopMessage_CONNECT {

@@ -221,6 +221,7 @@ func newRelayCmd(g *globals) *cobra.Command {
 	var f infraFlags
 	var private bool
 	var cacheMax int64
+	var wk wakeFile
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run a circuit relay for registered home nodes (forwards only end-to-end encrypted streams)",
@@ -231,7 +232,20 @@ peer key, into which mesh relay grant and revoke write too (give them the
 same --audit or --config): mesh relay audit prints and verifies it.
 It caches the sealed snapshots (ciphertext only) that the homes holding a
 reservation on it push, for their grantees to fetch with a token while the
-owner sleeps: --cache-max-bytes bounds the cache, 0 turns it off.`,
+owner sleeps: --cache-max-bytes bounds the cache, 0 turns it off.
+
+Homes that hibernate (mesh hibernate, mesh node --hibernate-after) tell it
+first. A grantee with a valid share from such a home can ask the relay to
+wake it: the relay runs the hook you configure, never one a peer chooses,
+once per burst of requests, and answers them when the home is back.
+--wake-exec 'CMD ARG...' runs a command on this host, split into
+arguments without a shell, with {handle} and {peer} replaced inside
+arguments (e.g. 'mesh node --home /homes/{handle} --relay ...'); it is
+started in the background with its output in this relay's log.
+--wake-webhook URL posts {handle, peer, relay, time} to an orchestrator,
+signed with the relay's key (header X-Ocmt-Signature). The config file's
+wake section also takes exec_for (a command per handle) and supervisor
+(a peer running mesh supervise).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fc, cfg, err := f.load(cmd, g.Home())
@@ -244,11 +258,21 @@ owner sleeps: --cache-max-bytes bounds the cache, 0 turns it off.`,
 			if cmd.Flags().Changed("cache-max-bytes") {
 				fc.CacheMaxBytes = &cacheMax
 			}
+			if cmd.Flags().Changed("wake-exec") {
+				fc.Wake.Exec = wk.Exec
+			}
+			if cmd.Flags().Changed("wake-webhook") {
+				fc.Wake.Webhook = wk.Webhook
+			}
+			if cmd.Flags().Changed("wake-ttl") {
+				fc.Wake.TTL = wk.TTL
+			}
 			if len(fc.Bootstrap) == 0 {
 				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
 			}
 			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{Config: cfg, Bootstrap: fc.Bootstrap, Relay: fc.relayConfig(),
-				DirectoryLookupRate: fc.DirectoryLookupRate, CacheMaxBytes: fc.cacheMaxBytes()})
+				DirectoryLookupRate: fc.DirectoryLookupRate, CacheMaxBytes: fc.cacheMaxBytes(),
+				Wake: infra.WakeConfig{Exec: fc.Wake.Exec, ExecFor: fc.Wake.ExecFor, Webhook: fc.Wake.Webhook, Supervisor: fc.Wake.Supervisor, TTL: time.Duration(fc.Wake.TTL)}})
 			if err != nil {
 				return err
 			}
@@ -263,6 +287,9 @@ owner sleeps: --cache-max-bytes bounds the cache, 0 turns it off.`,
 	cmd.Flags().BoolVar(&private, "allow-private-addrs", false, "let reservations carry private and loopback addresses (private networks, tests)")
 	cmd.Flags().Int64Var(&cacheMax, "cache-max-bytes", blockcache.DefaultMaxBytes,
 		"bytes of sealed snapshots the relay caches for the homes it serves (0: no cache, the snapshot protocol is not served)")
+	cmd.Flags().StringVar(&wk.Exec, "wake-exec", "", "command that wakes a hibernating home, {handle} and {peer} replaced (no shell)")
+	cmd.Flags().StringVar(&wk.Webhook, "wake-webhook", "", "orchestrator URL to POST a signed wake request to")
+	durationVar(cmd.Flags(), (*time.Duration)(&wk.TTL), "wake-ttl", 0, "how long a wake request waits for the home (default 1m)")
 	return cmd
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"time"
@@ -9,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/ocmt/mesh/internal/hibernate"
+	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/node"
 )
 
@@ -17,7 +21,7 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 func newNodeCmd(g *globals) *cobra.Command {
 	var flags nodeFile
 	var configPath string
-	var lockAfter time.Duration
+	var lockAfter, hibernateAfter, resumeWindow time.Duration
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run the home node (libp2p host and local API) until interrupted",
@@ -29,6 +33,15 @@ with the vault locked: run mesh unlock.
 
 Flags override the config file (--config, see configs/node.yaml, which has
 a field for every flag).
+
+--hibernate-after D makes the node hibernate once nothing used it for D:
+it pushes its pending snapshots, tells its relays, and exits. A relay
+configured to (mesh relay --wake-exec) starts it again when someone with
+a share asks for it; mesh get shows "waking alice…". A node that
+hibernated unlocked comes back unlocked within --resume-window (12h):
+its master key waits in the home wrapped under a key split in two, one
+half in the home and one at the relay, sealed to this node; mesh lock
+ends the window.
 
 The vault locks itself when nothing used it for --lock-after (default 30m;
 0 never): no command that needed it (secrets, resources, sharing, signing)
@@ -74,6 +87,12 @@ locked. Counts and states only, never a name, a path or a value.`,
 			if set("lock-after") || fc.LockAfter == nil {
 				fc.LockAfter = (*yamlDuration)(&lockAfter)
 			}
+			if set("hibernate-after") {
+				fc.HibernateAfter = yamlDuration(hibernateAfter)
+			}
+			if set("resume-window") || fc.ResumeWindow == nil {
+				fc.ResumeWindow = (*yamlDuration)(&resumeWindow)
+			}
 			level := slog.LevelWarn
 			if fc.Verbose {
 				level = slog.LevelInfo
@@ -81,13 +100,19 @@ locked. Counts and states only, never a name, a path or a value.`,
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			n, err := node.Start(cmd.Context(), node.Config{Home: g.Home(), Listen: fc.Listen, Logger: log,
 				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: fc.Handle, Firewall: fc.Firewall, RelayTokens: fc.RelayTokens,
-				LockAfter: nodeLockAfter(time.Duration(*fc.LockAfter)), MetricsAddr: fc.Metrics})
+				LockAfter: nodeLockAfter(time.Duration(*fc.LockAfter)), MetricsAddr: fc.Metrics,
+				HibernateAfter: time.Duration(fc.HibernateAfter), ResumeWindow: nodeLockAfter(time.Duration(*fc.ResumeWindow))})
 			if err != nil {
 				return err
 			}
 			defer n.Close()
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "mesh node %s ready (vault locked; run `mesh unlock`)\n", n.ID())
+			st, _ := n.Status(cmd.Context())
+			if st.Locked {
+				fmt.Fprintf(out, "mesh node %s ready (vault locked; run `mesh unlock`)\n", n.ID())
+			} else {
+				fmt.Fprintf(out, "mesh node %s ready (woken: unlocked until the resume window ends)\n", n.ID())
+			}
 			for _, a := range n.Addrs() {
 				fmt.Fprintf(out, "listening on %s\n", a)
 			}
@@ -95,8 +120,12 @@ locked. Counts and states only, never a name, a path or a value.`,
 			if m := n.MetricsAddr(); m != "" {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", m)
 			}
-			<-cmd.Context().Done()
-			fmt.Fprintln(out, "stopping")
+			select {
+			case <-cmd.Context().Done():
+				fmt.Fprintln(out, "stopping")
+			case <-n.Hibernated():
+				fmt.Fprintln(out, "hibernated: the relays will wake this node when someone asks for it")
+			}
 			return nil
 		},
 	}
@@ -109,6 +138,8 @@ locked. Counts and states only, never a name, a path or a value.`,
 	f.BoolVar(&flags.Firewall, "firewall", false, "refuse inbound direct connections except from bootstrap and relay peers (as behind NAT)")
 	f.StringVar(&flags.Metrics, "metrics", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (port 0 picks one; default off)")
 	durationVar(f, &lockAfter, "lock-after", node.DefaultLockAfter, "lock the vault after this long unused; 0 never")
+	durationVar(f, &hibernateAfter, "hibernate-after", 0, "hibernate after this long unused: tell the relays, which can wake it, and exit; 0 never")
+	durationVar(f, &resumeWindow, "resume-window", hibernate.DefaultWindow, "a node hibernated unlocked comes back unlocked if woken within this; 0 always locked")
 	f.StringVar(&configPath, "config", "", "YAML config file (see configs/node.yaml)")
 	f.BoolVarP(&flags.Verbose, "verbose", "v", false, "log more (to stderr)")
 	return cmd
@@ -121,4 +152,57 @@ func nodeLockAfter(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+func newHibernateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "hibernate",
+		Short: "Put the running node to sleep now: its relays can wake it when someone asks",
+		Long: `Push pending snapshots, tell the relays this node holds reservations on
+that it hibernates, and stop the node. Someone you shared with reads what
+is cached without waking it; a request that needs the node (mesh get
+--live, or anything not cached) wakes it through the relay, if the
+relay's operator configured a wake hook. If the vault is unlocked, the
+woken node comes back unlocked within its resume window (mesh node
+--resume-window, 12h); mesh lock before hibernating makes it come back
+locked.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := g.open(cmd, needNode)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			n, err := b.Hibernate(cmd.Context())
+			if err != nil {
+				return err
+			}
+			// Return once the node has let go of its folder: what runs
+			// next finds it asleep, not stopping.
+			if !waitFor(30*time.Second, func() bool {
+				_, err := os.Stat(g.Home().SocketPath()) // removed once the node has closed
+				_, alive := home.Holder(g.Home())
+				return errors.Is(err, fs.ErrNotExist) || !alive
+			}) {
+				return errors.New("the node took the hibernation but has not stopped after 30s; see its log")
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "hibernated: %d relay(s) will wake this node when someone asks for it\n", n)
+			return nil
+		},
+	}
+}
+
+// waitFor checks cond every 50 ms until it holds (true) or within has
+// passed (false).
+func waitFor(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-t.C
+	}
+	return true
 }

@@ -20,7 +20,20 @@ type nodeFile struct {
 	Metrics     string   `yaml:"metrics"`
 	// LockAfter is --lock-after; nil when the file does not set it.
 	LockAfter *yamlDuration `yaml:"lock_after"`
-	Verbose   bool          `yaml:"verbose"`
+	// HibernateAfter is --hibernate-after (0: never); ResumeWindow is
+	// --resume-window (nil: the default).
+	HibernateAfter yamlDuration  `yaml:"hibernate_after"`
+	ResumeWindow   *yamlDuration `yaml:"resume_window"`
+	Verbose        bool          `yaml:"verbose"`
+}
+
+// wakeFile is relay.yaml's wake section (infra.WakeConfig).
+type wakeFile struct {
+	Exec       string            `yaml:"exec"`
+	ExecFor    map[string]string `yaml:"exec_for"`
+	Webhook    string            `yaml:"webhook"`
+	Supervisor string            `yaml:"supervisor"`
+	TTL        yamlDuration      `yaml:"ttl"`
 }
 
 // infraFile is configs/bootstrap.yaml and configs/relay.yaml.
@@ -50,6 +63,8 @@ type infraFile struct {
 	// CacheMaxBytes (relay) caps the relay's snapshot cache; unset takes
 	// the default (1 GiB), 0 or less keeps no cache (infra.RelayConfig).
 	CacheMaxBytes *int64 `yaml:"cache_max_bytes"`
+	// Wake (relay) says how the relay wakes hibernating homes.
+	Wake wakeFile `yaml:"wake"`
 	// The relay's limits: one field per relay.Config limit, same meaning,
 	// zero takes its default (configs/relay.yaml and docs/scaling.md list
 	// them; TestEveryRelayLimitIsConfigurable holds the three together).

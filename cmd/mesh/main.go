@@ -86,10 +86,10 @@ func newRoot() *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	add("start", newInitCmd(g), newNodeCmd(g), newUnlockCmd(g), newLockCmd(g), newStatusCmd(g), newIDCmd(g), newHandleCmd(g))
+	add("start", newInitCmd(g), newNodeCmd(g), newUnlockCmd(g), newLockCmd(g), newStatusCmd(g), newIDCmd(g), newHandleCmd(g), newHibernateCmd(g))
 	add("vault", newSecretCmd(g), newPasswdCmd(g), newAuditCmd(g), newBackupCmd(g), newRestoreCmd(g))
 	add("share", newPutCmd(g), newGetCmd(g), newLsCmd(g), newRmCmd(g), newShareCmd(g), newSharesCmd(g), newSharedCmd(g),
-		newRevokeCmd(g), newContactsCmd(g), newTokenCmd(g))
+		newRevokeCmd(g), newContactsCmd(g), newTokenCmd(g), newSnapshotCmd(g))
 	add("infra", newBootstrapCmd(g), newRelayCmd(g), newAddrsCmd(g), newDemoCmd(), newVersionCmd())
 	root.SetFlagErrorFunc(flagError)
 	root.SetHelpCommandGroupID("infra")

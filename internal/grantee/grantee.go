@@ -14,9 +14,12 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/cached"
 	"github.com/ocmt/mesh/internal/duration"
+	"github.com/ocmt/mesh/internal/hibernate"
 	"github.com/ocmt/mesh/internal/meshnet"
 	"github.com/ocmt/mesh/internal/meshstate"
+	"github.com/ocmt/mesh/internal/snapshot"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
@@ -62,6 +65,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// Cache reads an offline owner's snapshots from its relays. Default
+	// none: reads need the owner's node.
+	Cache *cached.Reader
 }
 
 // Client uses the grants one node holds.
@@ -148,18 +154,109 @@ func splitRemote(s string) (string, string, error) {
 	return h, p, nil
 }
 
-// Fetch reads HANDLE/PATH (mesh get). One's own handle reads from the
-// vault (Config.Own, audited).
+// Fetch reads HANDLE/PATH (mesh get) and returns its bytes.
 func (c *Client) Fetch(ctx context.Context, remote string) ([]byte, error) {
-	var data []byte
-	err := c.onOwner(ctx, remote, capability.Read, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) (err error) {
-		data, err = share.Read(ctx, c.cfg.Host, owner, tok, p)
+	f, err := c.Get(ctx, localapi.FetchRequest{Remote: remote})
+	return f.Data, err
+}
+
+// Get reads HANDLE/PATH: one's own handle from the vault (Config.Own,
+// audited), another's from its node, or, when that node cannot be
+// reached and req.Live is not set, from the cached copy at its relays.
+func (c *Client) Get(ctx context.Context, req localapi.FetchRequest) (localapi.Fetched, error) {
+	out := localapi.Fetched{Source: localapi.SourceOwner}
+	offline := func(ctx context.Context, rec *directory.Record, tok *capability.Token, p string, unreachable error) error {
+		if c.cfg.Cache != nil && !req.Live {
+			data, s, err := c.cfg.Cache.Read(ctx, rec, tok, p)
+			if err == nil {
+				out = localapi.Fetched{Data: data, Source: localapi.SourceCache, Relay: s.Relay.String(), Version: s.Version, Sealed: s.Created.UTC()}
+				return nil
+			}
+			if unreachable = c.explainCache(string(rec.Handle), unreachable, err); !errors.Is(unreachable, ErrUnreachable) {
+				return unreachable // the cache refused the token
+			}
+		}
+		if req.Wake {
+			return c.wakeAndRead(ctx, rec, tok, p, &out)
+		}
+		if req.Quick {
+			return unreachable
+		}
+		return c.readAgain(ctx, rec, tok, p, &out) // it may be re-reserving
+	}
+	err := c.onOwner(ctx, req.Remote, capability.Read, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) (err error) {
+		out.Data, err = share.Read(ctx, c.cfg.Host, owner, tok, p)
 		return err
 	}, func(p string) (err error) {
-		data, err = c.cfg.Own.GetResource(ctx, p)
+		out.Source = localapi.SourceOwn
+		out.Data, err = c.cfg.Own.GetResource(ctx, p)
+		return err
+	}, offline)
+	return out, err
+}
+
+// wakeAndRead wakes a hibernating owner through its relays, then reads
+// from it.
+func (c *Client) wakeAndRead(ctx context.Context, rec *directory.Record, tok *capability.Token, p string, out *localapi.Fetched) error {
+	handle := string(rec.Handle)
+	if err := hibernate.Wake(ctx, c.cfg.Host, rec, tok); err != nil {
+		if errors.Is(err, hibernate.ErrNotAsleep) {
+			if err := c.readAgain(ctx, rec, tok, p, out); !errors.Is(err, ErrUnreachable) {
+				return err // it was back, or answered
+			}
+			return words.Say(errors.Join(ErrUnreachable, err), "%s's node is offline and did not hibernate at its relays, so it cannot be woken; try again when it is back", handle)
+		}
+		var we *wire.Error
+		if errors.As(err, &we) && (we.Status == wire.Revoked || we.Status == wire.Expired || we.Status == wire.Forbidden) {
+			return words.Say(err, "%s's relay would not wake it for your share: %s", handle, words.Refusal(we.Message))
+		}
+		return words.Say(errors.Join(ErrUnreachable, err), "could not wake %s: %s", handle, words.Refusal(wireMessage(err)))
+	}
+	out.Source = localapi.SourceWoken
+	return c.readAgain(ctx, rec, tok, p, out)
+}
+
+// readAgain reads from the owner with the usual retries: after a wake,
+// or when a first quick attempt found it unreachable.
+func (c *Client) readAgain(ctx context.Context, rec *directory.Record, tok *capability.Token, p string, out *localapi.Fetched) error {
+	err := c.callOwner(ctx, rec, c.cfg.Retry, func(ctx context.Context) (err error) {
+		out.Data, err = share.Read(ctx, c.cfg.Host, rec.Peer, tok, p)
 		return err
 	})
-	return data, err
+	if err != nil {
+		return c.explain(ctx, string(rec.Handle), rec.Peer, err)
+	}
+	return nil
+}
+
+// wireMessage is a relay's message, or the error's text.
+func wireMessage(err error) string {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Message
+	}
+	return err.Error()
+}
+
+// explainCache words a cached read that failed after the owner could not
+// be reached: a refusal of the token is the answer, anything else adds
+// to "offline".
+func (c *Client) explainCache(handle string, unreachable, err error) error {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		switch we.Status {
+		case wire.Revoked:
+			return words.Say(errors.Join(capability.ErrRevoked, err), "%s's node is offline, and the cache at its relay refused your share as revoked", handle)
+		case wire.Expired:
+			return words.Say(errors.Join(capability.ErrExpired, err), "%s's node is offline, and the cache at its relay refused your share as expired", handle)
+		}
+	}
+	c.cfg.Logger.Info("cached read failed", "owner", handle, "err", err)
+	why := "no relay of theirs holds a copy you can read"
+	if errors.Is(err, snapshot.ErrRolledBack) || errors.Is(err, snapshot.ErrSwapped) || errors.Is(err, snapshot.ErrWrongSigner) {
+		why = "a relay's cached copy failed its checks (" + err.Error() + ")"
+	}
+	return fmt.Errorf("%w; %s", unreachable, why)
 }
 
 // Put writes an owner's resource HANDLE/PATH with a share that allows
@@ -167,7 +264,7 @@ func (c *Client) Fetch(ctx context.Context, remote string) ([]byte, error) {
 func (c *Client) Put(ctx context.Context, remote string, data []byte) error {
 	return c.onOwner(ctx, remote, capability.Write, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) error {
 		return share.Write(ctx, c.cfg.Host, owner, tok, p, data)
-	}, func(p string) error { return c.cfg.Own.PutResource(ctx, p, data) })
+	}, func(p string) error { return c.cfg.Own.PutResource(ctx, p, data) }, nil)
 }
 
 // Remove deletes an owner's resource HANDLE/PATH with a share that allows
@@ -175,16 +272,18 @@ func (c *Client) Put(ctx context.Context, remote string, data []byte) error {
 func (c *Client) Remove(ctx context.Context, remote string) error {
 	return c.onOwner(ctx, remote, capability.Delete, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) error {
 		return share.Delete(ctx, c.cfg.Host, owner, tok, p)
-	}, func(p string) error { return c.cfg.Own.RemoveResource(ctx, p) })
+	}, func(p string) error { return c.cfg.Own.RemoveResource(ctx, p) }, nil)
 }
 
 // onOwner runs one share request against the owner of HANDLE/PATH with the
 // newest share we hold that allows action there: resolve the handle,
 // refuse early what our own set knows to be revoked, call the owner with
 // retries and explain its refusal. own runs instead when the handle is
-// ours.
+// ours. offline, when set, runs when the owner could not be reached, with
+// the error that says so.
 func (c *Client) onOwner(ctx context.Context, remote string, action capability.Actions,
-	call func(ctx context.Context, owner peer.ID, tok *capability.Token, path string) error, own func(path string) error) error {
+	call func(ctx context.Context, owner peer.ID, tok *capability.Token, path string) error, own func(path string) error,
+	offline func(ctx context.Context, rec *directory.Record, tok *capability.Token, path string, unreachable error) error) error {
 	handle, path, err := splitRemote(remote)
 	if err != nil {
 		return err
@@ -210,10 +309,20 @@ func (c *Client) onOwner(ctx context.Context, remote string, action capability.A
 	if err := c.knownRevoked(ctx, handle, rec.Peer, tok); err != nil {
 		return err
 	}
-	err = c.callOwner(ctx, rec, func(ctx context.Context) error { return call(ctx, rec.Peer, tok, string(p)) })
+	retry := c.cfg.Retry
+	if offline != nil {
+		// Once by every address, once more by relay circuits, at once:
+		// the paused retries come after the cache (offline).
+		retry = meshnet.Retry{Attempts: 2}
+	}
+	err = c.callOwner(ctx, rec, retry, func(ctx context.Context) error { return call(ctx, rec.Peer, tok, string(p)) })
 	if err != nil {
 		c.cfg.Net.Forget(handle)
-		return c.explain(ctx, handle, rec.Peer, err)
+		err = c.explain(ctx, handle, rec.Peer, err)
+		if offline != nil && errors.Is(err, ErrUnreachable) {
+			return offline(ctx, rec, tok, string(p), err)
+		}
+		return err
 	}
 	return nil
 }
@@ -242,7 +351,7 @@ func (c *Client) List(ctx context.Context, remote string) ([]string, error) {
 	var names []string
 	for _, tok := range toks {
 		var got []string
-		err = c.callOwner(ctx, rec, func(ctx context.Context) error {
+		err = c.callOwner(ctx, rec, c.cfg.Retry, func(ctx context.Context) error {
 			got, err = share.List(ctx, c.cfg.Host, rec.Peer, tok, prefix)
 			return err
 		})
@@ -287,8 +396,8 @@ func (c *Client) listGrants(ctx context.Context, owner peer.ID) ([]*capability.T
 // callOwner runs call against the owner, retrying with growing pauses
 // while the failure is a transport one (a relay restarting, an owner
 // re-reserving).
-func (c *Client) callOwner(ctx context.Context, rec *directory.Record, call func(context.Context) error) error {
-	return c.cfg.Net.Call(ctx, rec, c.cfg.Retry, call)
+func (c *Client) callOwner(ctx context.Context, rec *directory.Record, r meshnet.Retry, call func(context.Context) error) error {
+	return c.cfg.Net.Call(ctx, rec, r, call)
 }
 
 // knownRevoked refuses early when our own set already holds a revocation
@@ -304,7 +413,7 @@ func (c *Client) knownRevoked(ctx context.Context, handle string, owner peer.ID,
 
 // ErrUnreachable means the owner's node could not be reached: nothing was
 // asked, nothing refused.
-var ErrUnreachable = errors.New("owner unreachable")
+var ErrUnreachable = localapi.ErrUnreachable
 
 // explain turns an owner's refusal, or a failure to reach it, into words.
 // The error explained stays wrapped (errors.Is sees wire statuses,

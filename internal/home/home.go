@@ -32,6 +32,8 @@ func (h Home) StorePath() string    { return filepath.Join(string(h), "store") }
 func (h Home) SocketPath() string   { return filepath.Join(string(h), "api.sock") }
 func (h Home) LockPath() string     { return filepath.Join(string(h), "node.lock") }
 func (h Home) AddrsPath() string    { return filepath.Join(string(h), "addrs") }
+func (h Home) ResumePath() string   { return filepath.Join(string(h), "resume") }
+func (h Home) SleptAtPath() string  { return filepath.Join(string(h), "slept-at") }
 
 const pemType = "OCMT MESH PEER KEY"
 

@@ -40,6 +40,8 @@ type Config struct {
 	Now func() time.Time
 	// Timings: see Timings.
 	Timings Timings
+	// OnReserve, when set, is called after each reservation is taken.
+	OnReserve func(relay peer.ID)
 }
 
 // Net is a running node's connection to the mesh.

@@ -169,6 +169,9 @@ func (n *Net) reserve(ctx context.Context, r peer.AddrInfo) (res reservation, di
 	n.reserved[r.ID] = res
 	n.mu.Unlock()
 	n.log.Info("relay reservation", "relay", r.ID, "until", rsvp.Expiration)
+	if n.cfg.OnReserve != nil {
+		n.cfg.OnReserve(r.ID)
+	}
 	return res, true, nil
 }
 
@@ -183,6 +186,21 @@ func (n *Net) HasReservation() bool {
 		}
 	}
 	return false
+}
+
+// ReservedOn returns the relays on which we hold a live reservation, in
+// no particular order.
+func (n *Net) ReservedOn() []peer.ID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now()
+	var out []peer.ID
+	for id, r := range n.reserved {
+		if r.live(now) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // RelayAddrs are the addresses others dial us at: each relay's address

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/internal/meshstate"
 	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
 	"github.com/ocmt/mesh/protocols/revgossip"
+	"github.com/ocmt/mesh/vault"
 )
 
 // View says which tokens are revoked for one home.
@@ -175,4 +178,41 @@ func (v *View) Among(ctx context.Context, ids []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// FindToken resolves a share ID (or a prefix of at least 8 hex digits)
+// among the grants st issued and received, or parses token text.
+func (v *View) FindToken(ctx context.Context, st *meshstate.State, s string) (*capability.Token, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, capability.TextPrefix) {
+		tok, err := capability.Parse(s)
+		if err != nil {
+			return nil, words.BadToken("the token", s, err)
+		}
+		return tok, nil
+	}
+	if len(s) < 8 {
+		return nil, fmt.Errorf("share ID %q is too short (give at least 8 hex digits)", s)
+	}
+	gs, err := v.Issued(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := v.Received(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	var found []localapi.Grant
+	for _, g := range append(gs, rs...) {
+		if strings.HasPrefix(g.ID, s) {
+			found = append(found, g)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, words.Say(vault.ErrNotFound, "you have no share %s (see mesh shares and mesh shared)", s)
+	case 1:
+		return capability.Parse(found[0].Token)
+	}
+	return nil, fmt.Errorf("share ID %s is ambiguous; give more digits", s)
 }

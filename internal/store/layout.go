@@ -37,6 +37,8 @@ import (
 //	/mesh/dht/...            kad-dht client state
 //	/mesh/revocations/...    the revocation set (capability/revocation)
 //	/mesh/revoutbox/ID       own revocations no infrastructure peer has taken yet
+//	/mesh/snapshots/pushed/RES  what the node pushed of its resource RES to relays' caches (internal/cached)
+//	/mesh/snapshots/seen/OWNER/RES  the highest manifest version read of another owner's RES (rollback check)
 //
 // Bootstrap (mesh bootstrap):
 //
@@ -55,6 +57,7 @@ import (
 //	/cache/b/CID             a cached snapshot block: ciphertext (internal/blockcache)
 //	/cache/a/CID             its accounting: recency, size, pusher
 //	/snapshots/OWNER/RES     the current signed manifest of each cached (owner, resource) (protocols/snapshot)
+//	/wake/...                the homes asleep here and the sealed halves of their resume keys (protocols/wake)
 //
 // Every role keeps its revocation state at the same place. Home nodes kept
 // it at /revocations and /revoutbox, and relays kept kad-dht's provider
@@ -68,6 +71,9 @@ var (
 	MeshDHT = ds.NewKey("/mesh/dht")
 	// Revocations holds every role's revocation set.
 	Revocations = ds.NewKey("/mesh/revocations")
+	// MeshSnapshots is a home node's cached-tier state: its push records
+	// (pushed/) and the manifest versions it has read (seen/).
+	MeshSnapshots = ds.NewKey("/mesh/snapshots")
 	// RevocationOutbox holds every role's unpushed own revocations.
 	RevocationOutbox = ds.NewKey("/mesh/revoutbox")
 	// Directory, Mailbox and Kad are the bootstrap's services (Kad also the relay's).
@@ -78,6 +84,9 @@ var (
 	// their accounting, and the current manifests.
 	Cache     = ds.NewKey("/cache")
 	Snapshots = ds.NewKey("/snapshots")
+	// Wake is the relay's wake state: the homes asleep here and the
+	// sealed halves of their resume keys (protocols/wake).
+	Wake = ds.NewKey("/wake")
 )
 
 // Role names a store's owner in Documented.
@@ -92,9 +101,9 @@ const (
 
 // layout lists the top-level namespaces each role may write.
 var layout = map[Role][]string{
-	HomeNode:  {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/"},
+	HomeNode:  {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/mesh/snapshots/"},
 	Bootstrap: {"/directory/", "/mailbox/", "/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
-	Relay:     {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/", "/cache/", "/snapshots/"},
+	Relay:     {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/", "/cache/", "/snapshots/", "/wake/"},
 }
 
 // Documented reports whether key is under a namespace the layout gives

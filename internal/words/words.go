@@ -268,3 +268,24 @@ func Refusal(msg string) string {
 	}
 	return "the share " + strings.TrimPrefix(TokenProblem(name), "it ")
 }
+
+// GrantParams checks what a share or token is asked to allow: a resource
+// pattern, actions among allowed, a lifetime. what names it in errors
+// ("a share", "a token").
+func GrantParams(what, path, can string, validFor time.Duration, allowed capability.Actions) (capability.Pattern, capability.Actions, error) {
+	res, err := capability.ParsePattern(path)
+	if err != nil {
+		return "", 0, BadPath(path, err, true)
+	}
+	acts, err := capability.ParseActions(can)
+	if err != nil {
+		return "", 0, BadActions(can, err, allowed)
+	}
+	if extra := acts &^ allowed; extra != 0 {
+		return "", 0, fmt.Errorf("%s can allow %s; %s is not something home nodes serve", what, ActionList(allowed), ActionList(extra))
+	}
+	if err := capability.CheckLifetime(validFor); err != nil {
+		return "", 0, BadLifetime(validFor, err)
+	}
+	return res, acts, nil
+}

@@ -34,6 +34,10 @@ type Options struct {
 	KDF vault.KDFParams
 	// Logger receives the nodes' operational logs. Default: discard.
 	Logger *slog.Logger
+	// Mesh is the mesh binary the relay runs to wake alice's node (its
+	// wake hook). Default: this program (os.Executable), which is mesh
+	// when run as mesh demo.
+	Mesh string
 }
 
 // ErrFailed means at least one step failed.
@@ -105,10 +109,19 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer boot.Close()
+	if opts.Mesh == "" {
+		if opts.Mesh, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	// The relay wakes a sleeping home by starting `mesh node` on it: a
+	// real child process, with the config each home keeps in its folder.
+	wakeCmd := fmt.Sprintf("%s --home %s/{handle} node --config %s/{handle}/node.yaml", opts.Mesh, opts.Dir, opts.Dir)
 	rel, err := infra.StartRelay(ctx, infra.RelayConfig{
 		Config: infra.Config{Home: home("relay"), Listen: loop,
 			WrapHost: func(h host.Host) host.Host { relayTap = testmesh.NewTapHost(h); return relayTap }},
-		Bootstrap: boot.Addrs(), Relay: relay.Config{AllowPrivateAddrs: true}})
+		Bootstrap: boot.Addrs(), Relay: relay.Config{AllowPrivateAddrs: true},
+		CacheMaxBytes: demoCacheBytes, Wake: infra.WakeConfig{Exec: wakeCmd}})
 	if !r.step("relay up (forwards encrypted streams for registered nodes only): "+short(rel), err) {
 		return err
 	}
@@ -117,6 +130,10 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	r.say("2. Alice and Bob each run a node that holds their own secrets. Both sit behind a\n   (simulated) NAT: neither accepts direct connections, so they meet through the relay.")
 	start := func(name, pw string) (*node.Node, error) {
 		if _, err := node.Init(ctx, home(name), node.InitOptions{Password: []byte(pw), KDF: opts.KDF, Handle: name}); err != nil {
+			return nil, err
+		}
+		yaml := fmt.Sprintf("listen: [/ip4/127.0.0.1/tcp/0]\nbootstrap: [%s]\nrelays: [%s]\nfirewall: true\n", boot.Addrs()[0], rel.Addrs()[0])
+		if err := os.WriteFile(string(home(name))+"/node.yaml", []byte(yaml), 0o600); err != nil {
 			return nil, err
 		}
 		n, err := node.Start(ctx, node.Config{Home: home(name), Listen: loop, Bootstrap: boot.Addrs(), Logger: opts.Logger.With("node", name),
@@ -173,9 +190,17 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	_, err = bob.Fetch(ctx, "alice/files/taxes")
 	r.check("bob cannot read anything alice did not share", err != nil, "bob read an unshared path")
 
-	r.say("6. Alice changes her mind and revokes the share. It is refused everywhere at once,\n   not \"valid for 2 more hours\".")
+	var aliceAPI localapi.Backend = alice
+	if woken, err := r.sleep(ctx, alice, bob, home("alice")); err == nil {
+		defer woken.stop()
+		aliceAPI = woken.api
+	} else {
+		r.step("the sleep and wake steps stopped", err)
+	}
+
+	r.say("7. Alice changes her mind and revokes the share. It is refused everywhere at once,\n   not \"valid for 2 more hours\".")
 	t0 = time.Now()
-	id, err := alice.Revoke(ctx, res.ID)
+	id, err := aliceAPI.Revoke(ctx, res.ID)
 	if r.step("alice: mesh revoke "+res.ID, err) {
 		_, err = bob.Fetch(ctx, "alice/calendar/work")
 		refusedAfter := time.Since(t0)
@@ -186,7 +211,7 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 		r.step(fmt.Sprintf("the relay, the bootstrap and bob's node all hold the signed revocation %v after the revoke (gossipsub)", time.Since(t0).Round(time.Millisecond)), err)
 	}
 
-	r.say("7. Zero knowledge: what did the relay and the bootstrap see?")
+	r.say("8. Zero knowledge: what did the relay and the bootstrap see?")
 	secrets := [][]byte{[]byte("Thu 16:00 dentist"), []byte(apiKey), []byte("alice's long passphrase")}
 	rb := relayTap.Rec.Bytes()
 	r.check(fmt.Sprintf("the relay forwarded %d bytes on %d streams: no plaintext, secret or password in them", len(rb), relayTap.Rec.Streams()),
@@ -195,8 +220,8 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	r.check(fmt.Sprintf("the bootstrap received %d bytes of metadata: no secret, password or plaintext", len(bb)),
 		len(bb) > 0 && testmesh.Find(bb, secrets...) == nil, "secret found at the bootstrap")
 
-	r.say("8. Every sensitive operation left an audit record on alice's node.")
-	rep, err := alice.Audit(ctx)
+	r.say("9. Every sensitive operation left an audit record on alice's node.")
+	rep, err := aliceAPI.Audit(ctx)
 	if r.step(fmt.Sprintf("alice: mesh audit  →  %d records, hash chain verified", len(rep.Records)), errors.Join(err, brokenErr(rep.Broken))) {
 		for _, rec := range rep.Records[max(0, len(rep.Records)-5):] {
 			fmt.Fprintf(r.w, "      %-18s %-8s %s %s\n", rec.Op, rec.Outcome, rec.Target, rec.Detail)

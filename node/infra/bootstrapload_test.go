@@ -44,11 +44,11 @@ func TestBootstrapTakesAThousandHomesAtOnce(t *testing.T) {
 		t.Skip("1,000 hosts: skipped in -short")
 	}
 	nodes := signedNodes(t, 1000)
-	r := runBootstrapBurst(t, nodes, oneAddressOptions(t, BootstrapLimits{}))
+	r := runBootstrapBurst(t, nodes, oneAddressOptions(t, BootstrapLimits{}), 3)
 	if r.ok != len(nodes) {
 		t.Fatalf("%d of %d homes connected and got their record; failures: %s", r.ok, len(nodes), r.errs)
 	}
-	t.Logf("%d homes: time to the directory's answer p50 %s, p95 %s", r.ok, quantile(r.p(0.50)), quantile(r.p(0.95)))
+	t.Logf("%d homes: time to the directory's answer p50 %s, p95 %s; %d retries", r.ok, quantile(r.p(0.50)), quantile(r.p(0.95)), r.retries)
 }
 
 // BenchmarkBootstrapBurst: OCMT_BURST_N (default 1000) registered homes
@@ -80,7 +80,7 @@ func BenchmarkBootstrapBurst(b *testing.B) {
 				}
 				opts = func() ([]libp2p.Option, func(), error) { return bootstrapHostOptions(lim, nil) }
 			}
-			r := runBootstrapBurst(b, nodes, opts)
+			r := runBootstrapBurst(b, nodes, opts, 1)
 			res[side] = r
 			fmt.Printf("%s: %d/%d homes answered; time to the answer over all homes p50 %s, p95 %s (of those answered: p50 %s, max %s); failures: %s\n",
 				side, r.ok, len(nodes), quantile(r.p(0.50)), quantile(r.p(0.95)), quantile(answered(r, 0.5)), quantile(answered(r, 1)), r.errs)
@@ -233,9 +233,10 @@ func oneAddressOptions(tb testing.TB, lim BootstrapLimits) hostOptions {
 
 // burstResult is one burst: how many homes got their answer, and when.
 type burstResult struct {
-	n, ok int
-	took  []time.Duration // of those answered, sorted
-	errs  string
+	n, ok   int
+	retries int
+	took    []time.Duration // of those answered, sorted
+	errs    string
 }
 
 // p is the q-quantile over all the homes of the time to their answer
@@ -283,7 +284,9 @@ func signedNodes(tb testing.TB, n int) []admissionNode {
 // runBootstrapBurst starts a bootstrap on hostOpts (nil: libp2p's
 // defaults) with the nodes' records in its directory, then every node,
 // each a bare host, connects and looks up its own record at once.
-func runBootstrapBurst(tb testing.TB, nodes []admissionNode, hostOpts hostOptions) burstResult {
+// runBootstrapBurst has every node dial the bootstrap at once and ask for
+// its record, trying up to attempts times.
+func runBootstrapBurst(tb testing.TB, nodes []admissionNode, hostOpts hostOptions, attempts int) burstResult {
 	ctx := context.Background()
 	h := home.Home(tb.TempDir())
 	fillDirectoryOf(tb, h, nodes)
@@ -303,7 +306,7 @@ func runBootstrapBurst(tb testing.TB, nodes []admissionNode, hostOpts hostOption
 		}
 	}()
 	took := make([]time.Duration, len(nodes))
-	var ok atomic.Int64
+	var ok, retries atomic.Int64
 	errs := &errCounts{m: map[string]int{}}
 	start := make(chan struct{})
 	var ready, wg sync.WaitGroup
@@ -315,12 +318,21 @@ func runBootstrapBurst(tb testing.TB, nodes []admissionNode, hostOpts hostOption
 			<-start
 			rctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
-			err := h.Connect(rctx, info)
-			if err == nil {
-				var rec *directory.Record
-				if rec, err = directory.LookupPeer(rctx, h, info.ID, h.ID()); err == nil && rec.Peer != h.ID() {
-					err = fmt.Errorf("answered for %s", rec.Peer)
+			// A home redials a bootstrap it could not reach (meshnet); a
+			// handshake that timed out on two loaded cores is tried again,
+			// at most attempts times in all, within the minute.
+			var err error
+			for range attempts {
+				if err = h.Connect(rctx, info); err == nil {
+					var rec *directory.Record
+					if rec, err = directory.LookupPeer(rctx, h, info.ID, h.ID()); err == nil && rec.Peer != h.ID() {
+						err = fmt.Errorf("answered for %s", rec.Peer)
+					}
 				}
+				if err == nil || rctx.Err() != nil {
+					break
+				}
+				retries.Add(1)
 			}
 			if err != nil {
 				errs.note(errors.New(digits.ReplaceAllString(err.Error(), "#")))
@@ -335,7 +347,7 @@ func runBootstrapBurst(tb testing.TB, nodes []admissionNode, hostOpts hostOption
 	t0 = time.Now()
 	close(start)
 	wg.Wait()
-	r := burstResult{n: len(nodes), ok: int(ok.Load()), errs: errs.top(3)}
+	r := burstResult{n: len(nodes), ok: int(ok.Load()), retries: int(retries.Load()), errs: errs.top(3)}
 	for _, d := range took {
 		if d >= 0 {
 			r.took = append(r.took, d)

@@ -21,6 +21,7 @@ import (
 	"github.com/ocmt/mesh/protocols/relayaccess"
 	"github.com/ocmt/mesh/protocols/revgossip"
 	psnapshot "github.com/ocmt/mesh/protocols/snapshot"
+	"github.com/ocmt/mesh/protocols/wake"
 	"github.com/ocmt/mesh/relay"
 )
 
@@ -54,6 +55,8 @@ type RelayConfig struct {
 	// CachePerOwner caps one pusher's share of the cache; 0 takes
 	// blockcache.DefaultPerPusher.
 	CachePerOwner int64
+	// Wake says how the relay wakes the home nodes that hibernate on it.
+	Wake WakeConfig
 }
 
 // relayStart is a relay being assembled: each step below adds one part
@@ -89,6 +92,12 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
 	}
 	defer k.Wipe()
 	r.p = p
+	var woken atomic.Pointer[wake.Server] // answers wakes once a reservation returns
+	r.rcfg.OnReserve = func(id peer.ID) {
+		if s := woken.Load(); s != nil {
+			s.Reserved(id)
+		}
+	}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -104,6 +113,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
 		r.revocations,
 		r.service,
 		r.snapshots,
+		func(ctx context.Context) error { return r.wake(ctx, &k, &woken) },
 		func(context.Context) error { return p.serveMetrics(cfg.MetricsAddr, r.svc.Load().MetricsHandler()) },
 		r.announce,
 		func(context.Context) error { return r.audit.start(p.Host.ID()) },

@@ -51,7 +51,19 @@ type Backend interface {
 	Share(ctx context.Context, req ShareRequest) (ShareResult, error)
 	Shares(ctx context.Context) ([]Grant, error)
 	Shared(ctx context.Context) ([]Grant, error)
-	Fetch(ctx context.Context, remote string) ([]byte, error)
+	// Get reads HANDLE/PATH: one's own resource from the vault, another
+	// owner's from its node, or, when that node is offline, from the
+	// cached copy at its relays (unless req.Live).
+	Get(ctx context.Context, req FetchRequest) (Fetched, error)
+	// SnapshotPush seals and pushes to the node's relays the resources
+	// pattern covers ("" for all shared) that a share allows reading;
+	// Snapshots lists what was pushed where.
+	SnapshotPush(ctx context.Context, pattern string) ([]Snapshot, error)
+	Snapshots(ctx context.Context) ([]Snapshot, error)
+	// Hibernate puts the running node to sleep (mesh hibernate): it tells
+	// its relays, which can wake it, and then stops. It returns how many
+	// relays took it.
+	Hibernate(ctx context.Context) (int, error)
 	// PutRemote writes HANDLE/PATH with a share that allows write;
 	// RemoveRemote deletes it with one that allows delete.
 	PutRemote(ctx context.Context, remote string, data []byte) error
@@ -76,6 +88,61 @@ type Backend interface {
 	// set as the node last stored it.
 	RevokedAmong(ctx context.Context, ids []string) ([]string, error)
 	Close() error
+}
+
+// FetchRequest is a read of HANDLE/PATH (mesh get).
+type FetchRequest struct {
+	Remote string `json:"remote"`
+	// Live skips the cached tier: only the owner's node answers.
+	Live bool `json:"live,omitempty"`
+	// Wake asks the owner's relays to wake a hibernating owner when
+	// neither its node nor (unless Live) a cached copy answers.
+	Wake bool `json:"wake,omitempty"`
+	// Quick gives up on an unreachable owner (that nothing cached
+	// answers for) at once instead of retrying for seconds: the caller
+	// asks again with Wake.
+	Quick bool `json:"quick,omitempty"`
+}
+
+// ErrUnreachable means the owner's node could not be reached: nothing was
+// asked, nothing refused.
+var ErrUnreachable = errors.New("owner unreachable")
+
+// Where a read was served from (Fetched.Source).
+const (
+	SourceOwn   = "vault" // one's own resource
+	SourceOwner = "owner" // the owner's node, live
+	SourceCache = "cache" // a relay's cached snapshot, the owner offline
+	SourceWoken = "woken" // the owner's node, woken through its relay
+)
+
+// Fetched is what a read returned and where it came from.
+type Fetched struct {
+	Data   []byte `json:"data"`
+	Source string `json:"source"`
+	// For SourceCache: the relay, the snapshot's version and when the
+	// owner sealed it.
+	Relay   string    `json:"relay,omitempty"`
+	Version uint64    `json:"version,omitempty"`
+	Sealed  time.Time `json:"sealed,omitzero"`
+}
+
+// Snapshot is what the node pushed of one resource to relays' caches.
+type Snapshot struct {
+	Resource    string          `json:"resource"`
+	Version     uint64          `json:"version"`
+	SealedBytes uint64          `json:"sealed_bytes"`
+	Readers     int             `json:"readers"` // the owner included
+	Sealed      time.Time       `json:"sealed"`
+	Expiry      time.Time       `json:"expiry"`
+	Caches      []SnapshotCache `json:"caches"`
+}
+
+// SnapshotCache is one relay's answer to a push.
+type SnapshotCache struct {
+	Relay string    `json:"relay"`
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"` // "" when the relay holds it
 }
 
 // Status describes a node.
@@ -131,6 +198,7 @@ var codes = []struct {
 	{"backoff", vault.ErrBackoff},
 	{"rolled_back", vault.ErrRolledBack},
 	{"bad_request", ErrBadRequest},
+	{"unreachable", ErrUnreachable},
 }
 
 // ErrBadRequest is a request body the local API cannot take: not JSON of

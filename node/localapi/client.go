@@ -276,9 +276,27 @@ func (c *Client) Shared(ctx context.Context) (l []Grant, err error) {
 	return
 }
 
-// Fetch implements Backend.
-func (c *Client) Fetch(ctx context.Context, remote string) (b []byte, err error) {
-	err = c.do(ctx, http.MethodGet, "/v1/fetch", q("remote", remote), nil, &b)
+// Get implements Backend.
+func (c *Client) Get(ctx context.Context, req FetchRequest) (f Fetched, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/fetch", nil, req, &f)
+	return
+}
+
+// SnapshotPush implements Backend.
+func (c *Client) SnapshotPush(ctx context.Context, pattern string) (l []Snapshot, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/snapshots/push", q("pattern", pattern), nil, &l)
+	return
+}
+
+// Hibernate implements Backend.
+func (c *Client) Hibernate(ctx context.Context) (n int, err error) {
+	err = c.do(ctx, http.MethodPost, "/v1/hibernate", nil, nil, &n)
+	return
+}
+
+// Snapshots implements Backend.
+func (c *Client) Snapshots(ctx context.Context) (l []Snapshot, err error) {
+	err = c.do(ctx, http.MethodGet, "/v1/snapshots", nil, nil, &l)
 	return
 }
 

@@ -126,7 +126,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/share", s.share)
 	mux.HandleFunc("GET /v1/shares", s.shares)
 	mux.HandleFunc("GET /v1/shared", s.shared)
-	mux.HandleFunc("GET /v1/fetch", s.fetch)
+	mux.HandleFunc("POST /v1/fetch", s.fetch)
+	mux.HandleFunc("POST /v1/snapshots/push", s.snapshotPush)
+	mux.HandleFunc("GET /v1/snapshots", s.snapshots)
+	mux.HandleFunc("POST /v1/hibernate", s.hibernate)
 	mux.HandleFunc("PUT /v1/remote", s.putRemote)
 	mux.HandleFunc("DELETE /v1/remote", s.removeRemote)
 	mux.HandleFunc("DELETE /v1/resource", s.removeResource)
@@ -482,8 +485,27 @@ func (s *Server) acceptToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) fetch(w http.ResponseWriter, r *http.Request) {
-	b, err := s.backend.Fetch(r.Context(), r.URL.Query().Get("remote"))
-	s.raw(w, b, err)
+	var req FetchRequest
+	if !readJSON(w, r, maxSmallBody, &req) {
+		return
+	}
+	f, err := s.backend.Get(r.Context(), req)
+	s.reply(w, f, err)
+}
+
+func (s *Server) snapshotPush(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.SnapshotPush(r.Context(), r.URL.Query().Get("pattern"))
+	s.reply(w, l, err)
+}
+
+func (s *Server) hibernate(w http.ResponseWriter, r *http.Request) {
+	n, err := s.backend.Hibernate(r.Context())
+	s.reply(w, n, err)
+}
+
+func (s *Server) snapshots(w http.ResponseWriter, r *http.Request) {
+	l, err := s.backend.Snapshots(r.Context())
+	s.reply(w, l, err)
 }
 
 func (s *Server) listRemote(w http.ResponseWriter, r *http.Request) {

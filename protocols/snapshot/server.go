@@ -295,7 +295,10 @@ func (s *Server) push(ctx context.Context, c *conn, remote peer.ID, raw []byte) 
 		return wire.Errorf(wire.Expired, "%v", err)
 	}
 	blocks := snap.ChunkCount(m.Size) + 1
-	if err := s.cfg.Cache.Room(int64(m.Size)+snap.MaxRootBytes, int(blocks)); err != nil {
+	// The root lists a digest per chunk in at most 64 bytes more
+	// (internal/snapshot "Root block", MaxRootBytes at the cap).
+	rootMax := int64(snap.MaxRootBytes - (snap.MaxChunks-int(blocks-1))*snap.DigestSize)
+	if err := s.cfg.Cache.Room(int64(m.Size)+rootMax, int(blocks)); err != nil {
 		return wire.Errorf(wire.TooLarge, "a snapshot of %d bytes does not fit the room this cache gives one owner", m.Size)
 	}
 	old, om, err := s.current(ctx, m.Owner, m.Resource)
