@@ -90,7 +90,7 @@ func newRoot() *cobra.Command {
 	add("vault", newSecretCmd(g), newPasswdCmd(g), newAuditCmd(g), newBackupCmd(g), newRestoreCmd(g))
 	add("share", newPutCmd(g), newGetCmd(g), newLsCmd(g), newRmCmd(g), newShareCmd(g), newSharesCmd(g), newSharedCmd(g),
 		newRevokeCmd(g), newContactsCmd(g), newTokenCmd(g), newSnapshotCmd(g))
-	add("infra", newBootstrapCmd(g), newRelayCmd(g), newAddrsCmd(g), newDemoCmd(), newVersionCmd())
+	add("infra", newBootstrapCmd(g), newRelayCmd(g), newAddrsCmd(g), newDemoCmd(), newVersionCmd(), newSuperviseCmd(g))
 	root.SetFlagErrorFunc(flagError)
 	root.SetHelpCommandGroupID("infra")
 	root.SetCompletionCommandGroupID("infra")

@@ -205,15 +205,34 @@ func (s *Store) wouldStall(sp Space) error {
 		return fmt.Errorf("%w: %s free on the disk holding %s, and the store cannot move its memory table to disk; nothing was written (free some space on that disk and retry)",
 			ErrDiskFull, mib(sp.Free), sp.Dir)
 	}
-	if l0 := s.Datastore.DB.Metrics().Levels[0].Sublevels; l0 >= l0StopWrites-2 {
+	// A level 0 near the stop is a backlog while compactions succeed (a
+	// loaded machine): wait for it to drain, a while, before refusing. A
+	// compaction that failed for want of space (stalled) is refused at once.
+	l0 := s.Datastore.DB.Metrics().Levels[0].Sublevels
+	if l0 >= l0StopWrites-2 && !s.stalled.Load() {
+		t := time.NewTicker(compactPoll)
+		giveUp := time.Now().Add(compactWait)
+		for l0 >= l0StopWrites-2 && !s.stalled.Load() && time.Now().Before(giveUp) {
+			<-t.C
+			l0 = s.Datastore.DB.Metrics().Levels[0].Sublevels
+		}
+		t.Stop()
+	}
+	if l0 >= l0StopWrites-2 {
 		return fmt.Errorf("%w: %s free on the disk holding %s, too little for the store to compact (%d tables wait at its first level); nothing was written (free some space on that disk and retry)",
 			ErrDiskFull, mib(sp.Free), sp.Dir, l0)
 	}
 	return nil
 }
 
-// l0StopWrites is pebble's default L0StopWritesThreshold.
-const l0StopWrites = 12
+// l0StopWrites is pebble's default L0StopWritesThreshold. Below the write
+// reserve, a write waits up to compactWait, looking every compactPoll, for
+// a level 0 near it to drain.
+const (
+	l0StopWrites = 12
+	compactWait  = 10 * time.Second
+	compactPoll  = 20 * time.Millisecond
+)
 
 // Put implements ds.Datastore, in ctx's tier (WithTier).
 func (s *Store) Put(ctx context.Context, k ds.Key, v []byte) error {

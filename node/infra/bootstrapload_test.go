@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
@@ -333,6 +334,9 @@ func runBootstrapBurst(tb testing.TB, nodes []admissionNode, hostOpts hostOption
 					break
 				}
 				retries.Add(1)
+				if sw, ok := h.Network().(*swarm.Swarm); ok {
+					sw.Backoff().Clear(info.ID) // as meshnet does before it redials
+				}
 			}
 			if err != nil {
 				errs.note(errors.New(digits.ReplaceAllString(err.Error(), "#")))

@@ -18,6 +18,16 @@
 // reservation on it, and serves a snapshot only to a token it verifies
 // against its revocation set. It holds ciphertext only.
 //
+// The relay also wakes the homes that hibernate on it (protocols/wake):
+// a grantee with a valid token from a sleeping home asks, the relay runs
+// the hook its operator configured (RelayConfig.Wake: a command, a signed
+// webhook, or a signed order to a supervisor) once per burst, and answers
+// when the home's reservation returns. It keeps, per sleeping home, the
+// handle it slept under and a sealed half of its resume key, which only
+// the home can open or take back. The supervisor (StartSupervisor, mesh
+// supervise) is the peer on a container host that carries out those
+// orders for the relays it names, with the operator's command.
+//
 // A role's home folder (internal/home) holds its key, its store, its audit
 // log (audit.log and audit.log.head, unless Config.AuditPath puts them
 // elsewhere) and, while it runs, an addrs file through which the

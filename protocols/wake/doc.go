@@ -104,7 +104,9 @@
 //     with the half and its until if given, replacing what it held for
 //     that peer before. Body: none.
 //     - wake: the token (Tokens, below) — its status; the owner holds a
-//     reservation here now — OK at once; the owner is not asleep here —
+//     reservation here now and has not hibernated since it was taken (a
+//     reservation still up after a hibernation is the old one, ending) —
+//     OK at once; the owner is not asleep here —
 //     NotFound ("not asleep at this relay"); the requester already has
 //     DefaultMaxWaitsPerRequester (8) wakes waiting here, all owners —
 //     RateLimited; DefaultMaxWaitersPerOwner (64) wakes already wait for

@@ -75,6 +75,7 @@ func TestTokensThatDoNotProveAGrantWakeNoOneAndAreRefusedInWords(t *testing.T) {
 	}
 	// Any grant of the owner's will do: another resource, another action.
 	r.setReserved(alice.ID(), true)
+	r.srv.Reserved(alice.ID()) // back: wakes are answered at once
 	other := grant(t, alice, bob.ID(), func(p *capability.Params) { p.Resource = "photos/2026"; p.Actions = capability.Write })
 	if _, err := r.srv.serveAs(bob.ID(), Request{Op: OpWake, Owner: []byte(alice.ID()), Token: other.Bytes()}); err != nil {
 		t.Fatalf("a grant of another resource and action: %v", err)

@@ -291,8 +291,8 @@ func (s *Server) wake(ctx context.Context, remote peer.ID, req *request) error {
 	if err := s.checkToken(remote, req.owner, req.token); err != nil {
 		return err
 	}
-	if s.cfg.IsReserved(req.owner) {
-		return nil
+	if s.cfg.IsReserved(req.owner) && !s.asleep(req.owner) {
+		return nil // back already (a reservation still up after a hibernation is the old one, ending)
 	}
 	w := &waiter{requester: remote, done: make(chan error, 1)}
 	b, fire, err := s.enqueue(req.owner, w)
@@ -319,6 +319,14 @@ func (s *Server) wake(ctx context.Context, remote peer.ID, req *request) error {
 		return why
 	}
 	return <-w.done // answered as it gave up
+}
+
+// asleep reports whether owner hibernated here and has not reserved since.
+func (s *Server) asleep(owner peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[owner]
+	return e != nil && e.asleep(s.cfg.Now())
 }
 
 // enqueue adds w to owner's burst, starting one (fire) if none waits.

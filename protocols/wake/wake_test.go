@@ -39,9 +39,13 @@ func TestWakeQueuesFiresOnceAndAnswersWhenTheOwnerIsBack(t *testing.T) {
 	if n := r.hook.n.Load(); n != 1 {
 		t.Fatalf("the hook fired %d times for one burst", n)
 	}
+	// The reservation she held when she hibernated, still up while her
+	// connection closes, answers nothing: only a new one does.
 	r.setReserved(alice.id(), true)
+	lingering := wakeAsync(t, bob, r.relay.ID(), alice.id(), bobTok)
+	testkit.Eventually(t, wait, func() bool { return r.srv.waitingNow() == 4 }, "a wake during the old reservation to wait too")
 	r.srv.Reserved(alice.id())
-	for i, ch := range []<-chan error{first, second, third} {
+	for i, ch := range []<-chan error{first, second, third, lingering} {
 		if err := testkit.Within(t, wait, ch, "wake %d to be answered", i); err != nil {
 			t.Errorf("wake %d: %v", i, err)
 		}
