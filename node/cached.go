@@ -14,9 +14,6 @@ import (
 	"github.com/ocmt/mesh/vault"
 )
 
-// The cached tier (internal/cached): the node keeps sealed snapshots of
-// what it shares at its relays, and reads an offline owner's from theirs.
-
 // OpSnapshotSeal audits a resource read to seal a snapshot of it.
 const OpSnapshotSeal = "snapshot.seal"
 

@@ -22,7 +22,7 @@ func (n *Node) startSleeper(ctx context.Context, mcfg *meshnet.Config) {
 	}
 	path := n.cfg.Home.ResumePath()
 	prepare, open := n.signer.resumer(path, n.now)
-	n.sleeper = hibernate.New(hibernate.Config{Host: n.host, Handle: n.Handle, Locked: n.vault.Locked, Prepare: prepare, Resume: open,
+	n.sleeper = hibernate.New(hibernate.Config{Host: n.host, Handle: n.Handle, Locked: n.vault.Locked, ResumedUntil: n.vault.ResumedUntil, Prepare: prepare, Resume: open,
 		Relays:  func() []peer.ID { return n.net.ReservedOn() },
 		Pending: func() bool { _, ok := resume.Pending(path); return ok }, Discard: func() error { return resume.Discard(path) },
 		Flush: func(ctx context.Context) error { return n.cache.Flush(ctx) }, Window: n.cfg.ResumeWindow, Logger: n.log, Now: n.now,

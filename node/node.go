@@ -194,9 +194,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	if cfg.lockAfter() > 0 {
-		n.net.Go(n.idle.Run)
-	}
+	n.net.Go(n.idle.Run) // the idle lock, and the end of a resumed session
 	if n.api, err = localapi.Listen(cfg.Home.SocketPath(), n, cfg.Logger); err != nil {
 		return nil, err
 	}

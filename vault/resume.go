@@ -219,8 +219,19 @@ func (v *Vault) UnlockResumed(ctx context.Context, wrapped []byte, resumeKey *[3
 		v.lockHeld(ctx, actor, "the resume could not be audited")
 		return fmt.Errorf("vault: the resume could not be audited, so the vault was locked again: %w", err)
 	}
+	v.resumedUntil = until
 	v.cfg.Logger.Info("vault unlocked by a resume")
 	return nil
+}
+
+// ResumedUntil is when the unlock session ends that a resume started
+// (UnlockResumed): the window of the hibernation it came from, which
+// neither a later hibernation nor the idle clock may extend. Zero while
+// locked or after a password unlock.
+func (v *Vault) ResumedUntil() time.Time {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.resumedUntil
 }
 
 // lockHeld is Lock for callers that hold v.mu, with a reason in the

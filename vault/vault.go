@@ -166,6 +166,9 @@ type Vault struct {
 	format int            // the header's format: 1 until the first unlock migrates it
 	master keys.MasterKey // zero while locked
 	gen    uint32         // the key generation in use (set at unlock)
+	// resumedUntil is the end of the resume window this unlock came
+	// from (UnlockResumed); zero after a password unlock.
+	resumedUntil time.Time
 
 	keyMu   sync.Mutex // guards recKeys, a cache of derived keys
 	recKeys map[Namespace]*keys.RecordKey
@@ -485,6 +488,7 @@ func (v *Vault) PendingAudit() []AuditEntry { return v.audit.pending() }
 
 func (v *Vault) wipeLocked() {
 	v.master.Wipe()
+	v.resumedUntil = time.Time{}
 	v.keyMu.Lock()
 	for ns, k := range v.recKeys {
 		k.Wipe()

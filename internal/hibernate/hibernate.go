@@ -27,6 +27,10 @@ type Config struct {
 	Handle func(context.Context) (string, error)
 	// Locked reports whether the vault is locked.
 	Locked func() bool
+	// ResumedUntil is the end of the window the vault's unlock came from
+	// (vault.ResumedUntil), zero after a password unlock: a hibernation
+	// never extends it.
+	ResumedUntil func() time.Time
 	// Prepare writes the resume file, valid until until, and returns the
 	// half for the relays (the node's signer and vault, internal/resume).
 	Prepare func(ctx context.Context, until time.Time) ([]byte, error)
@@ -95,8 +99,12 @@ func (s *Sleeper) Hibernate(ctx context.Context) (int, error) {
 		return 0, errors.New("this node has no handle, so a relay could not wake it by name; set one with mesh handle NAME")
 	}
 	hb := wake.Hibernation{Handle: handle}
-	if s.cfg.Window > 0 && !s.cfg.Locked() {
-		hb.Until = s.cfg.Now().Add(s.cfg.Window)
+	until := s.cfg.Now().Add(s.cfg.Window)
+	if ru := s.cfg.ResumedUntil(); !ru.IsZero() && ru.Before(until) {
+		until = ru // the session a resume started ends with its window
+	}
+	if s.cfg.Window > 0 && !s.cfg.Locked() && until.After(s.cfg.Now()) {
+		hb.Until = until
 		if hb.Half, err = s.cfg.Prepare(ctx, hb.Until); err != nil {
 			return 0, fmt.Errorf("preparing to come back unlocked: %w", err)
 		}

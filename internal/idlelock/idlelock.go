@@ -13,6 +13,11 @@ import (
 // "auto-lock (idle)".
 const Actor = "auto-lock (idle)"
 
+// ActorWindow is the audit actor of the lock that ends an unlock session
+// a resume started (vault.ResumedUntil): a woken node stays unlocked no
+// longer than the window of the hibernation it came back from.
+const ActorWindow = "auto-lock (resume window ended)"
+
 // Config configures a Lock.
 type Config struct {
 	Vault *vault.Vault
@@ -75,22 +80,28 @@ func (l *Lock) Run(ctx context.Context) {
 // unused for Config.After.
 func (l *Lock) Check(ctx context.Context) {
 	v := l.cfg.Vault
-	if l.cfg.After <= 0 || v.Locked() {
+	if v.Locked() {
 		return
 	}
 	idle := l.cfg.Now().Sub(l.LastUse())
-	if idle < l.cfg.After {
+	until := v.ResumedUntil() // a session a resume started ends with its window
+	ended := !until.IsZero() && !l.cfg.Now().Before(until)
+	if !ended && (l.cfg.After <= 0 || idle < l.cfg.After) {
 		return
 	}
 	if l.cfg.Locking != nil {
 		l.cfg.Locking()
 	}
-	if err := v.Lock(ctx, Actor); err != nil {
+	actor := Actor
+	if ended {
+		actor = ActorWindow
+	}
+	if err := v.Lock(ctx, actor); err != nil {
 		l.cfg.Logger.Warn("locking the idle vault", "err", err)
 		return
 	}
 	if l.cfg.Locked != nil {
 		l.cfg.Locked()
 	}
-	l.cfg.Logger.Info("vault locked: unused", "for", idle.Round(time.Second))
+	l.cfg.Logger.Info("vault locked", "by", actor, "unused for", idle.Round(time.Second))
 }
