@@ -49,14 +49,6 @@ func reopenLogged(t *testing.T, store ds.Batching, clk *fakeClock, logs *syncBuf
 	return v
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // lastAudit returns the last n audit records.
 func lastAudit(t *testing.T, v *Vault, n int) []AuditRecord {
 	t.Helper()
@@ -394,3 +386,6 @@ func FuzzParseResumeWrap(f *testing.F) {
 		}
 	})
 }
+
+// syncBuf is a log sink safe for concurrent use.
+type syncBuf = testkit.Buffer

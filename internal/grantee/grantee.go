@@ -182,7 +182,7 @@ func (c *Client) Get(ctx context.Context, req localapi.FetchRequest) (localapi.F
 		if req.Quick {
 			return unreachable
 		}
-		return c.readAgain(ctx, rec, tok, p, &out) // it may be re-reserving
+		return c.readAgain(ctx, rec, tok, p, &out, false) // it may be re-reserving
 	}
 	err := c.onOwner(ctx, req.Remote, capability.Read, func(ctx context.Context, owner peer.ID, tok *capability.Token, p string) (err error) {
 		out.Data, err = share.Read(ctx, c.cfg.Host, owner, tok, p)
@@ -201,7 +201,7 @@ func (c *Client) wakeAndRead(ctx context.Context, rec *directory.Record, tok *ca
 	handle := string(rec.Handle)
 	if err := hibernate.Wake(ctx, c.cfg.Host, rec, tok); err != nil {
 		if errors.Is(err, hibernate.ErrNotAsleep) {
-			if err := c.readAgain(ctx, rec, tok, p, out); !errors.Is(err, ErrUnreachable) {
+			if err := c.readAgain(ctx, rec, tok, p, out, false); !errors.Is(err, ErrUnreachable) {
 				return err // it was back, or answered
 			}
 			return words.Say(errors.Join(ErrUnreachable, err), "%s's node is offline and did not hibernate at its relays, so it cannot be woken; try again when it is back", handle)
@@ -213,13 +213,16 @@ func (c *Client) wakeAndRead(ctx context.Context, rec *directory.Record, tok *ca
 		return words.Say(errors.Join(ErrUnreachable, err), "could not wake %s: %s", handle, words.Refusal(wireMessage(err)))
 	}
 	out.Source = localapi.SourceWoken
-	return c.readAgain(ctx, rec, tok, p, out)
+	return c.readAgain(ctx, rec, tok, p, out, true)
 }
 
-// readAgain reads from the owner with the usual retries: after a wake,
+// readAgain reads from the owner with the usual retries: after a wake
+// (fresh: it is back at its relay, whatever failed dials were before),
 // or when a first quick attempt found it unreachable.
-func (c *Client) readAgain(ctx context.Context, rec *directory.Record, tok *capability.Token, p string, out *localapi.Fetched) error {
-	err := c.callOwner(ctx, rec, c.cfg.Retry, func(ctx context.Context) (err error) {
+func (c *Client) readAgain(ctx context.Context, rec *directory.Record, tok *capability.Token, p string, out *localapi.Fetched, fresh bool) error {
+	r := c.cfg.Retry
+	r.Fresh = fresh
+	err := c.callOwner(ctx, rec, r, func(ctx context.Context) (err error) {
 		out.Data, err = share.Read(ctx, c.cfg.Host, rec.Peer, tok, p)
 		return err
 	})

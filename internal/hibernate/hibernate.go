@@ -15,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/wake"
 )
 
@@ -181,12 +182,25 @@ func (s *Sleeper) ResumeFrom(ctx context.Context, relays []peer.AddrInfo) bool {
 	return false
 }
 
+// half takes back the half r kept, asking again (up to resumeTries
+// times, resumePause apart) while r asks it to slow down: a node woken
+// many times in a few seconds must not come back locked for that.
 func (s *Sleeper) half(ctx context.Context, r peer.AddrInfo) ([]byte, error) {
 	if err := s.cfg.Host.Connect(ctx, r); err != nil {
 		return nil, err
 	}
-	half, _, err := wake.Resume(ctx, s.cfg.Host, r.ID)
-	return half, err
+	for i := 1; ; i++ {
+		half, _, err := wake.Resume(ctx, s.cfg.Host, r.ID)
+		var we *wire.Error
+		if err == nil || i == resumeTries || !errors.As(err, &we) || we.Status != wire.RateLimited {
+			return half, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(resumePause):
+		}
+	}
 }
 
 // Forget ends the resume window now (mesh lock): the home's file is

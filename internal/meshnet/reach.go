@@ -210,6 +210,11 @@ type Retry struct {
 	Pause func(i int) time.Duration
 	// PerTry, when set, bounds each attempt.
 	PerTry time.Duration
+	// Fresh makes the first attempt like the later ones: relay circuits
+	// only, failed dials forgotten. For a peer known to be just back at
+	// its relay (woken), whose earlier failed dials would otherwise hold
+	// the first attempt in the swarm's backoff.
+	Fresh bool
 }
 
 // Call runs f against rec's peer, connecting first, up to r.Attempts
@@ -236,7 +241,7 @@ func (n *Net) Call(ctx context.Context, rec *directory.Record, r Retry, f func(c
 		if r.PerTry > 0 {
 			actx, cancel = context.WithTimeout(ctx, r.PerTry)
 		}
-		if err = n.Connect(actx, rec.Peer, rec, i > 0); err == nil {
+		if err = n.Connect(actx, rec.Peer, rec, i > 0 || r.Fresh); err == nil {
 			err = f(actx)
 		}
 		cancel()

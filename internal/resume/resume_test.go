@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,14 +25,6 @@ import (
 )
 
 const canary = "sk-resume-canary-7f3a"
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // node is a home node's home: a pebble store on disk holding its vault,
 // the resume file's path and its peer key.
@@ -580,3 +571,6 @@ func dumpStore(t *testing.T, s ds.Datastore) map[string][]byte {
 	}
 	return m
 }
+
+// syncBuf is a log sink safe for concurrent use.
+type syncBuf = testkit.Buffer

@@ -3,7 +3,6 @@
 package wakehook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,24 +49,6 @@ type helperRecord struct {
 	Args         []string
 	Pgid, Pid    int
 	Handle, Peer string
-}
-
-// logBuffer is a log sink safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func helperExec(t *testing.T, out string, logs *logBuffer, perHandle map[string]string) *Exec {
@@ -184,3 +164,6 @@ func TestExecRefusals(t *testing.T) {
 		t.Errorf("a cancelled wake: %v", err)
 	}
 }
+
+// logBuffer is a log sink safe for concurrent use.
+type logBuffer = testkit.Buffer

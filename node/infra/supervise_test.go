@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,24 +67,6 @@ func readWoken(t *testing.T, out string) wokenRecord {
 		return err == nil && json.Unmarshal(b, &rec) == nil
 	}, "the wake command to write %s", out)
 	return rec
-}
-
-// supLog is a log sink safe for concurrent use.
-type supLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *supLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *supLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // supervisorSeed creates the supervisor's identity in h ahead of its
@@ -352,3 +333,6 @@ func TestASupervisorNeedsItsRelaysAndACommand(t *testing.T) {
 		t.Fatalf("a stopped supervisor left its addrs file: %v", err)
 	}
 }
+
+// supLog is a log sink safe for concurrent use.
+type supLog = testkit.Buffer

@@ -1,7 +1,6 @@
 package wake
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -72,24 +71,6 @@ func (h *hook) Wake(ctx context.Context, t wakehook.Target) error {
 		}
 	}
 	return h.fail
-}
-
-// logBuffer is a log sink safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // rig is a relay running the server, with its switches.
@@ -239,3 +220,6 @@ func refused(t testing.TB, what string, err error, st wire.Status, want string) 
 	}
 	testkit.Sentence(t, what, errors.New(we.Message), want)
 }
+
+// logBuffer is a log sink safe for concurrent use.
+type logBuffer = testkit.Buffer
