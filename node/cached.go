@@ -17,8 +17,8 @@ import (
 // OpSnapshotSeal audits a resource read to seal a snapshot of it.
 const OpSnapshotSeal = "snapshot.seal"
 
-// startCache wires internal/cached to the node: the owner side runs in
-// the mesh's background, the reader is the grantee's fallback.
+// startCache wires internal/cached: the owner side runs in the mesh's
+// background, the reader is the grantee's fallback.
 func (n *Node) startCache() *cached.Reader {
 	st := namespace.Wrap(n.store, store.MeshSnapshots)
 	n.cache = cached.NewOwner(cached.OwnerConfig{Host: n.host, Store: st, Seal: n.signer.sealSnapshot, Unlocked: n.signer.unlocked,

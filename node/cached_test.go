@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/store"
+	"github.com/ocmt/mesh/internal/testkit"
+	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/node/localapi"
 )
 
@@ -140,5 +143,34 @@ func scanForPlaintext(t *testing.T, m *testMesh, canary []byte) {
 	}
 	if n == 0 {
 		t.Fatal("the relay's store is empty: nothing was scanned")
+	}
+}
+
+// TestALargeResourceReachesItsGranteeThroughTheCache: a resource larger
+// than a live share moves (share.MaxData) is read from the relay's cache
+// even while its owner runs; --live says it is too large.
+func TestALargeResourceReachesItsGranteeThroughTheCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seals and moves 10 MiB; skipped in -short")
+	}
+	ctx := context.Background()
+	_, alice, bob := startAliceAndBob(t)
+	big, err := io.ReadAll(testkit.Stream(7, 10<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.PutResource(ctx, "files/video", big); err != nil {
+		t.Fatal(err)
+	}
+	shareAndWait(t, alice, bob, "files/*", "bob", "read")
+	waitFor(t, "alice pushed files/video", func() bool { return pushedTo(alice, "files/video") })
+	// Live first (with its retries, so a loaded machine's slow dial does
+	// not read as "offline"): alice refuses it as too large.
+	if _, err := bob.Get(ctx, localapi.FetchRequest{Remote: "alice/files/video", Live: true}); wire.StatusOf(err) != wire.TooLarge || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("a live read of 10 MiB: %v, want too large in words", err)
+	}
+	f, err := bob.Get(ctx, localapi.FetchRequest{Remote: "alice/files/video"})
+	if err != nil || f.Source != localapi.SourceCache || f.Why != "too large" || !bytes.Equal(f.Data, big) {
+		t.Fatalf("bob's read of 10 MiB: %d bytes from %s (%s), %v", len(f.Data), f.Source, f.Why, err)
 	}
 }

@@ -10,9 +10,6 @@ import (
 	"github.com/ocmt/mesh/internal/resume"
 )
 
-// Hibernation (internal/hibernate): the node can go to sleep, be woken
-// through its relays and come back unlocked within the resume window.
-
 // startSleeper wires internal/hibernate and, when the home holds a resume
 // file, asks relays for the half they kept to come back unlocked. A node
 // with no relay configured returns to those it hibernated at.

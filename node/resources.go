@@ -8,13 +8,16 @@ import (
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
-	"github.com/ocmt/mesh/protocols/share"
 	"github.com/ocmt/mesh/vault"
 )
 
 // Resources are the files and collections a user shares (calendar/work,
 // contacts/family, files/report.pdf), sealed in the vault's resources
 // namespace under their path.
+
+// MaxResource is the most a resource holds (a vault record); over
+// share.MaxData, grantees read it from the cached tier.
+const MaxResource = vault.MaxRecordPlaintext
 
 // PutResource implements localapi.Backend.
 func (o *Offline) PutResource(ctx context.Context, path string, data []byte) error {
@@ -23,8 +26,8 @@ func (o *Offline) PutResource(ctx context.Context, path string, data []byte) err
 	if err != nil {
 		return words.BadPath(path, err, false)
 	}
-	if len(data) > share.MaxData {
-		return fmt.Errorf("%w: a resource holds at most %d MiB", vault.ErrTooLarge, share.MaxData>>20)
+	if len(data) > MaxResource {
+		return fmt.Errorf("%w: a resource holds at most %d MiB", vault.ErrTooLarge, (MaxResource>>20)+1)
 	}
 	err = o.vault.Put(ctx, vault.NSResources, string(p), data, vault.AuditEntry{Actor: o.actor, Op: OpResourceWrite, Target: string(p)})
 	o.changed(string(p), err)

@@ -35,5 +35,5 @@ func TestRefusalsAreSentencesThatKeepTheirSentinels(t *testing.T) {
 	testkit.Sentence(t, "bad handle", o.SetHandle(ctx, "Bob!"), `"Bob!" is not a valid handle`, wire.BadRequest)
 	testkit.Sentence(t, "empty segment", o.PutResource(ctx, "notes//x", []byte("x")), "empty segment")
 	testkit.Sentence(t, "wildcard path", o.PutResource(ctx, "notes/*", []byte("x")), "only a share pattern")
-	testkit.Sentence(t, "too large", o.PutResource(ctx, "notes/x", make([]byte, 5<<20)), "a resource holds at most 4 MiB", vault.ErrTooLarge)
+	testkit.Sentence(t, "too large", o.PutResource(ctx, "notes/x", make([]byte, MaxResource+1)), "a resource holds at most 64 MiB", vault.ErrTooLarge)
 }

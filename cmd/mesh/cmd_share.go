@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocmt/mesh/node"
 	"github.com/ocmt/mesh/node/localapi"
-	"github.com/ocmt/mesh/protocols/share"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -69,12 +69,12 @@ first segment is the handle of someone who shared with you; --own stores it
 as your own path anyway.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), share.MaxData+1))
+			data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), int64(node.MaxResource)+1))
 			if err != nil {
 				return err
 			}
-			if len(data) > share.MaxData {
-				return fmt.Errorf("%w: a resource holds at most %d MiB", vault.ErrTooLarge, share.MaxData>>20)
+			if len(data) > node.MaxResource {
+				return fmt.Errorf("%w: a resource holds at most %d MiB", vault.ErrTooLarge, (node.MaxResource>>20)+1)
 			}
 			b, err := g.open(cmd, needUnlocked)
 			if err != nil {
@@ -375,8 +375,12 @@ woken node answers. --json prints where it came from with the bytes
 				return printJSON(cmd, f)
 			}
 			if f.Source == localapi.SourceCache {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s's node is offline: served from the cache at relay %s, the copy sealed %s ago\n",
-					strings.SplitN(args[0], "/", 2)[0], shortPeer(f.Relay), roughAge(time.Since(f.Sealed)))
+				why := strings.SplitN(args[0], "/", 2)[0] + "'s node is offline"
+				if f.Why == "too large" {
+					why = "larger than a live read carries"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: served from the cache at relay %s, the copy sealed %s ago\n",
+					why, shortPeer(f.Relay), roughAge(time.Since(f.Sealed)))
 			}
 			_, err = cmd.OutOrStdout().Write(f.Data)
 			return err

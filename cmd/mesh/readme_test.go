@@ -313,6 +313,7 @@ func walkSteps(ports []int) []walkStep {
 		{match: "MESH_PASSWORD='a new password' mesh --home ~/alice unlock", stdout: []string{"unlocked"}},
 		{match: "mesh --home ~/alice id", stdout: []string{"12D3KooW"}},
 		{match: "mesh version", stdout: []string{"github.com/ocmt/mesh", "built with " + runtime.Version()}},
+		{match: "mesh --home ~/alice snapshot push calendar/team", stdout: []string{"calendar/team", "cached"}},
 		{match: "mesh --home ~/alice snapshot status", stdout: []string{"calendar/team", "cached"}},
 		{match: "mesh --home ~/alice hibernate", stderr: []string{"hibernated: 1 relay(s)"}},
 		{match: "mesh --home ~/bob get alice/calendar/team", stdout: []string{"Tue 14:00 review"}, stderr: []string{"served from the cache at relay"}},

@@ -169,7 +169,10 @@ func (c *Client) Get(ctx context.Context, req localapi.FetchRequest) (localapi.F
 		if c.cfg.Cache != nil && !req.Live {
 			data, s, err := c.cfg.Cache.Read(ctx, rec, tok, p)
 			if err == nil {
-				out = localapi.Fetched{Data: data, Source: localapi.SourceCache, Relay: s.Relay.String(), Version: s.Version, Sealed: s.Created.UTC()}
+				out = localapi.Fetched{Data: data, Source: localapi.SourceCache, Relay: s.Relay.String(), Version: s.Version, Sealed: s.Created.UTC(), Why: "offline"}
+				if wire.StatusOf(unreachable) == wire.TooLarge {
+					out.Why = "too large"
+				}
 				return nil
 			}
 			if unreachable = c.explainCache(string(rec.Handle), unreachable, err); !errors.Is(unreachable, ErrUnreachable) {
@@ -322,8 +325,8 @@ func (c *Client) onOwner(ctx context.Context, remote string, action capability.A
 	if err != nil {
 		c.cfg.Net.Forget(handle)
 		err = c.explain(ctx, handle, rec.Peer, err)
-		if offline != nil && errors.Is(err, ErrUnreachable) {
-			return offline(ctx, rec, tok, string(p), err)
+		if offline != nil && (errors.Is(err, ErrUnreachable) || wire.StatusOf(err) == wire.TooLarge) {
+			return offline(ctx, rec, tok, string(p), err) // too large to move live: the cache carries any size
 		}
 		return err
 	}
@@ -468,7 +471,7 @@ func (c *Client) explain(ctx context.Context, handle string, owner peer.ID, err 
 	case wire.Unavailable:
 		return words.Say(err, "%s's node is not ready to answer yet (it is catching up on revocations); try again in a few seconds", handle)
 	case wire.TooLarge:
-		return words.Say(err, "that is larger than %s's node takes: a resource holds at most %d MiB", handle, share.MaxData>>20)
+		return words.Say(err, "that is larger than one exchange with %s's node carries (%d MiB): read it from the cache (without --live); only %s can write it", handle, share.MaxData>>20, handle)
 	case wire.BadRequest:
 		return words.Say(err, "%s's node did not understand the request; it may run another version of mesh", handle)
 	}

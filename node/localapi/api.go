@@ -125,6 +125,9 @@ type Fetched struct {
 	Relay   string    `json:"relay,omitempty"`
 	Version uint64    `json:"version,omitempty"`
 	Sealed  time.Time `json:"sealed,omitzero"`
+	// Why the cache served it: "offline" (the owner's node could not be
+	// reached) or "too large" (more than a live read carries).
+	Why string `json:"why,omitempty"`
 }
 
 // Snapshot is what the node pushed of one resource to relays' caches.
