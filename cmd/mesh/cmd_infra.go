@@ -243,7 +243,7 @@ arguments without a shell, with {handle} and {peer} replaced inside
 arguments (e.g. 'mesh node --home /homes/{handle} --relay ...'); it is
 started in the background with its output in this relay's log.
 --wake-webhook URL posts {handle, peer, relay, time} to an orchestrator,
-signed with the relay's key (header X-Ocmt-Signature). The config file's
+signed with the relay's key (header Ocmt-Wake-Signature). The config file's
 wake section also takes exec_for (a command per handle) and supervisor
 (a peer running mesh supervise).`,
 		Args: cobra.NoArgs,

@@ -25,7 +25,6 @@ import (
 	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wakehook"
 	"github.com/ocmt/mesh/internal/wire"
-	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/protocols/wake"
 	"github.com/ocmt/mesh/relay"
 )
@@ -205,34 +204,7 @@ func TestASupervisorWakesAHibernatingHome(t *testing.T) {
 
 	// Alice: in the directory as "alice", reserved at the relay, then
 	// hibernated and gone.
-	aliceKey := testkit.Key(t, "alice")
-	reserve := func() {
-		t.Helper()
-		h := testkit.Host(t, aliceKey)
-		if err := h.Connect(ctx, relInfo); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := client.Reserve(ctx, h, relInfo); err != nil {
-			t.Fatal(err)
-		}
-		if err := wake.Hibernate(ctx, h, relInfo.ID, wake.Hibernation{Handle: "alice"}); err != nil {
-			t.Fatal(err)
-		}
-		h.Close()
-	}
-	ah := testkit.Host(t, aliceKey)
-	if err := ah.Connect(ctx, bootInfo); err != nil {
-		t.Fatal(err)
-	}
-	sr, err := directory.SignRecord(aliceKey, directory.Record{Handle: "alice", Seq: 1, Issued: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := directory.Publish(ctx, ah, bootInfo.ID, sr); err != nil {
-		t.Fatal(err)
-	}
-	ah.Close()
-	reserve()
+	aliceKey := hibernatedHome(t, ctx, bootInfo, relInfo, "alice")
 
 	// Bob wakes her with her token. Until the relay has seen alice's
 	// connection close it still counts her reservation and answers at
