@@ -82,9 +82,19 @@ func startHostiles(t testing.TB, m *testMesh, n int) *hostiles {
 		t.Cleanup(func() { h.Close() })
 		hs.hosts[i] = h
 		h.Peerstore().AddAddrs(relayInfo.ID, relayInfo.Addrs, peerstore.PermanentAddrTTL)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		return h.Connect(ctx, relayInfo)
+		// 500 handshakes on two loaded cores: one that timed out is tried
+		// again, as an attacker would.
+		for {
+			err := h.Connect(ctx, relayInfo)
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+			if sw, ok := h.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(relayInfo.ID)
+			}
+		}
 	})
 	return hs
 }

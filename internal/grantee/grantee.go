@@ -317,11 +317,18 @@ func (c *Client) onOwner(ctx context.Context, remote string, action capability.A
 	}
 	retry := c.cfg.Retry
 	if offline != nil {
-		// Once by every address, once more by relay circuits, at once:
-		// the paused retries come after the cache (offline).
+		// Once by every address, once more by relay circuits, at once.
 		retry = meshnet.Retry{Attempts: 2}
 	}
-	err = c.callOwner(ctx, rec, retry, func(ctx context.Context) error { return call(ctx, rec.Peer, tok, string(p)) })
+	ask := func(ctx context.Context) error { return call(ctx, rec.Peer, tok, string(p)) }
+	err = c.callOwner(ctx, rec, retry, ask)
+	var we *wire.Error
+	if offline != nil && err != nil && !errors.As(err, &we) && !relay.IsNoReservation(err) {
+		// Not "its relay holds no reservation for it" (asleep or gone,
+		// where the cache answers at once): a slow dial on a loaded
+		// machine, a relay restarting. The usual paused retries first.
+		err = c.callOwner(ctx, rec, c.cfg.Retry, ask)
+	}
 	if err != nil {
 		c.cfg.Net.Forget(handle)
 		err = c.explain(ctx, handle, rec.Peer, err)

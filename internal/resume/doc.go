@@ -46,7 +46,7 @@
 //	magic "OCMTRSM\x01" (8) || vault ID (16) || until unix-nano i64 (8)
 //	|| hibernation ID (16) || home half H (32) || resume wrap (108) || tag (32)
 //
-//	K_file = HKDF-SHA256(R, vault ID, "ocmt-mesh/resume-file/v1")
+//	K_file = HKDF-SHA256(IKM R, salt vault ID, info "ocmt-mesh/resume-file/v1")
 //	tag    = HMAC-SHA256(K_file, "ocmt-mesh/resume-file/v1" || 0x00 || every byte before the tag)
 //
 // FileSize (220) bytes in all. The resume wrap (vault.ResumeWrapSize, 108
@@ -73,9 +73,11 @@
 //
 // # Resume, in order
 //
-//  1. read the file: none is ErrNoResume; one that is not a resume file,
-//     or not FileSize bytes, or whose wrap names another vault or until,
-//     is ErrDamaged and is deleted; another format is ErrFormat (kept);
+//  1. read the file: none is ErrNoResume; a file whose eighth byte is not
+//     Version, after the seven bytes "OCMTRSM", is ErrFormat (kept),
+//     whatever its length; one that does not begin with "OCMTRSM" (one
+//     shorter than 8 bytes included), or is not FileSize bytes, or whose
+//     wrap names another vault or until, is ErrDamaged and is deleted;
 //  2. the file's vault ID must be the vault's (vault.ErrResumeOtherVault);
 //  3. now must be before until, or the file is deleted and the error is
 //     vault.ErrResumeExpired;

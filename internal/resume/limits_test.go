@@ -25,7 +25,7 @@ func TestDocNumbersMatchTheConstants(t *testing.T) {
 	testkit.DocSays(t, doc,
 		`magic "OCMTRSM\x01" (8) || vault ID (16) || until unix-nano i64 (8)`,
 		`|| hibernation ID (16) || home half H (32) || resume wrap (108) || tag (32)`,
-		`K_file = HKDF-SHA256(R, vault ID, "`+labelFile+`")`,
+		`K_file = HKDF-SHA256(IKM R, salt vault ID, info "`+labelFile+`")`,
 		`tag    = HMAC-SHA256(K_file, "`+labelFile+`" || 0x00 || every byte before the tag)`,
 		"vault.ResumeWrapSize, 108",
 		"0x01 (1) || hibernation ID (16) || W (32)",

@@ -82,7 +82,8 @@
 //  3. the op, one of the four below, and the fields per op (below): a
 //     required field missing or a refused field present — BadRequest;
 //
-//  4. each field's form: a handle as protocols/directory's (MinHandleLen
+//  4. each field's form, checked in the order listed (so a 257-byte half
+//     without an until is TooLarge): a handle as protocols/directory's (MinHandleLen
 //     (2) to MaxHandleLen (32) bytes of a-z, 0-9, '-' and '_'), an owner
 //     that is a peer ID, a token of at most MaxTokenBytes (4096) bytes —
 //     BadRequest; a half of more than MaxHalfBytes (256) bytes —
@@ -185,7 +186,8 @@
 //	3 resume      -      -    -     -     -
 //	4 forget      -      -    -     -     -
 //
-// and half and until come together or not at all.
+// and half and until come together or not at all (checked in step 4,
+// after the half's size).
 //
 // ResumeReply, the body of a resume's OK reply (CBOR map, both fields
 // required):

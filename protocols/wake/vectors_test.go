@@ -4,11 +4,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"strings"
 	"testing"
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/testkit"
 	"github.com/ocmt/mesh/internal/wire"
+	"github.com/ocmt/mesh/protocols/directory"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata vectors")
@@ -22,6 +24,10 @@ type requestVector struct {
 }
 
 var opNames = map[Op]string{OpHibernate: "hibernate", OpWake: "wake", OpResume: "resume", OpForget: "forget"}
+
+// smallOrderPeer is a 38-byte Ed25519 peer ID whose key is the identity
+// point (small order): the form of a peer ID, refused as an owner.
+var smallOrderPeer = append([]byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20, 0x01}, make([]byte, 31)...)
 
 func buildRequestVectors(t testing.TB) []requestVector {
 	alice, bob := testkit.Key(t, "alice"), testkit.Key(t, "bob")
@@ -72,6 +78,23 @@ func buildRequestVectors(t testing.TB) []requestVector {
 			Op Op     `cbor:"1,keyasint"`
 			X  uint64 `cbor:"7,keyasint"`
 		}{OpResume, 1}},
+		// The edges of each field's form (specs/wake/mutants.py).
+		{"a handle of 1 byte", Request{Op: OpHibernate, Handle: "a"}},
+		{"a handle of 2 bytes", Request{Op: OpHibernate, Handle: "ab"}},
+		{"a handle of 32 bytes", Request{Op: OpHibernate, Handle: strings.Repeat("a", directory.MaxHandleLen)}},
+		{"a handle of 33 bytes", Request{Op: OpHibernate, Handle: strings.Repeat("a", directory.MaxHandleLen+1)}},
+		{"a handle with a digit, a dash and an underscore", Request{Op: OpHibernate, Handle: "a-0_z"}},
+		{"a wake whose owner is a small-order key", Request{Op: OpWake, Owner: smallOrderPeer, Token: tok.Bytes()}},
+		{"a wake with a token one byte too long", Request{Op: OpWake, Owner: owner, Token: make([]byte, capability.MaxTokenBytes+1)}},
+		{"an until of 2^64-1", struct {
+			Op     Op     `cbor:"1,keyasint"`
+			Handle string `cbor:"2,keyasint"`
+			Half   []byte `cbor:"3,keyasint"`
+			Until  uint64 `cbor:"4,keyasint"`
+		}{OpHibernate, "alice", []byte{1}, 1<<64 - 1}},
+		{"a wake with a half too long and an until", Request{Op: OpWake, Owner: owner, Token: tok.Bytes(), Half: make([]byte, MaxHalfBytes+1), Until: until}},
+		{"a half too long without an until", Request{Op: OpHibernate, Handle: "alice", Half: make([]byte, MaxHalfBytes+1)}},
+		{"a forget with a half and an until", Request{Op: OpForget, Half: []byte{1}, Until: until}},
 	} {
 		v := requestVector{Name: c.name, Hex: enc(c.v)}
 		b, _ := hex.DecodeString(v.Hex)
