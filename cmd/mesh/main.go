@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,12 +29,28 @@ func (g *globals) Home() node.Home { return node.Home(g.home) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go stopWithin(ctx, stopGrace)
 	cmd, err := newRoot().ExecuteContextC(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mesh: "+errorLine(cmd, err))
 		os.Exit(1)
 	}
+}
+
+// stopGrace is how long a role may take to stop once interrupted: every
+// store write is synced, so what it would still close loses nothing.
+const stopGrace = 30 * time.Second
+
+// stopWithin ends the process if it has not stopped grace after ctx
+// ended (an interrupt or SIGTERM), saying so on stderr with where each
+// goroutine waits: a stop that hangs is a bug, shown rather than hidden.
+func stopWithin(ctx context.Context, grace time.Duration) {
+	<-ctx.Done()
+	<-time.NewTimer(grace).C
+	fmt.Fprintf(os.Stderr, "mesh: still stopping %s after the interrupt; exiting (where it waited follows)\n", grace)
+	pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+	os.Exit(1)
 }
 
 func defaultHome() string {

@@ -320,7 +320,7 @@ func walkSteps(ports []int) []walkStep {
 		{match: "mesh --home ~/bob get --live alice/calendar/team", stdout: []string{"Tue 14:00 review"}, stderr: []string{"waking alice…"}},
 		{match: "mesh --home ~/alice status", stdout: []string{"node:     running", "vault:    unlocked"}},
 		{match: "mesh --home ~/alice hibernate", stderr: []string{"hibernated: 1 relay(s)"}},
-		{match: "kill $(jobs -p)"},
+		{match: "kill $(jobs -p)", not: []string{"still stopping"}},
 	}
 }
 
@@ -627,12 +627,40 @@ func (w *walkShell) sh(line string) walkResult {
 	if _, err := fmt.Fprintln(w.in, line); err != nil {
 		w.t.Fatalf("the shell is gone before %s: %v", line, err)
 	}
-	out := testkit.Within(w.t, walkStepTimeout, w.outs, "the command %s to finish", line)
+	var out walkChunk
+	select {
+	case out = <-w.outs:
+	case <-time.After(walkStepTimeout):
+		w.t.Fatalf("nothing after %s: the command %s to finish%s", walkStepTimeout, line, w.stuck())
+	}
 	errs := testkit.Within(w.t, walkStepTimeout, w.errs, "the command %s to finish", line)
 	if !out.ok || !errs.ok {
 		w.t.Fatalf("the shell ended during %s:\n%s%s", line, out.text, errs.text)
 	}
 	return walkResult{cmd: line, stdout: out.text, stderr: errs.text, rc: out.rc}
+}
+
+// stuck says which mesh processes of the walkthrough still run and, from
+// a goroutine dump each writes on SIGQUIT (to the shell's stderr), where
+// they wait: for a command that did not finish.
+func (w *walkShell) stuck() string {
+	out, _ := exec.Command("pgrep", "-a", "-f", "mesh --home").Output()
+	if len(out) == 0 {
+		return "\n(no mesh process of the walkthrough is left)"
+	}
+	exec.Command("pkill", "-QUIT", "-f", "mesh --home").Run()
+	var dump strings.Builder
+	deadline := time.After(5 * time.Second)
+	for done := false; !done; {
+		select {
+		case c, ok := <-w.errs:
+			dump.WriteString(c.text)
+			done = !ok || !c.ok
+		case <-deadline:
+			done = true
+		}
+	}
+	return fmt.Sprintf("\nstill running:\n%s\ntheir goroutines (SIGQUIT):\n%s", out, dump.String())
 }
 
 // eventually checks cond on the README command's stdout and, until it

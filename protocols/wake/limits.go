@@ -83,3 +83,8 @@ func Limits() exchange.Limits {
 func wakeLimits() exchange.Limits {
 	return exchange.Limits{MaxRequest: MaxRequest, MaxResponse: MaxResponse, Timeout: MaxTTL + WakeSlack}
 }
+
+// closeGrace is how long Close waits for the streams it serves to end on
+// their own (waiting wakes answered) before it resets those still being
+// read.
+const closeGrace = time.Second

@@ -79,6 +79,7 @@ type Server struct {
 
 	mu           sync.Mutex
 	closed       bool
+	streams      map[network.Stream]struct{} // being served: Close resets them
 	entries      map[peer.ID]*entry
 	bursts       map[peer.ID]*burst
 	waiting      int
@@ -131,7 +132,7 @@ func NewServer(ctx context.Context, h host.Host, cfg Config) (*Server, error) {
 	}
 	s := &Server{h: h, cfg: cfg, log: cfg.Logger.With("protocol", ID), chains: cfg.Chains,
 		lim:    peerlimit.New(peerRate, peerBurst, maxLimited, cfg.Now),
-		bursts: map[peer.ID]*burst{}, perRequester: map[peer.ID]int{}, hookBusy: map[peer.ID]bool{}}
+		bursts: map[peer.ID]*burst{}, perRequester: map[peer.ID]int{}, hookBusy: map[peer.ID]bool{}, streams: map[network.Stream]struct{}{}}
 	if s.chains == nil {
 		s.chains = capability.NewChainCache(capability.DefaultCacheEntries, capability.DefaultCacheBytes)
 	}
@@ -160,8 +161,20 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
+	s.cancel() // waiting wakes are answered
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(closeGrace):
+	}
+	s.mu.Lock()
+	for st := range s.streams { // a request still being read: not waited for
+		st.Reset()
+	}
+	s.mu.Unlock()
+	<-done
 	return nil
 }
 
@@ -218,8 +231,14 @@ func (s *Server) handle(st network.Stream) {
 		return
 	}
 	s.wg.Add(1)
+	s.streams[st] = struct{}{}
 	s.mu.Unlock()
-	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.streams, st)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
 	lim := Limits()
 	lim.Timeout = s.cfg.TTL + WakeSlack
 	exchange.Serve(st, lim, s.log, s.serve)

@@ -2,6 +2,7 @@ package wake
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -207,4 +208,22 @@ func TestWithoutAHookTheRelayOnlyWaitsForTheOwner(t *testing.T) {
 	if st := r.srv.Stats(); st != (Stats{Halves: 1}) {
 		t.Fatalf("stats after the owner came back %+v", st)
 	}
+}
+
+// TestCloseDoesNotWaitForASilentStream: a peer that opened a stream and
+// sends nothing does not hold the relay's stop for the exchange's timeout
+// (TTL + WakeSlack): Close resets it after closeGrace.
+func TestCloseDoesNotWaitForASilentStream(t *testing.T) {
+	r := newRig(t, nil)
+	mallory := r.node("mallory")
+	st, err := mallory.h.NewStream(context.Background(), r.relay.ID(), ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	st.Write([]byte{}) // the stream is open; no request follows
+	testkit.Eventually(t, wait, func() bool { r.srv.mu.Lock(); defer r.srv.mu.Unlock(); return len(r.srv.streams) == 1 }, "the relay to serve the stream")
+	closed := make(chan struct{})
+	go func() { r.srv.Close(); close(closed) }()
+	testkit.Within(t, 10*closeGrace, closed, "Close to return")
 }
