@@ -71,7 +71,7 @@ var layers = [][]string{
 	{"node/demo"},          // every role in one process
 	{"node", "node/infra"}, // the roles
 	{"internal/grantee", "internal/delivery", "internal/presence", "internal/resolve", "internal/sharestore", "internal/relevance",
-		"internal/revstatus", "internal/homehost", "internal/nodemetrics", "internal/idlelock"}, // the home node's jobs
+		"internal/revstatus", "internal/homehost", "internal/nodemetrics", "internal/idlelock", "internal/agentsock"}, // the home node's jobs
 	{"internal/words"},     // errors worded for people
 	{"internal/hibernate"}, // going to sleep, coming back, waking an owner
 	{"internal/cached"},    // the cached tier: a job both sides of a share use
