@@ -90,6 +90,7 @@ func newSuperviseCmd(g *globals) *cobra.Command {
 	f.StringVar(&flags.Exec, "exec", "", "command that starts a home node, {handle} and {peer} replaced (no shell)")
 	f.BoolVarP(&flags.Verbose, "verbose", "v", false, "log more: every order carried out and the command's output")
 	f.StringVar(&config, "config", "", "YAML config file: listen, relay_peers, exec, exec_for, verbose")
+	cmd.AddCommand(newAuditLogCmd(g, infra.RoleSupervisor))
 	return cmd
 }
 

@@ -125,7 +125,27 @@ type SupervisorServerConfig struct {
 	Now func() time.Time
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Audit, when set, hears of every order: carried out, failed, or
+	// refused (an unlisted peer, a bad order), for the supervisor's audit
+	// log. Refused orders come from anyone: its receiver bounds them.
+	Audit func(Order)
 }
+
+// Order is one wake order as the supervisor saw it: metadata only.
+type Order struct {
+	Relay   peer.ID // who sent it
+	Handle  string  // "" when the order was refused before it was read
+	Peer    peer.ID
+	Outcome string // OrderDone, OrderFailed or OrderRefused
+	Reason  string // for a failure or a refusal
+}
+
+// Outcomes of an Order.
+const (
+	OrderDone    = "done"
+	OrderFailed  = "failed"
+	OrderRefused = "refused"
+)
 
 // SupervisorServer answers /ocmt/supervise/1.
 type SupervisorServer struct {
@@ -162,18 +182,28 @@ func (s *SupervisorServer) Close() {
 }
 
 func (s *SupervisorServer) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
+	audit := func(o Order) {
+		if s.cfg.Audit != nil {
+			o.Relay = remote
+			s.cfg.Audit(o)
+		}
+	}
 	if !s.cfg.Relays(remote) {
+		audit(Order{Outcome: OrderRefused, Reason: "not a relay it serves"})
 		return nil, wire.Errorf(wire.Forbidden, "this supervisor takes wake orders only from the relays it serves")
 	}
 	t, err := parseOrder(remote, raw, s.cfg.Now())
 	if err != nil {
+		audit(Order{Outcome: OrderRefused, Reason: "a bad order: " + wire.StatusOf(err).Name()})
 		return nil, err
 	}
 	if err := s.cfg.Hook.Wake(ctx, t); err != nil {
 		s.log.Warn("wake order failed", "relay", remote.String(), "handle", t.Handle, "err", err)
+		audit(Order{Handle: t.Handle, Peer: t.Peer, Outcome: OrderFailed, Reason: "the command did not start"})
 		return nil, wire.Errorf(wire.Unavailable, "the supervisor could not wake %s", t.Handle)
 	}
 	s.log.Info("wake order carried out", "relay", remote.String(), "handle", t.Handle, "peer", t.Peer.String())
+	audit(Order{Handle: t.Handle, Peer: t.Peer, Outcome: OrderDone})
 	return nil, nil
 }
 

@@ -66,8 +66,9 @@ const LabelInfraAudit = "ocmt-mesh/infra-audit/v1"
 
 // Roles, the HKDF salt of their audit keys.
 const (
-	RoleRelay     = "relay"
-	RoleBootstrap = "bootstrap"
+	RoleRelay      = "relay"
+	RoleBootstrap  = "bootstrap"
+	RoleSupervisor = "supervisor"
 )
 
 // EventAuditBreak is the record an appender writes when it finds the log

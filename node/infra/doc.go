@@ -26,7 +26,8 @@
 // handle it slept under and a sealed half of its resume key, which only
 // the home can open or take back. The supervisor (StartSupervisor, mesh
 // supervise) is the peer on a container host that carries out those
-// orders for the relays it names, with the operator's command.
+// orders for the relays it names, with the operator's command, and keeps
+// an audit log of them like the other roles.
 //
 // A role's home folder (internal/home) holds its key, its store, its audit
 // log (audit.log and audit.log.head, unless Config.AuditPath puts them

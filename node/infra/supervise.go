@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/internal/auditlimit"
 	"github.com/ocmt/mesh/internal/p2phost"
 	"github.com/ocmt/mesh/internal/wakehook"
 )
@@ -67,6 +69,11 @@ func StartSupervisor(ctx context.Context, cfg SuperviseConfig) (_ *Peer, err err
 			p.Close()
 		}
 	}()
+	alog, err := p.openRoleLog(cfg.Config, &k, RoleSupervisor)
+	if err != nil {
+		return nil, err
+	}
+	audit := newSuperviseAudit(alog, cfg.Config)
 	// Not startHost: a supervisor serves no NAT checks and claims no
 	// public reachability; only its relays have a reason to reach it.
 	h, err := p2phost.New(k.Libp2pPrivKey(), cfg.Listen, libp2p.DisableRelay())
@@ -81,11 +88,14 @@ func StartSupervisor(ctx context.Context, cfg SuperviseConfig) (_ *Peer, err err
 	}
 	srv, err := wakehook.ServeSupervisor(cfg.WrapHost(h), wakehook.SupervisorServerConfig{
 		Relays: func(id peer.ID) bool { return slices.Contains(relays, id) },
-		Hook:   hook, Now: cfg.Now, Logger: cfg.Logger})
+		Hook:   hook, Now: cfg.Now, Logger: cfg.Logger, Audit: audit.order})
 	if err != nil {
 		return nil, err
 	}
-	p.onClose(func() error { srv.Close(); return nil })
+	p.onClose(func() error { srv.Close(); return audit.stop() })
+	if err := audit.start(h.ID()); err != nil {
+		return nil, err
+	}
 	cfg.Logger.Info("supervisor ready", "peer", h.ID().String(), "relays", len(relays))
 	return p, p.publishAddrs(cfg.Home)
 }
@@ -93,3 +103,66 @@ func StartSupervisor(ctx context.Context, cfg SuperviseConfig) (_ *Peer, err err
 // protectSupervisedRelay keeps the connections of the relays a supervisor
 // serves out of the connection manager's trimming.
 const protectSupervisedRelay = "ocmt-supervised-relay"
+
+// superviseRecord is one record of a supervisor's audit log: metadata
+// only (who ordered which node woken, and what came of it).
+type superviseRecord struct {
+	Time    time.Time `json:"time"`
+	Event   string    `json:"event"` // start, stop, wake, refusals (a summary)
+	Relay   string    `json:"relay,omitempty"`
+	Handle  string    `json:"handle,omitempty"`
+	Peer    string    `json:"peer,omitempty"`
+	Outcome string    `json:"outcome,omitempty"` // done, failed, refused
+	Reason  string    `json:"reason,omitempty"`
+	Count   int       `json:"count,omitempty"` // a summary's orders
+}
+
+// superviseAudit writes the supervisor's chained audit log. Orders from
+// the relays it serves are recorded one by one; refused orders, which
+// anyone can send, go through a coalescer (summarised per peer past half
+// of AuditMaxRecords a window), as the relay's refusals do.
+type superviseAudit struct {
+	log      *chainLog
+	refusals *auditlimit.Coalescer
+	now      func() time.Time
+	self     peer.ID
+}
+
+func newSuperviseAudit(l *chainLog, cfg Config) *superviseAudit {
+	a := &superviseAudit{log: l, now: cfg.Now}
+	a.refusals = auditlimit.New(auditlimit.Config{Record: a.coalesced, Window: cfg.AuditWindow, MaxRecords: cfg.AuditMaxRecords, Now: cfg.Now})
+	return a
+}
+
+func (a *superviseAudit) order(o wakehook.Order) {
+	if o.Outcome == wakehook.OrderRefused {
+		a.refusals.Add(o.Relay.String(), "wake", "", o.Reason)
+		return
+	}
+	r := superviseRecord{Time: a.now().UTC(), Event: "wake", Relay: o.Relay.String(), Handle: o.Handle, Outcome: o.Outcome, Reason: o.Reason}
+	if o.Peer != "" {
+		r.Peer = o.Peer.String()
+	}
+	_ = a.log.Append(r) // a failing log is its own state; the order was carried out
+}
+
+func (a *superviseAudit) coalesced(e auditlimit.Event) {
+	r := superviseRecord{Time: a.now().UTC(), Event: "wake", Relay: e.Peer, Outcome: wakehook.OrderRefused, Reason: e.Detail}
+	if e.Summary() {
+		r.Event, r.Count, r.Reason = "refusals", e.Count, e.String()
+	}
+	_ = a.log.Append(r)
+}
+
+func (a *superviseAudit) start(self peer.ID) error {
+	a.self = self
+	if err := a.log.Append(superviseRecord{Time: a.now().UTC(), Event: "start", Peer: self.String()}); err != nil {
+		return err
+	}
+	return a.log.Sync()
+}
+
+func (a *superviseAudit) stop() error {
+	a.refusals.Close()
+	return errors.Join(a.log.Append(superviseRecord{Time: a.now().UTC(), Event: "stop", Peer: a.self.String()}), a.log.Sync())
+}

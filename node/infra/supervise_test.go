@@ -160,6 +160,28 @@ func TestASupervisorRunsItsCommandOnlyOnItsRelaysOrders(t *testing.T) {
 		t.Fatalf("the supervisor's log does not record the order:\n%s", l)
 	}
 	noSeedIn(t, "the supervisor's log", logs.String(), seed)
+
+	// Its audit log: the start, the stranger's refusal, the failed and the
+	// carried-out orders, chained and verified with its key; the stop once
+	// it closes.
+	sup.Close()
+	rep, err := VerifyAuditLog(supHome, RoleSupervisor, DefaultAuditFile(supHome))
+	if err != nil || len(rep.Breaks) > 0 {
+		t.Fatalf("the supervisor's audit log: %v, breaks %v", err, rep.Breaks)
+	}
+	var got []string
+	for _, r := range rep.Records {
+		var rec superviseRecord
+		if err := json.Unmarshal(r.JSON, &rec); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, rec.Event+" "+rec.Outcome+" "+rec.Handle)
+		noSeedIn(t, "the supervisor's audit log", string(r.JSON), seed)
+	}
+	want := []string{"start  ", "wake refused ", "wake failed bob", "wake done alice", "stop  "}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the supervisor's audit records: %q, want %q", got, want)
+	}
 }
 
 // TestASupervisorWakesAHibernatingHome is the whole chain: alice holds a
