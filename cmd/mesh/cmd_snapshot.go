@@ -102,7 +102,7 @@ func printSnapshots(cmd *cobra.Command, l []localapi.Snapshot) error {
 		for _, c := range s.Caches {
 			state := "cached"
 			if c.Error != "" {
-				state = "refused: " + c.Error
+				state = c.Error
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Resource, s.Version, s.Readers, shortPeer(c.Relay), ago(c.At), s.Expiry.Local().Format(time.DateTime), state)
 		}

@@ -313,6 +313,9 @@ func (o *Owner) pushOne(ctx context.Context, name string, readers []peer.ID, pre
 		if err != nil {
 			var we *wire.Error
 			res.Err, res.refused = err.Error(), errors.As(err, &we)
+			if res.refused && we.Message != "" {
+				res.Err = "refused: " + we.Message // the relay's words, for mesh snapshot status
+			}
 		}
 		rec.Caches = append(rec.Caches, res)
 	}

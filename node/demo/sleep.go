@@ -93,7 +93,7 @@ func cachedAt(l []localapi.Snapshot, res string) string {
 	for _, s := range l {
 		if s.Resource == res && len(s.Caches) > 0 {
 			if e := s.Caches[0].Error; e != "" {
-				return "refused by the relay: " + e
+				return "not cached, the relay " + e
 			}
 			return ""
 		}
