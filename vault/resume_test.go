@@ -86,10 +86,7 @@ func TestResumeRoundTrip(t *testing.T) {
 	v, clk, logs := resumeVault(t, store)
 	R := resumeKey()
 	until := clk.Now().Add(12 * time.Hour)
-	w, err := v.WrapForResume(ctx, R, until, "hibernate")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustWrap(t, v, R, until, "hibernate")
 	if len(w) != ResumeWrapSize || ResumeWrapSize != 108 {
 		t.Fatalf("wrap is %d bytes, ResumeWrapSize %d, want 108", len(w), ResumeWrapSize)
 	}
@@ -139,10 +136,7 @@ func TestUnlockResumedRefuses(t *testing.T) {
 	v, clk, logs := resumeVault(t, store)
 	R := resumeKey()
 	until := clk.Now().Add(time.Hour)
-	w, err := v.WrapForResume(ctx, R, until, "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustWrap(t, v, R, until, "t")
 	other, oclk, _ := resumeVault(t, memStore())
 	ow, err := other.WrapForResume(ctx, R, oclk.Now().Add(time.Hour), "t")
 	if err != nil {
@@ -212,10 +206,7 @@ func TestResumeLeavesTheFailureCountAlone(t *testing.T) {
 	store := memStore()
 	v, clk, logs := resumeVault(t, store)
 	R := resumeKey()
-	w, err := v.WrapForResume(ctx, R, clk.Now().Add(time.Hour), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustWrap(t, v, R, clk.Now().Add(time.Hour), "t")
 	v.Close()
 	v = reopenLogged(t, store, clk, logs)
 	if err := v.Unlock(ctx, []byte("wrong"), "t"); !errors.Is(err, ErrBadPassword) {
@@ -243,16 +234,13 @@ func TestResumeWrapDiesWithAKeyRotation(t *testing.T) {
 	store := memStore()
 	v, clk, logs := resumeVault(t, store)
 	R := resumeKey()
-	w, err := v.WrapForResume(ctx, R, clk.Now().Add(time.Hour), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustWrap(t, v, R, clk.Now().Add(time.Hour), "t")
 	if err := v.RotateKey(ctx, []byte("pw"), []byte("pw2"), TestKDF(), "t"); err != nil {
 		t.Fatal(err)
 	}
 	v.Close()
 	v = reopenLogged(t, store, clk, logs)
-	err = v.UnlockResumed(ctx, w, R, clk.Now(), "wake")
+	err := v.UnlockResumed(ctx, w, R, clk.Now(), "wake")
 	testkit.Sentence(t, "after a rotation", err, "key changed since the hibernation", ErrResumeKey)
 	if !v.Locked() {
 		t.Fatal("unlocked with the old generation's key")
@@ -283,13 +271,10 @@ func TestResumeNotAuditedLocksAgain(t *testing.T) {
 	inner := memStore()
 	v, clk, logs := resumeVault(t, inner)
 	R := resumeKey()
-	w, err := v.WrapForResume(ctx, R, clk.Now().Add(time.Hour), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustWrap(t, v, R, clk.Now().Add(time.Hour), "t")
 	v.Close()
 	fs := &failAfterStore{Batching: inner, n: 1} // the unlock record only
-	v, err = Open(ctx, Config{Store: fs, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	v, err := Open(ctx, Config{Store: fs, Now: clk.Now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,10 +298,7 @@ func TestResumeKeysNeverLeak(t *testing.T) {
 	v, clk, logs := resumeVault(t, store)
 	master := bytes.Clone(v.master.Bytes())
 	R := resumeKey()
-	w, err := v.WrapForResume(ctx, R, clk.Now().Add(time.Hour), "t")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := mustWrap(t, v, R, clk.Now().Add(time.Hour), "t")
 	var errs []string
 	if _, err := v.WrapForResume(ctx, R, clk.Now(), "t"); err != nil {
 		errs = append(errs, err.Error())
@@ -389,3 +371,13 @@ func FuzzParseResumeWrap(f *testing.F) {
 
 // syncBuf is a log sink safe for concurrent use.
 type syncBuf = testkit.Buffer
+
+// mustWrap is WrapForResume that fails the test on an error.
+func mustWrap(t *testing.T, v *Vault, R *[32]byte, until time.Time, actor string) []byte {
+	t.Helper()
+	w, err := v.WrapForResume(context.Background(), R, until, actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}

@@ -367,7 +367,13 @@ func (o *Owner) record(ctx context.Context, name string) (*Record, error) {
 
 // Status lists the push records, by resource.
 func (o *Owner) Status(ctx context.Context) ([]Record, error) {
-	res, err := o.cfg.Store.Query(ctx, query.Query{Prefix: "/pushed"})
+	return records(ctx, o.cfg.Store, o.cfg.Logger)
+}
+
+// records lists the push records in st, by resource; an unreadable one
+// is logged and left out.
+func records(ctx context.Context, st ds.Datastore, log *slog.Logger) ([]Record, error) {
+	res, err := st.Query(ctx, query.Query{Prefix: "/pushed"})
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +389,7 @@ func (o *Owner) Status(ctx context.Context) ([]Record, error) {
 		}
 		r, err := DecodeRecord(name, e.Value)
 		if err != nil {
-			o.cfg.Logger.Info("unreadable push record", "resource", name, "err", err)
+			log.Info("unreadable push record", "resource", name, "err", err)
 			continue
 		}
 		out = append(out, *r)

@@ -125,7 +125,7 @@ func (r *Record) API() localapi.Snapshot {
 
 // Records lists the push records in st (an owner's store, running or not).
 func Records(ctx context.Context, st ds.Datastore) ([]localapi.Snapshot, error) {
-	recs, err := (&Owner{cfg: OwnerConfig{Store: st, Logger: slog.New(slog.DiscardHandler)}}).Status(ctx)
+	recs, err := records(ctx, st, slog.New(slog.DiscardHandler))
 	out := []localapi.Snapshot{}
 	for _, r := range recs {
 		out = append(out, r.API())

@@ -26,7 +26,6 @@ import (
 	"github.com/ocmt/mesh/internal/wakehook"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/wake"
-	"github.com/ocmt/mesh/relay"
 )
 
 // TestSupervisorWakeCommandHelper is the supervisor's wake command in
@@ -211,32 +210,10 @@ func TestASupervisorWakesAHibernatingHome(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sup.Close() })
-	boot, err := StartBootstrap(ctx, Config{Home: tempHome(t, "boot"), Listen: loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { boot.Close() })
-	rel, err := StartRelay(ctx, RelayConfig{Config: Config{Home: relHome, Listen: loopback}, Bootstrap: boot.Addrs(),
-		Relay: relay.Config{AllowPrivateAddrs: true}, Wake: WakeConfig{Supervisor: sup.Addrs()[0]}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rel.Close() })
-	bootInfo, relInfo := mustInfos(boot.Addrs())[0], mustInfos(rel.Addrs())[0]
-
 	// Alice: in the directory as "alice", reserved at the relay, then
-	// hibernated and gone.
-	aliceKey := hibernatedHome(t, ctx, bootInfo, relInfo, "alice")
-
-	// Bob wakes her with her token. Until the relay has seen alice's
-	// connection close it still counts her reservation and answers at
-	// once; after that the wake waits and the hook fires.
-	bobKey := testkit.Key(t, "bob")
-	bob := testkit.Host(t, bobKey)
-	if err := bob.Connect(ctx, relInfo); err != nil {
-		t.Fatal(err)
-	}
-	tok := grantFrom(t, aliceKey, bobKey.ID())
+	// hibernated and gone. Bob wakes her with her token, until the
+	// supervisor's command has run.
+	relInfo, aliceKey, bob, tok := startWakeMesh(t, ctx, relHome, WakeConfig{Supervisor: sup.Addrs()[0]})
 	woken := func() bool { _, err := os.Stat(out); return err == nil }
 	if !testkit.PollEvery(30*time.Second, 200*time.Millisecond, func() bool {
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)

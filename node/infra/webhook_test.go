@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 
@@ -53,26 +54,7 @@ func TestARelayWakesAHomeThroughASignedWebhook(t *testing.T) {
 		posts <- b
 	}))
 	t.Cleanup(orchestrator.Close)
-	boot, err := StartBootstrap(ctx, Config{Home: tempHome(t, "boot"), Listen: loopback})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { boot.Close() })
-	rel, err := StartRelay(ctx, RelayConfig{Config: Config{Home: relHome, Listen: loopback}, Bootstrap: boot.Addrs(),
-		Relay: relay.Config{AllowPrivateAddrs: true}, Wake: WakeConfig{Webhook: orchestrator.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rel.Close() })
-	bootInfo, relInfo := mustInfos(boot.Addrs())[0], mustInfos(rel.Addrs())[0]
-	aliceKey := hibernatedHome(t, ctx, bootInfo, relInfo, "alice")
-
-	bobKey := testkit.Key(t, "bob")
-	bob := testkit.Host(t, bobKey)
-	if err := bob.Connect(ctx, relInfo); err != nil {
-		t.Fatal(err)
-	}
-	tok := grantFrom(t, aliceKey, bobKey.ID())
+	relInfo, aliceKey, bob, tok := startWakeMesh(t, ctx, relHome, WakeConfig{Webhook: orchestrator.URL})
 	answered := make(chan error, 2)
 	for range 2 { // one burst: one post
 		go func() { answered <- wake.Wake(ctx, bob, relInfo.ID, aliceKey.ID(), tok) }()
@@ -99,6 +81,33 @@ func TestARelayWakesAHomeThroughASignedWebhook(t *testing.T) {
 		t.Fatalf("a second post for one burst: %+v", extra)
 	default:
 	}
+}
+
+// startWakeMesh starts a bootstrap and a relay in relHome waking homes
+// with w, a home "alice" hibernated there, and bob connected to the relay
+// with a token alice gave him: what a wake test needs.
+func startWakeMesh(t *testing.T, ctx context.Context, relHome home.Home, w WakeConfig) (relInfo peer.AddrInfo, alice *keys.PeerKey, bob host.Host, tok []byte) {
+	t.Helper()
+	boot, err := StartBootstrap(ctx, Config{Home: tempHome(t, "boot"), Listen: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { boot.Close() })
+	rel, err := StartRelay(ctx, RelayConfig{Config: Config{Home: relHome, Listen: loopback}, Bootstrap: boot.Addrs(),
+		Relay: relay.Config{AllowPrivateAddrs: true}, Wake: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rel.Close() })
+	bootInfo := mustInfos(boot.Addrs())[0]
+	relInfo = mustInfos(rel.Addrs())[0]
+	alice = hibernatedHome(t, ctx, bootInfo, relInfo, "alice")
+	bobKey := testkit.Key(t, "bob")
+	bob = testkit.Host(t, bobKey)
+	if err := bob.Connect(ctx, relInfo); err != nil {
+		t.Fatal(err)
+	}
+	return relInfo, alice, bob, grantFrom(t, alice, bobKey.ID())
 }
 
 // hibernatedHome makes a home named handle: its record in the bootstrap's
