@@ -226,4 +226,85 @@
 //
 // A record that breaks a rule is deleted when the approvals open, and
 // counted.
+//
+// # Audit records and the digest
+//
+// The node writes an audit record (vault.AuditEntry) for what happens to
+// agents, built by this package so that the weekly digest can read them
+// back:
+//
+//	op                builder         actor                 target          outcome
+//	agent.add         AddEntry        the owner's           NAME            ok
+//	agent.rm          RemoveEntry     the owner's           NAME            ok
+//	agent.calls       CallsEntry      agent:NAME            NAME            ok
+//	agent.refused     RefusedEntry    agent:NAME            the path asked  denied
+//	agent.lock        LockEntry       the owner's, or       NAME            denied
+//	                                  auto-lock (anomaly)
+//	agent.unlock      UnlockEntry     the owner's           NAME            ok
+//	approval.ask      ApprovalEntry   agent:NAME            the approval ID ok
+//	approval.approve  ApprovalEntry   the owner's           the approval ID ok
+//	approval.deny     ApprovalEntry   the owner's           the approval ID denied
+//	approval.expire   ApprovalEntry   node                  the approval ID denied
+//	secret.use        SecretUseEntry  agent:NAME            the secret's name ok, or failed
+//
+// A calls record covers one agent's calls in one UTC clock hour that had
+// calls (refused ones included), and how many of them were refused
+// because the agent was locked: a locked agent's refusals are counted
+// there, not in refused records. A refused record stands for one refused
+// call, or for a summary of a minute's (count above 1). A secret use is
+// ok when the host answered 100 to 399, failed otherwise (status 0: no
+// answer).
+//
+// A record's Detail is fields, then optionally ": " and words:
+//
+//	detail = field *(" " field) [": " words]
+//	field  = key "=" value
+//	key    = a-z, then a-z, 0-9 or "-"; each key at most once
+//	value  = printable ASCII without the space, possibly empty, not ending with ":"
+//
+// so the first ": " ends the fields. Times are RFC 3339 in UTC, to the
+// second. Words are for a person: one line, at most MaxReasonLen (256)
+// bytes (longer ones are clipped and end with "…"); the digest reads
+// only a lock's. A value the node passes that breaks the rule is written
+// with "?" for each bad byte. ParseDetail refuses a detail of more than
+// vault.MaxAuditRecordSize bytes. Every record names its agent in the
+// field agent, approval records too (their target is the ID):
+//
+//	op                fields                                    words
+//	agent.add         agent key ceiling paths [trusted]         the policy
+//	agent.rm          agent revoked                             tokens revoked
+//	agent.calls       agent calls locked from to                -
+//	agent.refused     agent reason action count                 the refusal's message
+//	agent.lock        agent auto [at]                           the lock's reason
+//	agent.unlock      agent                                     -
+//	approval.*        agent kind                                the approval's intent
+//	secret.use        agent host status                         what the host answered
+//
+// ceiling and action are action names joined by "," ("-" for none),
+// paths the policy's patterns joined by ",", kind "issue" or
+// "secret-use", trusted "secret-use", auto "true" or "false". For
+// example:
+//
+//	agent=helper calls=42 locked=0 from=2026-11-29T14:00:00Z to=2026-11-29T14:59:59Z
+//	agent=helper reason=ceiling action=delete count=1: agent "helper" may not delete: its ceiling allows read,list only
+//	agent=helper kind=issue: share calendar/** with bob: read, for 7 days
+//
+// No secret value reaches a record: the builders take names, paths,
+// hosts and counts; an intent holds names, patterns and hosts; a
+// refusal's message paths and actions.
+//
+// Digest counts one ISO 8601 week ("2026-W48": Monday 00:00 UTC to the
+// next Monday; week 1 holds the year's first Thursday, so 2027-01-01 is
+// in 2026-W53) from the audit log. It reads the records of the ops above
+// and skips every other one. A calls record belongs to the week of its
+// from time (the hour before Monday midnight is written after it), and
+// counts its calls on that day and its locked calls as refusals with
+// reason locked; every other record belongs to the week of its time. A
+// record about agents whose detail does not parse, whose agent is not a
+// valid name, or which lacks what its op needs (calls, locked ≤ calls
+// and from; a count ≥ 1 and a reason; a valid at) is counted as
+// unreadable and skipped, never fatal. Every agent with a record in the
+// week is listed. The digest is written as text for a terminal,
+// Markdown, or a self-contained HTML page (escaped, no script, no
+// external asset; each agent's calls per day as an inline SVG bar chart).
 package agent

@@ -2,19 +2,18 @@ package node
 
 import (
 	"context"
-	"errors"
 
 	"github.com/ocmt/mesh/node/localapi"
 )
 
 // ErrNeedsNode means the command talks to other peers and needs a running
 // node.
-var ErrNeedsNode = errors.New("this needs a running node: start it with `mesh node`")
+var ErrNeedsNode = localapi.ErrNeedsNode
 
 // needsNode is the part of localapi.Backend that talks to other peers. An
 // Offline embeds it, so each of these is refused in this one place; a Node
 // replaces every one of them.
-type needsNode struct{}
+type needsNode struct{ localapi.AgentsNeedNode }
 
 // Share implements localapi.Backend: refused without a node.
 func (needsNode) Share(context.Context, localapi.ShareRequest) (localapi.ShareResult, error) {

@@ -3,11 +3,9 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/agenthost"
 	"github.com/ocmt/mesh/internal/cached"
 	"github.com/ocmt/mesh/internal/delivery"
 	"github.com/ocmt/mesh/internal/grantee"
@@ -95,6 +94,9 @@ type Config struct {
 	// internal/nodemetrics) at http://ADDR/metrics; Node.MetricsAddr says
 	// where, for port 0. Default: off.
 	MetricsAddr string
+	// Agents: the agent socket and alerts (mesh node --agent-socket-*,
+	// --notify). Default: a 0600 socket, no alerts.
+	Agents agenthost.Options
 }
 
 // ErrAlreadyRunning means another node holds the home folder.
@@ -104,6 +106,7 @@ var ErrAlreadyRunning = home.ErrAlreadyRunning
 // talk to other peers replace the Offline's refusals.
 type Node struct {
 	*Offline
+	*agenthost.Service // the AI agents: localapi.Agents
 
 	cfg   Config
 	lock  *os.File
@@ -195,6 +198,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}
 	n.net.Go(n.idle.Run) // the idle lock, and the end of a resumed session
+	if err := n.startAgents(ctx); err != nil {
+		return nil, err
+	}
 	if n.api, err = localapi.Listen(cfg.Home.SocketPath(), n, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -215,7 +221,7 @@ func (n *Node) meshConfig() (meshnet.Config, connmgr.ConnectionGater, error) {
 	if err != nil {
 		return meshnet.Config{}, nil, err
 	}
-	relayTokens, err := n.relayTokens()
+	relayTokens, err := words.RelayTokens(n.cfg.RelayTokens, n.signer.ID())
 	if err != nil {
 		return meshnet.Config{}, nil, err
 	}
@@ -230,22 +236,6 @@ func (n *Node) meshConfig() (meshnet.Config, connmgr.ConnectionGater, error) {
 			default:
 			}
 		}}, gater, nil
-}
-
-// relayTokens parses Config.RelayTokens, refusing one made for another peer.
-func (n *Node) relayTokens() ([]*capability.Token, error) {
-	var out []*capability.Token
-	for _, text := range n.cfg.RelayTokens {
-		tok, err := capability.Parse(strings.TrimSpace(text))
-		if err != nil {
-			return nil, words.BadToken("a relay token", text, err)
-		}
-		if tok.Audience() != n.signer.ID() {
-			return nil, fmt.Errorf("relay token %s is for %s, not this node", tok.ID().Short(), tok.Audience())
-		}
-		out = append(out, tok)
-	}
-	return out, nil
 }
 
 // Host returns the libp2p host.
@@ -290,6 +280,9 @@ func (n *Node) Close() error {
 	}
 	if n.metricsSrv != nil {
 		errs = append(errs, n.metricsSrv.Close())
+	}
+	if n.Service != nil {
+		n.Service.Stop()
 	}
 	n.stopMesh()
 	if n.host != nil {

@@ -10,10 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/capability"
-	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
-	"github.com/ocmt/mesh/protocols/directory"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -51,7 +49,7 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 	if err := o.signer.unlocked(); err != nil {
 		return "", err
 	}
-	aud, err := audience(req.Audience, lookup)
+	aud, err := words.Audience(req.Audience, lookup)
 	if err != nil {
 		return "", err
 	}
@@ -84,19 +82,4 @@ func (o *Offline) tokenIssue(ctx context.Context, req localapi.TokenRequest, loo
 		return "", errors.Join(errors.New("token not issued"), err)
 	}
 	return tok.String(), nil
-}
-
-// audience reads a peer named by peer ID or by handle.
-func audience(s string, lookup func(handle string) (peer.ID, error)) (peer.ID, error) {
-	if _, err := peer.Decode(s); err == nil {
-		id, err := keys.DecodePeerID(s) // refuses small-order and non-canonical keys
-		if err != nil {
-			return "", words.Say(err, "%q is not a peer ID that can sign: %v", s, err)
-		}
-		return id, nil
-	}
-	if _, err := directory.ParseHandle(s); err != nil {
-		return "", words.Say(err, "%q is neither a handle nor a peer ID (a peer ID starts with 12D3KooW)", s)
-	}
-	return lookup(s)
 }

@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/ocmt/mesh/internal/agenthost"
 	"github.com/ocmt/mesh/internal/hibernate"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/node"
@@ -84,6 +86,19 @@ locked. Counts and states only, never a name, a path or a value.`,
 			if set("verbose") {
 				fc.Verbose = flags.Verbose
 			}
+			if set("agent-socket-mode") || fc.AgentSocketMode == "" {
+				fc.AgentSocketMode = flags.AgentSocketMode
+			}
+			if set("agent-socket-group") {
+				fc.AgentSocketGroup = flags.AgentSocketGroup
+			}
+			if set("notify") {
+				fc.Notify = flags.Notify
+			}
+			mode, err := strconv.ParseUint(fc.AgentSocketMode, 8, 32)
+			if err != nil {
+				return fmt.Errorf("--agent-socket-mode %q is not an octal mode like 0600 or 0660", fc.AgentSocketMode)
+			}
 			if set("lock-after") || fc.LockAfter == nil {
 				fc.LockAfter = (*yamlDuration)(&lockAfter)
 			}
@@ -101,7 +116,8 @@ locked. Counts and states only, never a name, a path or a value.`,
 			n, err := node.Start(cmd.Context(), node.Config{Home: g.Home(), Listen: fc.Listen, Logger: log,
 				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: fc.Handle, Firewall: fc.Firewall, RelayTokens: fc.RelayTokens,
 				LockAfter: nodeLockAfter(time.Duration(*fc.LockAfter)), MetricsAddr: fc.Metrics,
-				HibernateAfter: time.Duration(fc.HibernateAfter), ResumeWindow: nodeLockAfter(time.Duration(*fc.ResumeWindow))})
+				HibernateAfter: time.Duration(fc.HibernateAfter), ResumeWindow: nodeLockAfter(time.Duration(*fc.ResumeWindow)),
+				Agents: agenthost.Options{SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify}})
 			if err != nil {
 				return err
 			}
@@ -117,6 +133,7 @@ locked. Counts and states only, never a name, a path or a value.`,
 				fmt.Fprintf(out, "listening on %s\n", a)
 			}
 			fmt.Fprintf(out, "local API on %s\n", g.Home().SocketPath())
+			fmt.Fprintf(out, "agent socket on %s\n", n.SocketPath())
 			if m := n.MetricsAddr(); m != "" {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", m)
 			}
@@ -140,6 +157,9 @@ locked. Counts and states only, never a name, a path or a value.`,
 	durationVar(f, &lockAfter, "lock-after", node.DefaultLockAfter, "lock the vault after this long unused; 0 never")
 	durationVar(f, &hibernateAfter, "hibernate-after", 0, "hibernate after this long unused: tell the relays, which can wake it, and exit; 0 never")
 	durationVar(f, &resumeWindow, "resume-window", hibernate.DefaultWindow, "a node hibernated unlocked comes back unlocked if woken within this; 0 always locked")
+	f.StringVar(&flags.AgentSocketMode, "agent-socket-mode", "0600", "the agent socket's mode: 0600, or 0660 with --agent-socket-group for agents running as another user")
+	f.StringVar(&flags.AgentSocketGroup, "agent-socket-group", "", "the agent socket's group (a name or a number)")
+	f.StringVar(&flags.Notify, "notify", "", "POST alerts and the weekly agent digest to this ntfy-style URL (e.g. https://ntfy.sh/YOUR-TOPIC)")
 	f.StringVar(&configPath, "config", "", "YAML config file (see configs/node.yaml)")
 	f.BoolVarP(&flags.Verbose, "verbose", "v", false, "log more (to stderr)")
 	return cmd

@@ -19,7 +19,7 @@ import (
 
 func newSecretCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "secret", Short: "Store and read secrets in the vault (API keys, OAuth tokens, passwords, notes)"}
-	cmd.AddCommand(newSecretSetCmd(g), newSecretGetCmd(g), newSecretListCmd(g), newSecretRmCmd(g))
+	cmd.AddCommand(newSecretSetCmd(g), newSecretGetCmd(g), newSecretListCmd(g), newSecretRmCmd(g), newSecretAllowCmd(g))
 	return cmd
 }
 

@@ -25,6 +25,11 @@ type nodeFile struct {
 	HibernateAfter yamlDuration  `yaml:"hibernate_after"`
 	ResumeWindow   *yamlDuration `yaml:"resume_window"`
 	Verbose        bool          `yaml:"verbose"`
+	// The agent socket's mode (octal text) and group, and the alerts'
+	// webhook (--agent-socket-mode, --agent-socket-group, --notify).
+	AgentSocketMode  string `yaml:"agent_socket_mode"`
+	AgentSocketGroup string `yaml:"agent_socket_group"`
+	Notify           string `yaml:"notify"`
 }
 
 // wakeFile is relay.yaml's wake section (infra.WakeConfig).

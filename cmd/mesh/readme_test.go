@@ -320,6 +320,23 @@ func walkSteps(ports []int) []walkStep {
 		{match: "mesh --home ~/bob get --live alice/calendar/team", stdout: []string{"Tue 14:00 review"}, stderr: []string{"waking alice…"}},
 		{match: "mesh --home ~/alice status", stdout: []string{"node:     running", "vault:    unlocked"}},
 		{match: "mesh --home ~/alice hibernate", stderr: []string{"hibernated: 1 relay(s)"}},
+		{match: "echo \"Wed 10:00 dentist\""},
+		{match: "K=$(mesh --home ~/bob agent add helper", then: func(w *walkShell, _ walkResult) {
+			if v := w.value("K"); !strings.HasSuffix(v, "/bob/agents/helper.key") {
+				w.t.Errorf("$K = %q, want the key file's path", v)
+			}
+		}},
+		{match: "mesh --home ~/bob agent list", stdout: []string{"helper", "read,list", "calendar/**", "active"}},
+		{match: "| mesh --home ~/bob agent mcp --key", stdout: []string{"Wed 10:00 dentist", `may not delete`, "share calendar/me with carol: read, for 7 days"}},
+		{match: "A=$(mesh --home ~/bob approvals", then: func(w *walkShell, _ walkResult) {
+			if v := w.value("A"); len(v) != 16 {
+				w.t.Errorf("$A = %q, want an approval ID", v)
+			}
+		}},
+		{match: "mesh --home ~/bob approve", stdout: []string{"approved: agent helper: share calendar/me with carol", "shared: "}},
+		{match: "mesh --home ~/carol get bob/calendar/me", stdout: []string{"Wed 10:00 dentist"}},
+		{match: "mesh --home ~/bob digest", stdout: []string{"helper"}},
+		{match: "mesh --home ~/bob agent rm helper", stdout: []string{"agent helper removed; 1 capability revoked"}},
 		{match: "kill $(jobs -p)", not: []string{"still stopping"}},
 	}
 }

@@ -69,7 +69,7 @@ func TestEveryToolRunsAsTheAuthenticatedAgent(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	want := []string{ToolListResources, ToolMemoryAdd, ToolMemorySearch, ToolReadResource, ToolRequestShare, ToolUseSecret}
+	want := []string{ToolDeleteResource, ToolListResources, ToolMemoryAdd, ToolMemorySearch, ToolReadResource, ToolRequestShare, ToolUseSecret, ToolWriteResource}
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools %v, want %v", names, want)
 	}

@@ -42,7 +42,7 @@ func TestTheStdioBridgeEndToEnd(t *testing.T) {
 		}
 		names = append(names, tool.Name)
 	}
-	if len(names) != 6 {
+	if len(names) != 8 {
 		t.Fatalf("the bridge lists %v", names)
 	}
 	out, msg := call(t, cs, ToolReadResource, map[string]any{"path": "calendar/2026-03"})
@@ -106,6 +106,30 @@ func TestTwoAgentsOnOneSocketAreKeptApart(t *testing.T) {
 		who, rest, _ := strings.Cut(c, " ")
 		if !strings.HasPrefix(rest, "read_resource "+who+"/") {
 			t.Fatalf("a call ran as the wrong agent: %q", c)
+		}
+	}
+}
+
+// TestTheBridgeAnswersAScriptThatClosesItsInput: requests written at once
+// and followed by the end of input (a pipe from a script) are all
+// answered before the bridge returns.
+func TestTheBridgeAnswersAScriptThatClosesItsInput(t *testing.T) {
+	f := start(t, nil)
+	_, keyFile := f.agentKey(t, "helper", true)
+	in := strings.Join([]string{
+		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"sh","version":"1"}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_resource","arguments":{"path":"calendar/2026-03"}}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_resource","arguments":{"path":"secrets/openai"}}}`,
+	}, "\n") + "\n"
+	var out strings.Builder
+	if err := Bridge(testkit.Context(t, 30*time.Second), f.path, keyFile, strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{`"id":1,"result"`, `"id":2,"result"`, "content of calendar/2026-03", `"id":3,"result"`, `"isError":true`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the answers lack %s:\n%s", want, got)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package agentsock
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +110,11 @@ func Bridge(ctx context.Context, socketPath, keyFile string, in io.Reader, out i
 			return res, nil
 		})
 	}
-	err = srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(in), Writer: nopWriteCloser{out}})
+	// A client that writes its requests and closes its end (a script,
+	// a pipe) still gets every answer: the end of in is passed on only
+	// once each request read has been answered (drain).
+	d := newDrain(ctx, in, out)
+	err = srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(d), Writer: nopWriteCloser{d.w}})
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) || ctx.Err() != nil {
 		return nil
 	}
@@ -117,3 +124,94 @@ func Bridge(ctx context.Context, socketPath, keyFile string, in io.Reader, out i
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// drain passes in through, counting the requests (JSON-RPC messages with
+// a method and an id) it reads and the responses (an id, no method)
+// written to w; at the end of in it waits, for at most DrainTimeout,
+// until every request read has its answer before it reports the end.
+type drain struct {
+	ctx     context.Context
+	sc      *bufio.Scanner
+	buf     []byte
+	w       *countingWriter
+	pending chan struct{} // one token per unanswered request
+}
+
+func newDrain(ctx context.Context, in io.Reader, out io.Writer) *drain {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), MaxRequestBody+4096)
+	d := &drain{ctx: ctx, sc: sc, pending: make(chan struct{}, maxDrainPending)}
+	d.w = &countingWriter{w: out, d: d, answered: make(chan struct{}, 1)}
+	return d
+}
+
+// rpcShape is what drain reads of a message.
+type rpcShape struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+}
+
+func (d *drain) Read(p []byte) (int, error) {
+	for len(d.buf) == 0 {
+		if !d.sc.Scan() {
+			if err := d.sc.Err(); err != nil {
+				return 0, err
+			}
+			d.wait()
+			return 0, io.EOF
+		}
+		line := d.sc.Bytes()
+		var m rpcShape
+		if json.Unmarshal(line, &m) == nil && m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null" {
+			select {
+			case d.pending <- struct{}{}:
+			default: // more in flight than counted: the wait is shorter
+			}
+		}
+		d.buf = append(append(d.buf[:0], line...), '\n')
+	}
+	n := copy(p, d.buf)
+	d.buf = d.buf[n:]
+	return n, nil
+}
+
+// wait returns when every counted request was answered, ctx ends or
+// DrainTimeout passes.
+func (d *drain) wait() {
+	t := time.NewTimer(DrainTimeout)
+	defer t.Stop()
+	for len(d.pending) > 0 {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-d.w.answered:
+		}
+	}
+}
+
+// countingWriter takes a token from pending for each response written.
+type countingWriter struct {
+	w        io.Writer
+	d        *drain
+	answered chan struct{}
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	for _, line := range bytes.Split(p, []byte("\n")) {
+		var m rpcShape
+		if json.Unmarshal(line, &m) == nil && m.Method == "" && len(m.ID) > 0 {
+			select {
+			case <-c.d.pending:
+			default:
+			}
+			select {
+			case c.answered <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return n, err
+}

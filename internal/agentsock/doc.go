@@ -43,6 +43,8 @@
 //	MaxListNames      10000    names        list_resources' names
 //	MaxHandleLen      64       bytes        request_share's with (the directory checks the handle)
 //	MaxKeyFile        4096     bytes        an agent key file
+//	DrainTimeout      60       seconds      the bridge's wait, at the end of its input, for the answers it owes
+//	maxDrainPending   1024     requests     the requests that wait counts
 //	maxSocketPath     107      bytes        the socket's path (Linux's sun_path)
 //
 // # Socket
@@ -130,6 +132,8 @@
 //
 //	tool            arguments                                     result
 //	read_resource   path                                          path, size, text (UTF-8) or base64
+//	write_resource  path, text                                    path (where the ceiling holds write)
+//	delete_resource path                                          always refused: no agent holds delete
 //	list_resources  prefix                                        prefix, names (at most MaxListNames)
 //	memory_search   query, k (1 to MaxK, default DefaultK)        results: path, text, score
 //	memory_add      text                                          path

@@ -76,6 +76,17 @@ func (f *fakeBackend) ReadResource(_ context.Context, a, path string) ([]byte, e
 	return []byte("content of " + path), nil
 }
 
+func (f *fakeBackend) WriteResource(_ context.Context, a, path string, data []byte) error {
+	return f.record(a, ToolWriteResource, path+" "+string(data))
+}
+
+func (f *fakeBackend) DeleteResource(_ context.Context, a, path string) error {
+	if err := f.record(a, ToolDeleteResource, path); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: agent %q may not delete: its ceiling allows read,list only", agent.ErrCeiling, a)
+}
+
 func (f *fakeBackend) ListResources(_ context.Context, a, prefix string) ([]string, error) {
 	if err := f.record(a, ToolListResources, prefix); err != nil {
 		return nil, err

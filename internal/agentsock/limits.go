@@ -64,3 +64,11 @@ const (
 	// maxSocketPath is the longest unix socket path Linux accepts.
 	maxSocketPath = 107
 )
+
+// The stdio bridge's drain: at the end of its input it waits for the
+// answers of the requests it read, for at most DrainTimeout, counting at
+// most maxDrainPending of them.
+const (
+	DrainTimeout    = 60 * time.Second
+	maxDrainPending = 1024
+)

@@ -16,6 +16,7 @@ func TestDocNumbersMatchTheConstants(t *testing.T) {
 		"MaxMemoryText": MaxMemoryText, "MaxSecretName": MaxSecretName, "MaxURLLen": MaxURLLen,
 		"MaxSecretBody": MaxSecretBody, "MaxReplyData": MaxReplyData, "MaxListNames": MaxListNames,
 		"MaxHandleLen": MaxHandleLen, "MaxKeyFile": MaxKeyFile, "maxSocketPath": maxSocketPath,
+		"DrainTimeout": testkit.Seconds(DrainTimeout), "maxDrainPending": maxDrainPending,
 	})
 	testkit.DocSays(t, doc, `"ocmt-mesh/agent-call/v1"`, "OCMT MESH AGENT KEY", `"/mcp"`, "Label || 0x00 || nonce || agent",
 		ToolReadResource, ToolListResources, ToolMemorySearch, ToolMemoryAdd, ToolUseSecret, ToolRequestShare)

@@ -31,6 +31,11 @@ type Backend interface {
 	Agent(ctx context.Context, key peer.ID) (string, error)
 	// ReadResource returns a resource's content.
 	ReadResource(ctx context.Context, agent, path string) ([]byte, error)
+	// WriteResource writes a resource, where the agent's ceiling holds
+	// write; DeleteResource is always refused (no agent holds delete),
+	// and the refusal recorded.
+	WriteResource(ctx context.Context, agent, path string, data []byte) error
+	DeleteResource(ctx context.Context, agent, path string) error
 	// ListResources returns the names under prefix the agent may see.
 	ListResources(ctx context.Context, agent, prefix string) ([]string, error)
 	// MemorySearch returns the k notes nearest to query.
@@ -203,6 +208,13 @@ type (
 		Text   string `json:"text,omitempty" jsonschema:"the content, when it is UTF-8 text"`
 		Base64 string `json:"base64,omitempty" jsonschema:"the content in standard base64, when it is not text"`
 	}
+	writeIn struct {
+		Path string `json:"path" jsonschema:"the resource's path, like notes/today"`
+		Text string `json:"text" jsonschema:"the new content, as text"`
+	}
+	pathOut struct {
+		Path string `json:"path"`
+	}
 	listIn struct {
 		Prefix string `json:"prefix" jsonschema:"the folder to list, like calendar"`
 	}
@@ -268,6 +280,8 @@ func content(b []byte) (text, b64 string) {
 	return "", base64.StdEncoding.EncodeToString(b)
 }
 
+func ptrTrue() *bool { t := true; return &t }
+
 func approval(p *Pending) *approvalOut {
 	if p == nil {
 		return nil
@@ -277,12 +291,14 @@ func approval(p *Pending) *approvalOut {
 
 // Tool names.
 const (
-	ToolReadResource  = "read_resource"
-	ToolListResources = "list_resources"
-	ToolMemorySearch  = "memory_search"
-	ToolMemoryAdd     = "memory_add"
-	ToolUseSecret     = "use_secret"
-	ToolRequestShare  = "request_share"
+	ToolReadResource   = "read_resource"
+	ToolWriteResource  = "write_resource"
+	ToolDeleteResource = "delete_resource"
+	ToolListResources  = "list_resources"
+	ToolMemorySearch   = "memory_search"
+	ToolMemoryAdd      = "memory_add"
+	ToolUseSecret      = "use_secret"
+	ToolRequestShare   = "request_share"
 )
 
 func (s *Server) addTools(ms *mcp.Server) {
@@ -304,6 +320,25 @@ func (s *Server) addTools(ms *mcp.Server) {
 			out := readOut{Path: in.Path, Size: len(data)}
 			out.Text, out.Base64 = content(data)
 			return out, nil
+		}))
+	mcp.AddTool(ms, &mcp.Tool{Name: ToolWriteResource,
+		Description: "Write one of the user's resources, replacing its content, where this agent's ceiling holds write (most agents' does not). It cannot write secrets or paths outside the agent's paths, and cannot delete or share."},
+		tool(s, ToolWriteResource, func(ctx context.Context, id Identity, in writeIn) (pathOut, error) {
+			if err := checkLen("path", in.Path, MaxPathLen, true); err != nil {
+				return pathOut{}, err
+			}
+			if err := checkLen("text", in.Text, MaxReplyData, false); err != nil {
+				return pathOut{}, err
+			}
+			return pathOut{Path: in.Path}, b.WriteResource(ctx, id.Name, in.Path, []byte(in.Text))
+		}))
+	mcp.AddTool(ms, &mcp.Tool{Name: ToolDeleteResource, Annotations: &mcp.ToolAnnotations{DestructiveHint: ptrTrue()},
+		Description: "Delete one of the user's resources. An agent can never delete: every call is refused by the agent ceiling and recorded in the owner's audit log. Ask the user to delete it."},
+		tool(s, ToolDeleteResource, func(ctx context.Context, id Identity, in readIn) (pathOut, error) {
+			if err := checkLen("path", in.Path, MaxPathLen, true); err != nil {
+				return pathOut{}, err
+			}
+			return pathOut{Path: in.Path}, b.DeleteResource(ctx, id.Name, in.Path)
 		}))
 	mcp.AddTool(ms, &mcp.Tool{Name: ToolListResources, Annotations: ro,
 		Description: "List the names under a folder of the user's resources, showing only what this agent may reach. It never lists secrets and cannot read, change or share what it lists."},

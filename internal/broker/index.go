@@ -53,6 +53,21 @@ func (x *Index) Len() int {
 	return len(x.ids)
 }
 
+// Has reports whether id has a vector.
+func (x *Index) Has(id string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	_, ok := x.pos[id]
+	return ok
+}
+
+// IDs returns the notes' IDs, in the index's order.
+func (x *Index) IDs() []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return append([]string(nil), x.ids...)
+}
+
 func checkID(id string) error {
 	if id == "" || len(id) > MaxIDBytes || !utf8.ValidString(id) {
 		return fmt.Errorf("%w: a note's ID is 1 to %d bytes of UTF-8", ErrIndex, MaxIDBytes)

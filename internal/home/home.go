@@ -30,6 +30,7 @@ type Home string
 func (h Home) IdentityPath() string { return filepath.Join(string(h), "identity.key") }
 func (h Home) StorePath() string    { return filepath.Join(string(h), "store") }
 func (h Home) SocketPath() string   { return filepath.Join(string(h), "api.sock") }
+func (h Home) AgentSocket() string  { return filepath.Join(string(h), "agent.sock") }
 func (h Home) LockPath() string     { return filepath.Join(string(h), "node.lock") }
 func (h Home) AddrsPath() string    { return filepath.Join(string(h), "addrs") }
 func (h Home) ResumePath() string   { return filepath.Join(string(h), "resume") }

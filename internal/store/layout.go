@@ -39,6 +39,10 @@ import (
 //	/mesh/revoutbox/ID       own revocations no infrastructure peer has taken yet
 //	/mesh/snapshots/pushed/RES  what the node pushed of its resource RES to relays' caches (internal/cached)
 //	/mesh/snapshots/seen/OWNER/RES  the highest manifest version read of another owner's RES (rollback check)
+//	/agents/a/NAME           an AI agent: its policy and the tokens issued to its key (internal/agenthost)
+//	/agents/counters/...     the agents' call counters and locks (package agent)
+//	/agents/approvals/ID     an agent's request for the owner's approval (package agent)
+//	/agents/digest-sent      the last week whose digest went to the webhook
 //
 // Bootstrap (mesh bootstrap):
 //
@@ -87,6 +91,9 @@ var (
 	// Wake is the relay's wake state: the homes asleep here and the
 	// sealed halves of their resume keys (protocols/wake).
 	Wake = ds.NewKey("/wake")
+	// Agents is a home node's AI agents: their records, call counters
+	// and approvals (internal/agenthost).
+	Agents = ds.NewKey("/agents")
 )
 
 // Role names a store's owner in Documented.
@@ -101,7 +108,7 @@ const (
 
 // layout lists the top-level namespaces each role may write.
 var layout = map[Role][]string{
-	HomeNode:  {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/mesh/snapshots/"},
+	HomeNode:  {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/mesh/snapshots/", "/agents/"},
 	Bootstrap: {"/directory/", "/mailbox/", "/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
 	Relay:     {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/", "/cache/", "/snapshots/", "/wake/"},
 }

@@ -227,6 +227,10 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 			fmt.Fprintf(r.w, "      %-18s %-8s %s %s\n", rec.Op, rec.Outcome, rec.Target, rec.Detail)
 		}
 	}
+
+	if err := r.agents(ctx, aliceAPI, bob, home("alice"), opts.Dir); err != nil {
+		r.step("the agent steps stopped", err)
+	}
 	return nil
 }
 

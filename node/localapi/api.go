@@ -87,6 +87,7 @@ type Backend interface {
 	// revocation set holds: the running node's set, or without a node the
 	// set as the node last stored it.
 	RevokedAmong(ctx context.Context, ids []string) ([]string, error)
+	Agents
 	Close() error
 }
 

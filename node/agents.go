@@ -1,0 +1,22 @@
+package node
+
+import (
+	"context"
+
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/internal/agenthost"
+)
+
+// startAgents serves the agent socket (DIR/agent.sock): agents act through
+// it, within their policies, never through api.sock.
+func (n *Node) startAgents(ctx context.Context) (err error) {
+	c := agenthost.Config{Store: n.store, Vault: n.vault, Self: n.signer.ID(), Issue: n.signer.Issue, Share: n.Share,
+		Revoke:   func(ctx context.Context, t *capability.Token) error { _, err := n.Revoke(ctx, t.String()); return err },
+		Verifier: capability.NewVerifier(capability.Config{Revocations: n.rev.Set(), Clock: n.cfg.Now}),
+		Socket:   n.cfg.Home.AgentSocket(), Actor: n.actor, Now: n.cfg.Now, Logger: n.log}
+	if err := n.cfg.Agents.Apply(&c); err != nil {
+		return err
+	}
+	n.Service, err = agenthost.Start(ctx, c)
+	return err
+}
