@@ -67,20 +67,20 @@ var rules = []rule{
 // layers is the layer diagram of docs/architecture.md, top to bottom. A
 // package may import packages of lower layers only.
 var layers = [][]string{
-	{"cmd/mesh"},           // the binary
-	{"node/demo"},          // every role in one process
-	{"node", "node/infra"}, // the roles
-	{"internal/agenthost"}, // the home node's AI agents: a job made of jobs
+	{"cmd/mesh"},                  // the binary
+	{"node/demo"},                 // every role in one process
+	{"node", "node/infra"},        // the roles
+	{"internal/agenthost", "web"}, // the home node's AI agents (a job made of jobs) and its web UI
 	{"internal/grantee", "internal/delivery", "internal/presence", "internal/resolve", "internal/sharestore", "internal/relevance",
 		"internal/revstatus", "internal/homehost", "internal/nodemetrics", "internal/idlelock", "internal/agentsock"}, // the home node's jobs
 	{"internal/words"},     // errors worded for people
 	{"internal/hibernate"}, // going to sleep, coming back, waking an owner
 	{"internal/cached"},    // the cached tier: a job both sides of a share use
-	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip", "agent"},                                                                                                                 // what roles are assembled from
-	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync", "protocols/snapshot", "protocols/wake"},                                                                  // services and protocols
-	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi", "internal/snapshot", "internal/resume", "internal/wakehook", "internal/broker", "internal/notify"}, // pieces protocols and roles share
-	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                                                                                                        // tokens, the vault, one exchange on a stream
-	{"internal/wire", "internal/duration", "internal/store", "internal/blockcache", "internal/home", "internal/peerlimit", "internal/auditlimit", "internal/testkit"},                                             // encoding, storage, the home folder
+	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip", "agent"},                                                                                                                                       // what roles are assembled from
+	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync", "protocols/snapshot", "protocols/wake", "internal/uigateway"},                                                                  // services and protocols
+	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi", "internal/snapshot", "internal/resume", "internal/wakehook", "internal/broker", "internal/notify", "internal/oauthflow"}, // pieces protocols and roles share
+	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                                                                                                                              // tokens, the vault, one exchange on a stream
+	{"internal/wire", "internal/duration", "internal/store", "internal/blockcache", "internal/home", "internal/peerlimit", "internal/auditlimit", "internal/testkit"},                                                                   // encoding, storage, the home folder
 	{"internal/keys", "internal/xcrypto"}, // keys and primitives
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/agenthost"
+	"github.com/ocmt/mesh/web"
 )
 
 // startAgents serves the agent socket (DIR/agent.sock): agents act through
@@ -17,6 +18,9 @@ func (n *Node) startAgents(ctx context.Context) (err error) {
 	if err := n.cfg.Agents.Apply(&c); err != nil {
 		return err
 	}
-	n.Service, err = agenthost.Start(ctx, c)
+	if n.Service, err = agenthost.Start(ctx, c); err == nil {
+		n.cfg.UI.Dir = string(n.cfg.Home)
+		n.ui, err = web.Start(n.cfg.UI, n, n.cfg.Now, n.log)
+	}
 	return err
 }

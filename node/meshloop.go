@@ -143,6 +143,9 @@ func (n *Node) Status(ctx context.Context) (localapi.Status, error) {
 		st.LockAfter = duration.Format(d)
 	}
 	st.HandleProblem = n.presence.Problem()
+	if u := n.ui; u != nil {
+		st.UI, st.UIFingerprint = u.URL, u.Fingerprint
+	}
 	return st, nil
 }
 

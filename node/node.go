@@ -38,6 +38,7 @@ import (
 	"github.com/ocmt/mesh/protocols/revgossip"
 	"github.com/ocmt/mesh/protocols/share"
 	"github.com/ocmt/mesh/vault"
+	"github.com/ocmt/mesh/web"
 )
 
 // Config configures a running home node. The zero value of every field but
@@ -97,6 +98,8 @@ type Config struct {
 	// Agents: the agent socket and alerts (mesh node --agent-socket-*,
 	// --notify). Default: a 0600 socket, no alerts.
 	Agents agenthost.Options
+	// UI: the web UI (mesh node --ui). Default: on loopback.
+	UI web.Options
 }
 
 // ErrAlreadyRunning means another node holds the home folder.
@@ -107,6 +110,7 @@ var ErrAlreadyRunning = home.ErrAlreadyRunning
 type Node struct {
 	*Offline
 	*agenthost.Service // the AI agents: localapi.Agents
+	ui                 *web.Running
 
 	cfg   Config
 	lock  *os.File
@@ -281,6 +285,7 @@ func (n *Node) Close() error {
 	if n.metricsSrv != nil {
 		errs = append(errs, n.metricsSrv.Close())
 	}
+	n.ui.Close()
 	if n.Service != nil {
 		n.Service.Stop()
 	}

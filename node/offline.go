@@ -105,15 +105,11 @@ func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 	return o, nil
 }
 
-// KeyParams reads the password parameters of h's vault (its wrap's salt
-// and KDF: not secret), holding the store only for that read. A command
-// that opens the vault itself derives the password's key from them
-// (vault.KeyParams.Derive: the Argon2id run) before Open takes the store
-// for its work, and unlocks with UnlockPrepared: so commands run in
-// parallel without a node hold the store for their work only, never for a
-// KDF run, and take turns within store.LockWait. The wrap stays in the
-// store: if it changed between the two opens (a new password), the unlock
-// derives again. Errors are Open's.
+// KeyParams reads the password parameters of h's vault (not secret),
+// holding the store only for that read, so that a command without a node
+// derives the key (Argon2id) before Open takes the store for its work,
+// and parallel commands take turns within store.LockWait. Unlock with
+// UnlockPrepared; if the wrap changed in between, it derives again.
 func KeyParams(ctx context.Context, h Home) (vault.KeyParams, error) {
 	pk, err := home.LoadIdentity(h)
 	if err != nil {

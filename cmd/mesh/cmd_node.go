@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 	"github.com/ocmt/mesh/internal/hibernate"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/node"
+	"github.com/ocmt/mesh/web"
 )
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
@@ -95,6 +97,32 @@ locked. Counts and states only, never a name, a path or a value.`,
 			if set("notify") {
 				fc.Notify = flags.Notify
 			}
+			if set("ui") {
+				fc.UI = flags.UI
+			}
+			if set("ui-cert") {
+				fc.UICert = flags.UICert
+			}
+			if set("ui-key") {
+				fc.UIKey = flags.UIKey
+			}
+			for _, f := range []struct {
+				flag string
+				dst  *string
+				src  string
+			}{{"drive-client-id", &fc.DriveClientID, flags.DriveClientID}, {"drive-client-secret-file", &fc.DriveClientSecretFile, flags.DriveClientSecretFile},
+				{"drive-auth-url", &fc.DriveAuthURL, flags.DriveAuthURL}, {"drive-token-url", &fc.DriveTokenURL, flags.DriveTokenURL}} {
+				if set(f.flag) {
+					*f.dst = f.src
+				}
+			}
+			drive, err := driveOptions(fc)
+			if err != nil {
+				return err
+			}
+			if (fc.UICert == "") != (fc.UIKey == "") {
+				return errors.New("--ui-cert and --ui-key go together")
+			}
 			mode, err := strconv.ParseUint(fc.AgentSocketMode, 8, 32)
 			if err != nil {
 				return fmt.Errorf("--agent-socket-mode %q is not an octal mode like 0600 or 0660", fc.AgentSocketMode)
@@ -117,7 +145,8 @@ locked. Counts and states only, never a name, a path or a value.`,
 				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: fc.Handle, Firewall: fc.Firewall, RelayTokens: fc.RelayTokens,
 				LockAfter: nodeLockAfter(time.Duration(*fc.LockAfter)), MetricsAddr: fc.Metrics,
 				HibernateAfter: time.Duration(fc.HibernateAfter), ResumeWindow: nodeLockAfter(time.Duration(*fc.ResumeWindow)),
-				Agents: agenthost.Options{SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify}})
+				Agents: agenthost.Options{SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify},
+				UI:     web.Options{Addr: fc.UI, CertFile: fc.UICert, KeyFile: fc.UIKey, Drive: drive}})
 			if err != nil {
 				return err
 			}
@@ -134,6 +163,9 @@ locked. Counts and states only, never a name, a path or a value.`,
 			}
 			fmt.Fprintf(out, "local API on %s\n", g.Home().SocketPath())
 			fmt.Fprintf(out, "agent socket on %s\n", n.SocketPath())
+			if st.UI != "" {
+				fmt.Fprintf(out, "web UI on %s%s\n", st.UI, fingerprintWords(st.UIFingerprint))
+			}
 			if m := n.MetricsAddr(); m != "" {
 				fmt.Fprintf(out, "metrics on http://%s/metrics\n", m)
 			}
@@ -160,6 +192,13 @@ locked. Counts and states only, never a name, a path or a value.`,
 	f.StringVar(&flags.AgentSocketMode, "agent-socket-mode", "0600", "the agent socket's mode: 0600, or 0660 with --agent-socket-group for agents running as another user")
 	f.StringVar(&flags.AgentSocketGroup, "agent-socket-group", "", "the agent socket's group (a name or a number)")
 	f.StringVar(&flags.Notify, "notify", "", "POST alerts and the weekly agent digest to this ntfy-style URL (e.g. https://ntfy.sh/YOUR-TOPIC)")
+	f.StringVar(&flags.UI, "ui", "", `the web UI's address: host:port, or "off" (default 127.0.0.1:7777, or a free loopback port when taken); HTTPS off loopback`)
+	f.StringVar(&flags.UICert, "ui-cert", "", "the web UI's TLS certificate (PEM; default off loopback: a self-signed one in the home folder)")
+	f.StringVar(&flags.UIKey, "ui-key", "", "the web UI's TLS key (PEM), with --ui-cert")
+	f.StringVar(&flags.DriveClientID, "drive-client-id", "", "the OAuth client ID that \"Connect Google Drive\" uses (default: none, not offered)")
+	f.StringVar(&flags.DriveClientSecretFile, "drive-client-secret-file", "", "a file holding that OAuth client's secret")
+	f.StringVar(&flags.DriveAuthURL, "drive-auth-url", "", "the authorization endpoint (default Google's)")
+	f.StringVar(&flags.DriveTokenURL, "drive-token-url", "", "the token endpoint (default Google's)")
 	f.StringVar(&configPath, "config", "", "YAML config file (see configs/node.yaml)")
 	f.BoolVarP(&flags.Verbose, "verbose", "v", false, "log more (to stderr)")
 	return cmd
@@ -225,4 +264,26 @@ func waitFor(within time.Duration, cond func() bool) bool {
 		<-t.C
 	}
 	return true
+}
+
+// fingerprintWords says which certificate a browser should see.
+func fingerprintWords(fp string) string {
+	if fp == "" {
+		return ""
+	}
+	return " (certificate SHA-256 " + fp + ")"
+}
+
+// driveOptions reads the Drive connection's settings; the client secret
+// comes from a file, never a flag (a process list shows flags).
+func driveOptions(fc nodeFile) (web.Drive, error) {
+	d := web.Drive{ClientID: fc.DriveClientID, AuthURL: fc.DriveAuthURL, TokenURL: fc.DriveTokenURL}
+	if fc.DriveClientSecretFile != "" {
+		b, err := os.ReadFile(fc.DriveClientSecretFile)
+		if err != nil {
+			return d, fmt.Errorf("--drive-client-secret-file: %w", err)
+		}
+		d.ClientSecret = strings.TrimSpace(string(b))
+	}
+	return d, nil
 }

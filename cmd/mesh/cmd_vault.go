@@ -214,6 +214,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if st.DiskWarning != "" {
 				fmt.Fprintf(out, "disk:     %s\n", st.DiskWarning)
 			}
+			if st.UI != "" {
+				fmt.Fprintf(out, "web UI:   %s%s\n", st.UI, fingerprintWords(st.UIFingerprint))
+			}
 			return nil
 		},
 	}

@@ -30,6 +30,18 @@ type nodeFile struct {
 	AgentSocketMode  string `yaml:"agent_socket_mode"`
 	AgentSocketGroup string `yaml:"agent_socket_group"`
 	Notify           string `yaml:"notify"`
+	// The web UI's address ("off": none) and certificate (--ui,
+	// --ui-cert, --ui-key).
+	UI     string `yaml:"ui"`
+	UICert string `yaml:"ui_cert"`
+	UIKey  string `yaml:"ui_key"`
+	// Connect Google Drive: the OAuth client and, for another server or
+	// tests, its endpoints (--drive-client-id, --drive-client-secret-file,
+	// --drive-auth-url, --drive-token-url).
+	DriveClientID         string `yaml:"drive_client_id"`
+	DriveClientSecretFile string `yaml:"drive_client_secret_file"`
+	DriveAuthURL          string `yaml:"drive_auth_url"`
+	DriveTokenURL         string `yaml:"drive_token_url"`
 }
 
 // wakeFile is relay.yaml's wake section (infra.WakeConfig).

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -352,5 +355,63 @@ func TestAddRefusesWhatNoAgentMayHold(t *testing.T) {
 	}
 	if _, err := f.svc.AgentAdd(context.Background(), localapi.AgentAddRequest{Name: "b", Key: id, Paths: []string{"calendar/**"}}); !errors.Is(err, vault.ErrExists) {
 		t.Fatalf("one key, two agents: %v", err)
+	}
+}
+
+// TestAlertsReachTheWebhook: a request for approval, a lock and, once a
+// week has ended, its digest are posted to the ntfy-style URL.
+func TestAlertsReachTheWebhook(t *testing.T) {
+	type post struct{ title, body string }
+	posts := make(chan post, 16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		posts <- post{r.Header.Get("Title"), string(b)}
+	}))
+	defer srv.Close()
+	f := newFixture(t, func(c *Config) {
+		if err := (Options{NotifyURL: srv.URL + "/topic"}).Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	f.put("calendar/work", "standup")
+	cs := f.session(f.addAgent("helper", helperReq))
+	call(t, cs, "request_share", map[string]any{"path": "calendar/**", "with": "bob", "can": "read", "for": "7d"})
+	p := testkit.Within(t, 20*time.Second, posts, "the approval alert")
+	if !strings.Contains(p.title, "helper asks") || !strings.Contains(p.body, "mesh approve ") {
+		t.Fatalf("approval alert: %+v", p)
+	}
+	for i := 0; i <= agent.DefaultNewAgentCap; i++ {
+		call(t, cs, "read_resource", map[string]any{"path": "calendar/work"})
+	}
+	p = testkit.Within(t, 20*time.Second, posts, "the lock alert")
+	if !strings.Contains(p.title, "helper was locked") || !strings.Contains(p.body, "mesh agent unlock helper") {
+		t.Fatalf("lock alert: %+v", p)
+	}
+	// A week later, the tick sends last week's digest, once.
+	f.clock.Advance(7 * 24 * time.Hour)
+	f.svc.weeklyDigest(f.ctx)
+	f.svc.weeklyDigest(f.ctx)
+	p = testkit.Within(t, 20*time.Second, posts, "the weekly digest")
+	if !strings.Contains(p.title, "Your agents, week") || !strings.Contains(p.body, "helper") {
+		t.Fatalf("digest: %+v", p)
+	}
+	testkit.Never(t, 500*time.Millisecond, func() bool { return len(posts) > 0 }, "a second digest")
+}
+
+func TestDecidingNeedsTheUnlockedVault(t *testing.T) {
+	f := newFixture(t)
+	cs := f.session(f.addAgent("helper", helperReq))
+	call(t, cs, "request_share", map[string]any{"path": "calendar/**", "with": "bob", "can": "read", "for": "7d"})
+	l, _ := f.svc.Approvals(f.ctx)
+	if err := f.vault.Lock(f.ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, yes := range []bool{true, false} {
+		if _, err := f.svc.Decide(f.ctx, l[0].ID, yes); !errors.Is(err, vault.ErrLocked) {
+			t.Fatalf("deciding (%v) with the vault locked: %v", yes, err)
+		}
+	}
+	if l, _ := f.svc.Approvals(f.ctx); l[0].State != "pending" {
+		t.Fatalf("a locked vault's refusal changed the request: %+v", l[0])
 	}
 }

@@ -188,11 +188,10 @@ func BenchmarkMemoryPerAgent(b *testing.B) {
 	b.ReportMetric((a*agent.DefaultMaxAgents+t*agent.DefaultMaxTokens)/1024, "KiB-at-bounds")
 }
 
-// searchVec is memory_search as calls.MemorySearch and memory.search run
-// it, step for step, but with the query's vector given instead of asked
-// of the embeddings provider: the counters, the policy's checks of the
-// memory root and of the embeddings secret, the index, and for each hit
-// the policy, the token and the audited vault read.
+// searchVec is memory_search as calls.MemorySearch runs it (the counters,
+// the policy's check of the memory root, then memory.prepare and
+// memory.nearest, the real code), but with the query's vector given
+// instead of asked of the embeddings provider.
 // TestSearchVecFindsWhatMemorySearchFinds keeps it in step.
 func searchVec(ctx context.Context, c *calls, name string, vec []float32, k int) ([]agentsock.Memory, error) {
 	e, _, err := c.begin(ctx, name, capability.Read, memoryRoot)
@@ -203,42 +202,11 @@ func searchVec(ctx context.Context, c *calls, name string, vec []float32, k int)
 		return nil, err
 	}
 	m := c.s.mem
-	m.mu.Lock()
-	emb, secret, err := m.embedderLocked(ctx)
-	if err == nil {
-		err = c.useEmbeddings(ctx, e, secret)
-	}
-	var idx *broker.Index
-	if err == nil {
-		idx, err = m.indexLocked(ctx, emb)
-	}
-	m.mu.Unlock()
+	_, idx, err := m.prepare(ctx, c, e)
 	if err != nil || idx == nil {
 		return []agentsock.Memory{}, err
 	}
-	hits, err := idx.Search(vec, min(k*4, MaxMemoryHits))
-	if err != nil {
-		return nil, err
-	}
-	out := []agentsock.Memory{}
-	for _, h := range hits {
-		if len(out) == k {
-			break
-		}
-		p := capability.ResourcePath(h.ID)
-		if !e.policy.Allows(capability.Read, p) {
-			continue
-		}
-		if _, err := e.policy.Authorize(ctx, m.s.cfg.Verifier, e.tokenFor(capability.Read, h.ID), c.request(e, capability.Read, h.ID)); err != nil {
-			continue
-		}
-		t, err := m.s.cfg.Vault.Get(ctx, vault.NSResources, h.ID, vault.AuditEntry{Actor: actor(e.policy.Name), Op: "resource.read", Target: h.ID, Detail: "memory_search"})
-		if err != nil {
-			continue
-		}
-		out = append(out, agentsock.Memory{Path: h.ID, Text: string(t), Score: float64(h.Score)})
-	}
-	return out, nil
+	return m.nearest(ctx, c, e, idx, vec, k)
 }
 
 // searchReads counts the audit records of memory_search's reads.
@@ -367,23 +335,24 @@ func BenchmarkMemorySearch10k(b *testing.B) {
 			f.svc.mem.mu.Lock()
 			f.svc.mem.idx = idx // not dirty: Stop does not seal it
 			f.svc.mem.mu.Unlock()
-			qi := 0
+			// Each side walks the queries on its own count, so the two of
+			// a pair answer the same query whichever goes first.
+			var oi, bi int
 			ours := func() {
-				got, err := searchVec(f.ctx, c, "helper", queries[qi%len(queries)], k)
+				got, err := searchVec(f.ctx, c, "helper", queries[oi%len(queries)], k)
+				oi++
 				if err != nil || len(got) != k {
 					b.Fatalf("memory_search found %d notes (%v), want %d", len(got), err, k)
 				}
 			}
 			base := func() {
-				if _, err := idx.Search(queries[qi%len(queries)], min(k*4, MaxMemoryHits)); err != nil {
+				_, err := idx.Search(queries[bi%len(queries)], min(k*4, MaxMemoryHits))
+				bi++
+				if err != nil {
 					b.Fatal(err)
 				}
 			}
-			p := testkit.Pair(b, 3, testkit.Timed(1, ours), func() time.Duration {
-				d := testkit.Timed(1, base)()
-				qi++
-				return d
-			})
+			p := testkit.Pair(b, 3, testkit.Timed(1, ours), testkit.Timed(1, base))
 			b.StopTimer()
 			p.ReportX(b)
 			testkit.ReportQuantiles(b, "search", p.Ours, time.Microsecond, 0.5, 0.9)

@@ -20,12 +20,14 @@ import (
 // The service's sealed records, in the vault's agents namespace: a
 // secret's allowlist decides where the secret may go, so it has the
 // vault's integrity (and rollback) protection, as does the memory index.
+const NSAgents vault.Namespace = "agents"
+
+// The records' names, and the resources' folder of memory notes.
 const (
-	NSAgents      vault.Namespace = "agents"
-	endpointsName                 = "endpoints/"
-	memConfigName                 = "memory-config"
-	memIndexName                  = "memory-index"
-	memoryRoot                    = "memory"
+	endpointsName = "endpoints/"
+	memConfigName = "memory-config"
+	memIndexName  = "memory-index"
+	memoryRoot    = "memory"
 )
 
 // memConfig is the embeddings provider of memory notes.
@@ -293,19 +295,10 @@ func (m *memory) add(ctx context.Context, c *calls, e *entry, path, text string)
 	return m.addLocked(path, vecs[0])
 }
 
-// search answers a memory_search: the k nearest notes agent e may read,
-// each read from the vault (audited) and verified against its token.
+// search answers a memory_search: the query embedded through the
+// brokered key, then nearest.
 func (m *memory) search(ctx context.Context, c *calls, e *entry, query string, k int) ([]agentsock.Memory, error) {
-	m.mu.Lock()
-	emb, secret, err := m.embedderLocked(ctx)
-	if err == nil {
-		err = c.useEmbeddings(ctx, e, secret)
-	}
-	var idx *broker.Index
-	if err == nil {
-		idx, err = m.indexLocked(ctx, emb)
-	}
-	m.mu.Unlock()
+	emb, idx, err := m.prepare(ctx, c, e)
 	if err != nil || idx == nil {
 		return []agentsock.Memory{}, err
 	}
@@ -313,7 +306,29 @@ func (m *memory) search(ctx context.Context, c *calls, e *entry, query string, k
 	if err != nil {
 		return nil, err
 	}
-	hits, err := idx.Search(vecs[0], min(k*4, MaxMemoryHits)) // room for notes the agent may not read
+	return m.nearest(ctx, c, e, idx, vecs[0], k)
+}
+
+// prepare checks that agent e may use the embeddings secret and returns
+// the embedder and the index (nil while there is no note).
+func (m *memory) prepare(ctx context.Context, c *calls, e *entry) (*broker.Embedder, *broker.Index, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	emb, secret, err := m.embedderLocked(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.useEmbeddings(ctx, e, secret); err != nil {
+		return nil, nil, err
+	}
+	idx, err := m.indexLocked(ctx, emb)
+	return emb, idx, err
+}
+
+// nearest returns the k notes nearest to vec that agent e may read, each
+// verified against its token and read from the vault (audited).
+func (m *memory) nearest(ctx context.Context, c *calls, e *entry, idx *broker.Index, vec []float32, k int) ([]agentsock.Memory, error) {
+	hits, err := idx.Search(vec, min(k*4, MaxMemoryHits)) // room for notes the agent may not read
 	if err != nil {
 		return nil, err
 	}

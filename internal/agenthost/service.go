@@ -220,7 +220,7 @@ func (s *Service) watchApprovals() {
 		info := approvalInfo(a)
 		switch ev.Kind {
 		case agent.EventExpired:
-			s.audit(context.Background(), agent.ApprovalEntry(agent.OpApprovalExpire, a, "node"))
+			s.audit(context.Background(), agent.ApprovalEntry(agent.OpApprovalExpire, a, agent.ActorNode))
 			s.publish("approval.expired", a.Agent, "expired unanswered (counts as denied): "+a.Intent(), &info)
 		case agent.EventAsked:
 			s.publish("approval.asked", a.Agent, fmt.Sprintf("agent %s asks: %s. Run: mesh approve %s (or mesh deny %s)", a.Agent, a.Intent(), a.ID, a.ID), &info)
@@ -517,7 +517,7 @@ func (s *Service) AgentUnlock(ctx context.Context, name string) error {
 
 // locked raises the alert of an auto-lock: audit, event, webhook.
 func (s *Service) locked(ctx context.Context, name string, l agent.Lock) {
-	s.audit(ctx, agent.LockEntry(name, l, "auto-lock (anomaly)"))
+	s.audit(ctx, agent.LockEntry(name, l, agent.ActorAutoLock))
 	text := fmt.Sprintf("agent %s was locked: %s. Its calls are refused until you run: mesh agent unlock %s", name, l.Reason, name)
 	s.publish("agent.locked", name, text, nil)
 	s.alert(notify.Message{Title: "Agent " + name + " was locked", Body: text, Priority: 5, Tags: []string{"warning", "robot"}})
@@ -559,8 +559,8 @@ func (s *Service) Decide(ctx context.Context, id string, approve bool) (localapi
 	if err != nil {
 		return localapi.Decision{}, notFound(err)
 	}
-	if approve && s.cfg.Vault.Locked() {
-		return localapi.Decision{}, fmt.Errorf("%w: unlock it to approve (an approval signs)", vault.ErrLocked)
+	if s.cfg.Vault.Locked() {
+		return localapi.Decision{}, fmt.Errorf("%w: unlock it to decide (mesh unlock): only the vault's owner approves or denies", vault.ErrLocked)
 	}
 	if approve {
 		if _, err := s.entryOf(a.Agent); err != nil {
@@ -675,8 +675,10 @@ func (s *Service) refused(name, path string, err error) {
 func (s *Service) recordRefusal(ev auditlimit.Event) {
 	name, reason, ok := strings.Cut(ev.Peer, "\x00")
 	if !ok {
-		s.audit(context.Background(), vault.AuditEntry{Actor: "node", Op: agent.OpAgentRefused, Outcome: vault.OutcomeDenied,
-			Detail: fmt.Sprintf("count=%d: refusals of many agents, coalesced", ev.Count)})
+		// Not an agent's record (the digest counts per agent): the
+		// refusals of more agents than one window tracks.
+		s.audit(context.Background(), vault.AuditEntry{Actor: agent.ActorNode, Op: "agents.refused", Outcome: vault.OutcomeDenied,
+			Detail: fmt.Sprintf("count=%d: refusals of many agents in one minute, coalesced", ev.Count)})
 		return
 	}
 	var action capability.Actions

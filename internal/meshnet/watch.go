@@ -122,7 +122,10 @@ func (n *Net) keepBootstrap(ctx context.Context, b peer.AddrInfo) {
 		cctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 		err := n.h.Connect(cctx, b)
 		cancel()
-		if err == nil || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return // closing: a dial with a dead context fails at once, so continuing would spin
+		}
+		if err == nil {
 			continue
 		}
 		n.clearDialBackoff(b.ID) // so that other dials may notice its return

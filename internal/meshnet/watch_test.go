@@ -2,7 +2,9 @@ package meshnet
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/testkit"
@@ -145,4 +148,43 @@ func (s *syncBuffer) contains(x string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Contains(s.b.Bytes(), []byte(x))
+}
+
+// TestCloseReturnsWhileTheBootstrapIsDown: a node that stops while a
+// dial of its bootstrap is under way stops at once. keepBootstrap once
+// went on dialling with the closed context, which fails at once, so Close
+// waited forever (seen as a `kill` of the README walkthrough's roles
+// hanging). The bootstrap here accepts TCP and never answers, so the
+// dial is under way when Close comes.
+func TestCloseReturnsWhileTheBootstrapIsDown(t *testing.T) {
+	ctx := testkit.Context(t, 30*time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never answered
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	silent := peer.AddrInfo{ID: testkit.Key(t, "silent").ID(), Addrs: []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port))}}
+	n, err := Start(ctx, Config{Host: testkit.Host(t, nil), Bootstrap: []peer.AddrInfo{silent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testkit.Within(t, 10*time.Second, accepted, "the dial of the bootstrap")
+	defer c.Close()
+	closed := make(chan struct{})
+	go func() {
+		n.Close()
+		close(closed)
+	}()
+	testkit.Within(t, 10*time.Second, closed, "Close while the bootstrap dial is under way")
 }

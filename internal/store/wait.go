@@ -10,10 +10,13 @@ import (
 
 // LockWait is how long a command opening a home's store directly waits
 // for another one (pebble's lock is exclusive) before giving up; LockPoll
-// is how often it tries again meanwhile. (The timeouts of the node's
-// dependencies are their own packages': protocols, meshnet, homehost.)
+// is how often it tries again meanwhile. Polling is not a queue: with
+// many commands at once, one can lose the race many times in a row, so
+// the wait is generous (20 parallel commands on a loaded 2-core machine
+// took up to 14 s). (The timeouts of the node's dependencies are their own
+// packages': protocols, meshnet, homehost.)
 const (
-	LockWait = 10 * time.Second
+	LockWait = 30 * time.Second
 	LockPoll = 25 * time.Millisecond
 )
 

@@ -170,6 +170,10 @@ type Status struct {
 	// twice the write reserve, internal/store), and names any audit record
 	// the vault could not write for want of space. Empty when all is well.
 	DiskWarning string `json:"disk_warning,omitempty"`
+	// UI is the running node's web UI address, and UIFingerprint its TLS
+	// certificate's SHA-256 when it serves HTTPS.
+	UI            string `json:"ui,omitempty"`
+	UIFingerprint string `json:"ui_fingerprint,omitempty"`
 }
 
 // AuditReport is the audit log and the result of verifying its chain.
