@@ -8,8 +8,7 @@ import (
 	"github.com/ocmt/mesh/web"
 )
 
-// startAgents serves the agent socket (DIR/agent.sock): agents act through
-// it, within their policies, never through api.sock.
+// startAgents serves the agent socket and the web UI.
 func (n *Node) startAgents(ctx context.Context) (err error) {
 	c := agenthost.Config{Store: n.store, Vault: n.vault, Self: n.signer.ID(), Issue: n.signer.Issue, Share: n.Share,
 		Revoke:   func(ctx context.Context, t *capability.Token) error { _, err := n.Revoke(ctx, t.String()); return err },
@@ -19,8 +18,9 @@ func (n *Node) startAgents(ctx context.Context) (err error) {
 		return err
 	}
 	if n.Service, err = agenthost.Start(ctx, c); err == nil {
-		n.cfg.UI.Dir = string(n.cfg.Home)
-		n.ui, err = web.Start(n.cfg.UI, n, n.cfg.Now, n.log)
+		u := &n.cfg.UI
+		u.Dir, u.Host, u.Relays, u.Handle = string(n.cfg.Home), n.host, n.net.Infrastructure, n.Handle
+		n.ui, err = web.Start(*u, n, n.cfg.Now, n.log)
 	}
 	return err
 }

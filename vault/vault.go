@@ -379,7 +379,15 @@ func (v *Vault) unlock(ctx context.Context, password []byte, prepared *PreparedK
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !v.master.IsZero() {
-		return nil
+		// Already open: the password is still checked (and a wrong one
+		// counts toward the backoff), so "unlock" never vouches for a
+		// caller who does not know it (the web UI's sessions rely on it).
+		master, _, kek, _, err := v.checkPassword(ctx, password, prepared, actor)
+		if err == nil {
+			clear(kek[:])
+			master.Wipe()
+		}
+		return err
 	}
 	master, w, kek, f, err := v.checkPassword(ctx, password, prepared, actor)
 	if err != nil {

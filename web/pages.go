@@ -43,16 +43,16 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /login", s.login)
 	m.HandleFunc("POST /logout", s.authed(func(w http.ResponseWriter, r *http.Request, se *session) {
 		s.sess.end(se)
-		clearCookie(w, s.secure())
+		clearCookie(w, secure(r))
 		http.Redirect(w, r, "/unlock", http.StatusSeeOther)
 	}))
 	m.HandleFunc("POST /lock", s.authed(func(w http.ResponseWriter, r *http.Request, se *session) {
 		if err := s.b.Lock(r.Context()); err != nil {
-			s.render(w, r, se, "share", "Share", nil, "", "The vault could not be locked: "+err.Error())
+			s.after(w, r, se, "/share", "", "The vault could not be locked: "+err.Error())
 			return
 		}
 		s.sess.end(nil) // every session: the vault is locked
-		clearCookie(w, s.secure())
+		clearCookie(w, secure(r))
 		http.Redirect(w, r, "/unlock", http.StatusSeeOther)
 	}))
 	m.HandleFunc("GET /{$}", s.authed(func(w http.ResponseWriter, r *http.Request, _ *session) {
@@ -90,6 +90,15 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /ws/events", s.authed(s.events))
 }
 
+// after ends a POST: what it did is kept for the page it redirects to
+// (303), so that reloading that page never posts again.
+func (s *Server) after(w http.ResponseWriter, r *http.Request, se *session, path, flash, errText string) {
+	s.sess.mu.Lock()
+	se.flash, se.flashErr = flash, errText
+	s.sess.mu.Unlock()
+	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
 // render writes a page; a template failure is logged and answered 500.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, se *session, name, title string, data any, flash, errText string) {
 	p := page{Title: title, Path: r.URL.Path, Data: data, Flash: flash, Error: errText, Nav: nav}
@@ -98,6 +107,12 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, se *session, nam
 	}
 	if se != nil {
 		p.Authed, p.CSRF = se.authed, se.csrf
+		s.sess.mu.Lock()
+		if p.Flash == "" && p.Error == "" {
+			p.Flash, p.Error = se.flash, se.flashErr
+		}
+		se.flash, se.flashErr = "", ""
+		s.sess.mu.Unlock()
 	}
 	t := s.pages[name]
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -116,7 +131,7 @@ func (s *Server) unlockPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if se == nil || se.authed {
 		se = s.sess.create(false)
-		setCookie(w, se, s.secure())
+		setCookie(w, se, secure(r))
 	}
 	s.render(w, r, se, "unlock", "Unlock your vault", nil, "", "")
 }
@@ -179,25 +194,25 @@ func (s *Server) share(w http.ResponseWriter, r *http.Request, se *session) {
 	f := r.PostForm
 	can, ok := canActions[f.Get("can")]
 	if !ok {
-		s.renderShare(w, r, se, "", "Choose what they can do: view, or view and edit.")
+		s.after(w, r, se, "/share", "", "Choose what they can do: view, or view and edit.")
 		return
 	}
 	valid, err := validity(f.Get("for"), f.Get("until"), s.cfg.Now())
 	if err != nil {
-		s.renderShare(w, r, se, "", err.Error())
+		s.after(w, r, se, "/share", "", err.Error())
 		return
 	}
 	with := strings.TrimSpace(f.Get("with"))
 	res, err := s.b.Share(r.Context(), localapi.ShareRequest{Path: f.Get("what"), With: with, Can: can, ValidFor: valid})
 	if err != nil {
-		s.renderShare(w, r, se, "", problem(err))
+		s.after(w, r, se, "/share", "", problem(err))
 		return
 	}
 	msg := fmt.Sprintf("Shared %s with %s until %s.", what(f.Get("what")), with, day(res.Expiry))
 	if res.Delivered == "" {
 		msg += " " + with + "'s node is not reachable now: it will get the share as soon as it is."
 	}
-	s.renderShare(w, r, se, msg, "")
+	s.after(w, r, se, "/share", msg, "")
 }
 
 // validity reads the Share page's "for how long".
@@ -281,10 +296,10 @@ func (s *Server) renderSharedByMe(w http.ResponseWriter, r *http.Request, se *se
 
 func (s *Server) stop(w http.ResponseWriter, r *http.Request, se *session) {
 	if _, err := s.b.Revoke(r.Context(), r.PostForm.Get("id")); err != nil {
-		s.renderSharedByMe(w, r, se, "", problem(err))
+		s.after(w, r, se, "/shared-by-me", "", problem(err))
 		return
 	}
-	s.renderSharedByMe(w, r, se, "Stopped: they can no longer open it, anywhere.", "")
+	s.after(w, r, se, "/shared-by-me", "Stopped: they can no longer open it, anywhere.", "")
 }
 
 // opened is a folder of a share the Shared-with-me page opened.
@@ -356,14 +371,14 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, se *session) {
 	yes := r.PostForm.Get("approve") == "yes"
 	d, err := s.b.Decide(r.Context(), r.PostForm.Get("id"), yes)
 	if err != nil {
-		s.renderApprovals(w, r, se, "", problem(err))
+		s.after(w, r, se, "/approvals", "", problem(err))
 		return
 	}
 	msg := "Refused: " + d.Approval.Intent + "."
 	if yes {
 		msg = "Allowed: " + d.Approval.Intent + "."
 	}
-	s.renderApprovals(w, r, se, msg, "")
+	s.after(w, r, se, "/approvals", msg, "")
 }
 
 type alertRow struct{ Name, Lock, When string }
@@ -389,10 +404,10 @@ func (s *Server) renderAlerts(w http.ResponseWriter, r *http.Request, se *sessio
 func (s *Server) unlockAgent(w http.ResponseWriter, r *http.Request, se *session) {
 	name := r.PostForm.Get("name")
 	if err := s.b.AgentUnlock(r.Context(), name); err != nil {
-		s.renderAlerts(w, r, se, "", problem(err))
+		s.after(w, r, se, "/alerts", "", problem(err))
 		return
 	}
-	s.renderAlerts(w, r, se, "Agent "+name+" can call again.", "")
+	s.after(w, r, se, "/alerts", "Agent "+name+" can call again.", "")
 }
 
 func (s *Server) activity(w http.ResponseWriter, r *http.Request, se *session) {
@@ -490,25 +505,25 @@ func (s *Server) secretAdd(w http.ResponseWriter, r *http.Request, se *session) 
 	f := r.PostForm
 	t, err := vault.ParseSecretType(f.Get("type"))
 	if err != nil {
-		s.secretsPage(w, r, se, "", "Choose a kind of secret.", "")
+		s.after(w, r, se, "/secrets", "", "Choose a kind of secret.")
 		return
 	}
 	value := []byte(f.Get("value"))
 	defer clear(value)
 	if err := s.b.SecretSet(r.Context(), vault.Secret{Name: f.Get("name"), Type: t, Value: value}); err != nil {
-		s.secretsPage(w, r, se, "", problem(err), "")
+		s.after(w, r, se, "/secrets", "", problem(err))
 		return
 	}
-	s.secretsPage(w, r, se, "Saved "+f.Get("name")+".", "", "")
+	s.after(w, r, se, "/secrets", "Saved "+f.Get("name")+".", "")
 }
 
 func (s *Server) secretRemove(w http.ResponseWriter, r *http.Request, se *session) {
 	name := r.PostForm.Get("name")
 	if err := s.b.SecretRemove(r.Context(), name); err != nil {
-		s.secretsPage(w, r, se, "", problem(err), "")
+		s.after(w, r, se, "/secrets", "", problem(err))
 		return
 	}
-	s.secretsPage(w, r, se, "Removed "+name+".", "", "")
+	s.after(w, r, se, "/secrets", "Removed "+name+".", "")
 }
 
 func (s *Server) secretReveal(w http.ResponseWriter, r *http.Request, se *session) {

@@ -121,7 +121,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer a browser sends
+	// "Origin: null" on a form post, which sameOrigin must refuse.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
@@ -170,7 +172,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (s *Server) secure() bool { return s.cfg.TLS != nil }
+// secure reports whether r came over TLS: its cookies are then Secure.
+func secure(r *http.Request) bool { return r.TLS != nil }
 
 // authed wraps a page that needs an unlocked session: without one, the
 // browser goes to the unlock page.
@@ -257,23 +260,30 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "refused: unlock again", http.StatusForbidden)
 		return
 	}
-	setCookie(w, s.sess.create(true), s.secure())
+	setCookie(w, s.sess.create(true), secure(r))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // events streams agent events to the Approvals and Alerts pages.
 func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *session) {
+	// Subscribed before the socket is accepted: no event falls between.
+	sub, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	ch, err := s.b.Events(sub)
+	if err != nil {
+		http.Error(w, "no event stream", http.StatusServiceUnavailable)
+		return
+	}
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
 	}
 	defer c.CloseNow()
-	ctx := c.CloseRead(r.Context())
-	ch, err := s.b.Events(ctx)
-	if err != nil {
-		c.Close(websocket.StatusTryAgainLater, "no event stream")
-		return
-	}
+	ctx := c.CloseRead(sub)
+	go func() {
+		<-ctx.Done()
+		cancel()
+	}()
 	for ev := range ch {
 		b, _ := json.Marshal(map[string]string{"kind": ev.Kind, "text": ev.Text, "agent": ev.Agent})
 		if c.Write(ctx, websocket.MessageText, b) != nil {

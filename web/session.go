@@ -17,6 +17,9 @@ type session struct {
 	authed  bool
 	created time.Time
 	used    time.Time
+	// flash and flashErr are what a POST did, shown once by the page it
+	// redirects to (post, redirect, get: a reload never posts again).
+	flash, flashErr string
 }
 
 // sessions keeps the browser sessions in memory, bounded: a new one

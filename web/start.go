@@ -2,14 +2,22 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/ocmt/mesh/internal/uigateway"
 	"github.com/ocmt/mesh/node/localapi"
 )
 
@@ -31,14 +39,28 @@ type Options struct {
 	// Drive, when its ClientID is set, offers "Connect Google Drive";
 	// the node then refreshes the tokens before they expire.
 	Drive Drive
+	// Domain, when set, serves the UI to browsers elsewhere through the
+	// relays' UI gateway (mesh relay --ui-gateway) as HTTPS for
+	// HANDLE.DOMAIN: streams /ocmt/ui/1 from Relays() on Host, TLS end to
+	// end with CertFile/KeyFile, or else a self-signed certificate for
+	// that name kept in Dir.
+	Domain string
+	Host   host.Host
+	Relays func() []peer.ID
+	Handle func(context.Context) (string, error)
 }
 
 // Running is a UI being served.
 type Running struct {
 	URL         string // http://127.0.0.1:7777 or https://...
 	Fingerprint string // the certificate's SHA-256, when served over TLS
-	cancel      context.CancelFunc
-	done        chan error
+	// Remote is https://HANDLE.DOMAIN when the UI is served through the
+	// relays' gateway, and RemoteFingerprint its certificate's SHA-256.
+	Remote, RemoteFingerprint string
+	cancel                    context.CancelFunc
+	done                      chan error
+	once                      sync.Once
+	err                       error
 }
 
 // Start serves the UI for b as o says; nil, nil when o.Addr is "off".
@@ -97,19 +119,82 @@ func Start(o Options, b localapi.Backend, now func() time.Time, log *slog.Logger
 			drive.f.Run(ctx) // refreshes before expiry; stops with the UI
 		}
 	}()
+	remote, err := r.serveRemote(ctx, o, srv)
+	if err != nil {
+		cancel()
+		ln.Close()
+		return nil, err
+	}
 	go func() {
 		err := srv.Serve(ctx, ln)
 		<-refreshed
+		<-remote
 		r.done <- err
 	}()
 	return r, nil
 }
 
-// Close stops the UI.
+// Close stops the UI; closing again returns the first Close's error (a
+// node is closed twice when it hibernates).
 func (r *Running) Close() error {
 	if r == nil {
 		return nil
 	}
-	r.cancel()
-	return <-r.done
+	r.once.Do(func() {
+		r.cancel()
+		r.err = <-r.done
+	})
+	return r.err
+}
+
+// serveRemote serves the UI on the relays' streams when o.Domain is set;
+// the channel is closed once that server has stopped.
+func (r *Running) serveRemote(ctx context.Context, o Options, srv *Server) (<-chan struct{}, error) {
+	done := make(chan struct{})
+	if o.Domain == "" || o.Host == nil {
+		close(done)
+		return done, nil
+	}
+	handle, err := o.Handle(ctx)
+	if err != nil || handle == "" {
+		close(done)
+		return done, fmt.Errorf("web UI: serving it through the relays (--ui-domain) needs a handle: set one with mesh handle NAME")
+	}
+	name := handle + "." + strings.TrimSuffix(o.Domain, ".")
+	var tc *tls.Config
+	if o.CertFile != "" {
+		tc, r.RemoteFingerprint, err = LoadTLS(o.CertFile, o.KeyFile)
+	} else {
+		tc, r.RemoteFingerprint, err = SelfSigned(filepath.Join(o.Dir, "ui-remote-cert.pem"), filepath.Join(o.Dir, "ui-remote-key.pem"), []string{name}, time.Now())
+	}
+	if err != nil {
+		close(done)
+		return done, err
+	}
+	ln, err := uigateway.Listen(o.Host, uigateway.ListenerConfig{Allow: func(p peer.ID) bool { return slices.Contains(o.Relays(), p) }})
+	if err != nil {
+		close(done)
+		return done, err
+	}
+	r.Remote = "https://" + name
+	only := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if h, _, err := net.SplitHostPort(req.Host); (err == nil && h != name) || (err != nil && req.Host != name) {
+			http.Error(w, "this node serves "+name+" only", http.StatusMisdirectedRequest)
+			return
+		}
+		srv.ServeHTTP(w, req)
+	})
+	go func() {
+		defer close(done)
+		hs := &http.Server{Handler: only, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(srv.log.Handler(), slog.LevelDebug), MaxHeaderBytes: 64 << 10}
+		go func() {
+			<-ctx.Done()
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			hs.Shutdown(c)
+		}()
+		hs.Serve(tls.NewListener(ln, tc))
+	}()
+	return done, nil
 }

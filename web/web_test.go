@@ -201,9 +201,15 @@ func TestUnlockAndShare(t *testing.T) {
 		t.Fatalf("the Share page: %s\n%s", resp.Status, page)
 	}
 	form := url.Values{"csrf": {b.csrf}, "what": {"calendar/**"}, "with": {"bob"}, "can": {"view"}, "for": {"7d"}}
-	resp, page = b.post("/share", form, h.srv.URL)
-	if resp.StatusCode != 200 || !strings.Contains(page, "Shared Calendar with bob") {
-		t.Fatalf("sharing: %s\n%s", resp.Status, page)
+	resp, _ = b.post("/share", form, h.srv.URL)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/share" {
+		t.Fatalf("sharing: %s (a POST answers a redirect, so a reload never posts again)", resp.Status)
+	}
+	if _, page = b.get("/share"); !strings.Contains(page, "Shared Calendar with bob") {
+		t.Fatalf("the page after sharing:\n%s", page)
+	}
+	if _, page2 := b.get("/share"); strings.Contains(page2, "Shared Calendar with bob") {
+		t.Fatal("the message shows twice")
 	}
 	if len(h.node.shares) != 1 || h.node.shares[0] != (localapi.ShareRequest{Path: "calendar/**", With: "bob", Can: "read,list", ValidFor: 7 * 24 * time.Hour}) {
 		t.Fatalf("shares: %+v", h.node.shares)

@@ -11,7 +11,7 @@ import (
 )
 
 func newDemoCmd() *cobra.Command {
-	var fast, verbose bool
+	var fast, verbose, stay bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a bootstrap, a relay, alice and bob in one process on loopback and show sharing end to end",
@@ -24,7 +24,7 @@ alice's audit log. Each step prints ✓ or ✗; the command exits non-zero if
 one fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := demo.Options{}
+			opts := demo.Options{UIStay: stay}
 			if verbose {
 				opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			}
@@ -37,5 +37,6 @@ one fails.`,
 	cmd.Flags().BoolVar(&fast, "insecure-test-kdf", false, "tiny KDF parameters, for tests only")
 	cmd.Flags().MarkHidden("insecure-test-kdf")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the nodes' logs")
+	cmd.Flags().BoolVar(&stay, "ui-stay", false, "after the steps, keep the mesh running and alice's web UI served until Ctrl-C")
 	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -161,6 +162,9 @@ func printReady(cmd *cobra.Command, role string, in *infra.Peer) {
 	if m := in.MetricsAddr(); m != "" {
 		fmt.Fprintf(out, "metrics on http://%s/metrics\n", m)
 	}
+	if u := in.UIGatewayAddr(); u != "" {
+		fmt.Fprintf(out, "UI gateway on %s (TLS passed through to the homes)\n", u)
+	}
 }
 
 // infrastructure is the bootstrap's list of relay peer IDs (--infrastructure,
@@ -222,6 +226,7 @@ func newRelayCmd(g *globals) *cobra.Command {
 	var private bool
 	var cacheMax int64
 	var wk wakeFile
+	var uiGateway, uiDomain string
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run a circuit relay for registered home nodes (forwards only end-to-end encrypted streams)",
@@ -267,11 +272,20 @@ wake section also takes exec_for (a command per handle) and supervisor
 			if cmd.Flags().Changed("wake-ttl") {
 				fc.Wake.TTL = wk.TTL
 			}
+			if cmd.Flags().Changed("ui-gateway") {
+				fc.UIGateway = uiGateway
+			}
+			if cmd.Flags().Changed("ui-domain") {
+				fc.UIDomain = uiDomain
+			}
+			if (fc.UIGateway == "") != (fc.UIDomain == "") {
+				return errors.New("--ui-gateway and --ui-domain go together")
+			}
 			if len(fc.Bootstrap) == 0 {
 				return fmt.Errorf("a relay needs --bootstrap: its directory decides who may reserve")
 			}
 			in, err := infra.StartRelay(cmd.Context(), infra.RelayConfig{Config: cfg, Bootstrap: fc.Bootstrap, Relay: fc.relayConfig(),
-				DirectoryLookupRate: fc.DirectoryLookupRate, CacheMaxBytes: fc.cacheMaxBytes(),
+				DirectoryLookupRate: fc.DirectoryLookupRate, CacheMaxBytes: fc.cacheMaxBytes(), UIGateway: fc.UIGateway, UIDomain: fc.UIDomain,
 				Wake: infra.WakeConfig{Exec: fc.Wake.Exec, ExecFor: fc.Wake.ExecFor, Webhook: fc.Wake.Webhook, Supervisor: fc.Wake.Supervisor, TTL: time.Duration(fc.Wake.TTL)}})
 			if err != nil {
 				return err
@@ -290,6 +304,8 @@ wake section also takes exec_for (a command per handle) and supervisor
 	cmd.Flags().StringVar(&wk.Exec, "wake-exec", "", "command that wakes a hibernating home, {handle} and {peer} replaced (no shell)")
 	cmd.Flags().StringVar(&wk.Webhook, "wake-webhook", "", "orchestrator URL to POST a signed wake request to")
 	durationVar(cmd.Flags(), (*time.Duration)(&wk.TTL), "wake-ttl", 0, "how long a wake request waits for the home (default 1m)")
+	cmd.Flags().StringVar(&uiGateway, "ui-gateway", "", "accept TLS on this address (e.g. :8443) and route each connection by its name HANDLE.DOMAIN to that home's web UI, without decrypting it")
+	cmd.Flags().StringVar(&uiDomain, "ui-domain", "", "the domain of --ui-gateway's names (its wildcard DNS points here)")
 	return cmd
 }
 

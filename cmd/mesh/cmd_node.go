@@ -111,7 +111,8 @@ locked. Counts and states only, never a name, a path or a value.`,
 				dst  *string
 				src  string
 			}{{"drive-client-id", &fc.DriveClientID, flags.DriveClientID}, {"drive-client-secret-file", &fc.DriveClientSecretFile, flags.DriveClientSecretFile},
-				{"drive-auth-url", &fc.DriveAuthURL, flags.DriveAuthURL}, {"drive-token-url", &fc.DriveTokenURL, flags.DriveTokenURL}} {
+				{"drive-auth-url", &fc.DriveAuthURL, flags.DriveAuthURL}, {"drive-token-url", &fc.DriveTokenURL, flags.DriveTokenURL},
+				{"ui-domain", &fc.UIDomain, flags.UIDomain}} {
 				if set(f.flag) {
 					*f.dst = f.src
 				}
@@ -146,7 +147,7 @@ locked. Counts and states only, never a name, a path or a value.`,
 				LockAfter: nodeLockAfter(time.Duration(*fc.LockAfter)), MetricsAddr: fc.Metrics,
 				HibernateAfter: time.Duration(fc.HibernateAfter), ResumeWindow: nodeLockAfter(time.Duration(*fc.ResumeWindow)),
 				Agents: agenthost.Options{SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify},
-				UI:     web.Options{Addr: fc.UI, CertFile: fc.UICert, KeyFile: fc.UIKey, Drive: drive}})
+				UI:     web.Options{Addr: fc.UI, CertFile: fc.UICert, KeyFile: fc.UIKey, Drive: drive, Domain: fc.UIDomain}})
 			if err != nil {
 				return err
 			}
@@ -195,6 +196,7 @@ locked. Counts and states only, never a name, a path or a value.`,
 	f.StringVar(&flags.UI, "ui", "", `the web UI's address: host:port, or "off" (default 127.0.0.1:7777, or a free loopback port when taken); HTTPS off loopback`)
 	f.StringVar(&flags.UICert, "ui-cert", "", "the web UI's TLS certificate (PEM; default off loopback: a self-signed one in the home folder)")
 	f.StringVar(&flags.UIKey, "ui-key", "", "the web UI's TLS key (PEM), with --ui-cert")
+	f.StringVar(&flags.UIDomain, "ui-domain", "", "also serve the web UI as https://HANDLE.DOMAIN through your relays' UI gateway (mesh relay --ui-gateway), TLS end to end with --ui-cert/--ui-key")
 	f.StringVar(&flags.DriveClientID, "drive-client-id", "", "the OAuth client ID that \"Connect Google Drive\" uses (default: none, not offered)")
 	f.StringVar(&flags.DriveClientSecretFile, "drive-client-secret-file", "", "a file holding that OAuth client's secret")
 	f.StringVar(&flags.DriveAuthURL, "drive-auth-url", "", "the authorization endpoint (default Google's)")

@@ -42,6 +42,9 @@ type nodeFile struct {
 	DriveClientSecretFile string `yaml:"drive_client_secret_file"`
 	DriveAuthURL          string `yaml:"drive_auth_url"`
 	DriveTokenURL         string `yaml:"drive_token_url"`
+	// UIDomain serves the UI as HTTPS at HANDLE.DOMAIN through the
+	// relays' gateway (--ui-domain).
+	UIDomain string `yaml:"ui_domain"`
 }
 
 // wakeFile is relay.yaml's wake section (infra.WakeConfig).
@@ -82,6 +85,10 @@ type infraFile struct {
 	CacheMaxBytes *int64 `yaml:"cache_max_bytes"`
 	// Wake (relay) says how the relay wakes hibernating homes.
 	Wake wakeFile `yaml:"wake"`
+	// UIGateway and UIDomain (relay): route TLS connections for
+	// HANDLE.UIDomain to that home's web UI (--ui-gateway, --ui-domain).
+	UIGateway string `yaml:"ui_gateway"`
+	UIDomain  string `yaml:"ui_domain"`
 	// The relay's limits: one field per relay.Config limit, same meaning,
 	// zero takes its default (configs/relay.yaml and docs/scaling.md list
 	// them; TestEveryRelayLimitIsConfigurable holds the three together).

@@ -38,7 +38,14 @@ type Options struct {
 	// wake hook). Default: this program (os.Executable), which is mesh
 	// when run as mesh demo.
 	Mesh string
+	// UIStay keeps the demo's mesh running after the steps, with alice's
+	// web UI served, until ctx ends (mesh demo --ui-stay).
+	UIStay bool
 }
+
+// alicePassword is alice's vault password in the demo (printed, so that
+// the demo's web UI can be tried).
+const alicePassword = "alice's long passphrase"
 
 // ErrFailed means at least one step failed.
 var ErrFailed = errors.New("demo: some steps failed")
@@ -147,7 +154,7 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 		}
 		return n, waitUntil(ctx, 20*time.Second, func() bool { st, _ := n.Status(ctx); return st.Relayed })
 	}
-	alice, err := start("alice", "alice's long passphrase")
+	alice, err := start("alice", alicePassword)
 	if !r.step("alice's node up, vault unlocked, handle \"alice\" claimed, relay slot reserved", err) {
 		return err
 	}
@@ -231,7 +238,25 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	if err := r.agents(ctx, aliceAPI, bob, home("alice"), opts.Dir); err != nil {
 		r.step("the agent steps stopped", err)
 	}
+	r.webUI(ctx, aliceAPI, opts)
 	return nil
+}
+
+// webUI prints where alice's web UI is, and with UIStay serves it until
+// ctx ends.
+func (r *run) webUI(ctx context.Context, alice localapi.Backend, opts Options) {
+	st, err := alice.Status(ctx)
+	if err != nil || st.UI == "" {
+		r.step("alice's web UI", errors.Join(err, errors.New("not served")))
+		return
+	}
+	r.say("11. Alice's node serves her a web page: open %s and unlock with her password %q.", st.UI, alicePassword)
+	if !opts.UIStay {
+		fmt.Fprintln(r.w, "   (mesh demo --ui-stay keeps it running until Ctrl-C)")
+		return
+	}
+	fmt.Fprintln(r.w, "   Serving until Ctrl-C.")
+	<-ctx.Done()
 }
 
 func brokenErr(s string) error {

@@ -90,7 +90,12 @@ type Peer struct {
 	rev     *revgossip.Service
 	mail    *dht.Mailbox
 	metrics string // the metrics listener's address
+	// uiGateway is a relay's UI gateway address ("" when off).
+	uiGateway string
 }
+
+// UIGatewayAddr returns a relay's UI gateway address ("" when off).
+func (p *Peer) UIGatewayAddr() string { return p.uiGateway }
 
 // MetricsAddr returns the address metrics are served on ("" when off).
 func (p *Peer) MetricsAddr() string { return p.metrics }

@@ -57,6 +57,10 @@ type RelayConfig struct {
 	CachePerOwner int64
 	// Wake says how the relay wakes the home nodes that hibernate on it.
 	Wake WakeConfig
+	// UIGateway, when set, is the address of the UI gateway: TLS
+	// connections for HANDLE.UIDomain routed to that home's web UI
+	// without decrypting them (internal/uigateway).
+	UIGateway, UIDomain string
 }
 
 // relayStart is a relay being assembled: each step below adds one part
@@ -114,6 +118,7 @@ func StartRelay(ctx context.Context, cfg RelayConfig) (_ *Peer, err error) {
 		r.service,
 		r.snapshots,
 		func(ctx context.Context) error { return r.wake(ctx, &k, &woken) },
+		r.uiGateway,
 		func(context.Context) error { return p.serveMetrics(cfg.MetricsAddr, r.svc.Load().MetricsHandler()) },
 		r.announce,
 		func(context.Context) error { return r.audit.start(p.Host.ID()) },
