@@ -159,6 +159,9 @@ func bareArgon2id(kdf vault.KDFParams) func() {
 //   - store=mem: the vault on an in-memory datastore.
 //   - store=pebble: on internal/store in a directory of its own, the
 //     node's store, where the unlock's audit record is fsynced.
+//   - vault-only/store=…: vault.Unlock called directly, no web UI, so
+//     the difference from the round trip's over-ms is what HTTP, the
+//     WebSocket and the sessions add.
 //
 // Each reports "ours-ms" and "base-ms", the median time of one of each,
 // "over-ms", the median of the pairs' differences ours − base, and x with
@@ -166,13 +169,19 @@ func bareArgon2id(kdf vault.KDFParams) func() {
 // own.
 func BenchmarkUnlockRoundTrip(b *testing.B) {
 	kdf := vault.DefaultKDF()
-	run := func(b *testing.B, st ds.Batching) {
+	run := func(b *testing.B, st ds.Batching, web bool) {
 		u := newUnlockBench(b, st, kdf)
 		ctx := context.Background()
 		ours := func() time.Duration {
 			u.lock()
 			t0 := time.Now()
-			if _, err := u.roundTrip(ctx); err != nil {
+			var err error
+			if web {
+				_, err = u.roundTrip(ctx)
+			} else {
+				err = u.v.Unlock(ctx, []byte(password), "web")
+			}
+			if err != nil {
 				b.Fatal(err)
 			}
 			return time.Since(t0)
@@ -189,17 +198,18 @@ func BenchmarkUnlockRoundTrip(b *testing.B) {
 		b.ReportMetric(testkit.Quantile(testkit.Floats(p.Base, ms), 0.5), "base-ms")
 		b.ReportMetric(testkit.Quantile(testkit.Floats(over, ms), 0.5), "over-ms")
 	}
-	b.Run("store=mem", func(b *testing.B) {
-		run(b, dssync.MutexWrap(ds.NewMapDatastore()))
-	})
-	b.Run("store=pebble", func(b *testing.B) {
+	pebble := func(b *testing.B) ds.Batching {
 		st, err := store.Open(b.TempDir())
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { st.Close() }) // after the server's Close, registered later
-		run(b, st)
-	})
+		return st
+	}
+	b.Run("store=mem", func(b *testing.B) { run(b, dssync.MutexWrap(ds.NewMapDatastore()), true) })
+	b.Run("store=pebble", func(b *testing.B) { run(b, pebble(b), true) })
+	b.Run("vault-only/store=mem", func(b *testing.B) { run(b, dssync.MutexWrap(ds.NewMapDatastore()), false) })
+	b.Run("vault-only/store=pebble", func(b *testing.B) { run(b, pebble(b), false) })
 }
 
 // TestUnlockRoundTripOfTheBenchmark keeps the benchmark's round trip

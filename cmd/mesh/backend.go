@@ -43,6 +43,9 @@ func (g *globals) open(cmd *cobra.Command, n need) (localapi.Backend, error) {
 	if err == nil {
 		return c, nil
 	}
+	if errors.Is(err, localapi.ErrForbidden) {
+		return nil, err // a node runs, as another user: opening its vault directly would be wrong too
+	}
 	stale := errors.Is(err, localapi.ErrStaleSocket)
 	if n == needNode {
 		if stale {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -86,7 +87,7 @@ key capabilities for --paths with the --can actions, and use of the
 			fmt.Fprintf(out, "agent %s added: it may %s on %s, until %s\n", info.Name, info.Ceiling, strings.Join(info.Paths, ", "),
 				info.Expiry.Local().Format("2006-01-02"))
 			fmt.Fprintf(out, "its key %s holds %d capabilit%s (%s)\n", info.Key, len(info.Tokens), plural(len(info.Tokens), "y", "ies"), strings.Join(info.Tokens, ", "))
-			fmt.Fprintf(out, "start it with: mesh agent mcp --key %s --socket %s\n", keyFile, g.Home().AgentSocket())
+			fmt.Fprintf(out, "start it with: mesh agent mcp --key %s --socket %s\n", keyFile, cmp.Or(info.Socket, g.Home().AgentSocket()))
 			fmt.Fprintf(out, "key file (for the agent only):\n%s\n", keyFile)
 			return nil
 		},

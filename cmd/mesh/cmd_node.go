@@ -112,7 +112,7 @@ locked. Counts and states only, never a name, a path or a value.`,
 				src  string
 			}{{"drive-client-id", &fc.DriveClientID, flags.DriveClientID}, {"drive-client-secret-file", &fc.DriveClientSecretFile, flags.DriveClientSecretFile},
 				{"drive-auth-url", &fc.DriveAuthURL, flags.DriveAuthURL}, {"drive-token-url", &fc.DriveTokenURL, flags.DriveTokenURL},
-				{"ui-domain", &fc.UIDomain, flags.UIDomain}} {
+				{"ui-domain", &fc.UIDomain, flags.UIDomain}, {"agent-socket", &fc.AgentSocket, flags.AgentSocket}} {
 				if set(f.flag) {
 					*f.dst = f.src
 				}
@@ -146,7 +146,7 @@ locked. Counts and states only, never a name, a path or a value.`,
 				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: fc.Handle, Firewall: fc.Firewall, RelayTokens: fc.RelayTokens,
 				LockAfter: nodeLockAfter(time.Duration(*fc.LockAfter)), MetricsAddr: fc.Metrics,
 				HibernateAfter: time.Duration(fc.HibernateAfter), ResumeWindow: nodeLockAfter(time.Duration(*fc.ResumeWindow)),
-				Agents: agenthost.Options{SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify},
+				Agents: agenthost.Options{Socket: fc.AgentSocket, SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify},
 				UI:     web.Options{Addr: fc.UI, CertFile: fc.UICert, KeyFile: fc.UIKey, Drive: drive, Domain: fc.UIDomain}})
 			if err != nil {
 				return err
@@ -190,6 +190,7 @@ locked. Counts and states only, never a name, a path or a value.`,
 	durationVar(f, &lockAfter, "lock-after", node.DefaultLockAfter, "lock the vault after this long unused; 0 never")
 	durationVar(f, &hibernateAfter, "hibernate-after", 0, "hibernate after this long unused: tell the relays, which can wake it, and exit; 0 never")
 	durationVar(f, &resumeWindow, "resume-window", hibernate.DefaultWindow, "a node hibernated unlocked comes back unlocked if woken within this; 0 always locked")
+	f.StringVar(&flags.AgentSocket, "agent-socket", "", "the agent socket's path (default DIR/agent.sock; elsewhere for an agent running as another user, who cannot enter the home folder)")
 	f.StringVar(&flags.AgentSocketMode, "agent-socket-mode", "0600", "the agent socket's mode: 0600, or 0660 with --agent-socket-group for agents running as another user")
 	f.StringVar(&flags.AgentSocketGroup, "agent-socket-group", "", "the agent socket's group (a name or a number)")
 	f.StringVar(&flags.Notify, "notify", "", "POST alerts and the weekly agent digest to this ntfy-style URL (e.g. https://ntfy.sh/YOUR-TOPIC)")

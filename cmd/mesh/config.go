@@ -27,6 +27,7 @@ type nodeFile struct {
 	Verbose        bool          `yaml:"verbose"`
 	// The agent socket's mode (octal text) and group, and the alerts'
 	// webhook (--agent-socket-mode, --agent-socket-group, --notify).
+	AgentSocket      string `yaml:"agent_socket"`
 	AgentSocketMode  string `yaml:"agent_socket_mode"`
 	AgentSocketGroup string `yaml:"agent_socket_group"`
 	Notify           string `yaml:"notify"`

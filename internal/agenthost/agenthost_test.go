@@ -415,3 +415,31 @@ func TestDecidingNeedsTheUnlockedVault(t *testing.T) {
 		t.Fatalf("a locked vault's refusal changed the request: %+v", l[0])
 	}
 }
+
+// TestRefusalsOutsideCallsAreAudited: a ceiling refused when the owner
+// adds an agent, and a key that is no agent's at the socket, each leave
+// a record.
+func TestRefusalsOutsideCallsAreAudited(t *testing.T) {
+	f := newFixture(t)
+	id := testkit.Key(t, "agent").ID().String()
+	if _, err := f.svc.AgentAdd(f.ctx, localapi.AgentAddRequest{Name: "eager", Key: id, Can: "read,delete", Paths: []string{"calendar/**"}}); err == nil {
+		t.Fatal("delete was granted")
+	}
+	stranger := f.addAgent("helper", helperReq)
+	if _, err := f.svc.AgentRemove(f.ctx, "helper"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agentsock.Connect(f.ctx, f.svc.SocketPath(), stranger); err == nil {
+		t.Fatal("a removed agent's key connected")
+	}
+	f.svc.Stop()
+	var issuance, handshake bool
+	for _, r := range f.audit() {
+		fields, _, _ := agent.ParseDetail(r.Detail)
+		issuance = issuance || (r.Op == agent.OpAgentRefused && fields["agent"] == "eager" && fields["reason"] == "ceiling" && strings.Contains(fields["action"], "delete"))
+		handshake = handshake || (r.Op == "agents.refused" && r.Target == stranger.ID().String())
+	}
+	if !issuance || !handshake {
+		t.Fatalf("audited: the refusal at issuance %v, at the handshake %v", issuance, handshake)
+	}
+}

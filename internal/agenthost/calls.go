@@ -30,6 +30,7 @@ func (c *calls) Agent(_ context.Context, key peer.ID) (string, error) {
 	defer c.s.mu.Unlock()
 	name, ok := c.s.byKey[key]
 	if !ok {
+		c.s.refusals.Add("\x00"+string(agent.ReasonKey), "", key.String(), "no agent's key")
 		return "", agentsock.Refuse("this key belongs to no agent of this node (it was never added, or mesh agent rm removed it)")
 	}
 	return name, nil

@@ -298,6 +298,10 @@ func (s *Service) AgentAdd(ctx context.Context, req localapi.AgentAddRequest) (l
 	}
 	p, grants, err := policyOf(name, key, req)
 	if err != nil {
+		var r *agent.Refusal
+		if errors.As(err, &r) { // a ceiling refused at issuance is recorded, as at a call
+			s.audit(ctx, agent.RefusedEntry(name, r.Reason, r.Action, r.Path, 1, r.Error()))
+		}
 		return localapi.AgentInfo{}, err
 	}
 	valid := req.ValidFor
@@ -428,7 +432,7 @@ func badRequest(err error) error { return fmt.Errorf("%w: %w", localapi.ErrBadRe
 // info describes e for mesh agent list.
 func (s *Service) info(e *entry) localapi.AgentInfo {
 	p := e.policy
-	out := localapi.AgentInfo{Name: p.Name, Key: p.Key.String(), Ceiling: p.Actions.String(), Added: e.added, Expiry: e.expiry()}
+	out := localapi.AgentInfo{Name: p.Name, Key: p.Key.String(), Ceiling: p.Actions.String(), Added: e.added, Expiry: e.expiry(), Socket: s.SocketPath()}
 	if p.Trusted != 0 {
 		out.Trusted = p.Trusted.String()
 	}
@@ -674,6 +678,11 @@ func (s *Service) refused(name, path string, err error) {
 
 func (s *Service) recordRefusal(ev auditlimit.Event) {
 	name, reason, ok := strings.Cut(ev.Peer, "\x00")
+	if ok && name == "" { // a key that is no agent's, refused at the handshake
+		s.audit(context.Background(), vault.AuditEntry{Actor: agent.ActorNode, Op: "agents.refused", Target: ev.Target, Outcome: vault.OutcomeDenied,
+			Detail: fmt.Sprintf("count=%d reason=%s: a connection to the agent socket with a key that belongs to no agent", ev.Count, reason)})
+		return
+	}
 	if !ok {
 		// Not an agent's record (the digest counts per agent): the
 		// refusals of more agents than one window tracks.
@@ -694,6 +703,10 @@ func (s *Service) recordRefusal(ev auditlimit.Event) {
 
 // Options are the node's settings of the service (mesh node flags).
 type Options struct {
+	// Socket, when set, is the agent socket's path instead of
+	// DIR/agent.sock: an agent running as another Unix user cannot reach
+	// into the owner's home folder (mode 0700).
+	Socket string
 	// SocketMode and SocketGroup: the agent socket's mode (0: 0600) and
 	// group, so an agent can run as another Unix user.
 	SocketMode  os.FileMode
@@ -709,6 +722,9 @@ type Options struct {
 // Apply sets cfg's fields from o, starting the notifier.
 func (o Options) Apply(cfg *Config) error {
 	cfg.SocketMode, cfg.SocketGroup, cfg.Counters, cfg.ApprovalTTL = o.SocketMode, o.SocketGroup, o.Counters, o.ApprovalTTL
+	if o.Socket != "" {
+		cfg.Socket = o.Socket
+	}
 	if o.NotifyURL == "" {
 		return nil
 	}

@@ -338,7 +338,7 @@ func (s *Server) addTools(ms *mcp.Server) {
 			if err := checkLen("path", in.Path, MaxPathLen, true); err != nil {
 				return pathOut{}, err
 			}
-			return pathOut{Path: in.Path}, b.DeleteResource(ctx, id.Name, in.Path)
+			return pathOut(in), b.DeleteResource(ctx, id.Name, in.Path)
 		}))
 	mcp.AddTool(ms, &mcp.Tool{Name: ToolListResources, Annotations: ro,
 		Description: "List the names under a folder of the user's resources, showing only what this agent may reach. It never lists secrets and cannot read, change or share what it lists."},

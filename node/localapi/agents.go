@@ -66,6 +66,8 @@ type AgentInfo struct {
 	LockedAt  time.Time `json:"locked_at,omitzero"`
 	CallsDay  int       `json:"calls_last_day"`
 	CallsHour int       `json:"calls_last_hour"`
+	// Socket is the agent socket the agent connects to.
+	Socket string `json:"socket"`
 }
 
 // State is "active" or "locked: REASON".

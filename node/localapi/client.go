@@ -29,6 +29,10 @@ var ErrNoNode = errors.New("no mesh node is running")
 // killed). Errors that match it also match ErrNoNode.
 var ErrStaleSocket = errors.New("the node's socket is left over from a node that is no longer running")
 
+// ErrForbidden means the socket exists but this process may not open it:
+// it runs as another user than the node.
+var ErrForbidden = errors.New("permission denied")
+
 // ErrNodeStopped is matched by every *NodeStoppedError.
 var ErrNodeStopped = errors.New("the node stopped")
 
@@ -75,6 +79,9 @@ func (e *NodeStoppedError) Unwrap() error { return e.Err }
 func Dial(ctx context.Context, path string) (*Client, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		return nil, fmt.Errorf("%w: the node's socket %s is its owner's alone; run this as the node's user (an agent uses the agent socket)", ErrForbidden, path)
+	}
 	if err != nil {
 		return nil, noNode{stale: errors.Is(err, syscall.ECONNREFUSED)}
 	}
