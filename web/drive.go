@@ -22,7 +22,10 @@ const DriveSecret = "google-drive"
 
 // driveConnections is Connections over an oauthflow.Flow whose tokens the
 // node's vault keeps, through the backend.
-type driveConnections struct{ f *oauthflow.Flow }
+type driveConnections struct {
+	f      *oauthflow.Flow
+	origin string
+}
 
 func newDrive(d Drive, redirect string, b localapi.Backend, o Config) (*driveConnections, error) {
 	p := oauthflow.GoogleDrive(d.ClientID, d.ClientSecret)
@@ -37,7 +40,11 @@ func newDrive(d Drive, redirect string, b localapi.Backend, o Config) (*driveCon
 	if err != nil {
 		return nil, err
 	}
-	return &driveConnections{f}, nil
+	u, err := url.Parse(p.AuthURL)
+	if err != nil {
+		return nil, err
+	}
+	return &driveConnections{f: f, origin: u.Scheme + "://" + u.Host}, nil
 }
 
 // Choices implements Connections.
@@ -51,6 +58,9 @@ func (d *driveConnections) Choices() []Choice {
 
 // Start implements Connections.
 func (d *driveConnections) Start(scope string) (string, error) { return d.f.Start(scope, DriveSecret) }
+
+// AuthOrigin implements Connections.
+func (d *driveConnections) AuthOrigin() string { return d.origin }
 
 // Finish implements Connections.
 func (d *driveConnections) Finish(ctx context.Context, q url.Values) (string, error) {

@@ -539,6 +539,9 @@ func (s *Server) connectionsPage(w http.ResponseWriter, r *http.Request, se *ses
 	var data connectionsData
 	if c := s.cfg.Connections; c != nil {
 		data.Choices = c.Choices()
+		// The form posts here and is redirected to the provider: CSP's
+		// form-action governs the redirect too.
+		w.Header().Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+c.AuthOrigin(), 1))
 	}
 	if l, err := s.b.SecretList(r.Context()); err == nil {
 		for _, x := range l {
@@ -570,11 +573,15 @@ func (s *Server) connectFinish(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	name, err := c.Finish(r.Context(), r.URL.Query())
-	if err != nil {
+	next := "/connections?failed=1"
+	if name, err := c.Finish(r.Context(), r.URL.Query()); err != nil {
 		s.log.Warn("web: connecting failed", "err", err)
-		http.Redirect(w, r, "/connections?failed=1", http.StatusSeeOther)
-		return
+	} else {
+		next = "/connections?connected=" + url.QueryEscape(name)
 	}
-	http.Redirect(w, r, "/connections?connected="+url.QueryEscape(name), http.StatusSeeOther)
+	// A page of its own, not a redirect: the way back started on the
+	// provider's site, and a SameSite=Strict cookie follows no navigation
+	// that another site started, redirects included. The navigation this
+	// page makes starts here, so the session comes along.
+	s.render(w, r, nil, "continue", "Back to your node", next, "", "")
 }

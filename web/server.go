@@ -54,6 +54,10 @@ type Connections interface {
 	// Finish takes the provider's redirect back (state, code) and stores
 	// the token in the vault; it returns the secret's name.
 	Finish(ctx context.Context, q url.Values) (string, error)
+	// AuthOrigin is the provider's authorization page's origin
+	// (https://accounts.google.com): the Connections page's form may go
+	// there (its CSP's form-action names it).
+	AuthOrigin() string
 }
 
 // Choice is one scope offered: its ID and its words.

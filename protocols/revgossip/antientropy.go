@@ -217,10 +217,16 @@ func (a *antiEntropy) act(ctx context.Context, j digestJob) {
 			lacks = append(lacks, mine[i])
 		}
 	}
-	if len(lacks) > 0 {
+	// A push that fails (a neighbour too slow to answer within
+	// digestActTimeout, a stream reset) is tried once more: otherwise the
+	// records wait for the next round, an hour away.
+	for try := 0; len(lacks) > 0 && try < 2 && ctx.Err() == nil; try++ {
 		pctx, cancel := context.WithTimeout(ctx, digestActTimeout)
-		a.push(pctx, j.from, lacks)
+		ok := a.push(pctx, j.from, lacks)
 		cancel()
+		if ok {
+			break
+		}
 	}
 	a.pull(ctx, j.from, j.d, hits < j.d.IDs)
 }
@@ -234,7 +240,8 @@ func (a *antiEntropy) wasPushed(to peer.ID, id capability.ID) bool {
 
 // push sends the sender the records its window lacks, within the node's
 // push budget, and remembers those it judged so they are not sent again.
-func (a *antiEntropy) push(ctx context.Context, to peer.ID, ids []capability.ID) {
+// It reports false when the exchange failed (nothing was judged).
+func (a *antiEntropy) push(ctx context.Context, to peer.ID, ids []capability.ID) bool {
 	n := len(ids)
 	for n > 0 && !a.pushes.AllowN(time.Now(), n) {
 		n /= 2
@@ -247,13 +254,13 @@ func (a *antiEntropy) push(ctx context.Context, to peer.ID, ids []capability.ID)
 		}
 	}
 	if len(recs) == 0 {
-		return
+		return true
 	}
 	a.stats.pushes.Add(1)
 	res, err := revsync.PushAll(ctx, a.s.h, to, recs)
 	if err != nil {
 		a.s.log.Debug("revgossip: pushing records a neighbour's digest lacks", "peer", to, "err", err)
-		return
+		return false
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -268,6 +275,7 @@ func (a *antiEntropy) push(ctx context.Context, to peer.ID, ids []capability.ID)
 			a.stats.pushedRecords.Add(1)
 		}
 	}
+	return true
 }
 
 // pull brings in what p's digest says p added since this node last
