@@ -98,16 +98,13 @@ func validSegment(seg string, wildcards, last bool) error {
 	return nil
 }
 
-// segments splits a validated pattern or path.
-func segments(s string) []string { return strings.Split(s, "/") }
-
 // Match reports whether the concrete path r is matched by p. Both must be
 // valid; an invalid one never matches.
 func (p Pattern) Match(r ResourcePath) bool {
 	if p.Validate() != nil || r.Validate() != nil {
 		return false
 	}
-	return within(segments(string(r)), segments(string(p)))
+	return within(string(r), string(p))
 }
 
 // Within reports whether every path p matches is also matched by parent:
@@ -116,7 +113,7 @@ func (p Pattern) Within(parent Pattern) bool {
 	if p.Validate() != nil || parent.Validate() != nil {
 		return false
 	}
-	return within(segments(string(p)), segments(string(parent)))
+	return within(string(p), string(parent))
 }
 
 // within reports whether child's language is a subset of parent's, segment
@@ -126,15 +123,19 @@ func (p Pattern) Within(parent Pattern) bool {
 //     kind, so child needs at least one segment left;
 //   - parent "*" covers exactly one segment: a literal or "*", not "**";
 //   - a parent literal covers only the same literal.
-func within(child, parent []string) bool {
-	for i, ps := range parent {
+func within(child, parent string) bool {
+	// Both are valid: no empty segment, so "" means no segment left. The
+	// segments are walked in place (strings.Cut): Match runs on every
+	// verification and allocates nothing.
+	for {
+		ps, prest, pmore := strings.Cut(parent, "/")
 		if ps == "**" {
-			return len(child) > i
+			return child != ""
 		}
-		if i >= len(child) {
+		if child == "" {
 			return false
 		}
-		cs := child[i]
+		cs, crest, cmore := strings.Cut(child, "/")
 		switch {
 		case ps == "*":
 			if cs == "**" {
@@ -143,6 +144,12 @@ func within(child, parent []string) bool {
 		case cs != ps:
 			return false
 		}
+		if !pmore {
+			return !cmore
+		}
+		parent, child = prest, ""
+		if cmore {
+			child = crest
+		}
 	}
-	return len(child) == len(parent)
 }

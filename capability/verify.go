@@ -3,6 +3,7 @@ package capability
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -179,6 +180,9 @@ func (v *Verifier) verifyChecked(ctx context.Context, tok *Token, chain []*Token
 
 // spend records one use of each counted token in the chain, atomically.
 func (v *Verifier) spend(ctx context.Context, chain []*Token) error {
+	if !slices.ContainsFunc(chain, func(t *Token) bool { return t.p.MaxUses > 0 }) {
+		return nil // no budget to spend: nothing allocated on the common path
+	}
 	var buf [MaxDepth]Budget
 	uses := buf[:0]
 	for _, t := range chain {
