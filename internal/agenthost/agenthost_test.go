@@ -443,3 +443,33 @@ func TestRefusalsOutsideCallsAreAudited(t *testing.T) {
 		t.Fatalf("audited: the refusal at issuance %v, at the handshake %v", issuance, handshake)
 	}
 }
+
+// TestASpentApprovalStaysSpentAcrossARestart: an approved secret use
+// allows one call, even when the node restarts in between.
+func TestASpentApprovalStaysSpentAcrossARestart(t *testing.T) {
+	f := newFixture(t)
+	f.setupMemory()
+	f.addAgent("helper", helperReq)
+	c := &calls{f.svc}
+	sc := agentsock.SecretCall{Name: "embeddings", Method: "POST", URL: f.emb.srv.URL + "/v1/echo", Body: []byte("{}")}
+	r, err := c.UseSecret(f.ctx, "helper", sc)
+	if err != nil || r.Pending == nil {
+		t.Fatalf("first use: %v %+v", err, r)
+	}
+	if _, err := f.svc.Decide(f.ctx, r.Pending.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.UseSecret(f.ctx, "helper", sc); err != nil || r.Pending != nil || r.Status != 200 {
+		t.Fatalf("the approved use: %v %+v", err, r)
+	}
+	f.svc.Stop()
+	svc, err := Start(f.ctx, Config{Store: f.store, Vault: f.vault, Self: f.owner.ID(), Now: f.clock.Now, Verifier: f.svc.cfg.Verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	r, err = (&calls{svc}).UseSecret(f.ctx, "helper", sc)
+	if err != nil || r.Pending == nil {
+		t.Fatalf("after a restart the spent approval allowed another call: %v %+v", err, r)
+	}
+}

@@ -8,12 +8,15 @@ import (
 	"strings"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/agent"
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/agentsock"
 	"github.com/ocmt/mesh/internal/broker"
+	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/vault"
 )
 
@@ -253,12 +256,25 @@ func (s *Service) spend(ctx context.Context, name, path, host string) bool {
 	for _, a := range l {
 		if a.Agent == name && a.Op == agent.OpSecretUse && a.State == agent.Approved && string(a.Resource) == path &&
 			a.Target == host && !s.consumed[a.ID] && now.Sub(a.Decided) <= ttl {
+			if ok, err := s.cfg.Store.Has(ctx, spentKey(a.ID)); err != nil || ok {
+				s.consumed[a.ID] = true
+				continue // spent before a restart (or unknown: refuse)
+			}
+			// Written before the call is made: a crash after it loses
+			// the call, never allows a second one.
+			if err := s.cfg.Store.Put(ctx, spentKey(a.ID), []byte{1}); err != nil {
+				return false
+			}
 			s.consumed[a.ID] = true
 			return true
 		}
 	}
 	return false
 }
+
+// spentKey marks an approved secret use as spent, across restarts; the
+// marks are dropped with their approvals (forgetSpent).
+func spentKey(id string) ds.Key { return store.Agents.ChildString("spent").ChildString(id) }
 
 // RequestShare implements agentsock.Backend: the request waits for the
 // owner (mesh approve ID); the agent never issues anything.
@@ -317,4 +333,23 @@ func (c *calls) useEmbeddings(ctx context.Context, e *entry, secret string) erro
 		return fmt.Errorf("memory notes are embedded with the secret %s, which this agent may not use: %w", secret, err)
 	}
 	return nil
+}
+
+// forgetSpent drops the marks of approvals the approvals no longer keep
+// (decided more than agent.KeepDecided ago).
+func (s *Service) forgetSpent(ctx context.Context) {
+	res, err := s.cfg.Store.Query(ctx, query.Query{Prefix: store.Agents.ChildString("spent").String(), KeysOnly: true})
+	if err != nil {
+		return
+	}
+	entries, _ := res.Rest()
+	for _, e := range entries {
+		id := ds.NewKey(e.Key).BaseNamespace()
+		if _, err := s.approvals.Get(ctx, id); errors.Is(err, agent.ErrNotFound) {
+			s.cfg.Store.Delete(ctx, ds.NewKey(e.Key))
+			s.mu.Lock()
+			delete(s.consumed, id)
+			s.mu.Unlock()
+		}
+	}
 }

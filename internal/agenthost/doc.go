@@ -58,9 +58,9 @@
 // decides. An approved share is issued by the node's Share, as mesh share
 // would. An approved secret use allows one call of that agent with that
 // secret to that host, within the approval TTL of the decision; the
-// service remembers the spent ones in memory (a restart forgets, so an
-// approval decided in the last 15 minutes before a restart can be spent
-// once more).
+// spent ones are marked in the store (/agents/spent/ID) before the call is
+// made, so a restart never allows a second call, and the marks go with
+// their approvals.
 //
 // # Secrets and memory
 //

@@ -208,6 +208,7 @@ func (s *Service) run() {
 		}
 		s.mem.save(ctx)
 		s.weeklyDigest(ctx)
+		s.forgetSpent(ctx)
 	}
 }
 

@@ -43,6 +43,7 @@ import (
 //	/agents/counters/...     the agents' call counters and locks (package agent)
 //	/agents/approvals/ID     an agent's request for the owner's approval (package agent)
 //	/agents/digest-sent      the last week whose digest went to the webhook
+//	/agents/spent/ID         an approved secret use already spent (one call per approval)
 //
 // Bootstrap (mesh bootstrap):
 //

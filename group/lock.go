@@ -1,0 +1,202 @@
+package group
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Lock is a group's unlock window on an injected clock. It collects
+// distinct admins' valid approvals; the Threshold-th recovers the key and
+// opens the group until the shortest window the approvers asked for,
+// counted from then. At the window's end (checked on every call and by
+// Sweep) the key is wiped and the group locked again. It is safe for
+// concurrent use.
+type Lock struct {
+	c      *Commitments
+	now    func() time.Time
+	nonces *NonceSet
+
+	mu        sync.Mutex
+	pending   map[peer.ID]offer
+	key       *Key
+	until     time.Time
+	approvers []peer.ID
+}
+
+type offer struct {
+	at     time.Time
+	window time.Duration
+	share  *Share
+}
+
+// LockConfig configures a Lock.
+type LockConfig struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Nonces counts approval nonces; a fresh NonceSet when nil. Share
+	// one among the Locks of a node.
+	Nonces *NonceSet
+}
+
+// Status is a Lock's state: locked, or unlocked until a time by the
+// listed admins (in share order).
+type Status struct {
+	Unlocked  bool
+	Until     time.Time
+	Approvers []peer.ID
+	// Pending is the admins whose approvals wait for more, while locked.
+	Pending []peer.ID
+}
+
+// NewLock returns a locked Lock for the group of c.
+func NewLock(c *Commitments, cfg LockConfig) *Lock {
+	l := &Lock{c: c, now: cfg.Now, nonces: cfg.Nonces, pending: map[peer.ID]offer{}}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.nonces == nil {
+		l.nonces = NewNonceSet(0)
+	}
+	return l
+}
+
+// Offer adds an approval and the admin's share, which the vault opened
+// from the approval (OpenShare). It refuses, in words naming the admin:
+// an approval that fails Verify, a share that is not the approval's
+// admin's or fails VerifyShare, a nonce already counted, and any approval
+// while the group is unlocked. A refused offer leaves the others as they
+// were. A second approval from an admin replaces the first. The offer
+// that brings the Threshold-th admin opens the group; Offer returns the
+// status after it.
+func (l *Lock) Offer(a *Approval, s *Share) (Status, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.sweep(now)
+	if l.key != nil {
+		return l.status(), fmt.Errorf("%w: group %q is unlocked until %s; the approval from %s is not needed", ErrOpen, l.c.Group, l.until.UTC().Format(time.RFC3339), a.Admin)
+	}
+	if err := Verify(l.c, a, now); err != nil {
+		return l.status(), err
+	}
+	if s == nil || s.Admin != a.Admin {
+		return l.status(), fmt.Errorf("%w: the share offered with the approval from %s is not theirs", ErrBadShare, a.Admin)
+	}
+	if err := VerifyShare(l.c, s); err != nil {
+		return l.status(), err
+	}
+	if err := l.nonces.Use(l.c.Group, a.Nonce, a.Time, now); err != nil {
+		return l.status(), err
+	}
+	if old, ok := l.pending[a.Admin]; ok {
+		old.share.Wipe()
+	}
+	cp := *s
+	l.pending[a.Admin] = offer{at: a.Time, window: a.Window, share: &cp}
+	if len(l.pending) < l.c.Threshold {
+		return l.status(), nil
+	}
+	err := l.open(now)
+	return l.status(), err
+}
+
+// open recovers the key from the pending shares; l.mu is held.
+func (l *Lock) open(now time.Time) error {
+	shares := make([]*Share, 0, len(l.pending))
+	window := MaxWindow
+	var who []peer.ID
+	for id, o := range l.pending {
+		shares = append(shares, o.share)
+		window = min(window, o.window)
+		who = append(who, id)
+	}
+	k, err := Recover(l.c, shares)
+	l.dropPending()
+	if err != nil {
+		// Every share was verified when offered: only a broken
+		// commitment record can bring this here.
+		return err
+	}
+	slices.SortFunc(who, func(x, y peer.ID) int { return l.c.index(x) - l.c.index(y) })
+	l.key, l.until, l.approvers = k, now.Add(window), who
+	return nil
+}
+
+func (l *Lock) dropPending() {
+	for id, o := range l.pending {
+		o.share.Wipe()
+		delete(l.pending, id)
+	}
+}
+
+// sweep ends the window and drops stale approvals; l.mu is held.
+func (l *Lock) sweep(now time.Time) {
+	if l.key != nil && !now.Before(l.until) {
+		l.key.Wipe()
+		l.key, l.until, l.approvers = nil, time.Time{}, nil
+	}
+	for id, o := range l.pending {
+		if now.Sub(o.at) > MaxApprovalAge {
+			o.share.Wipe()
+			delete(l.pending, id)
+		}
+	}
+}
+
+// Sweep ends the window if it is over, wiping the key, and drops stale
+// pending approvals. It reports whether the group is unlocked.
+func (l *Lock) Sweep() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(l.now())
+	return l.key != nil
+}
+
+// Key returns a copy of the group key while the group is unlocked; the
+// caller wipes it when done. Locked, it fails with ErrLocked.
+func (l *Lock) Key() (*Key, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(l.now())
+	if l.key == nil {
+		return nil, fmt.Errorf("%w: group %q needs %d admins' approvals to unlock", ErrLocked, l.c.Group, l.c.Threshold)
+	}
+	k := *l.key
+	return &k, nil
+}
+
+// Relock ends the window now, wiping the key, and drops pending
+// approvals.
+func (l *Lock) Relock() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.key != nil {
+		l.key.Wipe()
+	}
+	l.key, l.until, l.approvers = nil, time.Time{}, nil
+	l.dropPending()
+}
+
+// Status returns the lock's state.
+func (l *Lock) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(l.now())
+	return l.status()
+}
+
+func (l *Lock) status() Status {
+	if l.key != nil {
+		return Status{Unlocked: true, Until: l.until, Approvers: slices.Clone(l.approvers)}
+	}
+	var p []peer.ID
+	for id := range l.pending {
+		p = append(p, id)
+	}
+	slices.SortFunc(p, func(x, y peer.ID) int { return l.c.index(x) - l.c.index(y) })
+	return Status{Pending: p}
+}
