@@ -473,3 +473,32 @@ func TestASpentApprovalStaysSpentAcrossARestart(t *testing.T) {
 		t.Fatalf("after a restart the spent approval allowed another call: %v %+v", err, r)
 	}
 }
+
+// TestTokensAreRenewedBeforeTheyExpire: in the last quarter of their life
+// an agent's tokens are renewed (and the old ones revoked), so the agent
+// keeps working past the first tokens' expiry.
+func TestTokensAreRenewedBeforeTheyExpire(t *testing.T) {
+	f := newFixture(t)
+	f.put("calendar/work", "standup")
+	cs := f.session(f.addAgent("helper", helperReq))
+	old, _ := f.svc.entryOf("helper")
+	f.clock.Advance(DefaultValidity - DefaultValidity/RenewWithin + time.Hour)
+	f.svc.renewDue(f.ctx)
+	ne, _ := f.svc.entryOf("helper")
+	if ne == old || f.revoked.Load() != int32(len(old.tokens)) {
+		t.Fatalf("not renewed: same entry %v, %d revoked", ne == old, f.revoked.Load())
+	}
+	f.clock.Advance(DefaultValidity / 2) // past the old tokens' expiry
+	if out, ok := call(t, cs, "read_resource", map[string]any{"path": "calendar/work"}); !ok {
+		t.Fatalf("after the old tokens expired: %s", out)
+	}
+	f.svc.Stop()
+	svc, err := Start(f.ctx, Config{Store: f.store, Vault: f.vault, Self: f.owner.ID(), Now: f.clock.Now, Verifier: f.svc.cfg.Verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	if e, _ := svc.entryOf("helper"); e.tokens[0].ID() != ne.tokens[0].ID() {
+		t.Fatal("the renewed tokens were not stored")
+	}
+}

@@ -18,6 +18,8 @@
 // the key one token per path, with the ceiling's actions but use, and one
 // per secret, with use alone, each valid DefaultValidity (7776000 seconds,
 // 90 days) unless --for says otherwise, each carrying the ceiling. The
+// node renews them in the last quarter of their life (RenewWithin),
+// while its vault is unlocked, revoking the old ones. The
 // node keeps the tokens: an agent proves its key on the socket and the
 // node presents the token that covers the call, so the token never leaves
 // the node and the agent holds nothing it could hand on.
@@ -100,6 +102,7 @@
 //
 //	name                 value         unit         what it bounds
 //	DefaultValidity      7776000       seconds      an agent's tokens without --for (90 days)
+//	RenewWithin          4             -            tokens renewed in the last 1/4 of their life
 //	SweepEvery           5             seconds      the service's tick
 //	SaveEvery            300           seconds      writing the call counters
 //	maxAgentRecord       16384         bytes        a stored agent

@@ -9,6 +9,10 @@ const (
 	// add gives no --for: long enough that an agent keeps working, short
 	// enough that a forgotten agent stops by itself.
 	DefaultValidity = 90 * 24 * time.Hour
+	// RenewWithin: an agent's tokens are renewed once the first has less
+	// than 1/RenewWithin of its life left (the last quarter: 22 days of
+	// 90), while the vault is unlocked.
+	RenewWithin = 4
 	// SweepEvery is the service's tick: pending approvals expire, the
 	// hour's call counts are written to the audit log, a dirty memory
 	// index is sealed.

@@ -209,6 +209,7 @@ func (s *Service) run() {
 		s.mem.save(ctx)
 		s.weeklyDigest(ctx)
 		s.forgetSpent(ctx)
+		s.renewDue(ctx)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 func TestDocNumbersMatchTheConstants(t *testing.T) {
 	s := testkit.Seconds
 	doc := testkit.DocNumbers(t, map[string]int64{
-		"DefaultValidity": s(DefaultValidity), "SweepEvery": s(SweepEvery), "SaveEvery": s(SaveEvery),
+		"DefaultValidity": s(DefaultValidity), "RenewWithin": RenewWithin, "SweepEvery": s(SweepEvery), "SaveEvery": s(SaveEvery),
 		"maxAgentRecord": maxAgentRecord, "maxConfigRecord": maxConfigRecord, "eventBuffer": eventBuffer,
 		"MaxEventSubscribers": MaxEventSubscribers, "MaxMemoryHits": MaxMemoryHits, "embedBatch": embedBatch,
 		"MaxCatchUp": MaxCatchUp, "recordVersion": recordVersion, "maxUnix": maxUnix,
