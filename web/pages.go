@@ -319,13 +319,14 @@ func (s *Server) sharedWithMe(w http.ResponseWriter, r *http.Request, se *sessio
 		errText = problem(err)
 	}
 	for _, g := range l {
-		who := g.OwnerHandle
+		who, owner := g.OwnerHandle, g.OwnerHandle
 		if who == "" {
-			who = g.Owner
+			who, owner = "someone without a name", g.Owner // the peer ID is under Advanced
 		}
 		folder := strings.TrimSuffix(strings.TrimSuffix(g.Resource, "/**"), "/*")
 		data.Grants = append(data.Grants, grantRow{ID: g.ID, What: what(g.Resource), Who: who, Can: canWords(g.Actions), Until: day(g.Expiry),
-			Status: statusWords(g), Active: g.Status == "active" || g.Status == localapi.StatusLastSeen, Open: url.QueryEscape(who + "/" + folder)})
+			Status: statusWords(g), Active: g.Status == "active" || g.Status == localapi.StatusLastSeen, Open: url.QueryEscape(owner + "/" + folder),
+			Pattern: g.Resource, Peer: g.Owner})
 	}
 	if o := r.URL.Query().Get("open"); o != "" {
 		names, err := s.b.ListRemote(r.Context(), o)
