@@ -76,7 +76,7 @@ var layers = [][]string{
 	{"internal/words"},     // errors worded for people
 	{"internal/hibernate"}, // going to sleep, coming back, waking an owner
 	{"internal/cached"},    // the cached tier: a job both sides of a share use
-	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip", "agent"},                                                                                                                                       // what roles are assembled from
+	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip", "agent", "group"},                                                                                                                              // what roles are assembled from
 	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync", "protocols/snapshot", "protocols/wake", "internal/uigateway"},                                                                  // services and protocols
 	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi", "internal/snapshot", "internal/resume", "internal/wakehook", "internal/broker", "internal/notify", "internal/oauthflow"}, // pieces protocols and roles share
 	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                                                                                                                              // tokens, the vault, one exchange on a stream

@@ -8,8 +8,8 @@
 // window's end. It does not store commitments, shares or nonces: the
 // node keeps the commitments in the group record, each admin keeps their
 // sealed share, and a restarted node starts locked with an empty
-// NonceSet (approvals then last at most MaxApprovalAge, so a replay
-// across a restart is bounded by that age; see decisions).
+// NonceSet: an approval offered before a restart can be offered again
+// after it, until it is stale (MaxApprovalAge after its time).
 //
 // This comment is the specification of the dealing, of the three
 // encodings (commitments, shares, approvals), of the approval's signature
@@ -137,7 +137,8 @@
 // # Unlock window
 //
 // A Lock runs on an injected clock. Offer takes a parsed approval and the
-// share the vault opened from it, and refuses, each in words naming the
+// share the vault opened from it (OfferSealed opens it with the vault's
+// peer key first, so the share is the one the admin signed), and refuses, each in words naming the
 // admin and leaving the lock as it was: any approval while the group is
 // unlocked (ErrOpen); one that fails Verify; a share that is not the
 // approval's admin's, or fails VerifyShare (ErrBadShare); a nonce the

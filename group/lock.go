@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ocmt/mesh/internal/keys"
 )
 
 // Lock is a group's unlock window on an injected clock. It collects
@@ -102,6 +104,18 @@ func (l *Lock) Offer(a *Approval, s *Share) (Status, error) {
 	}
 	err := l.open(now)
 	return l.status(), err
+}
+
+// OfferSealed opens the approval's sealed share with the vault's peer
+// key and offers both: the share offered is then the one the admin
+// signed.
+func (l *Lock) OfferSealed(a *Approval, vault *keys.PeerKey) (Status, error) {
+	s, err := OpenShare(a.Share, vault)
+	if err != nil {
+		return l.Status(), fmt.Errorf("the approval from %s: %w", a.Admin, err)
+	}
+	defer s.Wipe()
+	return l.Offer(a, s)
 }
 
 // open recovers the key from the pending shares; l.mu is held.

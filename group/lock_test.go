@@ -3,6 +3,7 @@ package group
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,5 +272,21 @@ func TestALockIsSafeForConcurrentUse(t *testing.T) {
 	st := l.Status()
 	if !st.Unlocked || len(st.Approvers) != 3 {
 		t.Fatalf("after %d concurrent offers: %+v", MaxAdmins, st)
+	}
+}
+
+func TestOfferSealedOpensTheSignedShare(t *testing.T) {
+	f := deal(t, "board", 2, 3)
+	l := f.lock()
+	a0, _ := f.approval(t, 0, time.Hour)
+	if _, err := l.OfferSealed(a0, f.keys[1]); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), f.ids[0].String()) {
+		t.Fatalf("a share opened with an admin's key instead of the vault's: %v", err)
+	}
+	if _, err := l.OfferSealed(a0, f.vault); err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := f.approval(t, 1, time.Hour)
+	if st, err := l.OfferSealed(a1, f.vault); err != nil || !st.Unlocked {
+		t.Fatalf("two sealed approvals: %+v %v", st, err)
 	}
 }

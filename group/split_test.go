@@ -201,3 +201,35 @@ func TestTheKeyNeverShows(t *testing.T) {
 		t.Fatal("the canary collected no errors")
 	}
 }
+
+func TestSignRefusesImpossibleApprovals(t *testing.T) {
+	f := deal(t, "board", 2, 3)
+	sealed, err := SealShare(f.d.Shares[0], f.vault.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := Approval{Group: "board", Window: time.Hour, Time: f.clk.Now(), Share: sealed}
+	for _, c := range []struct {
+		what string
+		edit func(a *Approval)
+		want string
+	}{
+		{"a short window", func(a *Approval) { a.Window = 59 * time.Second }, "outside 1m0s to 24h0m0s"},
+		{"a long window", func(a *Approval) { a.Window = MaxWindow + time.Second }, "outside 1m0s to 24h0m0s"},
+		{"no group", func(a *Approval) { a.Group = "" }, "names no valid group"},
+		{"no share", func(a *Approval) { a.Share = nil }, "carries no sealed share"},
+		{"a time before 1970", func(a *Approval) { a.Time = time.Time{} }, "impossible time"},
+	} {
+		a := ok
+		c.edit(&a)
+		_, err := Sign(f.keys[0], a)
+		testkit.Sentence(t, c.what, err, c.want, ErrMalformed)
+	}
+	if _, err := Sign(f.keys[0], ok); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseCommitments(f.d.Shares[0].Encode())
+	testkit.Sentence(t, "a share parsed as commitments", err, "group commitments do not decode", ErrMalformed)
+	_, err = ParseShare(f.d.Commitments.Encode())
+	testkit.Sentence(t, "commitments parsed as a share", err, "the share does not decode", ErrMalformed)
+}
