@@ -53,6 +53,11 @@ const (
 	// overflows under a burst, and an overflow drops honest messages with
 	// the flood.
 	validateQueue = 1024
+	// outboundQueue is gossipsub's queue of RPCs to one peer: the default
+	// 32 overflows when a burst of revocations meets a peer whose writer
+	// lags (a loaded machine), and an overflow drops the records for that
+	// peer until anti-entropy's next round. 256 small RPCs a peer.
+	outboundQueue = 256
 )
 
 // Score thresholds. An invalid message costs its forwarder

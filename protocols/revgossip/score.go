@@ -82,6 +82,8 @@ func ScoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 //     revocation from "one heartbeat" to "one round trip" in small meshes.
 //   - WithValidateQueueSize(validateQueue): the default 32 overflows under
 //     a burst, and an overflow drops honest messages with the flood.
+//   - WithPeerOutboundQueueSize(outboundQueue): likewise for the RPCs
+//     queued to one peer whose writer lags.
 //
 // Options that are not the revocation topic's business (peer exchange on
 // the bootstrap node, WithPeerScoreInspect in tests, which must come after
@@ -96,6 +98,7 @@ func pubsubOptions(b *Budget) []pubsub.Option {
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithFloodPublish(true),
 		pubsub.WithValidateQueueSize(validateQueue),
+		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithMaxMessageSize(MaxRPCBytes),
 	}
 }
