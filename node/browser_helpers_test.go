@@ -112,7 +112,8 @@ const stepLimit = waitLimit
 // which Chromium refuses to run as root) and opens a tab; the caller sets
 // base. It skips the test only when no Chromium is on PATH or it cannot
 // start.
-func startBrowser(t *testing.T) *browser {
+// startBrowser starts headless Chromium, with extra flags when given.
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	path := findChromium()
 	if path == "" {
@@ -122,6 +123,7 @@ func startBrowser(t *testing.T) *browser {
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancelTab(); cancelAlloc() })

@@ -480,32 +480,6 @@ func noCanaryInFiles(t *testing.T, home Home, canaries ...[]byte) {
 	})
 }
 
-// startBrowserWith is startBrowser with more Chromium flags.
-func startBrowserWith(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
-	t.Helper()
-	path := findChromium()
-	if path == "" {
-		t.Skipf("no Chromium on PATH (tried %s): the browser tests need one", strings.Join(chromiumNames, ", "))
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1280, 1000))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	opts = append(opts, extra...)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Skipf("Chromium (%s) could not be started: %v", path, err)
-	}
-	b := &browser{t: t, ctx: ctx, net: newNetLog()}
-	if err := chromedp.Listen(ctx, b.net.event); err != nil {
-		t.Fatal(err)
-	}
-	go b.net.fetchBodies(ctx)
-	return b
-}
-
 // leafSPKI is the base64 SHA-256 of the SubjectPublicKeyInfo of the
 // certificate in certFile, as --ignore-certificate-errors-spki-list
 // takes it.
@@ -602,7 +576,7 @@ func TestBrowserGatewayUnlockAndShare(t *testing.T) {
 	ca := newTestCA(t, t.TempDir(), "alice.ui.test")
 	// No certutil (libnss3-tools) here to put the CA in an NSS database:
 	// Chromium accepts the leaf's key, and only it (decisions-V.md).
-	b := startBrowserWith(t,
+	b := startBrowser(t,
 		chromedp.Flag("host-resolver-rules", "MAP alice.ui.test 127.0.0.1"),
 		chromedp.Flag("ignore-certificate-errors-spki-list", leafSPKI(t, ca.certFile)))
 	var (

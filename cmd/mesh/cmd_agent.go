@@ -145,30 +145,26 @@ func newAgentListCmd(g *globals) *cobra.Command {
 }
 
 func newAgentRmCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rm NAME",
-		Short: "Remove an agent: its key is refused and its capabilities revoked at once",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := g.open(cmd, needNode)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			out, err := b.AgentRemove(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "agent %s removed; %d capabilit%s revoked\n", args[0], out.Revoked, plural(out.Revoked, "y", "ies"))
-			return nil
-		},
-	}
+	return agentNameCmd(g, "rm NAME", "Remove an agent: its key is refused and its capabilities revoked at once",
+		func(cmd *cobra.Command, b localapi.Backend, name string) (string, error) {
+			out, err := b.AgentRemove(cmd.Context(), name)
+			return fmt.Sprintf("agent %s removed; %d capabilit%s revoked", name, out.Revoked, plural(out.Revoked, "y", "ies")), err
+		})
 }
 
 func newAgentUnlockCmd(g *globals) *cobra.Command {
+	return agentNameCmd(g, "unlock NAME", "Let an agent that was locked (after a spike of calls) call again",
+		func(cmd *cobra.Command, b localapi.Backend, name string) (string, error) {
+			return "agent " + name + " unlocked", b.AgentUnlock(cmd.Context(), name)
+		})
+}
+
+// agentNameCmd is a command on one agent, through the running node: do
+// returns the line to print on success.
+func agentNameCmd(g *globals, use, short string, do func(*cobra.Command, localapi.Backend, string) (string, error)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "unlock NAME",
-		Short: "Let an agent that was locked (after a spike of calls) call again",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := g.open(cmd, needNode)
@@ -176,10 +172,11 @@ func newAgentUnlockCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer b.Close()
-			if err := b.AgentUnlock(cmd.Context(), args[0]); err != nil {
+			line, err := do(cmd, b, args[0])
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "agent %s unlocked\n", args[0])
+			fmt.Fprintln(cmd.OutOrStdout(), line)
 			return nil
 		},
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/agentsock"
 	"github.com/ocmt/mesh/internal/auditlimit"
+	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/notify"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/node/localapi"
@@ -421,11 +422,11 @@ func policyOf(name string, key peer.ID, req localapi.AgentAddRequest) (agent.Pol
 }
 
 func decodeKey(s string) (peer.ID, error) {
-	id, err := peer.Decode(s)
+	id, err := keys.DecodePeerID(s) // refuses non-canonical and small-order keys
 	if err == nil {
 		return id, nil
 	}
-	return "", badRequest(fmt.Errorf("the agent's key %q is not a peer ID", s))
+	return "", badRequest(fmt.Errorf("the agent's key %q is not a peer ID that can sign", s))
 }
 
 // badRequest marks err as the caller's mistake (localapi's bad_request).
