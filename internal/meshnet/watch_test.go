@@ -94,9 +94,20 @@ func TestABootstrapThatComesBackIsDialledAndAsksForARepublish(t *testing.T) {
 	boot.h.Close()
 	testkit.Eventually(t, 10*time.Second, func() bool { return !n.connected(boot.h.ID()) }, "the connection to the bootstrap drops")
 	boot.restart()
-	testkit.Within(t, 10*time.Second, n.RepublishWanted(), "the bootstrap's return asks for a publish")
-	if !n.connected(boot.h.ID()) {
-		t.Fatal("a publish is asked for, but the bootstrap is not connected")
+	// A redial that reached the old host while it was closing may have
+	// asked for a publish already (seen once in CI): such a request comes
+	// while the bootstrap is not connected, and the test waits on past it
+	// for the one its return makes.
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-n.RepublishWanted():
+			if n.connected(boot.h.ID()) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the bootstrap's return does not ask for a publish")
+		}
 	}
 }
 
