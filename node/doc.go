@@ -7,7 +7,7 @@
 // Offline and adds the mesh (its libp2p host, the share and grant servers,
 // the revocation service, the directory, the relays and the local API
 // socket). Operations that need other peers are refused on an Offline with
-// ErrNeedsNode, from one place (needsnode.go).
+// ErrNeedsNode, from one place (localapi.NeedsNode).
 //
 // Every signature the node makes goes through its Signer, which refuses to
 // issue or revoke while the vault is locked. Every wait the node makes is a

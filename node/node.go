@@ -20,6 +20,7 @@ import (
 	"github.com/ocmt/mesh/internal/cached"
 	"github.com/ocmt/mesh/internal/delivery"
 	"github.com/ocmt/mesh/internal/grantee"
+	"github.com/ocmt/mesh/internal/groupclient"
 	"github.com/ocmt/mesh/internal/hibernate"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/homehost"
@@ -129,6 +130,7 @@ type Node struct {
 	metrics   *nodemetrics.Metrics
 	idle      *idlelock.Lock
 	shares    *sharestore.Store
+	groups    *groupclient.Service
 	cache     *cached.Owner
 	sleeper   *hibernate.Sleeper
 	reserved  chan struct{} // a relay reservation was taken
@@ -202,6 +204,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}
 	n.net.Go(n.idle.Run) // the idle lock, and the end of a resumed session
+	n.startGroups()
 	if err := n.startAgents(ctx); err != nil {
 		return nil, err
 	}

@@ -22,14 +22,17 @@ import (
 // Home is a node's folder (see internal/home for its layout).
 type Home = home.Home
 
+// ErrNeedsNode means the command needs a running node.
+var ErrNeedsNode = localapi.ErrNeedsNode
+
 // ErrNoHome means the folder has no identity yet (run mesh init).
 var ErrNoHome = home.ErrNoHome
 
 // Offline is the Backend that works on the home folder alone: inside a
 // running Node, or opened by the CLI when no node runs. Operations that
-// need other peers return ErrNeedsNode (needsNode).
+// need other peers return ErrNeedsNode (localapi.NeedsNode).
 type Offline struct {
-	needsNode
+	localapi.NeedsNode
 
 	home   Home
 	actor  string

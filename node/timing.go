@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ocmt/mesh/internal/meshnet"
+	"github.com/ocmt/mesh/internal/presence"
 	"github.com/ocmt/mesh/protocols/revgossip"
 )
 
@@ -41,10 +42,10 @@ type Timings struct {
 
 // Default timings.
 const (
-	DefaultMailbox         = 30 * time.Second
-	DefaultRepublish       = 30 * time.Minute
-	DefaultSelfCheck       = 5 * time.Minute
-	DefaultPublishRetryMax = 30 * time.Second
+	DefaultMailbox         = presence.DefaultMailbox
+	DefaultRepublish       = presence.DefaultRepublish
+	DefaultSelfCheck       = presence.DefaultSelfCheck
+	DefaultPublishRetryMax = presence.DefaultPublishRetryMax
 	DefaultOwnerRetry      = time.Second
 	DefaultLockCheck       = 10 * time.Second
 	// DefaultLockAfter is how long an unused vault stays unlocked
@@ -61,18 +62,8 @@ func (t Timings) ownerRetry() meshnet.Retry {
 }
 
 func (t *Timings) fill() {
-	if t.Mailbox <= 0 {
-		t.Mailbox = DefaultMailbox
-	}
-	if t.Republish <= 0 {
-		t.Republish = DefaultRepublish
-	}
-	if t.SelfCheck <= 0 {
-		t.SelfCheck = DefaultSelfCheck
-	}
-	if t.PublishRetryMax <= 0 {
-		t.PublishRetryMax = DefaultPublishRetryMax
-	}
+	p := presence.Timings{Mailbox: t.Mailbox, Republish: t.Republish, SelfCheck: t.SelfCheck, PublishRetryMax: t.PublishRetryMax}.Filled()
+	t.Mailbox, t.Republish, t.SelfCheck, t.PublishRetryMax = p.Mailbox, p.Republish, p.SelfCheck, p.PublishRetryMax
 	if t.OwnerRetry <= 0 {
 		t.OwnerRetry = DefaultOwnerRetry
 	}

@@ -97,6 +97,7 @@ func newRoot() *cobra.Command {
 		&cobra.Group{ID: "vault", Title: "Your vault (secrets, password, audit):"},
 		&cobra.Group{ID: "share", Title: "Resources and sharing:"},
 		&cobra.Group{ID: "agents", Title: "AI agents:"},
+		&cobra.Group{ID: "groups", Title: "Group vaults (K of N admins unlock shared secrets):"},
 		&cobra.Group{ID: "infra", Title: "Infrastructure and tools:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
@@ -110,7 +111,8 @@ func newRoot() *cobra.Command {
 	add("share", newPutCmd(g), newGetCmd(g), newLsCmd(g), newRmCmd(g), newShareCmd(g), newSharesCmd(g), newSharedCmd(g),
 		newRevokeCmd(g), newContactsCmd(g), newTokenCmd(g), newSnapshotCmd(g))
 	add("agents", newAgentCmd(g), newApprovalsCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newDigestCmd(g))
-	add("infra", newBootstrapCmd(g), newRelayCmd(g), newAddrsCmd(g), newDemoCmd(), newVersionCmd(), newSuperviseCmd(g))
+	add("groups", newGroupCmd(g))
+	add("infra", newBootstrapCmd(g), newRelayCmd(g), newGroupVaultCmd(g), newAddrsCmd(g), newDemoCmd(), newVersionCmd(), newSuperviseCmd(g))
 	root.SetFlagErrorFunc(flagError)
 	root.SetHelpCommandGroupID("infra")
 	root.SetCompletionCommandGroupID("infra")

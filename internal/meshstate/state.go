@@ -115,3 +115,10 @@ func list[T any](ctx context.Context, store ds.Datastore, prefix ds.Key) ([]T, e
 	}
 	return out, nil
 }
+
+// WriteHandle stores the handle a peer without a vault claims (a group
+// vault peer: mesh groupvault --handle). A home node's handle goes
+// through SetHandle, which audits it in its vault.
+func WriteHandle(ctx context.Context, store ds.Datastore, h string) error {
+	return store.Put(ctx, handleKey, []byte(h))
+}

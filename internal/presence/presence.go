@@ -22,6 +22,28 @@ type Timings struct {
 	Mailbox, Republish, SelfCheck, PublishRetryMax time.Duration
 }
 
+// Default timings (node.Timings documents each).
+const (
+	DefaultMailbox         = 30 * time.Second
+	DefaultRepublish       = 30 * time.Minute
+	DefaultSelfCheck       = 5 * time.Minute
+	DefaultPublishRetryMax = 30 * time.Second
+)
+
+// Filled returns t with each zero or negative wait at its default.
+func (t Timings) Filled() Timings {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&t.Mailbox, DefaultMailbox)
+	def(&t.Republish, DefaultRepublish)
+	def(&t.SelfCheck, DefaultSelfCheck)
+	def(&t.PublishRetryMax, DefaultPublishRetryMax)
+	return t
+}
+
 // Timeouts of single steps.
 const (
 	// publishRetryFirst is the first pause after a failed publish.

@@ -64,6 +64,14 @@ import (
 //	/snapshots/OWNER/RES     the current signed manifest of each cached (owner, resource) (protocols/snapshot)
 //	/wake/...                the homes asleep here and the sealed halves of their resume keys (protocols/wake)
 //
+// Group vault (mesh groupvault):
+//
+//	/mesh/profile/handle     the handle the peer claims
+//	/mesh/dht/...            kad-dht client state
+//	/mesh/revocations/...    the revocation set
+//	/mesh/revoutbox/ID       (as on the bootstrap)
+//	/groups/g/NAME/...       the groups it keeps (internal/groupvault "Store")
+//
 // Every role keeps its revocation state at the same place. Home nodes kept
 // it at /revocations and /revoutbox, and relays kept kad-dht's provider
 // records at the root, before this layout: Migrations moves them.
@@ -95,6 +103,8 @@ var (
 	// Agents is a home node's AI agents: their records, call counters
 	// and approvals (internal/agenthost).
 	Agents = ds.NewKey("/agents")
+	// Groups is a group vault peer's groups (internal/groupvault).
+	Groups = ds.NewKey("/groups")
 )
 
 // Role names a store's owner in Documented.
@@ -102,16 +112,18 @@ type Role string
 
 // Roles.
 const (
-	HomeNode  Role = "home"
-	Bootstrap Role = "bootstrap"
-	Relay     Role = "relay"
+	HomeNode   Role = "home"
+	Bootstrap  Role = "bootstrap"
+	Relay      Role = "relay"
+	GroupVault Role = "groupvault"
 )
 
 // layout lists the top-level namespaces each role may write.
 var layout = map[Role][]string{
-	HomeNode:  {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/mesh/snapshots/", "/agents/"},
-	Bootstrap: {"/directory/", "/mailbox/", "/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
-	Relay:     {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/", "/cache/", "/snapshots/", "/wake/"},
+	HomeNode:   {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/mesh/snapshots/", "/agents/"},
+	Bootstrap:  {"/directory/", "/mailbox/", "/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
+	Relay:      {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/", "/cache/", "/snapshots/", "/wake/"},
+	GroupVault: {"/mesh/profile/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/groups/"},
 }
 
 // Documented reports whether key is under a namespace the layout gives

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/dht"
+	"github.com/ocmt/mesh/internal/groupvault"
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/p2phost"
@@ -92,7 +93,12 @@ type Peer struct {
 	metrics string // the metrics listener's address
 	// uiGateway is a relay's UI gateway address ("" when off).
 	uiGateway string
+	// groups is a group vault's service (nil on other roles).
+	groups *groupvault.Service
 }
+
+// Groups returns a group vault's service (nil on other roles).
+func (p *Peer) Groups() *groupvault.Service { return p.groups }
 
 // UIGatewayAddr returns a relay's UI gateway address ("" when off).
 func (p *Peer) UIGatewayAddr() string { return p.uiGateway }

@@ -88,6 +88,7 @@ type Backend interface {
 	// set as the node last stored it.
 	RevokedAmong(ctx context.Context, ids []string) ([]string, error)
 	Agents
+	Groups
 	Close() error
 }
 

@@ -571,3 +571,7 @@ func (s *Service) flushAll() {
 		cancel()
 	}
 }
+
+// PubSub is the host's gossipsub router, which other topics of the same
+// peer join (a group vault's audit topics).
+func (s *Service) PubSub() *pubsub.PubSub { return s.ps }

@@ -1,0 +1,137 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ocmt/mesh/internal/presence"
+	"github.com/ocmt/mesh/internal/testkit"
+	"github.com/ocmt/mesh/node/infra"
+	"github.com/ocmt/mesh/node/localapi"
+)
+
+const wifiCanary = "WIFICANARY-correct-horse-7b3f"
+
+// startGroupVault starts a group vault peer claiming handle, on clock.
+func (m *testMesh) startGroupVault(t *testing.T, handle string, now func() time.Time) (*infra.Peer, Home) {
+	t.Helper()
+	h := shortDir(t, handle)
+	p, err := infra.StartGroupVault(context.Background(), infra.GroupVaultConfig{
+		Config: infra.Config{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: m.logs.logger(handle), Now: now,
+			Revocations: testTimings.Revocations},
+		Bootstrap: m.bootAddrs, Relays: []string{m.relayAddr}, Handle: handle, Mesh: testTimings.Mesh,
+		Presence: presence.Timings{Mailbox: testTimings.Mailbox, PublishRetryMax: testTimings.PublishRetryMax}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, h
+}
+
+func groupDo(t *testing.T, n *Node, req localapi.GroupRequest) localapi.GroupReply {
+	t.Helper()
+	out, err := n.Group(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Op, req.Group, err)
+	}
+	return out
+}
+
+// TestAGroupOpensOnlyWithTwoOfThreeAdminsAndRelocksAtTheWindowsEnd is
+// the group vault end to end, on real hosts: alice creates smiths at the
+// vault peer; alice alone cannot unlock; alice and bob do; carol reads the
+// Wi-Fi password; the window ends on the vault's clock and it re-locks;
+// every admin's node holds the same verified audit chain; and the vault
+// peer's disk never holds the secret.
+func TestAGroupOpensOnlyWithTwoOfThreeAdminsAndRelocksAtTheWindowsEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a mesh of six peers; -short skips it")
+	}
+	ctx := context.Background()
+	m := startInfra(t)
+	clock := testkit.NewClock(time.Now())
+	vault, vaultHome := m.startGroupVault(t, "smiths-vault", clock.Now)
+	alice, bob, carol := m.startNode(t, "alice", "pw-a"), m.startNode(t, "bob", "pw-b"), m.startNode(t, "carol", "pw-c")
+	waitFor(t, "the vault's handle is in the directory", func() bool {
+		_, err := alice.resolver.Resolve(ctx, "smiths-vault")
+		return err == nil
+	})
+
+	st := groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupCreate, Group: "smiths", Vault: "smiths-vault",
+		Admins: []string{"alice", "bob", "carol"}, Threshold: 2, Window: 8 * time.Hour}).Status
+	if st.Unlocked || st.Threshold != 2 || len(st.Admins) != 3 {
+		t.Fatalf("created: %+v", st)
+	}
+	for _, n := range []*Node{bob, carol} {
+		groupDo(t, n, localapi.GroupRequest{Op: localapi.GroupJoin, Group: "smiths", Vault: "smiths-vault"})
+	}
+
+	// alice alone cannot unlock: her approval waits, and nothing reads
+	st = groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "smiths"}).Status
+	if st.Unlocked || len(st.Pending) != 1 {
+		t.Fatalf("after one approval: %+v", st)
+	}
+	if _, err := carol.Group(ctx, localapi.GroupRequest{Op: localapi.GroupGet, Group: "smiths", Name: "wifi"}); err == nil ||
+		!strings.Contains(err.Error(), "locked") {
+		t.Fatalf("a read with one approval: %v, want locked", err)
+	}
+	// alice and bob unlock it
+	st = groupDo(t, bob, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "smiths", Window: time.Hour}).Status
+	if !st.Unlocked || len(st.Approvers) != 2 || !st.Until.Equal(clock.Now().Add(time.Hour).Truncate(time.Second)) {
+		t.Fatalf("after two approvals: %+v", st)
+	}
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupSet, Group: "smiths", Name: "wifi", Value: []byte(wifiCanary)})
+	got := groupDo(t, carol, localapi.GroupRequest{Op: localapi.GroupGet, Group: "smiths", Name: "wifi"})
+	if string(got.Value) != wifiCanary {
+		t.Fatalf("carol read %q", got.Value)
+	}
+
+	// the window ends on the vault's clock: the vault re-locks by itself
+	clock.Advance(time.Hour + time.Second)
+	vault.Groups().Sweep(ctx)
+	if _, err := carol.Group(ctx, localapi.GroupRequest{Op: localapi.GroupGet, Group: "smiths", Name: "wifi"}); err == nil ||
+		!strings.Contains(err.Error(), "locked") {
+		t.Fatalf("a read after the window: %v, want locked", err)
+	}
+
+	// every admin holds the same verified chain
+	var heads []string
+	for _, n := range []*Node{alice, bob, carol} {
+		ch := groupDo(t, n, localapi.GroupRequest{Op: localapi.GroupAudit, Group: "smiths"}).Chain
+		if !ch.Verified || ch.Problem != "" {
+			t.Fatalf("chain: %+v", ch)
+		}
+		heads = append(heads, ch.Head)
+		kinds := map[string]int{}
+		for _, r := range ch.Records {
+			kinds[r.Kind]++
+			if strings.Contains(r.Detail, wifiCanary) {
+				t.Fatal("the audit chain holds the secret")
+			}
+		}
+		for _, k := range []string{"group.create", "unlock.approve", "group.open", "secret.write", "secret.read", "group.relock"} {
+			if kinds[k] == 0 {
+				t.Fatalf("the chain has no %s record: %v", k, kinds)
+			}
+		}
+	}
+	if heads[0] != heads[1] || heads[1] != heads[2] {
+		t.Fatalf("admins see different heads: %v", heads)
+	}
+
+	// the vault peer's disk never held the secret
+	filepath.Walk(string(vaultHome), func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			if bytes.Contains(b, []byte(wifiCanary)) {
+				t.Errorf("%s holds the secret", path)
+			}
+		}
+		return nil
+	})
+}
