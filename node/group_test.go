@@ -135,3 +135,76 @@ func TestAGroupOpensOnlyWithTwoOfThreeAdminsAndRelocksAtTheWindowsEnd(t *testing
 		return nil
 	})
 }
+
+// TestAMemberJoinsByAcceptingAnInvitationAndIsRefusedOnceRemoved: an
+// invitation is pending until accepted; a member reads while the group is
+// open and not while it is locked; writes need write; a removed member's
+// capability is revoked and refused.
+func TestAMemberJoinsByAcceptingAnInvitationAndIsRefusedOnceRemoved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a mesh of six peers; -short skips it")
+	}
+	ctx := context.Background()
+	m := startInfra(t)
+	m.startGroupVault(t, "fam-vault", nil)
+	alice, bob, dave := m.startNode(t, "alice", "pw-a"), m.startNode(t, "bob", "pw-b"), m.startNode(t, "dave", "pw-d")
+	waitFor(t, "the vault's handle is in the directory", func() bool {
+		_, err := alice.resolver.Resolve(ctx, "fam-vault")
+		return err == nil
+	})
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupCreate, Group: "fam", Vault: "fam-vault", Admins: []string{"alice", "bob"}, Threshold: 2})
+	groupDo(t, bob, localapi.GroupRequest{Op: localapi.GroupJoin, Group: "fam", Vault: "fam-vault"})
+
+	out := groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupInvite, Group: "fam", Name: "dave"})
+	if !strings.Contains(out.Text, "mailbox") {
+		t.Fatalf("invite said %q", out.Text)
+	}
+	// before accepting, dave is nobody to the group
+	var invs []localapi.GroupInvitation
+	waitFor(t, "dave holds the invitation", func() bool {
+		invs = groupDo(t, dave, localapi.GroupRequest{Op: localapi.GroupInvites}).Invitations
+		return len(invs) == 1
+	})
+	if invs[0].Group != "fam" || invs[0].Role != "read" {
+		t.Fatalf("invitation: %+v", invs[0])
+	}
+	mem := groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupMembers, Group: "fam"}).Members
+	if len(mem) != 1 || !mem[0].Pending || mem[0].Name != "dave" {
+		t.Fatalf("members before accepting: %+v", mem)
+	}
+	st := groupDo(t, dave, localapi.GroupRequest{Op: localapi.GroupAccept, Name: invs[0].ID[:10]}).Status
+	if st.Role != "read" {
+		t.Fatalf("accepted: %+v", st)
+	}
+
+	// locked: dave reads nothing; open: dave reads, but cannot write
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "fam"})
+	groupDo(t, bob, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "fam"})
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupSet, Group: "fam", Name: "wifi", Value: []byte(wifiCanary)})
+	if got := groupDo(t, dave, localapi.GroupRequest{Op: localapi.GroupGet, Group: "fam", Name: "wifi"}); string(got.Value) != wifiCanary {
+		t.Fatalf("dave read %q", got.Value)
+	}
+	if _, err := dave.Group(ctx, localapi.GroupRequest{Op: localapi.GroupSet, Group: "fam", Name: "wifi", Value: []byte("x")}); err == nil {
+		t.Fatal("a reader wrote")
+	}
+	if _, err := dave.Group(ctx, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "fam"}); err == nil {
+		t.Fatal("a member approved an unlock")
+	}
+
+	// removed: refused at once, and the record says who read and who removed
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupExpel, Group: "fam", Name: "dave"})
+	if _, err := dave.Group(ctx, localapi.GroupRequest{Op: localapi.GroupGet, Group: "fam", Name: "wifi"}); err == nil {
+		t.Fatal("a removed member read")
+	}
+	ch := groupDo(t, bob, localapi.GroupRequest{Op: localapi.GroupAudit, Group: "fam"}).Chain
+	var saw []string
+	for _, r := range ch.Records {
+		if r.Kind == "secret.read" || strings.HasPrefix(r.Kind, "member.") {
+			saw = append(saw, r.Kind+" by "+r.Actor)
+		}
+	}
+	want := []string{"member.invite by alice", "member.accept by dave", "secret.read by dave", "member.expel by alice"}
+	if strings.Join(saw, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("the chain shows %v, want %v", saw, want)
+	}
+}

@@ -16,7 +16,8 @@ func (n *Node) Group(ctx context.Context, r localapi.GroupRequest) (localapi.Gro
 // startGroups serves mesh group: the node's owner as a group admin.
 func (n *Node) startGroups() {
 	n.groups = groupclient.New(groupclient.Config{Host: n.host, Net: n.net, Resolve: n.resolver.Resolve, NameOf: n.resolver.NameOf,
-		Handle: n.Handle, WithKey: n.signer.withKey, Vault: n.vault, Store: n.store, PubSub: n.rev.PubSub(), Actor: n.actor,
+		Received: n.received,
+		Handle:   n.Handle, WithKey: n.signer.withKey, Vault: n.vault, Store: n.store, PubSub: n.rev.PubSub(), Actor: n.actor,
 		Now: n.cfg.Now, Logger: n.log})
 	n.net.Go(n.groups.Run)
 }

@@ -29,7 +29,8 @@ func newGroupCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(newGroupCreateCmd(g), newGroupJoinCmd(g), newGroupUnlockCmd(g), newGroupOpCmd(g, "lock", localapi.GroupLock,
 		"Lock the group at once (the vault wipes its key)"), newGroupOpCmd(g, "status", localapi.GroupState,
 		"Show whether the group is locked or unlocked, until when, and who approved"),
-		newGroupListCmd(g), newGroupSecretCmd(g), newGroupAuditCmd(g), newGroupChangeCmd(g))
+		newGroupListCmd(g), newGroupSecretCmd(g), newGroupAuditCmd(g), newGroupChangeCmd(g), newGroupInviteCmd(g), newGroupInvitesCmd(g),
+		newGroupAnswerCmd(g, true), newGroupAnswerCmd(g, false), newGroupMembersCmd(g), newGroupRemoveCmd(g))
 	return cmd
 }
 
@@ -374,4 +375,133 @@ Admins take their new share on their next unlock.`,
 	durationVar(cmd.Flags(), &window, "window", 0, "the group's new unlock window (default: unchanged)")
 	jsonFlag(cmd, &jsonOut)
 	return cmd
+}
+
+func newGroupInviteCmd(g *globals) *cobra.Command {
+	var role string
+	var validFor time.Duration
+	cmd := &cobra.Command{
+		Use:   "invite GROUP HANDLE",
+		Short: "Invite someone to read (or write) a group's secrets; they must accept",
+		Long: `Invite HANDLE to GROUP: the vault issues them a group capability (--can
+read, the default, or write) that stays pending until they accept it with
+mesh group accept, within 7 days, and lasts --for (90 days by default).
+The invitation goes to their mailbox. What you see is the same whether or
+not anyone holds HANDLE: nobody learns from an invitation who exists.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := groupDo(g, cmd, localapi.GroupRequest{Op: localapi.GroupInvite, Group: args[0], Name: args[1], Role: role, Window: validFor})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out.Text)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&role, "can", "read", "read, or write (read, write and delete secrets)")
+	durationVar(cmd.Flags(), &validFor, "for", 0, "how long the membership lasts (default 90d)")
+	return cmd
+}
+
+func newGroupInvitesCmd(g *globals) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "invites",
+		Short: "List the group invitations you hold (accept with mesh group accept ID)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := groupDo(g, cmd, localapi.GroupRequest{Op: localapi.GroupInvites})
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(cmd, out.Invitations)
+			}
+			if len(out.Invitations) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no group invitations")
+				return nil
+			}
+			for _, inv := range out.Invitations {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  group %s at %s, to %s, until %s (%s)\n", inv.ID[:12], inv.Group, inv.Vault, inv.Role,
+					inv.Expiry.Local().Format(time.DateOnly), inv.Status)
+			}
+			return nil
+		},
+	}
+	jsonFlag(cmd, &jsonOut)
+	return cmd
+}
+
+func newGroupAnswerCmd(g *globals, accept bool) *cobra.Command {
+	use, short, op := "decline ID", "Decline a group invitation", localapi.GroupDecline
+	if accept {
+		use, short, op = "accept ID", "Accept a group invitation: you become a member", localapi.GroupAccept
+	}
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := groupDo(g, cmd, localapi.GroupRequest{Op: op, Name: args[0]})
+			if err != nil {
+				return err
+			}
+			if out.Status != nil {
+				return printGroupStatus(cmd, out.Status, jsonOut, "joined")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out.Text)
+			return nil
+		},
+	}
+	if accept {
+		jsonFlag(cmd, &jsonOut)
+	}
+	return cmd
+}
+
+func newGroupMembersCmd(g *globals) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "members GROUP",
+		Short: "List a group's members and pending invitations (admins)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := groupDo(g, cmd, localapi.GroupRequest{Op: localapi.GroupMembers, Group: args[0]})
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(cmd, out.Members)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tUNTIL")
+			for _, m := range out.Members {
+				state := "member"
+				if m.Pending {
+					state = "invited"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.Role, state, m.Until.Local().Format(time.DateOnly))
+			}
+			return tw.Flush()
+		},
+	}
+	jsonFlag(cmd, &jsonOut)
+	return cmd
+}
+
+func newGroupRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove GROUP NAME",
+		Short: "Remove a member or an invitation (admins); their capability is revoked at once",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := groupDo(g, cmd, localapi.GroupRequest{Op: localapi.GroupExpel, Group: args[0], Name: args[1]})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out.Text)
+			return nil
+		},
+	}
 }

@@ -30,7 +30,7 @@ func (s *Service) chainLock(g string) *sync.Mutex {
 // follow subscribes to the group's audit topic; each record that arrives
 // is taken (a gap makes the node sync).
 func (s *Service) follow(ctx context.Context, m *membership) {
-	if s.cfg.PubSub == nil {
+	if s.cfg.PubSub == nil || !m.admin() {
 		return
 	}
 	s.mu.Lock()
@@ -170,6 +170,9 @@ func (s *Service) record(ctx context.Context, g string, h uint64) (*group.Record
 
 // sync fetches the records after the node's head from the vault.
 func (s *Service) sync(ctx context.Context, m *membership) error {
+	if !m.admin() {
+		return nil // the chain is the admins'
+	}
 	c, err := s.reach(ctx, m)
 	if err != nil {
 		return err

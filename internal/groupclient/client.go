@@ -40,6 +40,9 @@ type Config struct {
 	Net  *meshnet.Net
 	// Resolve looks a handle up (and pins it): the vault's, the admins'.
 	Resolve func(ctx context.Context, handle string) (*directory.Record, error)
+	// Received lists the grants the node holds (group invitations are
+	// among them).
+	Received func(ctx context.Context) ([]localapi.Grant, error)
 	// NameOf names a peer for people (its handle, else its ID).
 	NameOf func(ctx context.Context, id peer.ID) string
 	// Handle is the node's own handle ("" when none).
@@ -121,16 +124,30 @@ func (s *Service) Group(ctx context.Context, req localapi.GroupRequest) (localap
 		return s.join(ctx, req.Group, req.Vault)
 	case localapi.GroupList:
 		return s.list(ctx)
+	case localapi.GroupInvites:
+		invs, _, err := s.invitations(ctx)
+		return localapi.GroupReply{Invitations: invs}, err
+	case localapi.GroupAccept, localapi.GroupDecline:
+		return s.answer(ctx, req.Name, req.Op == localapi.GroupAccept)
 	}
 	m, err := s.membership(ctx, req.Group)
 	if err != nil {
 		return localapi.GroupReply{}, err
+	}
+	if !m.admin() && adminOnly[req.Op] {
+		return localapi.GroupReply{}, fmt.Errorf("you are a member of group %s (%s), not an admin: only its admins may %s", m.Group, m.Role, req.Op)
 	}
 	c, err := s.reach(ctx, m)
 	if err != nil {
 		return localapi.GroupReply{}, err
 	}
 	switch req.Op {
+	case localapi.GroupInvite:
+		return s.invite(ctx, m, c, req)
+	case localapi.GroupMembers:
+		return s.members(ctx, c)
+	case localapi.GroupExpel:
+		return s.expel(ctx, m, c, req.Name)
 	case localapi.GroupUnlock:
 		return s.unlock(ctx, m, c, req.Window)
 	case localapi.GroupLock:
@@ -168,6 +185,10 @@ func (s *Service) Group(ctx context.Context, req localapi.GroupRequest) (localap
 	return localapi.GroupReply{}, fmt.Errorf("unknown group command %q", req.Op)
 }
 
+// adminOnly are the commands only admins make.
+var adminOnly = map[string]bool{localapi.GroupUnlock: true, localapi.GroupLock: true, localapi.GroupAudit: true,
+	localapi.GroupChange: true, localapi.GroupInvite: true, localapi.GroupMembers: true, localapi.GroupExpel: true}
+
 // say keeps a vault's refusal in its own words (they are written for
 // people), without the protocol's prefix.
 func say(err error) error {
@@ -191,7 +212,7 @@ func (s *Service) reach(ctx context.Context, m *membership) (groupwire.Client, e
 	if err := s.cfg.Net.Connect(ctx, id, rec, false); err != nil {
 		return groupwire.Client{}, fmt.Errorf("the group vault %s cannot be reached: %w", m.vaultName(), err)
 	}
-	return groupwire.Client{H: s.cfg.Host, Vault: id, Group: m.Group}, nil
+	return groupwire.Client{H: s.cfg.Host, Vault: id, Group: m.Group, Token: m.Token}, nil
 }
 
 // resolve returns a handle's peer ID: the node's own handle is itself.
@@ -482,6 +503,9 @@ func (s *Service) list(ctx context.Context) (localapi.GroupReply, error) {
 	for _, m := range ms {
 		st := localapi.GroupStatus{Group: m.Group, Vault: m.vaultName(), VaultPeer: m.vault().String(), Role: groupwire.RoleAdmin,
 			AuditHeight: m.Height}
+		if !m.admin() {
+			st.Role = m.Role
+		}
 		if com, err := group.ParseCommitments(m.Commitments); err == nil {
 			st.Threshold = com.Threshold
 			for _, id := range com.Admins {

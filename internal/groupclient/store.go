@@ -23,7 +23,13 @@ type membership struct {
 	Head   []byte `cbor:"6,keyasint,omitempty"`
 	// Fork is the evidence of a fork, in words, once one was seen.
 	Fork string `cbor:"7,keyasint,omitempty"`
+	// Role is "admin" (empty) or a member's "read" or "write", whose
+	// group capability is Token.
+	Role  string `cbor:"8,keyasint,omitempty"`
+	Token []byte `cbor:"9,keyasint,omitempty"`
 }
+
+func (m *membership) admin() bool { return m.Role == "" || m.Role == "admin" }
 
 func (m *membership) vault() peer.ID { return peer.ID(m.Vault) }
 

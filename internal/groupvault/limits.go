@@ -15,6 +15,11 @@ const (
 	DefaultMaxSecrets = 4096
 	// DefaultWindow is a group's unlock window when its creator names none.
 	DefaultWindow = 8 * time.Hour
+	// DefaultMembership is how long a member's capability lasts when the
+	// inviting admin names no time.
+	DefaultMembership = 90 * 24 * time.Hour
+	// InviteTTL is how long an invitation waits to be accepted.
+	InviteTTL = 7 * 24 * time.Hour
 	// maxTallies bounds the membership changes waiting for approvals in
 	// one group; the oldest is dropped for a new one.
 	maxTallies = 4

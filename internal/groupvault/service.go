@@ -1,6 +1,7 @@
 package groupvault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -19,6 +20,8 @@ import (
 	"github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
+	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/group"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
@@ -33,6 +36,12 @@ type Config struct {
 	Key *keys.PeerKey
 	// Store holds the groups (doc.go "Store").
 	Store ds.Batching
+	// Revocations is the peer's revocation set: a member's capability
+	// with a revoked link is refused. Default: nothing is revoked (tests).
+	Revocations capability.RevocationChecker
+	// Revoke revokes a member's capability (at once, everywhere: the
+	// peer's revocation service). Default: none (tests).
+	Revoke func(context.Context, *revocation.Revocation) error
 	// Publish hands each new audit record to the group's gossip topic.
 	// Default: none (admins sync with the audit op).
 	Publish func(group string, record []byte)
@@ -51,9 +60,10 @@ type Config struct {
 
 // Service keeps a vault peer's groups.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	nonces *group.NonceSet
+	cfg      Config
+	log      *slog.Logger
+	nonces   *group.NonceSet
+	verifier *capability.Verifier
 
 	mu     sync.Mutex
 	groups map[string]*state
@@ -75,6 +85,7 @@ type state struct {
 	secrets int
 	tallies map[[32]byte]*group.Tally
 	order   [][32]byte // tallies, oldest first
+	members map[peer.ID]*memberRec
 }
 
 // stored is a group's record (/g/NAME/r).
@@ -129,7 +140,11 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Publish == nil {
 		cfg.Publish = func(string, []byte) {}
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, nonces: group.NewNonceSet(0), groups: map[string]*state{}}
+	if cfg.Revoke == nil {
+		cfg.Revoke = func(context.Context, *revocation.Revocation) error { return nil }
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, nonces: group.NewNonceSet(0), groups: map[string]*state{},
+		verifier: capability.NewVerifier(capability.Config{Clock: cfg.Now, Revocations: cfg.Revocations})}
 	res, err := cfg.Store.Query(ctx, query.Query{Prefix: "/g/", KeysOnly: true})
 	if err != nil {
 		return nil, err
@@ -176,6 +191,9 @@ func (s *Service) load(ctx context.Context, name string) (*state, error) {
 		return nil, err
 	}
 	if g.secrets, err = s.countSecrets(ctx, name); err != nil {
+		return nil, err
+	}
+	if err := s.loadMembers(ctx, g); err != nil {
 		return nil, err
 	}
 	now := s.cfg.Now()
@@ -370,14 +388,32 @@ func (s *Service) Handle(ctx context.Context, remote peer.ID, req *groupwire.Req
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s.sweepLocked(ctx, g)
-	role := g.role(remote)
-	if role == "" {
+	switch req.Op {
+	case groupwire.OpAccept:
+		return s.accept(ctx, g, remote, req.Token)
+	case groupwire.OpDecline:
+		return nil, s.decline(ctx, g, remote, req.Token)
+	}
+	role, err := s.role(ctx, g, remote, req)
+	if err != nil {
+		return nil, err
+	}
+	if role != groupwire.RoleAdmin && !memberOps[req.Op] {
 		return nil, errNoGroup(req.Group)
 	}
 	switch req.Op {
+	case groupwire.OpInvite:
+		return s.invite(ctx, g, remote, req)
+	case groupwire.OpExpel:
+		return nil, s.expel(ctx, g, remote, req.Member)
+	case groupwire.OpMembers:
+		return s.membersOf(g), nil
 	case groupwire.OpInfo:
 		return g.info(role), nil
 	case groupwire.OpShare:
+		if role != groupwire.RoleAdmin {
+			return nil, errNoGroup(req.Group)
+		}
 		return &groupwire.ShareReply{Sealed: g.rec.Shares[slices.Index(g.c.Admins, remote)]}, nil
 	case groupwire.OpApprove:
 		return s.approve(ctx, g, remote, req.Approval)
@@ -399,12 +435,36 @@ func (s *Service) Handle(ctx context.Context, remote peer.ID, req *groupwire.Req
 	return nil, wire.Errorf(wire.BadRequest, "unknown op")
 }
 
-// role is what remote is in the group: "admin", or "" for a stranger.
-func (g *state) role(remote peer.ID) string {
+// memberOps are the ops a member (not an admin) may make, each with the
+// action its capability must allow.
+var memberOps = map[groupwire.Op]bool{groupwire.OpInfo: true, groupwire.OpGet: true, groupwire.OpPut: true,
+	groupwire.OpList: true, groupwire.OpRemove: true}
+
+var opAction = map[groupwire.Op]capability.Actions{groupwire.OpInfo: capability.List, groupwire.OpGet: capability.Read,
+	groupwire.OpPut: capability.Write, groupwire.OpList: capability.List, groupwire.OpRemove: capability.Delete}
+
+// role is what remote is in the group: an admin (by the commitments), or
+// a member whose capability, presented with the request, is the one on
+// record and verifies for the op's action (window, revocations). Anyone
+// else is told the group does not exist.
+func (s *Service) role(ctx context.Context, g *state, remote peer.ID, req *groupwire.Request) (string, error) {
 	if g.c.IsAdmin(remote) {
-		return groupwire.RoleAdmin
+		return groupwire.RoleAdmin, nil
 	}
-	return ""
+	m := g.members[remote]
+	if m == nil || m.Pending || !memberOps[req.Op] {
+		return "", errNoGroup(g.name)
+	}
+	if len(req.Token) == 0 {
+		return "", wire.Errorf(wire.Unauthorized, "a member presents its group capability")
+	}
+	if !bytes.Equal(req.Token, m.Token) {
+		return "", errNoGroup(g.name)
+	}
+	if err := s.check(ctx, g, remote, req.Token, opAction[req.Op]); err != nil {
+		return "", err
+	}
+	return m.Role, nil
 }
 
 // info is the group as an admin sees it.
@@ -471,7 +531,7 @@ func (s *Service) create(ctx context.Context, remote peer.ID, req *groupwire.Req
 	if mine >= s.cfg.MaxGroupsPerCreator {
 		return wire.Errorf(wire.TooLarge, "you created %d groups here, the most one peer may", mine)
 	}
-	g := &state{name: req.Group}
+	g := &state{name: req.Group, members: map[peer.ID]*memberRec{}}
 	rec := stored{Commitments: req.Commitments, Shares: req.Shares, Window: req.Window, Schedule: sched.String(),
 		Creator: []byte(remote), Created: s.cfg.Now().Unix()}
 	if err := g.setRecord(s, rec); err != nil {
@@ -738,7 +798,7 @@ func (s *Service) audit(ctx context.Context, g *state, from uint64) (*groupwire.
 	return page, nil
 }
 
-// Admins lists the admins of every group kept here.
+// Admins lists the admins and members of every group kept here.
 func (s *Service) Admins() []peer.ID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -746,6 +806,9 @@ func (s *Service) Admins() []peer.ID {
 	for _, g := range s.groups {
 		g.mu.Lock()
 		out = append(out, g.c.Admins...)
+		for id := range g.members {
+			out = append(out, id)
+		}
 		g.mu.Unlock()
 	}
 	return out

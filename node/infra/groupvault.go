@@ -123,7 +123,7 @@ func StartGroupVault(ctx context.Context, cfg GroupVaultConfig) (_ *Peer, err er
 	gk := k // the service's copy, wiped at Close
 	gcfg := cfg.Groups
 	gcfg.Key, gcfg.Store, gcfg.Now, gcfg.Logger = &gk, namespace.Wrap(st, store.Groups), cfg.Now, cfg.Logger
-	gcfg.Publish, gcfg.Creators = topics.publish, cfg.Creators
+	gcfg.Publish, gcfg.Creators, gcfg.Revocations, gcfg.Revoke = topics.publish, cfg.Creators, p.rev.Set(), p.rev.Revoke
 	if svc, err = groupvault.Open(ctx, gcfg); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,13 @@ const (
 	GroupRemove = "rm"     // Group, Name
 	GroupAudit  = "audit"  // Group
 	GroupChange = "change" // Group, Admins, Threshold, Window
+	// Members: invitations that reveal no one.
+	GroupInvite  = "invite"  // Group, Name (the invitee's handle), Role, Window (how long the membership lasts)
+	GroupInvites = "invites" // none: the invitations this node holds
+	GroupAccept  = "accept"  // Name (an invitation's ID, or its first characters)
+	GroupDecline = "decline" // Name (an invitation's ID)
+	GroupMembers = "members" // Group
+	GroupExpel   = "expel"   // Group, Name (a member's handle or peer ID)
 )
 
 // GroupRequest is one group command (mesh group ...).
@@ -44,6 +51,27 @@ type GroupRequest struct {
 	Name      string        `json:"name,omitempty"`
 	Value     []byte        `json:"value,omitempty"`
 	Release   time.Time     `json:"release,omitzero"`
+	// Role is a member's: "read" (default) or "write" (invite).
+	Role string `json:"role,omitempty"`
+}
+
+// GroupInvitation is an invitation this node holds.
+type GroupInvitation struct {
+	ID     string    `json:"id"`
+	Group  string    `json:"group"`
+	Vault  string    `json:"vault"` // handle, or peer ID
+	Role   string    `json:"role"`
+	Expiry time.Time `json:"expiry"`
+	Status string    `json:"status"`
+}
+
+// GroupMember is a member or pending invitee, as an admin sees it.
+type GroupMember struct {
+	Name    string    `json:"name"` // the label the inviter typed, else the peer ID
+	Peer    string    `json:"peer"`
+	Role    string    `json:"role"`
+	Pending bool      `json:"pending,omitempty"`
+	Until   time.Time `json:"until"`
 }
 
 // GroupStatus is one group as its admin sees it.
@@ -94,6 +122,11 @@ type GroupReply struct {
 	Release time.Time     `json:"release,omitzero"`
 	Names   []string      `json:"names,omitempty"`
 	Chain   *GroupChain   `json:"chain,omitempty"`
+	// Invitations (invites), Members (members); Text says in words what
+	// an invite did (the same words whoever the invitee is).
+	Invitations []GroupInvitation `json:"invitations,omitempty"`
+	Members     []GroupMember     `json:"members,omitempty"`
+	Text        string            `json:"text,omitempty"`
 }
 
 // GroupsNeedNode is Groups without a node: refused.

@@ -21,10 +21,16 @@ type Client struct {
 	H     host.Host
 	Vault peer.ID
 	Group string
+	// Token is a member's group capability (nil for an admin), presented
+	// with each op a member may make.
+	Token []byte
 }
 
 func (c Client) call(ctx context.Context, req Request, resp reply) error {
 	req.Group = c.Group
+	if fieldTable[req.Op][14] == 'O' {
+		req.Token = c.Token
+	}
 	var body any
 	if resp != nil {
 		body = resp
@@ -111,4 +117,39 @@ func (c Client) Audit(ctx context.Context, from uint64) (*AuditPage, error) {
 func (c Client) Change(ctx context.Context, approval, change []byte) (*Info, error) {
 	var in Info
 	return &in, c.call(ctx, Request{Op: OpChange, Approval: approval, Change: change}, &in)
+}
+
+// Invite asks the vault to invite member (a peer ID) as role (RoleRead or
+// RoleWrite) for validFor (0: the vault's default); label is the handle
+// the inviter typed, for the audit chain. It returns the capability the
+// vault issued to the invitee, which the inviter delivers.
+func (c Client) Invite(ctx context.Context, member peer.ID, role, label string, validFor time.Duration) ([]byte, error) {
+	var in Invitation
+	if err := c.call(ctx, Request{Op: OpInvite, Member: []byte(member), Role: role, Label: label, For: int64(validFor / time.Second)}, &in); err != nil {
+		return nil, err
+	}
+	return in.Token, nil
+}
+
+// Accept accepts the invitation whose capability is token (the invitee's).
+func (c Client) Accept(ctx context.Context, token []byte) (*Info, error) {
+	var in Info
+	return &in, c.call(ctx, Request{Op: OpAccept, Token: token}, &in)
+}
+
+// Decline declines the invitation whose capability is token.
+func (c Client) Decline(ctx context.Context, token []byte) error {
+	return c.call(ctx, Request{Op: OpDecline, Token: token}, nil)
+}
+
+// Expel ends a membership or a pending invitation (an admin's): the
+// vault revokes the member's capability.
+func (c Client) Expel(ctx context.Context, member peer.ID) error {
+	return c.call(ctx, Request{Op: OpExpel, Member: []byte(member)}, nil)
+}
+
+// Members lists the group's members and pending invitees (an admin's).
+func (c Client) Members(ctx context.Context) (*Members, error) {
+	var m Members
+	return &m, c.call(ctx, Request{Op: OpMembers}, &m)
 }

@@ -41,6 +41,15 @@ const (
 	MaxAuditPage = 64
 	// MaxListNames bounds the names one list reply carries.
 	MaxListNames = 512
+	// MaxLabelLen bounds an invitee's label: the handle the inviter
+	// typed, kept for the audit chain.
+	MaxLabelLen = 64
+	// MaxMembers bounds a group's members and pending invitees (admins
+	// aside).
+	MaxMembers = 256
+	// MaxMembership bounds how long a membership's capability lasts
+	// before an admin invites again: a year.
+	MaxMembership = 366 * 24 * time.Hour
 	// MaxRequest bounds a request frame: the largest is a put (a value
 	// and a name) or a create (MaxAdmins sealed shares and the
 	// commitments), with the map around them.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 )
@@ -27,10 +28,16 @@ const (
 	OpRemove  Op = 9
 	OpAudit   Op = 10
 	OpChange  Op = 11
+	OpInvite  Op = 12
+	OpAccept  Op = 13
+	OpDecline Op = 14
+	OpExpel   Op = 15
+	OpMembers Op = 16
 )
 
 var opNames = [...]string{OpCreate: "create", OpInfo: "info", OpShare: "share", OpApprove: "approve",
-	OpRelock: "relock", OpGet: "get", OpPut: "put", OpList: "list", OpRemove: "remove", OpAudit: "audit", OpChange: "change"}
+	OpRelock: "relock", OpGet: "get", OpPut: "put", OpList: "list", OpRemove: "remove", OpAudit: "audit", OpChange: "change",
+	OpInvite: "invite", OpAccept: "accept", OpDecline: "decline", OpExpel: "expel", OpMembers: "members"}
 
 // String names the op as doc.go does.
 func (o Op) String() string {
@@ -55,6 +62,11 @@ type Request struct {
 	Release     int64    `cbor:"10,keyasint,omitempty"`
 	From        uint64   `cbor:"11,keyasint,omitempty"`
 	Change      []byte   `cbor:"12,keyasint,omitempty"`
+	Member      []byte   `cbor:"13,keyasint,omitempty"`
+	Role        string   `cbor:"14,keyasint,omitempty"`
+	Label       string   `cbor:"15,keyasint,omitempty"`
+	For         int64    `cbor:"16,keyasint,omitempty"`
+	Token       []byte   `cbor:"17,keyasint,omitempty"`
 }
 
 // Info is the body of the reply to info, approve, relock and change: the
@@ -71,6 +83,27 @@ type Info struct {
 	Head        []byte   `cbor:"9,keyasint,omitempty"`
 	Role        string   `cbor:"10,keyasint"`
 	Secrets     uint64   `cbor:"11,keyasint,omitempty"`
+}
+
+// Invitation is the body of the reply to invite: the group capability
+// the vault issued to the invitee (pending until they accept), which the
+// inviter's node delivers to the invitee's mailbox.
+type Invitation struct {
+	Token []byte `cbor:"1,keyasint"`
+}
+
+// Member is one member or pending invitee of a group.
+type Member struct {
+	Peer    []byte `cbor:"1,keyasint"`
+	Role    string `cbor:"2,keyasint"`
+	Pending bool   `cbor:"3,keyasint,omitempty"`
+	Label   string `cbor:"4,keyasint,omitempty"`
+	Until   int64  `cbor:"5,keyasint"`
+}
+
+// Members is the body of the reply to members.
+type Members struct {
+	Members []Member `cbor:"1,keyasint"`
 }
 
 // ShareReply is the body of the reply to share: the asking admin's share,
@@ -100,24 +133,31 @@ type AuditPage struct {
 
 func bad(format string, args ...any) error { return wire.Errorf(wire.BadRequest, format, args...) }
 
-// field table: for each op, which of the fields 3..12 it requires ('R'),
+// field table: for each op, which of the fields 3..17 it requires ('R'),
 // allows ('O') or refuses (0). Op and Group (1, 2) are required by all.
-var fieldTable = map[Op][10]byte{
-	//           3    4    5    6    7    8    9    10   11   12
-	OpCreate:  {'R', 'R', 'R', 'O', 0, 0, 0, 0, 0, 0},
-	OpInfo:    {},
+// A member (not an admin) presents its group capability in field 17.
+var fieldTable = map[Op][15]byte{
+	//           3    4    5    6    7    8    9    10   11   12   13   14   15   16   17
+	OpCreate:  {'R', 'R', 'R', 'O', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	OpInfo:    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'O'},
 	OpShare:   {},
-	OpApprove: {0, 0, 0, 0, 'R', 0, 0, 0, 0, 0},
+	OpApprove: {0, 0, 0, 0, 'R', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 	OpRelock:  {},
-	OpGet:     {0, 0, 0, 0, 0, 'R', 0, 0, 0, 0},
-	OpPut:     {0, 0, 0, 0, 0, 'R', 'R', 'O', 0, 0},
-	OpList:    {0, 0, 0, 0, 0, 'O', 0, 0, 0, 0},
-	OpRemove:  {0, 0, 0, 0, 0, 'R', 0, 0, 0, 0},
-	OpAudit:   {0, 0, 0, 0, 0, 0, 0, 0, 'O', 0},
-	OpChange:  {0, 0, 0, 0, 'R', 0, 0, 0, 0, 'R'},
+	OpGet:     {0, 0, 0, 0, 0, 'R', 0, 0, 0, 0, 0, 0, 0, 0, 'O'},
+	OpPut:     {0, 0, 0, 0, 0, 'R', 'R', 'O', 0, 0, 0, 0, 0, 0, 'O'},
+	OpList:    {0, 0, 0, 0, 0, 'O', 0, 0, 0, 0, 0, 0, 0, 0, 'O'},
+	OpRemove:  {0, 0, 0, 0, 0, 'R', 0, 0, 0, 0, 0, 0, 0, 0, 'O'},
+	OpAudit:   {0, 0, 0, 0, 0, 0, 0, 0, 'O', 0, 0, 0, 0, 0, 0},
+	OpChange:  {0, 0, 0, 0, 'R', 0, 0, 0, 0, 'R', 0, 0, 0, 0, 0},
+	OpInvite:  {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'R', 'R', 'O', 'O', 0},
+	OpAccept:  {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'R'},
+	OpDecline: {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'R'},
+	OpExpel:   {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'R', 0, 0, 0, 0},
+	OpMembers: {},
 }
 
-var fieldNames = [...]string{"commitments", "shares", "window", "schedule", "approval", "name", "value", "release", "from", "change"}
+var fieldNames = [...]string{"commitments", "shares", "window", "schedule", "approval", "name", "value", "release", "from", "change",
+	"member", "role", "label", "for", "token"}
 
 // ParseRequest decodes a request frame canonically and checks it against
 // doc.go's field table and field rules. Every failure is BadRequest but a
@@ -135,7 +175,8 @@ func ParseRequest(b []byte) (*Request, error) {
 		return nil, err
 	}
 	has := [...]bool{len(r.Commitments) != 0, len(r.Shares) != 0, r.Window != 0, r.Schedule != "", len(r.Approval) != 0,
-		r.Name != "", len(r.Value) != 0, r.Release != 0, r.From != 0, len(r.Change) != 0}
+		r.Name != "", len(r.Value) != 0, r.Release != 0, r.From != 0, len(r.Change) != 0,
+		len(r.Member) != 0, r.Role != "", r.Label != "", r.For != 0, len(r.Token) != 0}
 	for i, h := range has {
 		switch {
 		case want[i] == 'R' && !h:
@@ -175,6 +216,19 @@ func (r *Request) checkFields() error {
 		return bad("a release time is a Unix time from 1970 to 9999")
 	case len(r.Change) > MaxChangeBytes:
 		return tooLarge("a change", MaxChangeBytes, len(r.Change))
+	case r.Role != "" && r.Role != RoleRead && r.Role != RoleWrite:
+		return bad("a member's role is %q or %q", RoleRead, RoleWrite)
+	case len(r.Label) > MaxLabelLen || !printable(r.Label):
+		return bad("a label is at most %d printable characters", MaxLabelLen)
+	case r.For < 0 || r.For > int64(MaxMembership/time.Second):
+		return bad("a membership lasts at most %s", MaxMembership)
+	case len(r.Token) > capability.MaxTokenBytes:
+		return tooLarge("a token", capability.MaxTokenBytes, len(r.Token))
+	}
+	if len(r.Member) != 0 {
+		if _, _, err := keys.ParsePeerID(r.Member); err != nil {
+			return bad("the member is not a peer ID")
+		}
 	}
 	for _, s := range r.Shares {
 		if len(s) == 0 || len(s) > MaxSealedShareBytes {
@@ -350,4 +404,28 @@ func ParseChange(b []byte) (*Change, []peer.ID, error) {
 		return nil, nil, bad("a change's threshold is 1 to %d and its window at most %s", MaxAdmins, MaxWindow)
 	}
 	return &c, ids, nil
+}
+
+// check is an invite body's rules (the client).
+func (in *Invitation) check() error {
+	if len(in.Token) == 0 || len(in.Token) > capability.MaxTokenBytes {
+		return bad("the vault sent a token of %d bytes", len(in.Token))
+	}
+	return nil
+}
+
+// check is a members body's rules (the client).
+func (m *Members) check() error {
+	if len(m.Members) > MaxMembers {
+		return bad("the vault listed %d members; a group holds at most %d", len(m.Members), MaxMembers)
+	}
+	for _, e := range m.Members {
+		if _, _, err := keys.ParsePeerID(e.Peer); err != nil {
+			return bad("the vault listed a member that is not a peer ID")
+		}
+		if e.Role != RoleRead && e.Role != RoleWrite || len(e.Label) > MaxLabelLen || !printable(e.Label) || e.Until < 0 {
+			return bad("the vault listed a malformed member")
+		}
+	}
+	return nil
 }
