@@ -3,6 +3,7 @@ package group
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,15 +14,15 @@ import (
 	"github.com/ocmt/mesh/internal/wire"
 )
 
-// ApprovalLabel is the domain label of an approval's signature: the
-// signed bytes are ApprovalLabel || 0x00 || the payload (doc.go
-// "Approvals").
-const ApprovalLabel = "ocmt-mesh/group-approval/v1"
+// ApprovalLabel is the domain label of an approval's signature
+// (keys.GroupApprovalMessage): the signed bytes are ApprovalLabel || 0x00
+// || the payload (doc.go "Approvals").
+const ApprovalLabel = keys.LabelGroupApproval
 
-// Approval is one admin's signed consent to unlock a group for a window.
-// Share is the admin's share sealed to the vault's node (SealShare); the
-// vault opens it with its own peer key (OpenShare) and offers both to
-// its Lock.
+// Approval is one admin's signed consent to unlock a group for a window,
+// or, when Change is set, to a membership change. Share is the admin's
+// share sealed to the vault's node (SealShare); the vault opens it with
+// its own peer key (OpenShare) and offers both to its Lock or Tally.
 type Approval struct {
 	Group  string
 	Window time.Duration
@@ -29,6 +30,9 @@ type Approval struct {
 	Time   time.Time
 	Admin  peer.ID
 	Share  []byte
+	// Change is empty for an unlock; for a membership change it is the
+	// change's Digest, ChangeDigestSize bytes.
+	Change []byte
 	Sig    keys.Signature
 }
 
@@ -43,24 +47,30 @@ type approvalWire struct {
 	Admin   []byte `cbor:"6,keyasint"`
 	Share   []byte `cbor:"7,keyasint"`
 	Sig     []byte `cbor:"8,keyasint,omitempty"`
+	Change  []byte `cbor:"9,keyasint"`
 }
 
 func (a *Approval) wire() approvalWire {
 	return approvalWire{
 		Version: recordVersion, Group: a.Group, Window: int64(a.Window / time.Second),
 		Nonce: bytes.Clone(a.Nonce[:]), Time: a.Time.Unix(), Admin: []byte(a.Admin), Share: a.Share,
+		Change: a.Change,
 	}
 }
 
-// payload is the signed bytes: the label, a zero byte and the encoded
-// approval without its signature.
-func (a *Approval) payload() ([]byte, error) {
+// payload is the signed message: the encoded approval without its
+// signature, under ApprovalLabel.
+func (a *Approval) payload() (keys.Message, error) {
 	body, err := wire.Marshal(a.wire())
 	if err != nil {
-		return nil, err
+		return keys.Message{}, err
 	}
-	return append(append([]byte(ApprovalLabel), 0), body...), nil
+	return keys.GroupApprovalMessage(body), nil
 }
+
+// IsChange reports whether the approval is for a membership change
+// rather than an unlock.
+func (a *Approval) IsChange() bool { return len(a.Change) != 0 }
 
 // check holds the rules of the fields, for signing and parsing alike.
 func (a *Approval) check() error {
@@ -80,6 +90,9 @@ func (a *Approval) check() error {
 	if len(a.Share) == 0 || len(a.Share) > maxSealedShareBytes {
 		return bad("carries no sealed share of a possible size")
 	}
+	if len(a.Change) != 0 && len(a.Change) != ChangeDigestSize {
+		return bad("names no membership change")
+	}
 	return nil
 }
 
@@ -87,6 +100,9 @@ func (a *Approval) check() error {
 // encoding. The admin is the key's peer ID and the time is cut to the
 // second; a is not changed.
 func Sign(k *keys.PeerKey, a Approval) ([]byte, error) {
+	if k.IsZero() {
+		return nil, errors.New("group: the admin's key was wiped; nothing can be signed with it")
+	}
 	a.Admin = k.ID()
 	a.Time = time.Unix(a.Time.Unix(), 0).UTC()
 	if err := a.check(); err != nil {
@@ -96,13 +112,9 @@ func Sign(k *keys.PeerKey, a Approval) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed := k.Seed()
-	priv := ed25519.NewKeyFromSeed(seed)
-	clear(seed)
-	sig := ed25519.Sign(priv, msg)
-	clear(priv)
+	sig := k.Sign(msg)
 	w := a.wire()
-	w.Sig = sig
+	w.Sig = sig[:]
 	return wire.Marshal(w)
 }
 
@@ -134,6 +146,9 @@ func ParseApproval(b []byte) (*Approval, error) {
 		Group: w.Group, Window: time.Duration(w.Window) * time.Second,
 		Time: time.Unix(w.Time, 0).UTC(), Admin: id, Share: w.Share,
 	}
+	if len(w.Change) != 0 {
+		a.Change = w.Change
+	}
 	copy(a.Nonce[:], w.Nonce)
 	copy(a.Sig[:], w.Sig)
 	if err := a.check(); err != nil {
@@ -158,7 +173,7 @@ func Verify(c *Commitments, a *Approval, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if !ed25519.Verify(pub.Bytes(), msg, a.Sig[:]) {
+	if !pub.Verify(msg, a.Sig[:]) {
 		return fmt.Errorf("%w: the approval from %s was not signed by its key", ErrBadSignature, a.Admin)
 	}
 	if a.Group != c.Group {

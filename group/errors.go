@@ -17,8 +17,9 @@ var (
 	// ErrMalformed: bytes that should be a share, commitments or an
 	// approval do not decode.
 	ErrMalformed = errors.New("group: malformed")
-	// ErrBadSignature: an approval's signature does not verify.
-	ErrBadSignature = errors.New("group: approval signature is not valid")
+	// ErrBadSignature: an approval's or an audit record's signature does
+	// not verify.
+	ErrBadSignature = errors.New("group: signature is not valid")
 	// ErrNotAdmin: an approval or share from someone who is not an admin
 	// of the group (or of another group).
 	ErrNotAdmin = errors.New("group: not an admin of the group")
@@ -33,4 +34,27 @@ var (
 	ErrOpen = errors.New("group: already unlocked")
 	// ErrLocked: the group is locked; its key is not held.
 	ErrLocked = errors.New("group: locked")
+	// ErrWrongPurpose: an approval offered for another purpose than it
+	// was signed for: a membership change's to a Lock, an unlock's or
+	// another change's to a Tally.
+	ErrWrongPurpose = errors.New("group: approval is for another purpose")
+	// ErrOutsideSchedule: an unlock asked for outside the group's
+	// schedule.
+	ErrOutsideSchedule = errors.New("group: outside the group's unlock hours")
+	// ErrChain: an audit record that does not continue a group's log
+	// where it says it does (another group, a time going back, a height
+	// 1 with a previous hash).
+	ErrChain = errors.New("group: audit record does not continue the log")
+	// ErrFork: two different audit records at one height. Every fork
+	// error is a *ForkError.
+	ErrFork = errors.New("group: the audit log forked")
+	// ErrSealed: a sealed secret does not open: another key, group, name
+	// or release time, or altered bytes. One error for all of them.
+	ErrSealed = errors.New("group: the secret does not open")
+	// ErrBadName: a secret's name breaks the naming rule.
+	ErrBadName = errors.New("group: not a valid secret name")
+	// ErrTooLarge: a secret's value is over MaxSecretBytes.
+	ErrTooLarge = errors.New("group: secret is too large")
+	// ErrBadSchedule: a schedule's text does not parse.
+	ErrBadSchedule = errors.New("group: not a valid schedule")
 )

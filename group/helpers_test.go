@@ -48,12 +48,25 @@ func (f *fixture) approval(t testing.TB, i int, w time.Duration) (*Approval, *Sh
 
 func (f *fixture) approvalOf(t testing.TB, k *keys.PeerKey, s *Share, at time.Time, w time.Duration) (*Approval, *Share) {
 	t.Helper()
+	return f.signed(t, k, s, at, w, nil)
+}
+
+// changeApproval has admin i approve the change with the given digest at
+// the clock's time.
+func (f *fixture) changeApproval(t testing.TB, i int, digest [ChangeDigestSize]byte) *Approval {
+	t.Helper()
+	a, _ := f.signed(t, f.keys[i], f.d.Shares[i], f.clk.Now(), MinWindow, digest[:])
+	return a
+}
+
+func (f *fixture) signed(t testing.TB, k *keys.PeerKey, s *Share, at time.Time, w time.Duration, change []byte) (*Approval, *Share) {
+	t.Helper()
 	sealed, err := SealShare(s, f.vault.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.nonces++
-	a := Approval{Group: f.d.Commitments.Group, Window: w, Time: at, Share: sealed}
+	a := Approval{Group: f.d.Commitments.Group, Window: w, Time: at, Share: sealed, Change: change}
 	copy(a.Nonce[:], fmt.Appendf(nil, "nonce-%d", f.nonces))
 	b, err := Sign(k, a)
 	if err != nil {

@@ -53,8 +53,49 @@ const (
 	// maxApprovalBytes bounds an encoded approval: its fields, a sealed
 	// share and a signature.
 	maxApprovalBytes = 2048
-	// recordVersion is the version of the three encodings.
+	// recordVersion is the version of every encoding of the package.
 	recordVersion = 1
-	// maxUnix bounds an approval's time: 9999-12-31T23:59:59Z.
+	// maxUnix bounds every time of the package (approvals, audit
+	// records, release times): 9999-12-31T23:59:59Z.
 	maxUnix = 253402300799
+
+	// ChangeDigestSize is a membership change's digest (SHA-256), as an
+	// approval carries it.
+	ChangeDigestSize = 32
+
+	// MaxChainMemory bounds the hashes a Chain keeps, one per height: the
+	// last 4096 records of a group's audit log (about 200 KiB). An older height
+	// is the caller's store's to compare (Outcome Old).
+	MaxChainMemory = 4096
+	// MaxKindLen bounds an audit record's kind: a dotted word such as
+	// "unlock.open".
+	MaxKindLen = 32
+	// MaxDetailLen bounds an audit record's detail: a sentence, not a
+	// document.
+	MaxDetailLen = 512
+	// maxRecordBytes bounds an encoded audit record: a name (64), a kind
+	// (32), a detail (512), a peer ID (38), a hash (32), a signature (64)
+	// and the map around them.
+	maxRecordBytes = 1024
+
+	// MaxSecretBytes bounds a secret's value: a password, a key file, a
+	// recovery code list, not a document store.
+	MaxSecretBytes = 64 << 10
+	// MaxSecretNameLen bounds a secret's name: a path a person types.
+	MaxSecretNameLen = 128
+	// secretNonceSize is XChaCha20-Poly1305's nonce: 192 random bits
+	// never repeat under one key.
+	secretNonceSize = 24
+	// maxSealedSecretBytes bounds a sealed secret: the largest value, its
+	// 16-byte tag, the nonce and the map around them.
+	maxSealedSecretBytes = MaxSecretBytes + 256
+
+	// maxScheduleLen bounds a schedule's text: a few rules of 30 bytes.
+	maxScheduleLen = 512
+	// maxScheduleRules bounds a schedule's rules (each is checked on
+	// every unlock).
+	maxScheduleRules = 16
+	// maxUTCOffset bounds a rule's UTC offset: UTC−14:00 to UTC+14:00,
+	// the widest in use.
+	maxUTCOffset = 14 * time.Hour
 )

@@ -18,9 +18,10 @@ import (
 // Sweep) the key is wiped and the group locked again. It is safe for
 // concurrent use.
 type Lock struct {
-	c      *Commitments
-	now    func() time.Time
-	nonces *NonceSet
+	c        *Commitments
+	now      func() time.Time
+	nonces   *NonceSet
+	schedule Schedule
 
 	mu        sync.Mutex
 	pending   map[peer.ID]offer
@@ -40,8 +41,13 @@ type LockConfig struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Nonces counts approval nonces; a fresh NonceSet when nil. Share
-	// one among the Locks of a node.
+	// one among the Locks and Tallies of a node.
 	Nonces *NonceSet
+	// Schedule bounds when the group may be unlocked: an approval that
+	// would be counted outside it is refused (ErrOutsideSchedule), and a
+	// window ends at the latest where the schedule's slot does. The zero
+	// Schedule allows any time.
+	Schedule Schedule
 }
 
 // Status is a Lock's state: locked, or unlocked until a time by the
@@ -56,7 +62,7 @@ type Status struct {
 
 // NewLock returns a locked Lock for the group of c.
 func NewLock(c *Commitments, cfg LockConfig) *Lock {
-	l := &Lock{c: c, now: cfg.Now, nonces: cfg.Nonces, pending: map[peer.ID]offer{}}
+	l := &Lock{c: c, now: cfg.Now, nonces: cfg.Nonces, schedule: cfg.Schedule, pending: map[peer.ID]offer{}}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -68,10 +74,11 @@ func NewLock(c *Commitments, cfg LockConfig) *Lock {
 
 // Offer adds an approval and the admin's share, which the vault opened
 // from the approval (OpenShare). It refuses, in words naming the admin:
-// an approval that fails Verify, a share that is not the approval's
-// admin's or fails VerifyShare, a nonce already counted, and any approval
-// while the group is unlocked. A refused offer leaves the others as they
-// were. A second approval from an admin replaces the first. The offer
+// any approval while the group is unlocked, an approval that fails
+// Verify, one for a membership change (ErrWrongPurpose), one outside the
+// schedule (ErrOutsideSchedule), a share that is not the approval's
+// admin's or fails VerifyShare, and a nonce already counted. A refused
+// offer leaves the others as they were. A second approval from an admin replaces the first. The offer
 // that brings the Threshold-th admin opens the group; Offer returns the
 // status after it.
 func (l *Lock) Offer(a *Approval, s *Share) (Status, error) {
@@ -82,16 +89,17 @@ func (l *Lock) Offer(a *Approval, s *Share) (Status, error) {
 	if l.key != nil {
 		return l.status(), fmt.Errorf("%w: group %q is unlocked until %s; the approval from %s is not needed", ErrOpen, l.c.Group, l.until.UTC().Format(time.RFC3339), a.Admin)
 	}
-	if err := Verify(l.c, a, now); err != nil {
-		return l.status(), err
+	purpose := func() error {
+		if a.IsChange() {
+			return fmt.Errorf("%w: this approval is for a membership change, not an unlock (from %s)", ErrWrongPurpose, a.Admin)
+		}
+		if !l.schedule.Allows(now) {
+			return fmt.Errorf("%w: group %q may be unlocked only during %q; it next opens at %s; the approval from %s is not counted",
+				ErrOutsideSchedule, l.c.Group, l.schedule.String(), l.schedule.Next(now).UTC().Format(time.RFC3339), a.Admin)
+		}
+		return nil
 	}
-	if s == nil || s.Admin != a.Admin {
-		return l.status(), fmt.Errorf("%w: the share offered with the approval from %s is not theirs", ErrBadShare, a.Admin)
-	}
-	if err := VerifyShare(l.c, s); err != nil {
-		return l.status(), err
-	}
-	if err := l.nonces.Use(l.c.Group, a.Nonce, a.Time, now); err != nil {
+	if err := admit(l.c, a, s, l.nonces, now, purpose); err != nil {
 		return l.status(), err
 	}
 	if old, ok := l.pending[a.Admin]; ok {
@@ -136,7 +144,11 @@ func (l *Lock) open(now time.Time) error {
 		return err
 	}
 	slices.SortFunc(who, func(x, y peer.ID) int { return l.c.index(x) - l.c.index(y) })
-	l.key, l.until, l.approvers = k, now.Add(window), who
+	until := now.Add(window)
+	if end := l.schedule.End(now); !l.schedule.Always() && end.Before(until) {
+		until = end
+	}
+	l.key, l.until, l.approvers = k, until, who
 	return nil
 }
 

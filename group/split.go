@@ -103,37 +103,54 @@ type Dealing struct {
 // Split draws a fresh master scalar from rand, derives the group key from
 // it and splits it k-of-len(admins) with Feldman verifiable secret
 // sharing over Ristretto255. Admin i (from 1) gets the share at x = i. The
-// key itself is not returned: the dealer has no use for it, and anyone
-// who needs it recovers it from k shares.
+// key itself is not returned: a first dealer has no use for it, and anyone
+// who needs it recovers it from k shares (Deal returns it).
 //
 // The polynomial's other coefficients are drawn by circl from
 // crypto/rand, whatever rand is.
 func Split(rand io.Reader, name string, k int, admins []peer.ID) (*Dealing, error) {
-	if err := checkName(name); err != nil {
+	d, key, err := Deal(rand, name, k, admins)
+	if err != nil {
 		return nil, err
 	}
+	key.Wipe()
+	return d, nil
+}
+
+// Deal is Split that also returns the group key, for the vault's node
+// when it re-splits a group after a membership change: it holds the old
+// key while it re-encrypts the group's secrets under the new one. The
+// caller wipes the key.
+func Deal(rand io.Reader, name string, k int, admins []peer.ID) (*Dealing, *Key, error) {
+	if err := checkName(name); err != nil {
+		return nil, nil, err
+	}
 	if err := checkShape(k, admins); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	secret, err := randomScalar(rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ss := secretsharing.New(rand, uint(k-1), secret)
 	raw := ss.Share(uint(len(admins)))
 	c, err := newCommitments(name, k, slices.Clone(admins), ss.CommitSecret())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := &Dealing{Commitments: c}
 	for i, s := range raw {
 		sh := &Share{Dealing: c.id, Admin: admins[i], Index: i + 1}
 		if err := putScalar(sh.value[:], s.Value); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		d.Shares = append(d.Shares, sh)
 	}
-	return d, nil
+	key, err := deriveKey(secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, key, nil
 }
 
 func randomScalar(rand io.Reader) (group.Scalar, error) {

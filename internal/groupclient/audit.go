@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -215,6 +216,13 @@ func (s *Service) audit(ctx context.Context, m *membership) (localapi.GroupReply
 		m = fresh
 	}
 	ch := &localapi.GroupChain{Records: []localapi.GroupRecord{}, Verified: true}
+	var names []string // peer IDs in details, with the names people know them by
+	if com, err := group.ParseCommitments(m.Commitments); err == nil {
+		for _, id := range com.Admins {
+			names = append(names, id.String(), s.cfg.NameOf(ctx, id))
+		}
+	}
+	named := strings.NewReplacer(names...)
 	var prev *group.Record
 	for h := uint64(1); h <= m.Height; h++ {
 		r, err := s.record(ctx, m.Group, h)
@@ -229,7 +237,7 @@ func (s *Service) audit(ctx context.Context, m *membership) (localapi.GroupReply
 			break
 		}
 		hash := r.Hash()
-		gr := localapi.GroupRecord{Height: r.Height, Time: r.Time.UTC(), Kind: r.Kind, Detail: r.Detail, Hash: hex.EncodeToString(hash[:])}
+		gr := localapi.GroupRecord{Height: r.Height, Time: r.Time.UTC(), Kind: r.Kind, Detail: named.Replace(r.Detail), Hash: hex.EncodeToString(hash[:])}
 		if r.Actor != "" {
 			gr.Actor = s.cfg.NameOf(ctx, r.Actor)
 		}

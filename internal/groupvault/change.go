@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/group"
+	"github.com/ocmt/mesh/internal/duration"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/groupwire"
 )
@@ -93,7 +94,7 @@ func describe(ch group.Change) string {
 	}
 	s := fmt.Sprintf("admins %s, %d to unlock", strings.Join(names, ", "), ch.Threshold)
 	if ch.Window > 0 {
-		s += fmt.Sprintf(", window %s", ch.Window)
+		s += ", window " + duration.Format(ch.Window)
 	}
 	return s
 }

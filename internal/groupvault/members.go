@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
+	"github.com/ocmt/mesh/internal/duration"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/groupwire"
@@ -103,7 +104,7 @@ func (s *Service) invite(ctx context.Context, g *state, remote peer.ID, req *gro
 		return nil, err
 	}
 	detail := fmt.Sprintf("invited %s to %s, until %s; pending until accepted, at most %s", label(req.Label, id), req.Role,
-		time.Unix(m.Until, 0).UTC().Format(time.RFC3339), InviteTTL)
+		time.Unix(m.Until, 0).UTC().Format(time.RFC3339), duration.Format(InviteTTL))
 	if err := s.commit(ctx, g, event{kind: "member.invite", actor: remote, detail: detail},
 		func(b ds.Batch) error { return b.Put(ctx, memberKey(g.name, id), mb) }); err != nil {
 		return nil, err

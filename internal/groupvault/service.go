@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -23,6 +24,7 @@ import (
 	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/capability/revocation"
 	"github.com/ocmt/mesh/group"
+	"github.com/ocmt/mesh/internal/duration"
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/wire"
 	"github.com/ocmt/mesh/protocols/groupwire"
@@ -354,8 +356,18 @@ func (s *Service) commit(ctx context.Context, g *state, e event, ops func(ds.Bat
 	return nil
 }
 
-// clip bounds an audit detail to what a record holds.
+// clip bounds an audit detail to what a record holds, in characters a
+// record takes (package group refuses control, line-separator and bidi
+// characters: a label someone typed must not reorder the log's text).
 func clip(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0, r == 0x2028 || r == 0x2029, r == 0x061c || r == 0x200e || r == 0x200f,
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == utf8.RuneError:
+			return '?'
+		}
+		return r
+	}, s)
 	const max = 480
 	if len(s) <= max {
 		return s
@@ -543,7 +555,7 @@ func (s *Service) create(ctx context.Context, remote peer.ID, req *groupwire.Req
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	detail := fmt.Sprintf("%d of %d admins unlock it for %s", c.Threshold, len(c.Admins), window)
+	detail := fmt.Sprintf("%d of %d admins unlock it for %s", c.Threshold, len(c.Admins), duration.Format(window))
 	if !sched.Always() {
 		detail += ", " + sched.String()
 	}
@@ -591,9 +603,9 @@ func (s *Service) approve(ctx context.Context, g *state, remote peer.ID, raw []b
 		return nil, refusal(err)
 	}
 	nonce := hex.EncodeToString(a.Nonce[:])
-	detail := fmt.Sprintf("approved unlocking for %s; %d of %d", a.Window, len(st.Pending)+len(st.Approvers), g.c.Threshold)
+	detail := fmt.Sprintf("approved unlocking for %s; %d of %d", duration.Format(a.Window), len(st.Pending)+len(st.Approvers), g.c.Threshold)
 	if st.Unlocked {
-		detail = fmt.Sprintf("approved unlocking for %s; %d of %d", a.Window, len(st.Approvers), g.c.Threshold)
+		detail = fmt.Sprintf("approved unlocking for %s; %d of %d", duration.Format(a.Window), len(st.Approvers), g.c.Threshold)
 	}
 	if err := s.commit(ctx, g, event{kind: "unlock.approve", actor: remote, detail: detail}, func(b ds.Batch) error {
 		return b.Put(ctx, gkey(g.name, "n", nonce), []byte(strconv.FormatInt(a.Time.Unix(), 10)))

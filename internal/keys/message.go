@@ -13,7 +13,20 @@ const (
 	// node's directory record (protocols/relayaccess, "Registrations"),
 	// signed with the bootstrap's libp2p host key.
 	LabelRelayVoucher = "ocmt-mesh/relay-voucher/v1"
+	// LabelGroupApproval labels a group admin's signed approval (group/,
+	// "Approvals"): an unlock or a membership change.
+	LabelGroupApproval = "ocmt-mesh/group-approval/v1"
+	// LabelGroupAudit labels a group audit record, signed by the vault's
+	// node (group/, "Audit records").
+	LabelGroupAudit = "ocmt-mesh/group-audit/v1"
 )
+
+// Labels lists every domain label, for tests that check they are distinct
+// and that no signature made for one verifies for another.
+func Labels() []string {
+	return []string{LabelToken, LabelRevocation, LabelDirectory, LabelApproval, LabelManifest,
+		LabelAudit, LabelRelayVoucher, LabelGroupApproval, LabelGroupAudit}
+}
 
 // Message is a domain-labelled byte string ready to sign. It can only be
 // built by the constructors below, each of which fixes its label; the signed
@@ -47,3 +60,9 @@ func ApprovalMessage(payload []byte) Message { return Message{LabelApproval, pay
 
 // ManifestMessage labels a snapshot manifest payload.
 func ManifestMessage(payload []byte) Message { return Message{LabelManifest, payload} }
+
+// GroupApprovalMessage labels a group admin's approval payload (group/).
+func GroupApprovalMessage(body []byte) Message { return Message{LabelGroupApproval, body} }
+
+// GroupAuditMessage labels a group audit record's payload (group/).
+func GroupAuditMessage(body []byte) Message { return Message{LabelGroupAudit, body} }

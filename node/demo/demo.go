@@ -238,6 +238,9 @@ func (r *run) mission(ctx context.Context, opts Options) error {
 	if err := r.agents(ctx, aliceAPI, bob, home("alice"), opts.Dir); err != nil {
 		r.step("the agent steps stopped", err)
 	}
+	if err := r.groups(ctx, aliceAPI, bob, boot, rel, opts.Dir, start); err != nil {
+		r.step("the group vault steps stopped", err)
+	}
 	r.webUI(ctx, aliceAPI, opts)
 	return nil
 }
@@ -250,7 +253,7 @@ func (r *run) webUI(ctx context.Context, alice localapi.Backend, opts Options) {
 		r.step("alice's web UI", errors.Join(err, errors.New("not served")))
 		return
 	}
-	r.say("11. Alice's node serves her a web page: open %s and unlock with her password %q.", st.UI, alicePassword)
+	r.say("12. Alice's node serves her a web page: open %s and unlock with her password %q.", st.UI, alicePassword)
 	if !opts.UIStay {
 		fmt.Fprintln(r.w, "   (mesh demo --ui-stay keeps it running until Ctrl-C)")
 		return

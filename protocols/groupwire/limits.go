@@ -33,7 +33,7 @@ const (
 	// MaxNameLen bounds a secret's name (group.CheckSecretName).
 	MaxNameLen = 128
 	// MaxScheduleLen bounds a schedule's text.
-	MaxScheduleLen = 256
+	MaxScheduleLen = 512
 	// MaxRecordBytes bounds one audit record (group's maxRecordBytes).
 	MaxRecordBytes = 1024
 	// MaxAuditPage bounds the records one audit reply carries; the
