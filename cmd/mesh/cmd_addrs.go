@@ -30,10 +30,10 @@ In a script: B=$(mesh --home ~/boot addrs).
 A role that is just starting is waited for, up to --wait; if none is
 running by then, it says so and exits non-zero.
 
-With --reachable, a home node's addresses are printed only once the node
-holds a relay slot, which it reserves after claiming its handle in the
-directory: others can then share with it by handle and reach it through
-the relay.`,
+With --reachable, a home node's or a group vault's addresses are printed
+only once it holds a relay slot, which it reserves after claiming its
+handle in the directory: others can then reach it by handle, through the
+relay.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			addrs, err := waitAddrs(cmd.Context(), g.Home(), wait, reachable)
@@ -52,7 +52,7 @@ the relay.`,
 		},
 	}
 	durationVar(cmd.Flags(), &wait, "wait", 10*time.Second, "how long to wait for a role that is starting")
-	cmd.Flags().BoolVar(&reachable, "reachable", false, "for a home node: wait until it holds a relay slot (it is then in the directory)")
+	cmd.Flags().BoolVar(&reachable, "reachable", false, "for a home node or a group vault: wait until it holds a relay slot (it is then in the directory)")
 	jsonFlag(cmd, &jsonOut)
 	return cmd
 }
@@ -103,6 +103,9 @@ func lookAddrs(ctx context.Context, h home.Home, reachable bool) (addrs []string
 	pid, running := home.Holder(h)
 	if running {
 		if addrs, err := home.ReadAddrs(h); err == nil && len(addrs) > 0 {
+			if _, err := os.Stat(h.ReachablePath()); reachable && err != nil {
+				return nil, false, fmt.Sprintf("the peer on %s runs, but has not claimed its handle and a relay slot yet", h)
+			}
 			return addrs, true, ""
 		}
 		return nil, false, fmt.Sprintf("a mesh process (pid %d) holds %s but has not published its addresses", pid, h)

@@ -61,9 +61,9 @@ var walkFixedPorts = []struct{ readme, format string }{
 	{"127.0.0.1:9464", "127.0.0.1:%d"},
 }
 
-// walkStepTimeout bounds one README command; the slowest wait for a role
-// that is starting (mesh addrs, up to 10 s by default).
-const walkStepTimeout = 60 * time.Second
+// walkStepTimeout bounds one README command; the slowest waits for a
+// group's one-minute unlock window to end (step 10).
+const walkStepTimeout = 90 * time.Second
 
 // walkStep checks one README command, found by a part of its text. Steps
 // match the commands in order; a command no step names must succeed.
@@ -168,6 +168,26 @@ func (s walkStep) check(t *testing.T, w *walkShell, r walkResult) {
 	}
 	if t.Failed() {
 		t.FailNow()
+	}
+}
+
+// groupHeads are the audit chain heads each admin's node printed (step 10).
+var groupHeads = map[string]string{}
+
+// groupHead keeps the head an admin's mesh group audit printed, and checks
+// that every admin so far printed the same.
+func groupHead(who string) func(*walkShell, walkResult) {
+	return func(w *walkShell, r walkResult) {
+		m := regexp.MustCompile(`chain verified: \d+ records signed by the vault, head ([0-9a-f]{16})`).FindStringSubmatch(r.stdout)
+		if m == nil {
+			w.t.Fatalf("%s's mesh group audit prints no head:\n%s", who, r.stdout)
+		}
+		groupHeads[who] = m[1]
+		for other, h := range groupHeads {
+			if h != m[1] {
+				w.t.Fatalf("%s's node holds the chain up to head %s, %s's up to %s", who, m[1], other, h)
+			}
+		}
 	}
 }
 
@@ -337,6 +357,26 @@ func walkSteps(ports []int) []walkStep {
 		{match: "mesh --home ~/carol get bob/calendar/me", stdout: []string{"Wed 10:00 dentist"}},
 		{match: "mesh --home ~/bob digest", stdout: []string{"helper"}},
 		{match: "mesh --home ~/bob agent rm helper", stdout: []string{"agent helper removed; 1 capability revoked"}},
+		{match: "mesh --home ~/alice node --bootstrap"},
+		{match: "mesh --home ~/alice addrs --reachable", stdout: []string{"/p2p/12D3KooW"}},
+		{match: "MESH_PASSWORD='a new password' mesh --home ~/alice unlock", stdout: []string{"unlocked"}},
+		{match: "mesh --home ~/smiths groupvault"},
+		{match: "mesh --home ~/smiths addrs --reachable", stdout: []string{"/p2p/12D3KooW"}},
+		{match: "mesh --home ~/alice group create smiths", stdout: []string{"created group smiths at smiths-vault", "2 of 3 admins unlock it (alice, bob, carol)", "locked"}},
+		{match: "mesh --home ~/bob group join smiths", stdout: []string{"joined group smiths"}},
+		{match: "mesh --home ~/carol group join smiths", stdout: []string{"joined group smiths"}},
+		{match: "mesh --home ~/alice group unlock smiths", stdout: []string{"locked: 1 of 2 approvals so far (alice); waiting for 1 more"}},
+		{match: "mesh --home ~/carol group secret get smiths wifi", fails: "group smiths is locked"},
+		{match: "mesh --home ~/bob group unlock smiths", stdout: []string{"unlocked until", "approved by alice, bob"}},
+		{match: "mesh --home ~/alice group secret set smiths wifi", stdout: []string{"stored wifi in group smiths"}},
+		{match: "mesh --home ~/carol group secret get smiths wifi", stdout: []string{"correct-horse-wifi"}},
+		{match: "mesh --home ~/alice group invite smiths nobody-here", stdout: []string{"invited nobody-here to group smiths (read); the invitation waits in nobody-here's mailbox"}},
+		{match: "until mesh --home ~/carol group status smiths"},
+		{match: "mesh --home ~/carol group secret get smiths wifi", fails: "group smiths is locked"},
+		{match: "mesh --home ~/alice group audit smiths", stdout: []string{"group.create", "unlock.approve", "group.open", "secret.write",
+			"secret.read", "read wifi", "member.invite", "group.relock", "chain verified"}, then: groupHead("alice")},
+		{match: "mesh --home ~/bob group audit smiths", stdout: []string{"chain verified"}, then: groupHead("bob")},
+		{match: "mesh --home ~/carol group audit smiths", stdout: []string{"chain verified"}, then: groupHead("carol")},
 		{match: "kill $(jobs -p)", not: []string{"still stopping"}},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -83,6 +84,7 @@ func (s *Service) invite(ctx context.Context, g *state, remote peer.ID, req *gro
 	if g.c.IsAdmin(id) {
 		return nil, wire.Errorf(wire.Conflict, "%s is an admin of group %s already", label(req.Label, id), g.name)
 	}
+	s.dropLapsed(ctx, g)
 	old := g.members[id]
 	if old == nil && len(g.members) >= groupwire.MaxMembers {
 		return nil, wire.Errorf(wire.TooLarge, "group %s has %d members and invitations, its most", g.name, len(g.members))
@@ -224,6 +226,19 @@ func (s *Service) revoke(ctx context.Context, m *memberRec) {
 	}
 }
 
+// dropLapsed forgets the invitations nobody accepted in time (their
+// capabilities are revoked: a late acceptance is refused anyway).
+func (s *Service) dropLapsed(ctx context.Context, g *state) {
+	for id, m := range g.members {
+		if s.pendingExpired(m) {
+			if err := s.drop(ctx, g, id, m, event{kind: "member.lapse", detail: "the invitation of " + label(m.Label, id) + " lapsed"}); err != nil {
+				s.log.Warn("dropping a lapsed invitation failed", "group", g.name, "err", err)
+				return
+			}
+		}
+	}
+}
+
 func (s *Service) membersOf(g *state) *groupwire.Members {
 	out := &groupwire.Members{Members: []groupwire.Member{}}
 	for id, m := range g.members {
@@ -232,5 +247,6 @@ func (s *Service) membersOf(g *state) *groupwire.Members {
 		}
 		out.Members = append(out.Members, groupwire.Member{Peer: []byte(id), Role: m.Role, Pending: m.Pending, Label: m.Label, Until: m.Until})
 	}
+	slices.SortFunc(out.Members, func(a, b groupwire.Member) int { return bytes.Compare(a.Peer, b.Peer) })
 	return out
 }

@@ -55,6 +55,16 @@ func WriteAddrs(h Home, addrs []string) (remove func() error, err error) {
 	return func() error { return os.Remove(h.AddrsPath()) }, nil
 }
 
+// WriteReachable records that a running peer that is not a home node (a
+// group vault) has claimed its handle and holds a relay slot, for mesh
+// addrs --reachable; the returned func removes the file (at shutdown).
+func WriteReachable(h Home, handle string) (remove func() error, err error) {
+	if err := WriteFileAtomic(h.ReachablePath(), []byte(handle+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", h.ReachablePath(), err)
+	}
+	return func() error { return os.Remove(h.ReachablePath()) }, nil
+}
+
 // ReadAddrs returns the addresses a running service wrote with WriteAddrs.
 func ReadAddrs(h Home) ([]string, error) {
 	data, err := os.ReadFile(h.AddrsPath())

@@ -33,8 +33,12 @@ func (h Home) SocketPath() string   { return filepath.Join(string(h), "api.sock"
 func (h Home) AgentSocket() string  { return filepath.Join(string(h), "agent.sock") }
 func (h Home) LockPath() string     { return filepath.Join(string(h), "node.lock") }
 func (h Home) AddrsPath() string    { return filepath.Join(string(h), "addrs") }
-func (h Home) ResumePath() string   { return filepath.Join(string(h), "resume") }
-func (h Home) SleptAtPath() string  { return filepath.Join(string(h), "slept-at") }
+
+// ReachablePath is the file a group vault writes once it is in the
+// directory and holds a relay slot (WriteReachable).
+func (h Home) ReachablePath() string { return filepath.Join(string(h), "reachable") }
+func (h Home) ResumePath() string    { return filepath.Join(string(h), "resume") }
+func (h Home) SleptAtPath() string   { return filepath.Join(string(h), "slept-at") }
 
 const pemType = "OCMT MESH PEER KEY"
 

@@ -3,13 +3,18 @@ package infra
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
 
 	"github.com/ipfs/go-datastore/namespace"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/internal/groupvault"
+	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/homehost"
 	"github.com/ocmt/mesh/internal/meshnet"
 	"github.com/ocmt/mesh/internal/meshstate"
@@ -84,6 +89,9 @@ func StartGroupVault(ctx context.Context, cfg GroupVaultConfig) (_ *Peer, err er
 			return nil, err
 		}
 	}
+	os.Remove(cfg.Home.ReachablePath()) // left by a run that crashed
+	// removed after the mesh connection's goroutines (which write it) stop
+	p.onClose(func() error { os.Remove(cfg.Home.ReachablePath()); return nil })
 	var svc *groupvault.Service
 	// the groups' admins are the host's known peers: their relayed
 	// connections are never refused for a stranger's
@@ -140,6 +148,7 @@ func StartGroupVault(ctx context.Context, cfg GroupVaultConfig) (_ *Peer, err er
 	p.onClose(func() error { rk.Wipe(); return nil })
 	net.Go(keeper.Run)
 	net.Go(svc.Run)
+	net.Go(func(ctx context.Context) { markReachable(ctx, cfg.Home, net, st) })
 	p.groups = svc
 	cfg.Logger.Info("group vault started", "peer", h.ID(), "addrs", p2phost.Addrs(h))
 	return p, p.publishAddrs(cfg.Home)
@@ -177,4 +186,21 @@ func (a *auditTopics) close() error {
 		t.Close()
 	}
 	return nil
+}
+
+// markReachable writes the reachable file (mesh addrs --reachable) once
+// the peer holds a relay slot, which it reserves after its handle is
+// claimed. Close removes it.
+func markReachable(ctx context.Context, h home.Home, net *meshnet.Net, st ds.Batching) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for !net.HasReservation() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	handle, _ := meshstate.New(st, nil, "groupvault", nil).Handle(ctx)
+	home.WriteReachable(h, handle)
 }

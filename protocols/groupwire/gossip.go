@@ -16,13 +16,15 @@ func AuditTopic(vault peer.ID, group string) string {
 
 // JoinAudit joins the audit topic of group at vault on ps with the
 // topic's validator: a message is accepted only when the vault signed it
-// (gossipsub's strict signing names the publisher) and it is at most
+// (gossipsub's strict signing, which ps must use, names the publisher) and it is at most
 // MaxRecordBytes. The records' own signatures and chain are checked by
 // whoever reads them.
 func JoinAudit(ps *pubsub.PubSub, vault peer.ID, group string) (*pubsub.Topic, error) {
 	name := AuditTopic(vault, group)
 	err := ps.RegisterTopicValidator(name, func(_ context.Context, _ peer.ID, m *pubsub.Message) bool {
-		return m.GetFrom() == vault && len(m.GetData()) > 0 && len(m.GetData()) <= MaxRecordBytes
+		// gossipsub checked the signature before (StrictSign, which every
+		// router of the mesh uses); an unsigned message names no one
+		return len(m.GetSignature()) > 0 && m.GetFrom() == vault && len(m.GetData()) > 0 && len(m.GetData()) <= MaxRecordBytes
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package groupwire
 import (
 	"time"
 
+	"github.com/ocmt/mesh/capability"
 	"github.com/ocmt/mesh/internal/exchange"
 )
 
@@ -50,10 +51,11 @@ const (
 	// MaxMembership bounds how long a membership's capability lasts
 	// before an admin invites again: a year.
 	MaxMembership = 366 * 24 * time.Hour
-	// MaxRequest bounds a request frame: the largest is a put (a value
-	// and a name) or a create (MaxAdmins sealed shares and the
-	// commitments), with the map around them.
-	MaxRequest = MaxValueBytes + 4096
+	// MaxRequest bounds a request frame: the largest is a member's put (a
+	// value, a name and the member's group capability), with the map
+	// around them; a create (MaxAdmins sealed shares and the commitments)
+	// is smaller.
+	MaxRequest = MaxValueBytes + capability.MaxTokenBytes + 4096
 	// MaxResponse bounds a reply frame: a get (a value), an audit page
 	// (MaxAuditPage records) or a list (MaxListNames names), with the
 	// envelope.

@@ -161,7 +161,8 @@ var fieldNames = [...]string{"commitments", "shares", "window", "schedule", "app
 
 // ParseRequest decodes a request frame canonically and checks it against
 // doc.go's field table and field rules. Every failure is BadRequest but a
-// field over its cap, which is TooLarge.
+// byte-string field over its cap (commitments, approval, value, change,
+// token), which is TooLarge.
 func ParseRequest(b []byte) (*Request, error) {
 	var r Request
 	if err := wire.UnmarshalCanonical(b, &r); err != nil {
@@ -192,7 +193,7 @@ func ParseRequest(b []byte) (*Request, error) {
 }
 
 func tooLarge(what string, max, got int) error {
-	return wire.Errorf(wire.TooLarge, "%s is at most %d bytes; this one is %d", what, max, got)
+	return wire.Errorf(wire.TooLarge, "%s may be at most %d bytes; these are %d", what, max, got)
 }
 
 // checkFields is each present field's rule (doc.go "Requests").
@@ -260,13 +261,18 @@ func CheckGroupName(name string) error {
 	return nil
 }
 
-// printable reports whether s is valid UTF-8 without control characters.
+// printable reports whether s is valid UTF-8 without control characters
+// (C0, DEL, C1), line or paragraph separators, or bidirectional controls:
+// names and labels end up in audit records, which refuse them (a label
+// must not forge a line or reorder the text an admin reads).
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, c := range s {
-		if c < 0x20 || c == 0x7f {
+		switch {
+		case c < 0x20 || c >= 0x7f && c < 0xa0, c == 0x2028 || c == 0x2029, c == 0x061c || c == 0x200e || c == 0x200f,
+			c >= 0x202a && c <= 0x202e, c >= 0x2066 && c <= 0x2069:
 			return false
 		}
 	}
@@ -278,8 +284,11 @@ func (in *Info) check() error {
 	if len(in.Commitments) == 0 || len(in.Commitments) > MaxCommitmentsBytes {
 		return bad("the vault sent commitments of %d bytes", len(in.Commitments))
 	}
-	if len(in.Head) != 0 && len(in.Head) != 32 {
-		return bad("the vault sent a chain head of %d bytes", len(in.Head))
+	if (in.Height > 0) != (len(in.Head) == 32) || len(in.Head) != 0 && len(in.Head) != 32 {
+		return bad("the vault sent a chain head of %d bytes at height %d", len(in.Head), in.Height)
+	}
+	if in.Window <= 0 || in.Window > int64(MaxWindow/time.Second) || in.Until < 0 || in.Until > maxUnix || (in.Until != 0) != in.Unlocked {
+		return bad("the vault sent a malformed window")
 	}
 	if len(in.Approvers) > MaxAdmins || len(in.Pending) > MaxAdmins {
 		return bad("the vault named more than %d admins", MaxAdmins)
@@ -306,7 +315,7 @@ const (
 	RoleWrite = "write"
 )
 
-// IDs decodes a list of peer IDs that ParseInfo checked.
+// IDs decodes a list of peer IDs that ParseReply checked.
 func IDs(b [][]byte) []peer.ID {
 	out := make([]peer.ID, 0, len(b))
 	for _, id := range b {
@@ -389,8 +398,8 @@ func ParseChange(b []byte) (*Change, []peer.ID, error) {
 	if err := wire.UnmarshalCanonical(b, &c); err != nil {
 		return nil, nil, err
 	}
-	if len(c.Admins) == 0 || len(c.Admins) > MaxAdmins {
-		return nil, nil, bad("a change names 1 to %d admins", MaxAdmins)
+	if len(c.Admins) < 2 || len(c.Admins) > MaxAdmins {
+		return nil, nil, bad("a change names 2 to %d admins", MaxAdmins)
 	}
 	ids := make([]peer.ID, len(c.Admins))
 	for i, raw := range c.Admins {
@@ -400,8 +409,8 @@ func ParseChange(b []byte) (*Change, []peer.ID, error) {
 		}
 		ids[i] = id
 	}
-	if c.Threshold == 0 || c.Threshold > MaxAdmins || c.Window < 0 || c.Window > int64(MaxWindow/time.Second) {
-		return nil, nil, bad("a change's threshold is 1 to %d and its window at most %s", MaxAdmins, MaxWindow)
+	if c.Threshold < 2 || c.Threshold > uint64(len(c.Admins)) || c.Window < 0 || c.Window > int64(MaxWindow/time.Second) {
+		return nil, nil, bad("a change's threshold is 2 to its number of admins, and its window at most %s", MaxWindow)
 	}
 	return &c, ids, nil
 }

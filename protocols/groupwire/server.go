@@ -20,7 +20,7 @@ import (
 // authenticated. Its refusals should be *wire.Error values worded for
 // that peer; any other error crosses as a bare Internal. The reply body
 // is the op's (doc.go "Replies"): *Info, *ShareReply, *Secret, *List,
-// *AuditPage or nil.
+// *AuditPage, *Invitation, *Members or nil.
 type Handler interface {
 	Handle(ctx context.Context, remote peer.ID, req *Request) (any, error)
 }
