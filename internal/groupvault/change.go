@@ -2,7 +2,9 @@ package groupvault
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +28,9 @@ func (s *Service) change(ctx context.Context, g *state, remote peer.ID, req *gro
 		return nil, wire.Errorf(wire.BadRequest, "the approval does not parse: %v", err)
 	}
 	if a.Admin != remote {
+		if aerr := s.commit(ctx, g, event{kind: "change.refuse", actor: remote, detail: fmt.Sprintf("offered an approval signed by %s; an approval is offered by the admin who signed it", a.Admin)}, nil); aerr != nil {
+			return nil, aerr
+		}
 		return nil, wire.Errorf(wire.Forbidden, "an approval is offered by the admin who signed it")
 	}
 	cw, admins, err := groupwire.ParseChange(req.Change)
@@ -38,26 +43,35 @@ func (s *Service) change(ctx context.Context, g *state, remote peer.ID, req *gro
 	}
 	digest := ch.Digest(g.name, g.c.ID())
 	t := g.tallies[digest]
-	if t == nil {
+	fresh := t == nil
+	if fresh {
+		t = group.NewTally(g.c, digest, group.LockConfig{Now: s.cfg.Now, Nonces: s.nonces})
+	}
+	what := describe(ch)
+	approvers, done, err := t.OfferSealed(a, s.cfg.Key)
+	if err != nil {
+		if fresh {
+			t.Wipe()
+		}
+		if aerr := s.commit(ctx, g, event{kind: "change.refuse", actor: remote, detail: err.Error()}, nil); aerr != nil {
+			return nil, aerr
+		}
+		return nil, refusal(err)
+	}
+	if fresh {
 		if len(g.order) >= maxTallies {
 			old := g.order[0]
 			g.tallies[old].Wipe()
 			delete(g.tallies, old)
 			g.order = g.order[1:]
 		}
-		t = group.NewTally(g.c, digest, group.LockConfig{Now: s.cfg.Now, Nonces: s.nonces})
 		g.tallies[digest], g.order = t, append(g.order, digest)
 	}
-	what := describe(ch)
-	approvers, done, err := t.OfferSealed(a, s.cfg.Key)
-	if err != nil {
-		if aerr := s.commit(ctx, g, event{kind: "change.refuse", actor: remote, detail: err.Error()}, nil); aerr != nil {
-			return nil, aerr
-		}
-		return nil, refusal(err)
-	}
+	nonce := hex.EncodeToString(a.Nonce[:])
 	if err := s.commit(ctx, g, event{kind: "change.approve", actor: remote,
-		detail: fmt.Sprintf("approved %s; %d of %d", what, len(approvers), g.c.Threshold)}, nil); err != nil {
+		detail: fmt.Sprintf("approved %s; %d of %d", what, len(approvers), g.c.Threshold)}, func(b ds.Batch) error {
+		return b.Put(ctx, gkey(g.name, "n", nonce), []byte(strconv.FormatInt(a.Time.Unix(), 10)))
+	}); err != nil {
 		return nil, err
 	}
 	if !done {

@@ -23,6 +23,9 @@ const (
 	// maxTallies bounds the membership changes waiting for approvals in
 	// one group; the oldest is dropped for a new one.
 	maxTallies = 4
+	// pruneEvery is how often stale approval nonces are deleted from
+	// the store.
+	pruneEvery = 5 * time.Minute
 	// sweepEvery is how often windows are checked for their end besides
 	// on every request.
 	sweepEvery = time.Second

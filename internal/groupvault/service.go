@@ -146,7 +146,9 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.Revoke = func(context.Context, *revocation.Revocation) error { return nil }
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, nonces: group.NewNonceSet(0), groups: map[string]*state{},
-		verifier: capability.NewVerifier(capability.Config{Clock: cfg.Now, Revocations: cfg.Revocations})}
+		// the vault issues and checks its members' capabilities on one
+		// clock: no skew to allow for beyond the least a verifier takes
+		verifier: capability.NewVerifier(capability.Config{Clock: cfg.Now, Revocations: cfg.Revocations, Skew: time.Second})}
 	res, err := cfg.Store.Query(ctx, query.Query{Prefix: "/g/", KeysOnly: true})
 	if err != nil {
 		return nil, err
@@ -252,16 +254,44 @@ func (g *state) setRecord(s *Service, rec stored) error {
 
 // Run checks the windows every second until ctx ends: a window that ended
 // is wiped and re-locked, and the re-lock audited, even if no request
-// comes.
+// comes. Every pruneEvery it deletes the approval nonces that are stale.
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
+	lastPrune := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.Sweep(ctx)
+		}
+		if time.Since(lastPrune) >= pruneEvery {
+			s.pruneNonces(ctx)
+			lastPrune = time.Now()
+		}
+	}
+}
+
+// pruneNonces deletes the stored nonces of approvals that are stale (no
+// approval that old is taken, so its nonce need not be kept).
+func (s *Service) pruneNonces(ctx context.Context) {
+	res, err := s.cfg.Store.Query(ctx, query.Query{Prefix: "/g/"})
+	if err != nil {
+		return
+	}
+	defer res.Close()
+	now := s.cfg.Now()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return
+		}
+		k := ds.RawKey(e.Key)
+		if k.Parent().BaseNamespace() != "n" {
+			continue
+		}
+		if at, err := strconv.ParseInt(string(e.Value), 10, 64); err != nil || now.Sub(time.Unix(at, 0)) > group.MaxApprovalAge {
+			s.cfg.Store.Delete(ctx, k)
 		}
 	}
 }
@@ -281,13 +311,20 @@ func (s *Service) Sweep(ctx context.Context) {
 	}
 }
 
-// Close re-locks every group (wiping the keys).
+// Close re-locks every group (wiping the keys), and audits the re-lock of
+// those that were open.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, g := range s.groups {
 		g.mu.Lock()
 		g.lock.Relock()
+		if g.open {
+			g.open = false
+			if err := s.commit(context.Background(), g, event{kind: "group.relock", detail: "the vault peer stopped; the key was wiped"}, nil); err != nil {
+				s.log.Warn("auditing a re-lock failed", "group", g.name, "err", err)
+			}
+		}
 		for _, t := range g.tallies {
 			t.Wipe()
 		}
@@ -593,6 +630,9 @@ func (s *Service) approve(ctx context.Context, g *state, remote peer.ID, raw []b
 		return nil, wire.Errorf(wire.BadRequest, "the approval does not parse: %v", err)
 	}
 	if a.Admin != remote {
+		if aerr := s.commit(ctx, g, event{kind: "unlock.refuse", actor: remote, detail: fmt.Sprintf("offered an approval signed by %s; an approval is offered by the admin who signed it", a.Admin)}, nil); aerr != nil {
+			return nil, aerr
+		}
 		return nil, wire.Errorf(wire.Forbidden, "an approval is offered by the admin who signed it")
 	}
 	st, err := g.lock.OfferSealed(a, s.cfg.Key)
