@@ -208,3 +208,59 @@ func TestAMemberJoinsByAcceptingAnInvitationAndIsRefusedOnceRemoved(t *testing.T
 		t.Fatalf("the chain shows %v, want %v", saw, want)
 	}
 }
+
+// TestAChangeOfAdminsReDealsTheKeyAndARemovedAdminOpensNothing: two of
+// three admins approve removing the third; the vault re-deals the key and
+// re-seals the secrets; the remaining admins take their new shares on
+// their next unlock and read the old secrets; the removed admin's share
+// opens nothing.
+func TestAChangeOfAdminsReDealsTheKeyAndARemovedAdminOpensNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a mesh of six peers; -short skips it")
+	}
+	ctx := context.Background()
+	m := startInfra(t)
+	m.startGroupVault(t, "team-vault", nil)
+	alice, bob, carol := m.startNode(t, "alice", "pw-a"), m.startNode(t, "bob", "pw-b"), m.startNode(t, "carol", "pw-c")
+	waitFor(t, "the vault's handle is in the directory", func() bool {
+		_, err := alice.resolver.Resolve(ctx, "team-vault")
+		return err == nil
+	})
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupCreate, Group: "team", Vault: "team-vault", Admins: []string{"alice", "bob", "carol"}, Threshold: 2})
+	groupDo(t, bob, localapi.GroupRequest{Op: localapi.GroupJoin, Group: "team", Vault: "team-vault"})
+	groupDo(t, carol, localapi.GroupRequest{Op: localapi.GroupJoin, Group: "team", Vault: "team-vault"})
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "team"})
+	groupDo(t, carol, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "team"})
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupSet, Group: "team", Name: "bank", Value: []byte(secretCanary)})
+
+	change := localapi.GroupRequest{Op: localapi.GroupChange, Group: "team", Admins: []string{"alice", "bob"}, Threshold: 2}
+	if st := groupDo(t, alice, change).Status; len(st.Admins) != 3 {
+		t.Fatalf("one approval changed the admins: %+v", st)
+	}
+	st := groupDo(t, bob, change).Status
+	if len(st.Admins) != 2 || st.Unlocked {
+		t.Fatalf("after two approvals of the change: %+v", st)
+	}
+	// carol's share is of the old dealing: her approval is refused
+	if _, err := carol.Group(ctx, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "team"}); err == nil {
+		t.Fatal("a removed admin approved an unlock")
+	}
+	groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "team"})
+	if st := groupDo(t, bob, localapi.GroupRequest{Op: localapi.GroupUnlock, Group: "team"}).Status; !st.Unlocked {
+		t.Fatalf("the new admins did not unlock: %+v", st)
+	}
+	if got := groupDo(t, bob, localapi.GroupRequest{Op: localapi.GroupGet, Group: "team", Name: "bank"}); string(got.Value) != secretCanary {
+		t.Fatalf("the re-sealed secret reads %q", got.Value)
+	}
+	ch := groupDo(t, alice, localapi.GroupRequest{Op: localapi.GroupAudit, Group: "team"}).Chain
+	if !ch.Verified {
+		t.Fatalf("chain: %+v", ch)
+	}
+	var kinds []string
+	for _, r := range ch.Records {
+		kinds = append(kinds, r.Kind)
+	}
+	if !strings.Contains(strings.Join(kinds, " "), "change.approve change.approve group.change") {
+		t.Fatalf("the chain shows %v", kinds)
+	}
+}
