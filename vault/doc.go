@@ -14,6 +14,8 @@
 //	MaxKDFTime          16        passes   a password wrap's Argon2id passes
 //	MaxKDFThreads       16        lanes    a password wrap's Argon2id lanes
 //	MaxRecordSize       67108864  bytes    one stored record envelope (64 MiB)
+//	MaxRecoveryMeta     16384     bytes    a recovery method's public meta
+//	MaxRecoveryMethods  16        methods  the recovery methods one vault keeps
 //	MaxSecretBytes      1048576   bytes    one secret: value, refresh token and descriptive fields (1 MiB)
 //	maxHistory          65536     keys     the earlier generations' audit keys /meta/audit-keys holds
 //	maxOwed             16        records  the records a process keeps for its next commit (Lock on a full disk)
@@ -33,6 +35,8 @@
 //	/meta/index           version index summary (56 bytes, below)
 //	/meta/ver/NS/NAME     version u64 of record NS/NAME
 //	/meta/rotating        gen u32: a generation of records to delete (a key rotation is under way or unfinished)
+//	/meta/recovery/M      recovery wrap of method M (recovery.go: the master key under the method's key)
+//	/meta/recovery-tested/M  when method M last opened the vault in a test: unix-nano i64 (not authenticated)
 //	/rec/NS/NAME          record envelope, key generation 0
 //	/rec/_gN/NS/NAME      record envelope, key generation N ≥ 1 (N in decimal; "_" is in no namespace)
 //	/audit/SEQ            audit record, JSON, SEQ = 16 hex digits from 1
@@ -385,6 +389,19 @@
 // rotation) deletes it. The index entries keep their versions. The old key
 // still opens old copies of records taken before the rotation; nothing
 // written after it.
+//
+// # Recovery wraps
+//
+// Each recovery method the owner enables (internal/recovery: a phrase,
+// friends, a hardware key, an escrow) is one more wrap of the master key
+// under a key RK that the method alone can produce again, specified in
+// recovery.go. The wrap authenticates the vault, the method, its public
+// meta and the key generation; it also keeps RK sealed under a key derived
+// from M, so that RotateKey re-wraps the new master key for every method
+// in its switch batch. Recover opens M with RK and writes a new password
+// wrap (the same M and generation), then unlocks; TestRecovery opens it
+// and changes nothing but the method's tested time. A key that does not
+// open a wrap is counted, backed off and audited as a wrong password is.
 //
 // # Failure behaviour
 //

@@ -18,6 +18,8 @@ func TestDocNumbersMatchTheConstants(t *testing.T) {
 		"MaxKDFThreads":      MaxKDFThreads,
 		"MaxRecordSize":      MaxRecordSize,
 		"MaxSecretBytes":     MaxSecretBytes,
+		"MaxRecoveryMeta":    MaxRecoveryMeta,
+		"MaxRecoveryMethods": MaxRecoveryMethods,
 		"maxHistory":         maxHistory,
 		"maxOwed":            maxOwed,
 	})

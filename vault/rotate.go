@@ -91,6 +91,10 @@ func (v *Vault) RotateKey(ctx context.Context, oldPw, newPw []byte, kdf KDFParam
 	clear(pt)
 	ak := deriveAuditKeys(newMaster.Bytes(), v.vaultID[:], newGen)
 	w := wrapMaster(&newMaster, v.vaultID[:], newPw, kdf, newGen)
+	recoveries, err := v.rewrapRecoveries(ctx, &newMaster, newGen)
+	if err != nil {
+		return err
+	}
 	err = v.audit.commitWith(ctx, []AuditEntry{{Actor: actor, Op: OpKeyRotate, Outcome: OutcomeOK,
 		Detail: fmt.Sprintf("re-encrypted %d records under a new master key (generation %d); the old key and old copies of the password wrap open nothing written from now on", n, newGen)}},
 		commitOpts{keys: &ak, indexTag: &idx.state.tag, op: func(b ds.Batch) error {
@@ -101,6 +105,11 @@ func (v *Vault) RotateKey(ctx context.Context, oldPw, newPw []byte, kdf KDFParam
 				indexStateKey: idx.state.marshal(),
 				rotatingKey:   binary.BigEndian.AppendUint32(nil, oldGen),
 			} {
+				if err := b.Put(ctx, k, val); err != nil {
+					return err
+				}
+			}
+			for k, val := range recoveries { // the recovery methods, carried over to the new key
 				if err := b.Put(ctx, k, val); err != nil {
 					return err
 				}
