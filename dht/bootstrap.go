@@ -36,7 +36,8 @@ type BootstrapConfig struct {
 	// Directory configures the directory store.
 	Directory DirectoryConfig
 	// Mailbox configures the mailbox store. Registered is always set to
-	// the directory's, so only registered peers receive mail.
+	// the directory's, so only registered peers and the decoys handed out
+	// receive mail.
 	Mailbox MailboxConfig
 	// Rate and Burst set the per-peer token bucket of the directory
 	// protocol; defaults directory.DefaultRate and directory.DefaultBurst.
@@ -169,6 +170,9 @@ func (b *Bootstrap) sweep(ctx context.Context, every time.Duration) {
 			} else if n > 0 {
 				b.log.Info("expired mail removed", "items", n)
 			}
+			if err := b.dir.SaveDecoys(ctx); err != nil {
+				b.log.Warn("saving the decoys handed out failed", "err", err)
+			}
 		}
 	}
 }
@@ -201,6 +205,9 @@ func (b *Bootstrap) Close() error {
 		err1 := b.server.Close()
 		b.cancel()
 		b.wg.Wait()
+		if err := b.dir.SaveDecoys(context.Background()); err != nil {
+			b.log.Warn("saving the decoys handed out failed", "err", err)
+		}
 		err2 := b.dht.Close()
 		err3 := b.audit.close(sizes(b.dir, b.mbox), b.self)
 		b.err = errors.Join(err1, err2, err3)

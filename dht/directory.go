@@ -2,8 +2,10 @@ package dht
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,6 +21,10 @@ import (
 // number of owners must be capped somewhere; 100k records × ≤2.7 KiB ≈ 270 MiB.
 const DefaultMaxRecords = 100_000
 
+// DefaultMaxDecoys bounds the memory of decoys handed out (below): as
+// many as records, about 100 bytes each.
+const DefaultMaxDecoys = 100_000
+
 // DirectoryConfig configures a Directory. The zero value works.
 type DirectoryConfig struct {
 	// Now defaults to time.Now; records issued more than
@@ -28,22 +34,33 @@ type DirectoryConfig struct {
 	MaxRecords int
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// MaxDecoys bounds the decoys remembered for lookup-peer and mail
+	// (below); default DefaultMaxDecoys.
+	MaxDecoys int
+	// Rand defaults to crypto/rand; it makes the decoy secret on first open.
+	Rand io.Reader
 }
 
 // Directory stores signed directory records in a datastore:
 //
 //	/handle/<handle> → the signed envelope, exactly as received
 //	/peer/<peer ID>  → the handle that peer owns
+//	/decoy/secret    → the decoy secret (below), made on first open
+//	/decoy/relays/<unix ns, 20 digits> → the relays decoys name from then on
+//	/decoy/kept/<slot, 8 hex digits>   → a decoy handed out (SaveDecoys)
 //
 // Each owner (peer ID) holds at most one handle. The first valid claim of a
 // handle wins; after that only the owner's key may replace it, with a higher
 // sequence number. An owner publishing under a new handle releases the old.
-// Directory implements directory.Records.
+// Directory implements directory.Records, as a stranger sees it: Lookup
+// and LookupPeer answer a handle nobody holds with its decoy (below).
+// Owns and Registration are the truth, for admission decisions.
 type Directory struct {
 	ds    datastore.Batching
 	cfg   DirectoryConfig
 	mu    sync.Mutex // serialises check-then-write in Publish
 	count int
+	decoys
 }
 
 var _ directory.Records = (*Directory)(nil)
@@ -60,7 +77,16 @@ func NewDirectory(ctx context.Context, ds datastore.Batching, cfg DirectoryConfi
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxDecoys <= 0 {
+		cfg.MaxDecoys = DefaultMaxDecoys
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
 	d := &Directory{ds: ds, cfg: cfg}
+	if err := d.openDecoys(ctx); err != nil {
+		return nil, err
+	}
 	res, err := ds.Query(ctx, query.Query{Prefix: "/peer", KeysOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("dht: counting directory records: %w", err)
@@ -160,6 +186,25 @@ func (d *Directory) Apply(ctx context.Context, sr *directory.SignedRecord) (Chan
 	if isNew {
 		d.count++
 	}
+	d.dmu.Lock()
+	if !isNew {
+		d.census.remove(old.Relays)
+	}
+	d.census.add(rec.Relays)
+	d.dmu.Unlock()
+	released := directory.Handle("")
+	if !isNew && old.Handle != rec.Handle {
+		released = old.Handle
+	}
+	d.sampled(rec.Handle, released, rec.Peer)
+	if isNew || old.Handle != rec.Handle {
+		// The handle has an owner now: its decoy, if one was handed out,
+		// is gone (lookup-peer and mail answer for it no more), as a
+		// released handle's old owner would be.
+		if dec, err := d.decoy(ctx, rec.Handle); err == nil {
+			d.forget(dec)
+		}
+	}
 	return ch, nil
 }
 
@@ -210,14 +255,24 @@ func (d *Directory) lookupPeer(ctx context.Context, id peer.ID) (*directory.Reco
 	return rec, sr, nil
 }
 
-// Lookup returns the signed record for a handle, or directory.ErrNotFound.
+// Lookup returns the signed record for a handle or, when nobody holds
+// the handle, its decoy (below): what the protocol answers anyone.
+// It never returns directory.ErrNotFound for a valid handle.
 func (d *Directory) Lookup(ctx context.Context, h directory.Handle) (*directory.SignedRecord, error) {
-	_, sr, err := d.lookup(ctx, h)
-	return sr, err
+	return d.answer(ctx, h)
 }
 
-// LookupPeer returns the signed record a peer owns, or directory.ErrNotFound.
+// LookupPeer returns the signed record a peer owns, or the decoy a
+// Lookup handed out under that peer ID while it is remembered, else
+// directory.ErrNotFound: what the protocol answers anyone.
 func (d *Directory) LookupPeer(ctx context.Context, id peer.ID) (*directory.SignedRecord, error) {
+	return d.answerPeer(ctx, id)
+}
+
+// Registration returns the signed record a peer owns, never a decoy, or
+// directory.ErrNotFound: the bootstrap vouches for a peer to relays
+// with it (protocols/relayaccess).
+func (d *Directory) Registration(ctx context.Context, id peer.ID) (*directory.SignedRecord, error) {
 	_, sr, err := d.lookupPeer(ctx, id)
 	return sr, err
 }
@@ -228,9 +283,23 @@ func (d *Directory) Resolve(ctx context.Context, h directory.Handle) (*directory
 	return rec, err
 }
 
-// Registered reports whether id owns a handle. The relay's ACL uses it; a
-// storage error counts as not registered (fail closed).
+// Registered reports whether the directory answers for id: it owns a
+// handle, or it is a decoy a Lookup handed out and the directory still
+// remembers. The mailboxes take mail for such a peer (a stranger must not
+// tell a decoy from a real recipient by a refused put). A decoy's key is
+// the bootstrap's secret, so nobody can act as one; still, decisions
+// about who may do something use Owns. A storage error counts as not
+// registered (fail closed).
 func (d *Directory) Registered(id peer.ID) bool {
+	owns := d.Owns(id)
+	decoy := d.recall(id) != ""
+	return owns || decoy
+}
+
+// Owns reports whether id owns a handle: never true of a decoy. The
+// bootstrap admits revocations rooted at such peers. A storage error
+// counts as not (fail closed).
+func (d *Directory) Owns(id peer.ID) bool {
 	ok, err := d.ds.Has(context.Background(), peerKey(id))
 	return err == nil && ok
 }

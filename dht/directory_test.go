@@ -79,8 +79,14 @@ func TestDirectoryRules(t *testing.T) {
 		if err := d.Publish(ctx, signed(t, alice, "alice2", 3, now)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Lookup(ctx, "alice"); !errors.Is(err, directory.ErrNotFound) {
+		if _, err := d.Resolve(ctx, "alice"); !errors.Is(err, directory.ErrNotFound) {
 			t.Fatalf("old handle still served: %v", err)
+		}
+		// To strangers it is the handle's decoy now, as any unheld handle.
+		if sr, err := d.Lookup(ctx, "alice"); err != nil {
+			t.Fatal(err)
+		} else if rec, err := sr.Verify(); err != nil || rec.Peer == alice.ID() {
+			t.Fatalf("old handle still served: %+v %v", rec, err)
 		}
 		if err := d.Publish(ctx, signed(t, mallory, "alice", 1, now)); err != nil {
 			t.Fatalf("released handle not claimable: %v", err)
@@ -89,9 +95,16 @@ func TestDirectoryRules(t *testing.T) {
 			t.Fatalf("count %d", d.Len())
 		}
 	})
-	t.Run("an unknown handle is NotFound", func(t *testing.T) {
-		if _, err := d.Lookup(ctx, "nobody"); !errors.Is(err, wire.NotFound) {
+	t.Run("an unknown handle is NotFound locally, and its decoy to strangers", func(t *testing.T) {
+		if _, err := d.Resolve(ctx, "nobody"); !errors.Is(err, wire.NotFound) {
 			t.Fatalf("got %v", err)
+		}
+		sr, err := d.Lookup(ctx, "nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec, err := sr.Verify(); err != nil || rec.Handle != "nobody" || d.Owns(rec.Peer) {
+			t.Fatalf("got %+v %v", rec, err)
 		}
 	})
 }

@@ -55,7 +55,10 @@ type MailboxConfig struct {
 	MaxItemsPerSender int
 	// Registered, when set, limits recipients to registered peers so strangers
 	// cannot fill the store under made-up peer IDs. Bootstrap sets it to
-	// Directory.Registered. Nil accepts any recipient.
+	// Directory.Registered, which also takes the decoys the directory
+	// handed out and remembers (protocols/directory, "Decoys"): their
+	// mail is taken and counted exactly as any (nobody can tell a decoy
+	// by a refused put), and expires unread. Nil accepts any recipient.
 	Registered func(peer.ID) bool
 	// Revoked, when set, reports whether a capability was revoked: mail
 	// naming a revoked token is refused at put and deleted, never served,

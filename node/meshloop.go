@@ -96,7 +96,7 @@ func (n *Node) startMesh(ctx context.Context, budget *revgossip.Budget, mcfg mes
 // and to each other.
 func (n *Node) startJobs(log *slog.Logger) {
 	t := n.cfg.Timings
-	n.resolver = resolve.New(resolve.Config{Net: n.net, State: n.state, Logger: log, Found: func(ctx context.Context, p peer.ID) {
+	n.resolver = resolve.New(resolve.Config{Net: n.net, State: n.state, Logger: log, Self: n.signer.ID(), Found: func(ctx context.Context, p peer.ID) {
 		if !n.relevance.IsContact(p) {
 			n.noticeChange(ctx) // a new contact: its revocations concern us
 		}

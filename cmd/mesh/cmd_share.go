@@ -237,6 +237,11 @@ the new share never allows more, covers more or lasts longer than it.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", res.ID)
 			how := "delivered " + res.Delivered
+			if res.Delivered == "mailbox" {
+				// the directory answers a handle nobody holds like any
+				// other: a share left in a mailbox may never be fetched
+				how = "left in " + req.With + "'s mailbox; not fetched yet"
+			}
 			if res.Pending != "" {
 				how = "not delivered yet: " + res.Pending + "; your node keeps trying while it runs"
 			}

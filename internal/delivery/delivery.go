@@ -129,11 +129,11 @@ func (s *Service) Send(ctx context.Context, g localapi.Grant, tok *capability.To
 func Trouble(err error) string {
 	switch {
 	case errors.Is(err, directory.ErrMailboxFull):
-		return "the recipient is offline and its mailbox is full"
+		return "the recipient did not answer and its mailbox is full"
 	case errors.Is(err, wire.RateLimited):
-		return "the recipient is offline and the bootstrap asked us to slow down"
+		return "the recipient did not answer and the bootstrap asked us to slow down"
 	default:
-		return "the recipient and its mailbox are unreachable right now"
+		return "neither the recipient nor its mailbox could be reached right now"
 	}
 }
 

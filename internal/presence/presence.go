@@ -230,7 +230,13 @@ func (k *Keeper) checkOwnRecord(ctx context.Context) (again, lost bool) {
 		k.cfg.Logger.Info("checking our directory record failed", "handle", handle, "err", err)
 		return true, false
 	case rec.Peer != k.cfg.Self:
-		return true, false
+		// The directory answers a handle nobody holds with a decoy
+		// (protocols/directory, "Decoys"), so a lost record looks like
+		// another key's: publishing tells them apart (it is refused as
+		// taken, or takes the handle back).
+		k.cfg.Logger.Warn("the bootstrap's directory does not name this node for its handle; publishing it again", "handle", handle)
+		k.setProblem("not named by the bootstrap's directory (it may have lost its store); publishing it again")
+		return true, true
 	}
 	return false, false
 }

@@ -27,6 +27,12 @@ type Config struct {
 	// Found, when set, is told of every peer a handle resolved to (a new
 	// contact's revocations concern the node).
 	Found func(ctx context.Context, p peer.ID)
+	// Self is the node's own peer ID. When set, the node's own handle
+	// resolving to another key means the bootstrap lost the node's record
+	// (it answers a decoy for a handle nobody holds, protocols/directory
+	// "Decoys"): the node publishes again, and pins nothing. Default: not
+	// checked.
+	Self peer.ID
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -49,6 +55,15 @@ func New(cfg Config) *Resolver {
 // pinned contact, keeping the record's relay addresses with it. When the
 // directory cannot answer (the bootstrap is down), a pinned contact is
 // resolved from what was kept: its key and last-known relays.
+//
+// A handle nobody holds resolves, at a bootstrap that keeps decoys
+// (protocols/directory, "Decoys"), to the handle's decoy: a record like
+// any other, which this node cannot tell apart (nor can anyone without
+// the bootstrap's secret). It is pinned as any record is; a grant for it
+// waits in a mailbox nobody reads until it expires, and should someone
+// claim the handle later, their key shows as a key change waiting for
+// acceptance. Words about such a peer must not claim it exists: "has not
+// fetched it yet", not "is offline".
 func (r *Resolver) Resolve(ctx context.Context, handle string) (*directory.Record, error) {
 	if _, err := directory.ParseHandle(handle); err != nil {
 		return nil, words.BadHandle(handle, err)
@@ -66,6 +81,11 @@ func (r *Resolver) Resolve(ctx context.Context, handle string) (*directory.Recor
 		}
 		log.Info("directory lookup failed", "handle", handle, "err", err)
 		return nil, words.Say(err, "could not look %q up in the directory: %s", handle, words.ReachProblem(err))
+	}
+	if mine, _ := st.Handle(ctx); mine == handle && r.cfg.Self != "" && rec.Peer != r.cfg.Self {
+		r.cfg.Net.Republish()
+		return nil, words.Say(wire.Errorf(wire.NotFound, "own record missing"),
+			"%q is your own handle, but the directory does not hold your record right now; your node is publishing it again", handle)
 	}
 	if err := st.Pin(ctx, handle, rec.Peer); err != nil {
 		return nil, err

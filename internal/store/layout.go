@@ -49,6 +49,9 @@ import (
 //
 //	/directory/handle/H      signed directory record by handle
 //	/directory/peer/ID       the handle a peer ID holds
+//	/directory/decoy/secret  the key decoys are derived from (protocols/directory, "Decoys"); never leaves the store
+//	/directory/decoy/relays/T  the relays decoys issued from time T name
+//	/directory/decoy/kept/SLOT  a decoy handed out (its handle and peer ID), so lookup-peer and mail answer for it
 //	/mailbox/...             sealed mail waiting for offline peers (dht.Mailbox)
 //	/kad/...                 kad-dht server state (provider records)
 //	/mesh/revocations/...    the revocation set

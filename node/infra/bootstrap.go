@@ -106,8 +106,9 @@ func startBootstrap(ctx context.Context, cfg Config, hostOpts hostOptions) (_ *P
 	}
 	p.onClose(boot.Close)
 	// Vouchers: a registered node presents one to a relay, which then
-	// need not ask this bootstrap about it (protocols/relayaccess).
-	vouchers, err := relayaccess.NewVoucherServer(wrapped, relayaccess.VoucherConfig{Lookup: boot.Directory().LookupPeer,
+	// need not ask this bootstrap about it (protocols/relayaccess). They
+	// vouch from the real records only, never a decoy (Registration).
+	vouchers, err := relayaccess.NewVoucherServer(wrapped, relayaccess.VoucherConfig{Lookup: boot.Directory().Registration,
 		Sign: p.Host.Peerstore().PrivKey(p.Host.ID()).Sign, Now: cfg.Now, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
@@ -115,7 +116,7 @@ func startBootstrap(ctx context.Context, cfg Config, hostOpts hostOptions) (_ *P
 	p.onClose(vouchers.Close)
 	p.mail = boot.Mailbox()
 	if p.rev, err = revgossip.Start(ctx, revgossip.Config{Host: p.Host, Budget: budget, Store: namespace.Wrap(st, store.Mesh),
-		Logger: cfg.Logger, Now: cfg.Now, PeerExchange: true, Admit: revgossip.AdmitRegistered(boot.Directory().Registered),
+		Logger: cfg.Logger, Now: cfg.Now, PeerExchange: true, Admit: revgossip.AdmitRegistered(boot.Directory().Owns),
 		OnAdd: func(r *revocation.Revocation) { boot.AuditRevocation(r.ID(), r.Revoker()) }, Timings: cfg.Revocations}); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,11 @@ import (
 // no without asking and not remembered. Peers that present a registration
 // never reach it (relayaccess.Registrar), so the budget is spent only on
 // peers that did not: old nodes, and strangers.
+//
+// The bootstrap answers lookup-peer for the decoys it handed out
+// (protocols/directory, "Decoys") as for registered peers, so a yes here
+// may be a decoy's; it admits nobody, since the peer asked about is the
+// one that authenticated to the relay, and nobody holds a decoy's key.
 type remoteDirectory struct {
 	h      host.Host
 	boots  []peer.AddrInfo

@@ -25,6 +25,12 @@
 //	   verifiers built before that accepted any multiaddr go-multiaddr
 //	   parses, and no node ever published another. Clients decode replies
 //	   canonically (internal/exchange); servers always wrote them so.
+//	   Decoys (issue 15): a bootstrap answers a lookup of a handle nobody
+//	   holds with the handle's decoy instead of NotFound, and lookup-peer
+//	   and mailbox-put answer for the decoys it handed out as for real
+//	   peers. No frame changed, and a client cannot tell (which is the
+//	   point), so the ID did not change; a client still understands
+//	   NotFound from a server that keeps no decoys.
 //
 // # Limits
 //
@@ -65,6 +71,12 @@
 //	DefaultMaxMailBytes       1048576   bytes      sealed bytes waiting for one recipient (1 MiB)
 //	DefaultMaxItemsPerSender  16        items      mail from one sender waiting for one recipient
 //	DefaultMaxTotalMailBytes  268435456 bytes      sealed bytes waiting across all mailboxes (256 MiB)
+//	DecoySecretSize           32        bytes      the bootstrap's decoy secret
+//	DecoyDay                  86400     seconds    the period of a decoy's possible republishes (a day)
+//	DecoyPublishOdds          37        in 256     the chance a decoy republished on a given day (about weekly)
+//	DecoyScanDays             32        days       how far back every decoy derivation looks
+//	DecoyMaxDays              365       days       how far back a derivation looks at most
+//	DefaultMaxDecoys          100000    decoys     the decoys a bootstrap remembers handing out
 //
 // # Message flow
 //
@@ -110,19 +122,26 @@
 //     higher seq — Conflict otherwise; and refuses a first record once it
 //     holds DefaultMaxRecords (100000) — TooLarge. Each peer holds at most
 //     one handle.
-//     - lookup: the handle must be a valid handle — BadRequest; no record
-//     for it — NotFound; otherwise the reply body is the signed record
-//     exactly as it was published. Anyone may resolve; the client
-//     verifies the record itself (the bootstrap can withhold or serve an
-//     older record, never forge one).
-//     - lookup-peer: the peer must be a peer ID — BadRequest; no record for
-//     it — NotFound; otherwise the record's envelope, as for lookup.
+//     - lookup: the handle must be a valid handle — BadRequest; otherwise
+//     the reply body is the signed record exactly as it was published
+//     or, when nobody holds the handle, the handle's decoy (Decoys,
+//     below), which the bootstrap then remembers handing out. A
+//     bootstrap never answers a valid handle NotFound (a server that
+//     keeps no decoys does, and clients understand it). Anyone may
+//     resolve; the client verifies the record itself (the bootstrap can
+//     withhold or serve an older record, never forge one).
+//     - lookup-peer: the peer must be a peer ID — BadRequest; otherwise
+//     the record's envelope, as for lookup, or the decoy handed out under
+//     that peer ID while the bootstrap remembers it; NotFound for any
+//     other peer.
 //     - mailbox-put: anyone may leave an opaque sealed blob (age-encrypted
 //     with internal/peerseal to the recipient) for a registered
-//     recipient, named by field 4. The peer must be a peer ID —
+//     recipient, or a decoy the bootstrap remembers handing out, named by
+//     field 4. The peer must be a peer ID —
 //     BadRequest; the blob at most MaxSealedBytes (32768) bytes —
 //     TooLarge; tokens at most MaxMailTokens (4) IDs of exactly 32 bytes
-//     — BadRequest; a recipient without a record — NotFound; a token ID
+//     — BadRequest; a recipient neither registered nor a remembered
+//     decoy — NotFound; a token ID
 //     the bootstrap knows revoked — Revoked (no detail: exchange.Reply
 //     field 4 is never sent); a mailbox over its quotas — TooLarge. The
 //     bootstrap's quotas, by default: DefaultMaxMailItems (64) items and
@@ -131,7 +150,9 @@
 //     DefaultMaxTotalMailBytes (268435456) bytes in all. Mail waits
 //     DefaultMailTTL (604800) seconds; mail whose token is revoked while
 //     it waits is deleted, never served. The server records the
-//     authenticated sender with the blob.
+//     authenticated sender with the blob. Mail for a decoy is taken,
+//     counted and expired exactly as any other (the same replies, the
+//     same quotas); nobody holds the decoy's key, so nobody fetches it.
 //     - mailbox-fetch: only the remote peer's own mailbox (the op has no
 //     field that could name another). The reply holds its oldest live
 //     items, at most MaxFetchItems (16), without removing them, and says
@@ -259,6 +280,106 @@
 // space U+0020 (Go's unicode.IsPrint, Unicode 15.0.0): no control
 // character, no other space (U+00A0 no-break space is refused), no format
 // character, no unassigned code point.
+//
+// # Decoys
+//
+// A stranger must not learn who is in the directory by asking: a lookup
+// of a handle nobody holds answers a decoy, a record that looks like a
+// real one, and the caller cannot tell the two apart by the bytes of the
+// reply or by its time. (Issue 15, "Invites that reveal no one".)
+//
+// The bootstrap keeps a secret of DecoySecretSize (32) random bytes in
+// its store, made on its first start; it never leaves the store and is
+// never logged. Write HMAC(label, x) for HMAC-SHA256 keyed with the
+// secret over label || 0x00 || len(x) as 2 bytes big-endian || x. For a
+// handle h, the decoy is the record
+//
+//	v       1
+//	handle  h
+//	peer    the peer ID of the Ed25519 key whose seed is
+//	        HMAC("ocmt-mesh/directory/decoy-key/v1", h)
+//	relays  the relay list in force at issued (below)
+//	name    h, as a home node names itself (internal/presence)
+//	seq     issued in unix nanoseconds (SeqAt, as a home node's)
+//	issued  the instant t below, in whole seconds
+//
+// signed as any record. t is when the decoy was last (notionally)
+// published: with kh = HMAC("ocmt-mesh/directory/decoy-day/v1", h), a
+// unix day j (DecoyDay, 86400 seconds) is a publish day when the first
+// byte of SHA-256(kh || j as 8 bytes big-endian) is below
+// DecoyPublishOdds (37, so about one day a week), and that day's instant
+// is the day's start plus the next 8 bytes, big-endian, modulo a day in
+// nanoseconds. t is the latest such instant not after now, looking back
+// DecoyScanDays (32) days always and up to DecoyMaxDays (365) when none
+// was found (then the start of the day DecoyMaxDays back). A decoy thus
+// changes only at its own issued instant, with a higher seq, as a node
+// that comes back online for a moment would republish; two lookups
+// between agree byte for byte (Ed25519 signatures are deterministic).
+//
+// The relays a decoy names are those most records name at the bootstrap
+// (their mode, counted over the stored records), as a snapshot that a
+// new one replaces, when the mode changed, at most hourly; a decoy names
+// the snapshot in force at its issued instant, so a change reaches a
+// decoy only when it republishes. The snapshots are stored with the
+// secret. (While the directory holds no record, decoys name none; the
+// first snapshot taken then is replaced by the first real one.)
+//
+// The bootstrap remembers the decoys it handed out in DefaultMaxDecoys
+// (100000) slots, each decoy in the slot the last 8 bytes of its key
+// seed pick (so a caller cannot aim at a slot), replacing what was
+// there. lookup-peer and mailbox-put answer for a remembered decoy as
+// for a real peer. A decoy is never a registered peer otherwise: the
+// bootstrap vouches to relays (protocols/relayaccess) and admits
+// revocations (protocols/revgossip) only for peers with a real record;
+// and since the decoy's key derives from the secret, nobody can
+// authenticate as a decoy's peer, so no relay admits one.
+//
+// Every lookup does the same work whichever it answers: one read of the
+// handle, one read of a key that is (a lookup that found a record reads
+// a key nobody holds; a decoy's reads a sampled stored record), one decoy
+// derived and signed, one record verified (a stored record is verified
+// again on read; a decoy is verified too), one write to a memory of
+// decoys (the one that answers lookup-peer, or its twin of the same size
+// that nothing reads). lookup-peer and mailbox-put do likewise. A client
+// (a home node) cannot tell a decoy either: sharing with a mistyped
+// handle seals the grant to the decoy's key, and the grant waits in a
+// mailbox nobody reads until DefaultMailTTL ends it; a node's words say
+// the recipient "has not fetched it yet", never that the recipient
+// exists.
+//
+// # What an enumerating caller still learns
+//
+//   - Whether a handle is taken, by claiming it: publish answers Conflict
+//     for a handle another key holds, and a free handle is claimed (first
+//     come, first served; the claim is the answer). Each probe costs a
+//     signed record and a request of the per-peer bucket (DefaultRate,
+//     5 a second, burst DefaultBurst, 20); a peer holds one handle, so a
+//     prober with one key releases its last claim with each success, and
+//     new keys count against DefaultMaxRecords (100000). This is inherent
+//     to first-come claims.
+//   - Whether a handle's owner is online: a live node republishes every
+//     half hour (a recently issued record that keeps changing) and can be
+//     dialled through the relays its record names. A decoy looks like a
+//     node that is mostly offline, never like one that is up.
+//   - That a peer ID was a decoy, once the bootstrap forgot it: after
+//     about DefaultMaxDecoys (100000) lookups of other unheld handles
+//     (the slots are secret, so an attacker must fill them all), or after
+//     the bootstrap restarted without saving its memory (dht.Directory's
+//     SaveDecoys), lookup-peer of a forgotten decoy and mail for it answer
+//     NotFound where a real peer's would not. Asking the handle again
+//     brings the same decoy back.
+//   - Whether a peer ID is registered at all, for a peer ID learnt
+//     elsewhere (lookup-peer of a peer never handed out as a decoy is
+//     NotFound): this tells nothing of handles.
+//   - Timing below the network's noise: the work is the same on both
+//     paths, but a record or decoy asked for recently is warmer in the
+//     bootstrap's caches (about a microsecond, on the first ask only), and
+//     a store read that finds a record may differ from one that does not
+//     by microseconds; over a network these drown in jitter (the test:
+//     1000 interleaved tries of each kind pass a two-sample
+//     Kolmogorov–Smirnov test at α = 10⁻⁶, on a loaded 2-core machine).
+//   - The number of records, roughly, from the decoys' relays (the mode
+//     of the records') and from the bootstrap's metrics if they are public.
 //
 // # Relay addresses
 //

@@ -45,6 +45,12 @@ func TestDocNumbersMatchTheConstants(t *testing.T) {
 		"DefaultMaxMailBytes":      dht.DefaultMaxMailBytes,
 		"DefaultMaxItemsPerSender": dht.DefaultMaxItemsPerSender,
 		"DefaultMaxTotalMailBytes": dht.DefaultMaxTotalMailBytes,
+		"DecoySecretSize":          directory.DecoySecretSize,
+		"DecoyDay":                 testkit.Seconds(directory.DecoyDay),
+		"DecoyPublishOdds":         directory.DecoyPublishOdds,
+		"DecoyScanDays":            directory.DecoyScanDays,
+		"DecoyMaxDays":             directory.DecoyMaxDays,
+		"DefaultMaxDecoys":         dht.DefaultMaxDecoys,
 	})
 	if directory.DefaultRate != float64(int64(directory.DefaultRate)) {
 		t.Error("DefaultRate is not a whole number; doc.go writes it as one")
