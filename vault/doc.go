@@ -14,8 +14,8 @@
 //	MaxKDFTime          16        passes   a password wrap's Argon2id passes
 //	MaxKDFThreads       16        lanes    a password wrap's Argon2id lanes
 //	MaxRecordSize       67108864  bytes    one stored record envelope (64 MiB)
-//	MaxRecoveryMeta     16384     bytes    a recovery method's public meta
-//	MaxRecoveryMethods  16        methods  the recovery methods one vault keeps
+//	MaxRecoveryMeta     800       bytes    a recovery method's public meta (its wrap fits a backup header's 1024)
+//	MaxRecoveryMethods  7         methods  the recovery methods one vault keeps (a backup header holds 8 wraps)
 //	MaxSecretBytes      1048576   bytes    one secret: value, refresh token and descriptive fields (1 MiB)
 //	maxHistory          65536     keys     the earlier generations' audit keys /meta/audit-keys holds
 //	maxOwed             16        records  the records a process keeps for its next commit (Lock on a full disk)
@@ -35,7 +35,7 @@
 //	/meta/index           version index summary (56 bytes, below)
 //	/meta/ver/NS/NAME     version u64 of record NS/NAME
 //	/meta/rotating        gen u32: a generation of records to delete (a key rotation is under way or unfinished)
-//	/meta/recovery/M      recovery wrap of method M (recovery.go: the master key under the method's key)
+//	/meta/wrap/recovery-M recovery wrap of method M (recovery.go: the master key under the method's key)
 //	/meta/recovery-tested/M  when method M last opened the vault in a test: unix-nano i64 (not authenticated)
 //	/rec/NS/NAME          record envelope, key generation 0
 //	/rec/_gN/NS/NAME      record envelope, key generation N ≥ 1 (N in decimal; "_" is in no namespace)

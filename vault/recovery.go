@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
-	"github.com/ipfs/go-datastore/query"
 
 	"github.com/ocmt/mesh/internal/keys"
 	"github.com/ocmt/mesh/internal/xcrypto"
@@ -24,7 +24,8 @@ import (
 // opens the master key with RK and sets a new password; nothing else
 // changes.
 //
-// A recovery wrap, /meta/recovery/METHOD, is
+// A recovery wrap, /meta/wrap/recovery-METHOD (so that a backup carries it
+// with the password wrap, and a recovery method restores a backup), is
 //
 //	magic "OCMTRCV\x01" (8) | vault ID (16) | gen u32 | added unix-nano i64
 //	| method length u8 | method | meta length u32 | meta
@@ -50,18 +51,23 @@ const (
 	labelRecovery   = "ocmt-mesh/vault-recovery/v1"
 	labelRecoveryK  = "ocmt-mesh/vault-recovery/v1/"
 	labelRecoveryKp = "ocmt-mesh/vault-recovery-keep/v1/"
-	// MaxRecoveryMeta bounds a recovery method's public meta.
-	MaxRecoveryMeta = 16 << 10
-	// MaxRecoveryMethods bounds the methods one vault keeps.
-	MaxRecoveryMethods = 16
-	// maxMethodLen bounds a method's name.
-	maxMethodLen = 32
+	// MaxRecoveryMeta bounds a recovery method's public meta, so that its
+	// wrap fits a backup header's wrap (1024 bytes).
+	MaxRecoveryMeta = 800
+	// MaxRecoveryMethods bounds the methods one vault keeps: a backup
+	// header carries 8 wraps, the password's and 7.
+	MaxRecoveryMethods = 7
+	// maxMethodLen bounds a method's name: "recovery-" and it make a
+	// backup wrap's kind of at most 32 bytes.
+	maxMethodLen = 23
+	// recoveryKind prefixes a recovery wrap's kind under /meta/wrap.
+	recoveryKind = "recovery-"
 )
 
-var (
-	recoveryPrefix = ds.NewKey("/meta/recovery")
-	testedPrefix   = ds.NewKey("/meta/recovery-tested")
-)
+var testedPrefix = ds.NewKey("/meta/recovery-tested")
+
+// recoveryKey is where a method's wrap is stored.
+func recoveryKey(method string) ds.Key { return wrapPrefix.ChildString(recoveryKind + method) }
 
 // Audit operations of recovery.
 const (
@@ -214,7 +220,7 @@ func (v *Vault) EnableRecovery(ctx context.Context, method string, rk *[32]byte,
 	e := AuditEntry{Actor: actor, Op: OpRecoveryEnable, Target: method, Outcome: OutcomeOK,
 		Detail: "a recovery method can now set a new password"}
 	return v.audit.commit(ctx, e, func(b ds.Batch) error {
-		if err := b.Put(ctx, recoveryPrefix.ChildString(method), w.marshal()); err != nil {
+		if err := b.Put(ctx, recoveryKey(method), w.marshal()); err != nil {
 			return err
 		}
 		return b.Delete(ctx, testedPrefix.ChildString(method))
@@ -232,14 +238,14 @@ func (v *Vault) DisableRecovery(ctx context.Context, method, actor string) error
 	if v.master.IsZero() {
 		return ErrLocked
 	}
-	if ok, err := v.cfg.Store.Has(ctx, recoveryPrefix.ChildString(method)); err != nil {
+	if ok, err := v.cfg.Store.Has(ctx, recoveryKey(method)); err != nil {
 		return fmt.Errorf("vault: %w", err)
 	} else if !ok {
 		return ErrNoRecovery
 	}
 	e := AuditEntry{Actor: actor, Op: OpRecoveryDisable, Target: method, Outcome: OutcomeOK}
 	return v.audit.commit(ctx, e, func(b ds.Batch) error {
-		if err := b.Delete(ctx, recoveryPrefix.ChildString(method)); err != nil {
+		if err := b.Delete(ctx, recoveryKey(method)); err != nil {
 			return err
 		}
 		return b.Delete(ctx, testedPrefix.ChildString(method))
@@ -248,19 +254,25 @@ func (v *Vault) DisableRecovery(ctx context.Context, method, actor string) error
 
 // recoveries reads every stored recovery wrap.
 func (v *Vault) recoveries(ctx context.Context) ([]recoveryWrap, error) {
-	res, err := v.cfg.Store.Query(ctx, query.Query{Prefix: recoveryPrefix.String()})
+	wraps, err := readWraps(ctx, v.cfg.Store)
 	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
+		return nil, err
 	}
-	entries, err := res.Rest()
-	if err != nil {
-		return nil, fmt.Errorf("vault: %w", err)
-	}
-	out := make([]recoveryWrap, 0, len(entries))
-	for _, e := range entries {
-		w, err := parseRecoveryWrap(e.Value)
-		if err != nil || ds.RawKey(e.Key).BaseNamespace() != w.method {
-			return nil, fmt.Errorf("%w: the recovery wrap %s does not parse", ErrCorrupt, e.Key)
+	return recoveryWraps(wraps)
+}
+
+// recoveryWraps parses the recovery wraps among a vault's (or a backup's)
+// key wraps.
+func recoveryWraps(wraps []BackupWrap) ([]recoveryWrap, error) {
+	var out []recoveryWrap
+	for _, bw := range wraps {
+		method, ok := strings.CutPrefix(bw.Kind, recoveryKind)
+		if !ok {
+			continue
+		}
+		w, err := parseRecoveryWrap(bw.Data)
+		if err != nil || w.method != method {
+			return nil, fmt.Errorf("%w: the recovery wrap %s does not parse", ErrCorrupt, bw.Kind)
 		}
 		out = append(out, w)
 	}
@@ -318,7 +330,7 @@ func (v *Vault) openRecovery(ctx context.Context, method string, rk *[32]byte, o
 			return none, passwordWrap{}, f, &BackoffError{Until: until, Failures: f.count, Wait: until.Sub(now)}
 		}
 	}
-	b, err := v.cfg.Store.Get(ctx, recoveryPrefix.ChildString(method))
+	b, err := v.cfg.Store.Get(ctx, recoveryKey(method))
 	if errors.Is(err, ds.ErrNotFound) {
 		return none, passwordWrap{}, f, ErrNoRecovery
 	} else if err != nil {
@@ -445,7 +457,87 @@ func (v *Vault) rewrapRecoveries(ctx context.Context, newMaster *keys.MasterKey,
 		clear(rkb)
 		nw := v.sealRecovery(w.method, w.meta, time.Unix(0, w.added), newMaster, gen, &rk)
 		clear(rk[:])
-		out[recoveryPrefix.ChildString(w.method)] = nw.marshal()
+		out[recoveryKey(w.method)] = nw.marshal()
 	}
 	return out, nil
+}
+
+// openRecoveryWrap opens method's wrap among wraps (a backup's) with rk,
+// for vaultID; ErrRecoveryKey when it does not open.
+func openRecoveryWrap(wraps []BackupWrap, vaultID []byte, method string, rk *[32]byte) (keys.MasterKey, uint32, error) {
+	ws, err := recoveryWraps(wraps)
+	if err != nil {
+		return keys.MasterKey{}, 0, err
+	}
+	for _, w := range ws {
+		if w.method != method {
+			continue
+		}
+		k := recoveryKEK(rk, vaultID, method)
+		mk, err := xcrypto.Open(k[:], w.master, w.aad())
+		clear(k[:])
+		if err != nil || !bytes.Equal(w.vaultID[:], vaultID) {
+			return keys.MasterKey{}, 0, ErrRecoveryKey
+		}
+		m, ok := keys.MasterKeyFromBytes(mk)
+		clear(mk)
+		if !ok {
+			return keys.MasterKey{}, 0, ErrRecoveryKey
+		}
+		return m, w.gen, nil
+	}
+	return keys.MasterKey{}, 0, ErrNoRecovery
+}
+
+// OpenBackupKeyRecovery is OpenBackupKey with a recovery method's key
+// instead of the password: it opens the backup's recovery wrap of method.
+// A key that does not open it is ErrRecoveryKey (nothing is counted: a
+// backup file is offline).
+func OpenBackupKeyRecovery(wraps []BackupWrap, vaultID []byte, method string, rk *[32]byte, salt []byte) (cipher.AEAD, error) {
+	if len(vaultID) != vaultIDSize || len(salt) != BackupSaltSize {
+		return nil, fmt.Errorf("%w: a backup's vault ID is %d bytes and its salt %d", ErrCorrupt, vaultIDSize, BackupSaltSize)
+	}
+	master, _, err := openRecoveryWrap(wraps, vaultID, method, rk)
+	if err != nil {
+		return nil, err
+	}
+	defer master.Wipe()
+	k := xcrypto.Expand(master.Bytes(), backupSalt(vaultID, salt), labelBackup)
+	defer clear(k[:])
+	return xcrypto.NewAEAD(k[:]), nil
+}
+
+// OpenRestoredRecovery is OpenRestored for a restore made with a recovery
+// method's key: it sets newPassword (Recover, without the backoff, which
+// is against guessing through a node), then checks the records and
+// appends the OpRestore record as OpenRestored does. The vault is
+// returned unlocked.
+func OpenRestoredRecovery(ctx context.Context, cfg Config, method string, rk *[32]byte, newPassword []byte, kdf KDFParams, actor, target, detail string) (*Vault, RestoreReport, error) {
+	if err := checkNewPassword(newPassword, kdf); err != nil {
+		return nil, RestoreReport{}, err
+	}
+	v, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, RestoreReport{}, err
+	}
+	if err := v.Recover(ctx, method, rk, newPassword, kdf, actor); err != nil {
+		v.Close()
+		return nil, RestoreReport{}, err
+	}
+	rep, err := v.verifyRecords(ctx)
+	if err != nil {
+		v.Close()
+		return nil, rep, err
+	}
+	e := AuditEntry{Actor: actor, Op: OpRestore, Target: target, Outcome: OutcomeOK,
+		Detail: fmt.Sprintf("%s, opened with recovery method %s; %d records verified", detail, method, rep.Records)}
+	if len(rep.Problems) > 0 {
+		e.Outcome = OutcomeFailed
+		e.Detail += "; " + strings.Join(rep.Problems, "; ")
+	}
+	if err := v.Audit(ctx, e); err != nil {
+		v.Close()
+		return nil, rep, err
+	}
+	return v, rep, nil
 }

@@ -101,7 +101,7 @@ func TestARecoveryWrapWithItsMetaOrMethodChangedDoesNotOpen(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			v, store, clk, rk := recoveryVault(t)
 			v.Lock(ctx, "test")
-			key := recoveryPrefix.ChildString("phrase")
+			key := recoveryKey("phrase")
 			b, _ := store.Get(ctx, key)
 			store.Put(ctx, key, edit(bytes.Clone(b)))
 			err := v.Recover(ctx, "phrase", rk, []byte("x"), TestKDF(), "test")
@@ -116,8 +116,8 @@ func TestARecoveryWrapWithItsMetaOrMethodChangedDoesNotOpen(t *testing.T) {
 	}
 	// a wrap copied under another method's name does not open as that method
 	v, store, _, rk := recoveryVault(t)
-	b, _ := store.Get(ctx, recoveryPrefix.ChildString("phrase"))
-	store.Put(ctx, recoveryPrefix.ChildString("escrow"), b)
+	b, _ := store.Get(ctx, recoveryKey("phrase"))
+	store.Put(ctx, recoveryKey("escrow"), b)
 	v.Lock(ctx, "test")
 	if err := v.Recover(ctx, "escrow", rk, []byte("x"), TestKDF(), "test"); err == nil {
 		t.Fatal("a wrap moved to another method opened")

@@ -3,6 +3,7 @@ package backup
 import (
 	"bufio"
 	"context"
+	"crypto/cipher"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -57,6 +58,30 @@ type RestoreInfo struct {
 type restoreOpts struct {
 	actor string
 	now   func() time.Time
+	// recovery, when set, opens the backup with a recovery method's key
+	// instead of the password, and sets a new password.
+	recovery *Recovering
+}
+
+// Recovering is what RestoreRecovering opens a backup with: a recovery
+// method's key (internal/recovery produces it), and the new password it
+// sets on the restored vault.
+type Recovering struct {
+	Method      string
+	Key         *[32]byte
+	NewPassword []byte
+	KDF         vault.KDFParams
+}
+
+// RestoreRecovering is Restore for an owner who lost the password: the
+// backup is opened with the recovery wrap of rec.Method it carries, and
+// the restored vault gets rec.NewPassword (vault.OpenRestoredRecovery).
+// Everything else is as Restore.
+func RestoreRecovering(ctx context.Context, r io.Reader, dst home.Home, rec Recovering) (RestoreInfo, error) {
+	if rec.Key == nil {
+		return RestoreInfo{}, errors.New("backup: no recovery key")
+	}
+	return restore(ctx, r, dst, nil, restoreOpts{recovery: &rec})
 }
 
 // Restore restores the backup read from r into the home folder dst, which
@@ -101,8 +126,15 @@ func restore(ctx context.Context, r io.Reader, dst home.Home, password []byte, o
 	if err != nil {
 		return RestoreInfo{}, err
 	}
-	aead, err := vault.OpenBackupKey(hdr.Wraps, hdr.VaultID, password, hdr.Salt)
+	var aead cipher.AEAD
+	if rec := o.recovery; rec != nil {
+		aead, err = vault.OpenBackupKeyRecovery(hdr.Wraps, hdr.VaultID, rec.Method, rec.Key, hdr.Salt)
+	} else {
+		aead, err = vault.OpenBackupKey(hdr.Wraps, hdr.VaultID, password, hdr.Salt)
+	}
 	switch {
+	case errors.Is(err, vault.ErrRecoveryKey), errors.Is(err, vault.ErrNoRecovery):
+		return RestoreInfo{}, fmt.Errorf("backup: %w", err)
 	case errors.Is(err, vault.ErrBadPassword):
 		return RestoreInfo{}, fmt.Errorf("backup: %w (or the backup's key wrap was altered)", err)
 	case errors.Is(err, vault.ErrCorrupt):
@@ -306,7 +338,13 @@ func build(ctx context.Context, cr *chunkReader, tmp home.Home, hdr Header, pass
 	}
 
 	detail := fmt.Sprintf("restored from backup %s taken %s", hdr.ID, hdr.Created.Format(time.RFC3339))
-	v, rep, err := vault.OpenRestored(ctx, vault.Config{Store: st, Now: o.now}, password, o.actor, hdr.ID, detail)
+	var v *vault.Vault
+	var rep vault.RestoreReport
+	if rec := o.recovery; rec != nil {
+		v, rep, err = vault.OpenRestoredRecovery(ctx, vault.Config{Store: st, Now: o.now}, rec.Method, rec.Key, rec.NewPassword, rec.KDF, o.actor, hdr.ID, detail)
+	} else {
+		v, rep, err = vault.OpenRestored(ctx, vault.Config{Store: st, Now: o.now}, password, o.actor, hdr.ID, detail)
+	}
 	if err != nil {
 		return info, fmt.Errorf("backup: opening the restored vault: %w", err)
 	}

@@ -19,13 +19,20 @@ const (
 	// LabelGroupAudit labels a group audit record, signed by the vault's
 	// node (group/, "Audit records").
 	LabelGroupAudit = "ocmt-mesh/group-audit/v1"
+	// LabelRecovery labels the messages of social recovery
+	// (internal/recovery): an owner's share delivery, a recovering
+	// device's request, a friend's release, an owner's veto.
+	LabelRecovery = "ocmt-mesh/recovery/v1"
+	// LabelEscrowRelease labels an institution's release statement of an
+	// escrowed recovery key (internal/recovery, "Escrow").
+	LabelEscrowRelease = "ocmt-mesh/escrow-release/v1"
 )
 
 // Labels lists every domain label, for tests that check they are distinct
 // and that no signature made for one verifies for another.
 func Labels() []string {
 	return []string{LabelToken, LabelRevocation, LabelDirectory, LabelApproval, LabelManifest,
-		LabelAudit, LabelRelayVoucher, LabelGroupApproval, LabelGroupAudit}
+		LabelAudit, LabelRelayVoucher, LabelGroupApproval, LabelGroupAudit, LabelRecovery, LabelEscrowRelease}
 }
 
 // Message is a domain-labelled byte string ready to sign. It can only be
@@ -66,3 +73,11 @@ func GroupApprovalMessage(body []byte) Message { return Message{LabelGroupApprov
 
 // GroupAuditMessage labels a group audit record's payload (group/).
 func GroupAuditMessage(body []byte) Message { return Message{LabelGroupAudit, body} }
+
+// RecoveryMessage labels a social recovery message's payload
+// (internal/recovery).
+func RecoveryMessage(body []byte) Message { return Message{LabelRecovery, body} }
+
+// EscrowReleaseMessage labels an institution's release statement
+// (internal/recovery).
+func EscrowReleaseMessage(body []byte) Message { return Message{LabelEscrowRelease, body} }
