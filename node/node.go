@@ -101,6 +101,10 @@ type Config struct {
 	Agents agenthost.Options
 	// UI: the web UI (mesh node --ui). Default: on loopback.
 	UI web.Options
+	// RecoveryMinWait is the shortest waiting period the owner may give
+	// social recovery and escrow (mesh node --recovery-min-wait). Default
+	// recovery.MinWait (24 h); lower it only for tests and demos.
+	RecoveryMinWait time.Duration
 }
 
 // ErrAlreadyRunning means another node holds the home folder.
@@ -175,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	vcfg := cfg.VaultConfig
 	vcfg.Now = cfg.Now
 	if n.Offline, err = Open(ctx, cfg.Home, Options{Actor: "local-api", KDF: cfg.KDF, VaultConfig: vcfg, Logger: cfg.Logger, Now: cfg.Now,
-		OnVaultUse: n.touch}); err != nil {
+		OnVaultUse: n.touch, RecoveryMinWait: cfg.RecoveryMinWait}); err != nil {
 		return nil, err
 	}
 	n.metrics = nodemetrics.New(nodemetrics.Source{Issued: n.issued, Mesh: func() *meshnet.Net { return n.net },

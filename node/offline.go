@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/ocmt/mesh/internal/home"
 	"github.com/ocmt/mesh/internal/meshstate"
+	"github.com/ocmt/mesh/internal/recoveryhost"
 	"github.com/ocmt/mesh/internal/revstatus"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/internal/words"
@@ -56,6 +58,24 @@ type Offline struct {
 	// st is the store Open opened (nil for an Offline inside tests that
 	// build one on another datastore): backups snapshot it.
 	st *store.Store
+	// recovery is the vault's recovery methods (made on first use).
+	recovery     *recoveryhost.Service
+	recoveryOnce sync.Once
+	recoveryWait time.Duration
+}
+
+// Recovery implements localapi.Recovery: it works without a node (the
+// owner who lost the password), but social recovery needs one.
+func (o *Offline) Recovery(ctx context.Context, req localapi.RecoveryRequest) (localapi.RecoveryReply, error) {
+	return o.recoveries().Recovery(ctx, req)
+}
+
+func (o *Offline) recoveries() *recoveryhost.Service {
+	o.recoveryOnce.Do(func() {
+		o.recovery = recoveryhost.New(recoveryhost.Config{Vault: o.vault, Store: o.store, Self: o.signer.ID(), WithPeerKey: o.signer.withPeerKey,
+			KDF: o.kdf, MinWait: o.recoveryWait, Actor: o.actor, Now: o.now})
+	})
+	return o.recovery
 }
 
 var _ localapi.Backend = (*Offline)(nil)
@@ -76,6 +96,9 @@ type Options struct {
 	// that uses the vault's keys (secrets, resources, signing, unlock,
 	// password change): a running node's idle clock. Default none.
 	OnVaultUse func()
+	// RecoveryMinWait is the shortest waiting period a recovery method
+	// may take (mesh node --recovery-min-wait). Default recovery.MinWait.
+	RecoveryMinWait time.Duration
 }
 
 // Open opens the identity and the vault in h, locked. When another process
@@ -153,7 +176,7 @@ func newOffline(ctx context.Context, h Home, st ds.Batching, opts Options) (*Off
 		return nil, err
 	}
 	return &Offline{home: h, actor: opts.Actor, store: st, vault: v, kdf: opts.KDF, log: opts.Logger,
-		now: opts.Now, used: opts.OnVaultUse, state: meshstate.New(st, v, opts.Actor, opts.Now),
+		now: opts.Now, used: opts.OnVaultUse, state: meshstate.New(st, v, opts.Actor, opts.Now), recoveryWait: opts.RecoveryMinWait,
 		revs: revstatus.New(st, opts.Now, opts.Logger)}, nil
 }
 

@@ -541,3 +541,20 @@ func OpenRestoredRecovery(ctx context.Context, cfg Config, method string, rk *[3
 	}
 	return v, rep, nil
 }
+
+// RecoveryMeta returns the public meta of method's recovery wrap among a
+// backup's wraps (internal/backup's header), to start a recovery with a
+// backup alone (a new home). The meta is not authenticated until the wrap
+// opens (OpenBackupKeyRecovery).
+func RecoveryMeta(wraps []BackupWrap, method string) ([]byte, error) {
+	ws, err := recoveryWraps(wraps)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		if w.method == method {
+			return w.meta, nil
+		}
+	}
+	return nil, ErrNoRecovery
+}

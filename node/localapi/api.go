@@ -89,6 +89,7 @@ type Backend interface {
 	RevokedAmong(ctx context.Context, ids []string) ([]string, error)
 	Agents
 	Groups
+	Recovery
 	Close() error
 }
 

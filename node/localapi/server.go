@@ -142,6 +142,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/revoked", s.revokedAmong)
 	s.agentRoutes(mux)
 	s.groupRoutes(mux)
+	s.recoveryRoutes(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, _ := r.Context().Value(ctxKey{}).(bool); !ok {
 			writeErr(w, http.StatusForbidden, errors.New("local API: caller is not the node's user"))
