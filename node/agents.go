@@ -17,7 +17,7 @@ func (n *Node) startAgents(ctx context.Context) (err error) {
 	if err := n.cfg.Agents.Apply(&c); err != nil {
 		return err
 	}
-	if n.Service, err = agenthost.Start(ctx, c); err == nil {
+	if n.Agents, err = agenthost.Start(ctx, c); err == nil {
 		u := &n.cfg.UI
 		u.Dir, u.Host, u.Relays, u.Handle = string(n.cfg.Home), n.host, n.net.Infrastructure, n.Handle
 		n.ui, err = web.Start(*u, n, n.cfg.Now, n.log)

@@ -101,9 +101,7 @@ type Config struct {
 	Agents agenthost.Options
 	// UI: the web UI (mesh node --ui). Default: on loopback.
 	UI web.Options
-	// RecoveryMinWait is the shortest waiting period the owner may give
-	// social recovery and escrow (mesh node --recovery-min-wait). Default
-	// recovery.MinWait (24 h); lower it only for tests and demos.
+	// RecoveryMinWait: mesh node --recovery-min-wait (recoveryhost.Config.MinWait).
 	RecoveryMinWait time.Duration
 }
 
@@ -114,8 +112,9 @@ var ErrAlreadyRunning = home.ErrAlreadyRunning
 // talk to other peers replace the Offline's refusals.
 type Node struct {
 	*Offline
-	*agenthost.Service // the AI agents: localapi.Agents
-	ui                 *web.Running
+	*agenthost.Agents    // the AI agents: localapi.Agents
+	*groupclient.Service // mesh group: localapi.Groups
+	ui                   *web.Running
 
 	cfg   Config
 	lock  *os.File
@@ -134,7 +133,6 @@ type Node struct {
 	metrics   *nodemetrics.Metrics
 	idle      *idlelock.Lock
 	shares    *sharestore.Store
-	groups    *groupclient.Service
 	cache     *cached.Owner
 	sleeper   *hibernate.Sleeper
 	reserved  chan struct{} // a relay reservation was taken
@@ -293,8 +291,8 @@ func (n *Node) Close() error {
 		errs = append(errs, n.metricsSrv.Close())
 	}
 	n.ui.Close()
-	if n.Service != nil {
-		n.Service.Stop()
+	if n.Agents != nil {
+		n.Agents.Stop()
 	}
 	n.stopMesh()
 	if n.host != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -58,24 +57,9 @@ type Offline struct {
 	// st is the store Open opened (nil for an Offline inside tests that
 	// build one on another datastore): backups snapshot it.
 	st *store.Store
-	// recovery is the vault's recovery methods (made on first use).
-	recovery     *recoveryhost.Service
-	recoveryOnce sync.Once
-	recoveryWait time.Duration
-}
-
-// Recovery implements localapi.Recovery: it works without a node (the
-// owner who lost the password), but social recovery needs one.
-func (o *Offline) Recovery(ctx context.Context, req localapi.RecoveryRequest) (localapi.RecoveryReply, error) {
-	return o.recoveries().Recovery(ctx, req)
-}
-
-func (o *Offline) recoveries() *recoveryhost.Service {
-	o.recoveryOnce.Do(func() {
-		o.recovery = recoveryhost.New(recoveryhost.Config{Vault: o.vault, Store: o.store, Self: o.signer.ID(), WithPeerKey: o.signer.withPeerKey,
-			KDF: o.kdf, MinWait: o.recoveryWait, Actor: o.actor, Now: o.now})
-	})
-	return o.recovery
+	// Service is the vault's recovery methods: localapi.Recovery, with or
+	// without a node (social recovery needs one).
+	*recoveryhost.Service
 }
 
 var _ localapi.Backend = (*Offline)(nil)
@@ -96,8 +80,7 @@ type Options struct {
 	// that uses the vault's keys (secrets, resources, signing, unlock,
 	// password change): a running node's idle clock. Default none.
 	OnVaultUse func()
-	// RecoveryMinWait is the shortest waiting period a recovery method
-	// may take (mesh node --recovery-min-wait). Default recovery.MinWait.
+	// RecoveryMinWait: Config.RecoveryMinWait.
 	RecoveryMinWait time.Duration
 }
 
@@ -126,6 +109,8 @@ func Open(ctx context.Context, h Home, opts Options) (*Offline, error) {
 		return nil, err
 	}
 	o.signer = newSigner(pk, o.vault)
+	o.Service = recoveryhost.New(recoveryhost.Config{Vault: o.vault, Store: st, Self: o.signer.ID(), WithPeerKey: o.signer.withPeerKey,
+		KDF: o.kdf, MinWait: opts.RecoveryMinWait, Actor: o.actor, Now: o.now})
 	o.closer = st.Close
 	o.st = st
 	return o, nil
@@ -176,7 +161,7 @@ func newOffline(ctx context.Context, h Home, st ds.Batching, opts Options) (*Off
 		return nil, err
 	}
 	return &Offline{home: h, actor: opts.Actor, store: st, vault: v, kdf: opts.KDF, log: opts.Logger,
-		now: opts.Now, used: opts.OnVaultUse, state: meshstate.New(st, v, opts.Actor, opts.Now), recoveryWait: opts.RecoveryMinWait,
+		now: opts.Now, used: opts.OnVaultUse, state: meshstate.New(st, v, opts.Actor, opts.Now),
 		revs: revstatus.New(st, opts.Now, opts.Logger)}, nil
 }
 

@@ -64,6 +64,10 @@ type Config struct {
 	ApprovalTTL time.Duration
 }
 
+// Agents is Service under the name a node embeds it by (its field is then
+// Agents, and Service stays free for another job).
+type Agents = Service
+
 // Service is the node's agents: it implements localapi.Agents for the
 // owner, and serves agents on the agent socket.
 type Service struct {
