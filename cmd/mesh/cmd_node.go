@@ -16,6 +16,7 @@ import (
 	"github.com/ocmt/mesh/internal/agenthost"
 	"github.com/ocmt/mesh/internal/hibernate"
 	"github.com/ocmt/mesh/internal/home"
+	"github.com/ocmt/mesh/internal/recovery"
 	"github.com/ocmt/mesh/node"
 	"github.com/ocmt/mesh/web"
 )
@@ -25,7 +26,7 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 func newNodeCmd(g *globals) *cobra.Command {
 	var flags nodeFile
 	var configPath string
-	var lockAfter, hibernateAfter, resumeWindow time.Duration
+	var lockAfter, hibernateAfter, resumeWindow, recoveryMinWait time.Duration
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run the home node (libp2p host and local API) until interrupted",
@@ -137,6 +138,9 @@ locked. Counts and states only, never a name, a path or a value.`,
 			if set("resume-window") || fc.ResumeWindow == nil {
 				fc.ResumeWindow = (*yamlDuration)(&resumeWindow)
 			}
+			if set("recovery-min-wait") {
+				fc.RecoveryMinWait = yamlDuration(recoveryMinWait)
+			}
 			level := slog.LevelWarn
 			if fc.Verbose {
 				level = slog.LevelInfo
@@ -146,8 +150,9 @@ locked. Counts and states only, never a name, a path or a value.`,
 				Bootstrap: fc.Bootstrap, Relays: fc.Relays, Handle: fc.Handle, Firewall: fc.Firewall, RelayTokens: fc.RelayTokens,
 				LockAfter: nodeLockAfter(time.Duration(*fc.LockAfter)), MetricsAddr: fc.Metrics,
 				HibernateAfter: time.Duration(fc.HibernateAfter), ResumeWindow: nodeLockAfter(time.Duration(*fc.ResumeWindow)),
-				Agents: agenthost.Options{Socket: fc.AgentSocket, SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify},
-				UI:     web.Options{Addr: fc.UI, CertFile: fc.UICert, KeyFile: fc.UIKey, Drive: drive, Domain: fc.UIDomain}})
+				RecoveryMinWait: time.Duration(fc.RecoveryMinWait),
+				Agents:          agenthost.Options{Socket: fc.AgentSocket, SocketMode: os.FileMode(mode), SocketGroup: fc.AgentSocketGroup, NotifyURL: fc.Notify},
+				UI:              web.Options{Addr: fc.UI, CertFile: fc.UICert, KeyFile: fc.UIKey, Drive: drive, Domain: fc.UIDomain}})
 			if err != nil {
 				return err
 			}
@@ -190,6 +195,7 @@ locked. Counts and states only, never a name, a path or a value.`,
 	durationVar(f, &lockAfter, "lock-after", node.DefaultLockAfter, "lock the vault after this long unused; 0 never")
 	durationVar(f, &hibernateAfter, "hibernate-after", 0, "hibernate after this long unused: tell the relays, which can wake it, and exit; 0 never")
 	durationVar(f, &resumeWindow, "resume-window", hibernate.DefaultWindow, "a node hibernated unlocked comes back unlocked if woken within this; 0 always locked")
+	durationVar(f, &recoveryMinWait, "recovery-min-wait", recovery.MinWait, "the shortest waiting period the owner may give social recovery and escrow (lower it for tests and demos only)")
 	f.StringVar(&flags.AgentSocket, "agent-socket", "", "the agent socket's path (default DIR/agent.sock; elsewhere for an agent running as another user, who cannot enter the home folder)")
 	f.StringVar(&flags.AgentSocketMode, "agent-socket-mode", "0600", "the agent socket's mode: 0600, or 0660 with --agent-socket-group for agents running as another user")
 	f.StringVar(&flags.AgentSocketGroup, "agent-socket-group", "", "the agent socket's group (a name or a number)")

@@ -24,6 +24,8 @@ type nodeFile struct {
 	// --resume-window (nil: the default).
 	HibernateAfter yamlDuration  `yaml:"hibernate_after"`
 	ResumeWindow   *yamlDuration `yaml:"resume_window"`
+	// RecoveryMinWait is --recovery-min-wait (0: the default, a day).
+	RecoveryMinWait yamlDuration `yaml:"recovery_min_wait"`
 	Verbose        bool          `yaml:"verbose"`
 	// The agent socket's mode (octal text) and group, and the alerts'
 	// webhook (--agent-socket-mode, --agent-socket-group, --notify).
