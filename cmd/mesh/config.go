@@ -26,7 +26,7 @@ type nodeFile struct {
 	ResumeWindow   *yamlDuration `yaml:"resume_window"`
 	// RecoveryMinWait is --recovery-min-wait (0: the default, a day).
 	RecoveryMinWait yamlDuration `yaml:"recovery_min_wait"`
-	Verbose        bool          `yaml:"verbose"`
+	Verbose         bool         `yaml:"verbose"`
 	// The agent socket's mode (octal text) and group, and the alerts'
 	// webhook (--agent-socket-mode, --agent-socket-group, --notify).
 	AgentSocket      string `yaml:"agent_socket"`
