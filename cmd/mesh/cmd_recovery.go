@@ -169,7 +169,7 @@ func newRecoverySocialCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "social --friends A,B,C,D,E --threshold 3",
 		Short: "Enable recovery by friends: any --threshold of them together, never one alone",
-		Long: `Enable social recovery: a recovery key is split among --friends (2 to 7
+		Long: `Enable social recovery: a recovery key is split among --friends (2 to 6
 handles) so that any --threshold of them can help you set a new password
 from a new device, and fewer learn nothing. Each friend's share goes to
 their node sealed to their key. When you recover (mesh recover --social),

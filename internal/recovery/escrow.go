@@ -195,4 +195,3 @@ func EscrowKey(r *EscrowRelease, identity string) (*[32]byte, error) {
 	}
 	return openWith(r.Sealed, id)
 }
-

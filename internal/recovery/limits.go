@@ -10,9 +10,10 @@ const (
 	PhraseWords = 24
 	// MinFriends and MaxFriends bound social recovery's friends: a
 	// threshold of two at least, and few enough that the method's meta
-	// (their commitments and handles) fits the vault's recovery wrap.
+	// (their commitments and handles, at any threshold and with the
+	// longest handles) fits the vault's recovery wrap.
 	MinFriends = 2
-	MaxFriends = 7
+	MaxFriends = 6
 	// MinWait is the shortest waiting period social recovery and escrow
 	// allow unless the node's operator lowers it (tests, demos):
 	// a day for the owner to see the request and veto it.

@@ -39,7 +39,8 @@ func ParseSocialMeta(b []byte) (*SocialMeta, *group.Commitments, error) {
 		return nil, nil, fmt.Errorf("%w: social meta", ErrMalformed)
 	}
 	c, err := group.ParseCommitments(m.Commitments)
-	if err != nil || c.Group != dealingName || len(m.Handles) != len(c.Admins) || m.Wait <= 0 || m.Wait > int64(MaxWait/time.Second) {
+	if err != nil || c.Group != dealingName || len(m.Handles) != len(c.Admins) || m.Wait <= 0 || m.Wait > int64(MaxWait/time.Second) ||
+		len(m.OwnerHandle) > maxHandleLen || slices.ContainsFunc(m.Handles, func(h string) bool { return len(h) > maxHandleLen }) {
 		return nil, nil, fmt.Errorf("%w: social meta", ErrMalformed)
 	}
 	if _, _, err := keys.ParsePeerID(m.Owner); err != nil {
@@ -76,6 +77,9 @@ type Dealt struct {
 func EnableSocial(owner *keys.PeerKey, ownerHandle string, friends []peer.ID, handles []string, k int, wait, minWait time.Duration, now time.Time) (*Dealt, error) {
 	if len(friends) < MinFriends || len(friends) > MaxFriends || len(handles) != len(friends) {
 		return nil, fmt.Errorf("recovery: social recovery takes %d to %d friends", MinFriends, MaxFriends)
+	}
+	if len(ownerHandle) > maxHandleLen || slices.ContainsFunc(handles, func(h string) bool { return len(h) > maxHandleLen }) {
+		return nil, fmt.Errorf("recovery: a handle is at most %d characters", maxHandleLen)
 	}
 	if slices.Contains(friends, owner.ID()) {
 		return nil, fmt.Errorf("recovery: you cannot be one of your own recovery friends")
@@ -393,4 +397,15 @@ func CheckVeto(o *Opened, req *Request) error {
 		return fmt.Errorf("%w: a veto not signed by the vault's owner", ErrBadSignature)
 	}
 	return nil
+}
+
+// Format prints a Dealt without its key or shares, whatever the verb.
+func (d Dealt) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "recovery.Dealt{key:<secret>, %d shares}", len(d.Shares))
+}
+
+// Format prints a Collector without its shares or the device's key,
+// whatever the verb.
+func (col Collector) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "recovery.Collector{%d shares:<secret>}", len(col.shares))
 }

@@ -2,6 +2,7 @@ package recoveryhost
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -96,6 +97,16 @@ func (s *Service) Recovery(ctx context.Context, req localapi.RecoveryRequest) (l
 	case localapi.RecoveryTest, localapi.RecoveryRecover:
 		rk, err := s.key(ctx, req)
 		if err != nil {
+			// refused before the vault was asked (a key file or a phrase
+			// that does not parse, a release not for this vault): audited
+			// as the vault audits a key that does not open
+			op := vault.OpRecover
+			if req.Op == localapi.RecoveryTest {
+				op = vault.OpRecoveryTest
+			}
+			if !errors.Is(err, vault.ErrNoRecovery) && !strings.Contains(err.Error(), "waiting period") {
+				s.cfg.Vault.Audit(ctx, vault.AuditEntry{Actor: s.cfg.Actor, Op: op, Target: req.Method, Outcome: vault.OutcomeFailed, Detail: err.Error()})
+			}
 			return localapi.RecoveryReply{}, err
 		}
 		defer clear(rk[:])
@@ -119,7 +130,7 @@ func words(err error) error {
 	case errors.Is(err, vault.ErrRecoveryKey):
 		return fmt.Errorf("that does not open this vault: %w", err)
 	case errors.Is(err, vault.ErrLocked):
-		return fmt.Errorf("unlock the vault first (mesh unlock): enabling a recovery method needs the vault open")
+		return fmt.Errorf("unlock the vault first (mesh unlock): %w", err)
 	}
 	return err
 }
@@ -211,7 +222,20 @@ func (s *Service) escrowRequest(ctx context.Context) (localapi.RecoveryReply, er
 // waiting period, and opens the recovery key with the request's identity.
 func (s *Service) escrowKey(ctx context.Context, meta []byte, req localapi.RecoveryRequest) (*[32]byte, error) {
 	now := s.cfg.Now()
-	rel, err := recovery.CheckEscrowRelease(req.Release, meta, s.cfg.Self, s.cfg.Vault.ID(), now)
+	// A release is checked at the time it was first presented, when its
+	// waiting period started: it may well be more than a week old when
+	// the wait (up to 30 days) ends.
+	id := sha256.Sum256(req.Release)
+	key := escrowWaitPrefix.ChildString(hex.EncodeToString(id[:]))
+	var start time.Time
+	if b, err := s.cfg.Store.Get(ctx, key); err == nil && len(b) == 8 {
+		start = time.Unix(0, int64(binary.BigEndian.Uint64(b)))
+	}
+	checkAt := now
+	if !start.IsZero() {
+		checkAt = start
+	}
+	rel, err := recovery.CheckEscrowRelease(req.Release, meta, s.cfg.Self, s.cfg.Vault.ID(), checkAt)
 	if err != nil {
 		s.cfg.Vault.Audit(ctx, vault.AuditEntry{Actor: s.cfg.Actor, Op: "recovery.escrow.release", Target: recovery.Escrow,
 			Outcome: vault.OutcomeFailed, Detail: err.Error()})
@@ -222,11 +246,7 @@ func (s *Service) escrowKey(ctx context.Context, meta []byte, req localapi.Recov
 		return nil, err
 	}
 	wait := time.Duration(m.Wait) * time.Second
-	key := escrowWaitPrefix.ChildString(hex.EncodeToString(rel.ID[:]))
-	var start time.Time
-	if b, err := s.cfg.Store.Get(ctx, key); err == nil && len(b) == 8 {
-		start = time.Unix(0, int64(binary.BigEndian.Uint64(b)))
-	} else {
+	if start.IsZero() {
 		start = now
 		if err := s.cfg.Store.Put(ctx, key, binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))); err != nil {
 			return nil, err
