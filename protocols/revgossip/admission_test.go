@@ -156,14 +156,23 @@ func TestAHomeNodeKeepsOnlyWhatConcernsIt(t *testing.T) {
 	var loud errorLog
 
 	infra := startService(t, Config{Host: infraHost, Store: newStore(), Now: clock.Now})
-	observer := startService(t, Config{Host: observerHost, Store: newStore(), Now: clock.Now})
 	// The observer hears what the home node forwards by gossip when it is
 	// in the home node's topic mesh, which after the strangers' flood it
 	// is not always; anti-entropy (a digest every half second here)
 	// brings it whatever the home node keeps either way. What is checked
 	// is what the home node keeps and offers, not gossipsub's mesh.
+	//
+	// The observer runs the same digest period as the home node, as every
+	// node of a mesh does: a node acts on digestsPerPeriod (2) digests
+	// per neighbour per its own period, and a record stays in a digest's
+	// window for digestWindow (4) of the sender's rounds. With the
+	// default 30 s period the observer acted on one of the home node's
+	// half-second digests every 15 s, so it saw a window holding the new
+	// records only by luck (about one time in seven): the test failed
+	// whenever the flood had also left it out of the home node's mesh.
 	homeTimings := fast
 	homeTimings.DigestEvery = 500 * time.Millisecond
+	observer := startService(t, Config{Host: observerHost, Store: newStore(), Now: clock.Now, Timings: homeTimings})
 	home := startService(t, Config{Host: homeHost, Store: newStore(), Now: clock.Now, Timings: homeTimings,
 		Logger:     slog.New(&loud),
 		Relevant:   RelevantTo(homeHost.ID(), func(p peer.ID) bool { return p == contact.ID() }),
