@@ -51,6 +51,7 @@ func flagError(cmd *cobra.Command, err error) error {
 // that shows whether it was done.
 var checkWith = map[string]string{
 	"mesh secret set":    "mesh secret list",
+	"mesh migrate":       "mesh secret list",
 	"mesh secret rm":     "mesh secret list",
 	"mesh put":           "mesh ls",
 	"mesh rm":            "mesh ls",

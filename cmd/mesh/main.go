@@ -107,7 +107,7 @@ func newRoot() *cobra.Command {
 		}
 	}
 	add("start", newInitCmd(g), newNodeCmd(g), newUnlockCmd(g), newLockCmd(g), newStatusCmd(g), newIDCmd(g), newHandleCmd(g), newHibernateCmd(g))
-	add("vault", newSecretCmd(g), newPasswdCmd(g), newAuditCmd(g), newBackupCmd(g), newRestoreCmd(g), newRecoveryCmd(g), newRecoverCmd(g))
+	add("vault", newSecretCmd(g), newPasswdCmd(g), newAuditCmd(g), newBackupCmd(g), newRestoreCmd(g), newRecoveryCmd(g), newRecoverCmd(g), newMigrateCmd(g))
 	add("share", newPutCmd(g), newGetCmd(g), newLsCmd(g), newRmCmd(g), newShareCmd(g), newSharesCmd(g), newSharedCmd(g),
 		newRevokeCmd(g), newContactsCmd(g), newTokenCmd(g), newSnapshotCmd(g))
 	add("agents", newAgentCmd(g), newApprovalsCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newDigestCmd(g))
