@@ -32,6 +32,7 @@ import (
 	"github.com/ocmt/mesh/internal/relevance"
 	"github.com/ocmt/mesh/internal/resolve"
 	"github.com/ocmt/mesh/internal/sharestore"
+	"github.com/ocmt/mesh/internal/socialrecovery"
 	"github.com/ocmt/mesh/internal/store"
 	"github.com/ocmt/mesh/internal/words"
 	"github.com/ocmt/mesh/node/localapi"
@@ -207,6 +208,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.net.Go(n.idle.Run) // the idle lock, and the end of a resumed session
 	n.startGroups()
+	socialrecovery.Start(n.net, n.vault, n.signer.withPeerKey, n.Handle, n.Offline.Service, n.post, n.cfg.Now, n.log)
 	if err := n.startAgents(ctx); err != nil {
 		return nil, err
 	}

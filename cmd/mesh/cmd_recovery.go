@@ -502,8 +502,10 @@ func newRecoveryIDCmd(g *globals, use, op, short string) *cobra.Command {
 func newRecoverCmd(g *globals) *cobra.Command {
 	var p proofFlags
 	var newFile string
+	var social bool
+	var sf socialRecoverFlags
 	cmd := &cobra.Command{
-		Use:   "recover (--phrase-file F | --hardware-key F | --escrow-release F)",
+		Use:   "recover (--phrase-file F | --hardware-key F | --escrow-release F | --social --handle H --backup F --bootstrap ADDR)",
 		Short: "Set a new password with a recovery method, when you lost yours",
 		Long: `Set a new password with a recovery method enabled earlier (mesh recovery):
 the phrase (--phrase-file, or typed), the key file (--hardware-key), or
@@ -512,10 +514,12 @@ runs from the first time the release is given, so run it again when it
 ends). The new password comes from --new-password-file, else
 $MESH_NEW_PASSWORD, else a prompt. The vault is unlocked afterwards if a
 node runs. A wrong phrase or key counts like a wrong password: the waits
-between tries grow. To recover from a new device with your friends, see
-mesh recover-social.`,
+between tries grow.` + socialRecoverLong,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if social {
+				return runSocialRecover(cmd, g, &sf, newFile)
+			}
 			req := localapi.RecoveryRequest{Op: localapi.RecoveryRecover}
 			if err := p.request(cmd, &req); err != nil {
 				return err
@@ -541,5 +545,7 @@ mesh recover-social.`,
 	}
 	p.add(cmd)
 	cmd.Flags().StringVar(&newFile, "new-password-file", "", "read the new password from this file (else $MESH_NEW_PASSWORD, else a prompt)")
+	cmd.Flags().BoolVar(&social, "social", false, "recover on a new device with your friends (below)")
+	sf.add(cmd)
 	return cmd
 }

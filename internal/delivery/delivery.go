@@ -59,6 +59,10 @@ type Config struct {
 	Delivered func(via string)
 	// Received, when set, is told that the node took a grant.
 	Received func(context.Context)
+	// Other, when set, is offered each mailbox item that does not open as
+	// a grant (social recovery's mail); it reports whether it took it.
+	// What nobody takes is dropped. SetOther sets it later.
+	Other func(ctx context.Context, sealed []byte) bool
 	// Now is the node's clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives operational logs. Default: discard.
@@ -90,6 +94,19 @@ func New(cfg Config) *Service {
 		cfg.Received = func(context.Context) {}
 	}
 	return &Service{cfg: cfg, delivering: map[capability.ID]bool{}}
+}
+
+// SetOther sets Config.Other on a running Service.
+func (s *Service) SetOther(f func(ctx context.Context, sealed []byte) bool) {
+	s.mu.Lock()
+	s.cfg.Other = f
+	s.mu.Unlock()
+}
+
+func (s *Service) other() func(ctx context.Context, sealed []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Other
 }
 
 // Hold keeps the redelivery round away from grant id until release is
@@ -240,6 +257,9 @@ func (s *Service) FetchMail(ctx context.Context) (int, error) {
 		}
 		for _, m := range mail {
 			r, err := s.cfg.Open(m.Sealed, s.cfg.Now())
+			if other := s.other(); err != nil && other != nil && other(ctx, m.Sealed) {
+				continue
+			}
 			if err != nil {
 				s.cfg.Logger.Warn("dropping a mailbox item", "from", m.From, "err", err)
 				continue

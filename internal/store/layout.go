@@ -44,6 +44,10 @@ import (
 //	/agents/approvals/ID     an agent's request for the owner's approval (package agent)
 //	/agents/digest-sent      the last week whose digest went to the webhook
 //	/agents/spent/ID         an approved secret use already spent (one call per approval)
+//	/recovery/social/req/ID      a social recovery request this node received, its state and release (internal/socialrecovery)
+//	/recovery/social/held/OWNER  an owner whose recovery share this node keeps as a friend (the share itself is in the vault)
+//	/recovery/social/pending/OWNER  a share taken while the vault was locked, sealed to this node's key, until the next unlock
+//	/recovery/social/outbox/PEER a share delivery, sealed to the friend, waiting to be mailed again
 //
 // Bootstrap (mesh bootstrap):
 //
@@ -123,7 +127,7 @@ const (
 
 // layout lists the top-level namespaces each role may write.
 var layout = map[Role][]string{
-	HomeNode:   {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/mesh/snapshots/", "/agents/"},
+	HomeNode:   {"/meta/", "/rec/", "/audit/", "/mesh/profile/", "/mesh/grants/issued/", "/mesh/grants/received/", "/mesh/contacts/", "/mesh/uses/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/mesh/snapshots/", "/agents/", "/recovery/"},
 	Bootstrap:  {"/directory/", "/mailbox/", "/kad/", "/mesh/revocations/", "/mesh/revoutbox/"},
 	Relay:      {"/kad/", "/mesh/revocations/", "/mesh/revoutbox/", "/cache/", "/snapshots/", "/wake/"},
 	GroupVault: {"/mesh/profile/", "/mesh/dht/", "/mesh/revocations/", "/mesh/revoutbox/", "/groups/"},
