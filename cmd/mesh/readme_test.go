@@ -377,6 +377,24 @@ func walkSteps(ports []int) []walkStep {
 			"secret.read", "read wifi", "member.invite", "group.relock", "chain verified"}, then: groupHead("alice")},
 		{match: "mesh --home ~/bob group audit smiths", stdout: []string{"chain verified"}, then: groupHead("bob")},
 		{match: "mesh --home ~/carol group audit smiths", stdout: []string{"chain verified"}, then: groupHead("carol")},
+		{match: "mesh --home ~/alice recovery phrase --out ~/alice-phrase.txt", stdout: []string{"recovery method phrase enabled", "mode 0600"}},
+		{match: "mesh --home ~/alice recovery social", stdout: []string{"social"}},
+		{match: "mesh --home ~/alice recovery status", stdout: []string{"phrase", "social", "never", "3 of 5 friends (bob, carol, erin, frank, grace)"}},
+		{match: "mesh --home ~/alice recover --phrase-file", stdout: []string{"a new password is set"}},
+		{match: "mesh --home ~/alice backup --out ~/alice-social.meshbak", stdout: []string{"written to"}},
+		{match: "mesh --home ~/alice-new recover --social", fails: "not enough friends have released their share yet"},
+		{match: "ID=$(mesh --home ~/bob recovery requests", then: func(w *walkShell, _ walkResult) {
+			if v := w.value("ID"); len(v) < 8 || strings.ContainsAny(v, " \n") {
+				w.t.Fatalf("ID is %q, not a request's ID", v)
+			}
+		}},
+		{match: "mesh --home ~/alice-new recover --social", stdout: []string{"Recovered"}},
+		{match: "mesh --home ~/alice-new secret get bank", stdout: []string{"PIN 4e1d"}},
+		{match: "migrate make-test-export", stderr: []string{"25 made-up secrets"}},
+		{match: "migrate --from legacy-export.json --dry-run", stdout: []string{"would import 25", "nothing was written"}},
+		{match: "migrate --from legacy-export.json", stdout: []string{"imported 25"}},
+		{match: "migrate --from legacy-export.json", stdout: []string{"imported 0", "already there 25"}},
+		{match: "mesh --home ~/alice secret list", stdout: []string{"openai-api-key-prod", "bank"}},
 		{match: "kill $(jobs -p)", not: []string{"still stopping"}},
 	}
 }
