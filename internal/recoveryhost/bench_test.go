@@ -54,4 +54,3 @@ func BenchmarkRecoverWithAKeyFile(b *testing.B) {
 		return localapi.RecoveryRequest{Identity: "# usb\n" + id + "\n"}
 	})
 }
-
