@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/internal/exchange"
@@ -39,15 +37,11 @@ type Config struct {
 // peer's rate and the requests in flight, parses each request by doc.go's
 // rules and hands it to the Handler.
 type Server struct {
-	h   host.Host
 	cfg Config
 	log *slog.Logger
 	lim *peerlimit.Limiter
 	sem chan struct{}
-
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
+	reg *exchange.Registration
 }
 
 // NewServer registers the protocol on h.
@@ -61,34 +55,14 @@ func NewServer(h host.Host, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{h: h, cfg: cfg, log: cfg.Logger.With("protocol", ID),
+	s := &Server{cfg: cfg, log: cfg.Logger.With("protocol", ID),
 		lim: peerlimit.New(peerRate, peerBurst, maxLimited, cfg.Now), sem: make(chan struct{}, maxInFlight)}
-	h.SetStreamHandler(ID, s.handle)
+	s.reg = exchange.Register(h, ID, Limits(), s.log, s.serve)
 	return s, nil
 }
 
 // Close stops taking requests and waits for those being served.
-func (s *Server) Close() error {
-	s.h.RemoveStreamHandler(ID)
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.wg.Wait()
-	return nil
-}
-
-func (s *Server) handle(st network.Stream) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		st.Reset()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	exchange.Serve(st, Limits(), s.log, s.serve)
-}
+func (s *Server) Close() error { return s.reg.Close() }
 
 // serve answers one request in doc.go's order: the peer's rate, the
 // requests in flight, the request's form, then the handler.

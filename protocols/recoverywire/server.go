@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ocmt/mesh/internal/exchange"
@@ -37,14 +35,10 @@ type Config struct {
 
 // Server answers /ocmt/recovery/1 on a home node.
 type Server struct {
-	h   host.Host
 	cfg Config
 	log *slog.Logger
 	lim *peerlimit.Limiter
-
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
+	reg *exchange.Registration
 }
 
 // NewServer registers the handler on h.
@@ -58,33 +52,13 @@ func NewServer(h host.Host, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{h: h, cfg: cfg, log: cfg.Logger.With("protocol", ID), lim: peerlimit.New(peerRate, peerBurst, maxLimited, cfg.Now)}
-	h.SetStreamHandler(ID, s.handle)
+	s := &Server{cfg: cfg, log: cfg.Logger.With("protocol", ID), lim: peerlimit.New(peerRate, peerBurst, maxLimited, cfg.Now)}
+	s.reg = exchange.Register(h, ID, Limits(), s.log, s.serve)
 	return s, nil
 }
 
 // Close removes the handler and waits for the exchanges under way.
-func (s *Server) Close() error {
-	s.h.RemoveStreamHandler(ID)
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.wg.Wait()
-	return nil
-}
-
-func (s *Server) handle(st network.Stream) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		st.Reset()
-		return
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-	exchange.Serve(st, Limits(), s.log, s.serve)
-}
+func (s *Server) Close() error { return s.reg.Close() }
 
 // serve answers one request in doc.go's order.
 func (s *Server) serve(ctx context.Context, remote peer.ID, raw []byte) (any, error) {
