@@ -113,7 +113,7 @@ type Tally struct {
 	nonces *NonceSet
 
 	mu        sync.Mutex
-	pending   map[peer.ID]offer
+	pending   pendingOffers
 	key       *Key
 	approvers []peer.ID
 	closed    bool
@@ -205,21 +205,9 @@ func (t *Tally) who() []peer.ID {
 	return p
 }
 
-func (t *Tally) sweep(now time.Time) {
-	for id, o := range t.pending {
-		if now.Sub(o.at) > MaxApprovalAge {
-			o.share.Wipe()
-			delete(t.pending, id)
-		}
-	}
-}
+func (t *Tally) sweep(now time.Time) { t.pending.dropStale(now) }
 
-func (t *Tally) dropPending() {
-	for id, o := range t.pending {
-		o.share.Wipe()
-		delete(t.pending, id)
-	}
-}
+func (t *Tally) dropPending() { t.pending.drop() }
 
 // Key returns a copy of the group key once the change is approved; the
 // caller wipes it. Before, or after Wipe, it fails with ErrLocked.

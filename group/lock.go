@@ -24,7 +24,7 @@ type Lock struct {
 	schedule Schedule
 
 	mu        sync.Mutex
-	pending   map[peer.ID]offer
+	pending   pendingOffers
 	key       *Key
 	until     time.Time
 	approvers []peer.ID
@@ -152,10 +152,27 @@ func (l *Lock) open(now time.Time) error {
 	return nil
 }
 
-func (l *Lock) dropPending() {
-	for id, o := range l.pending {
+func (l *Lock) dropPending() { l.pending.drop() }
+
+// pendingOffers are the approvals that wait for more, one per admin (a
+// Lock's or a Tally's).
+type pendingOffers map[peer.ID]offer
+
+// drop wipes and forgets every pending share.
+func (p pendingOffers) drop() {
+	for id, o := range p {
 		o.share.Wipe()
-		delete(l.pending, id)
+		delete(p, id)
+	}
+}
+
+// dropStale wipes and forgets the approvals that are stale at now.
+func (p pendingOffers) dropStale(now time.Time) {
+	for id, o := range p {
+		if now.Sub(o.at) > MaxApprovalAge {
+			o.share.Wipe()
+			delete(p, id)
+		}
 	}
 }
 
@@ -165,12 +182,7 @@ func (l *Lock) sweep(now time.Time) {
 		l.key.Wipe()
 		l.key, l.until, l.approvers = nil, time.Time{}, nil
 	}
-	for id, o := range l.pending {
-		if now.Sub(o.at) > MaxApprovalAge {
-			o.share.Wipe()
-			delete(l.pending, id)
-		}
-	}
+	l.pending.dropStale(now)
 }
 
 // Sweep ends the window if it is over, wiping the key, and drops stale
