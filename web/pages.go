@@ -32,7 +32,7 @@ type page struct {
 type navItem struct{ Path, Name string }
 
 var nav = []navItem{{"/share", "Share"}, {"/shared-by-me", "Shared by me"}, {"/shared-with-me", "Shared with me"},
-	{"/approvals", "Approvals"}, {"/alerts", "Alerts"}, {"/activity", "Activity"}, {"/secrets", "Secrets"}, {"/connections", "Connections"}}
+	{"/approvals", "Approvals"}, {"/alerts", "Alerts"}, {"/activity", "Activity"}, {"/secrets", "Secrets"}, {"/connections", "Connections"}, {"/recovery", "Recovery"}}
 
 func (s *Server) routes() {
 	m := s.mux
@@ -88,6 +88,8 @@ func (s *Server) routes() {
 	// flow checks is what ties it to the session that started it.
 	m.HandleFunc("GET /connections/callback", s.connectFinish)
 	m.HandleFunc("GET /ws/events", s.authed(s.events))
+	m.HandleFunc("GET /recovery", s.authed(s.recoveryPage))
+	m.HandleFunc("POST /recovery/answer", s.authed(s.recoveryAnswer))
 }
 
 // after ends a POST: what it did is kept for the page it redirects to
