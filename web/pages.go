@@ -90,6 +90,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /ws/events", s.authed(s.events))
 	m.HandleFunc("GET /recovery", s.authed(s.recoveryPage))
 	m.HandleFunc("POST /recovery/answer", s.authed(s.recoveryAnswer))
+	m.HandleFunc("POST /recovery/fido2", s.authed(s.fido2Enable))
+	m.HandleFunc("GET /recover", s.recoverPage)
+	m.HandleFunc("GET /recover/options", s.recoverOptions)
+	m.HandleFunc("POST /recover", s.recoverWithKey)
 }
 
 // after ends a POST: what it did is kept for the page it redirects to

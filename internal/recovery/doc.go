@@ -89,6 +89,28 @@
 // is ErrWrongKey, and a sealed key longer than maxSealedBytes is
 // ErrMalformed.
 //
+// # Security key (fido2)
+//
+// The fido2 method is a FIDO2 security key's PRF (the WebAuthn "prf"
+// extension, hmac-secret on the key), asked by the web UI for a salt the
+// vault keeps: only that key, touched, gives the same 32 bytes again.
+//
+//	RK = HKDF-SHA256(ikm = the PRF output, FIDO2OutputSize (32) bytes,
+//	                 salt = vault ID, info = "ocmt-mesh/recovery/fido2/v1")
+//
+// The meta (none of it secret; the browser reads it to ask the key), at
+// most maxMetaBytes (800) bytes:
+//
+//	key  field       type   rule
+//	1    version     uint   version (1)
+//	2    rp id       text   the relying party ID (the web UI's host), 1 to 253 bytes
+//	3    credential  bytes  the credential's ID, 1 to 1023 bytes
+//	4    salt        bytes  the PRF salt, FIDO2SaltSize (32) bytes
+//
+// A PRF output of another length is ErrMalformed; one that is not the
+// key's opens nothing (the vault's ErrRecoveryKey, counted as a wrong
+// password).
+//
 // # Escrow
 //
 // The escrow method's RK is 32 random bytes sealed with age to an

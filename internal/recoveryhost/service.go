@@ -87,6 +87,16 @@ func (s *Service) Recovery(ctx context.Context, req localapi.RecoveryRequest) (l
 		return localapi.RecoveryReply{Text: "recovery method " + req.Method + " disabled"}, words(err)
 	case localapi.RecoveryEscrowRequest:
 		return s.escrowRequest(ctx)
+	case localapi.RecoveryFIDO2Options:
+		r, err := s.cfg.Vault.Recovery(ctx, recovery.FIDO2)
+		if err != nil {
+			return localapi.RecoveryReply{}, words(err)
+		}
+		m, err := recovery.ParseFIDO2Meta(r.Meta)
+		if err != nil {
+			return localapi.RecoveryReply{}, err
+		}
+		return localapi.RecoveryReply{FIDO2: &localapi.FIDO2Options{RPID: m.RPID, Credential: m.Credential, Salt: m.Salt}}, nil
 	}
 	if req.Method == recovery.Social {
 		return s.cfg.Social.Recovery(ctx, req)
@@ -151,6 +161,11 @@ func (s *Service) enable(ctx context.Context, req localapi.RecoveryRequest) (loc
 			return localapi.RecoveryReply{}, err
 		}
 		what = "the key file of " + req.Recipient + " sets a new password"
+	case recovery.FIDO2:
+		if rk, meta, err = recovery.EnableFIDO2(req.RPID, req.Credential, req.Salt, req.PRF, s.cfg.Vault.ID()); err != nil {
+			return localapi.RecoveryReply{}, err
+		}
+		what = "your security key sets a new password (the web page's recovery, at " + req.RPID + ")"
 	case recovery.Escrow:
 		inst, perr := keys.DecodePeerID(req.Institution)
 		if perr != nil {
@@ -187,6 +202,8 @@ func (s *Service) key(ctx context.Context, req localapi.RecoveryRequest) (*[32]b
 		return recovery.HardwareKey(r.Meta, strings.NewReader(req.Identity))
 	case recovery.Escrow:
 		return s.escrowKey(ctx, r.Meta, req)
+	case recovery.FIDO2:
+		return recovery.FIDO2Key(req.PRF, s.cfg.Vault.ID())
 	}
 	return nil, fmt.Errorf("unknown recovery method %q", req.Method)
 }
@@ -289,6 +306,10 @@ func describe(r vault.Recovery) string {
 	switch r.Method {
 	case recovery.Phrase:
 		return "the 24-word phrase shown when it was enabled"
+	case recovery.FIDO2:
+		if m, err := recovery.ParseFIDO2Meta(r.Meta); err == nil {
+			return "the security key registered at " + m.RPID
+		}
 	case recovery.Hardware:
 		if m, err := recovery.ParseHardwareMeta(r.Meta); err == nil {
 			return "the key file of " + m.Recipient

@@ -31,6 +31,9 @@ const (
 	RecoveryHelp     = "help"     // ID: release this node's share to the request's device (after the waiting period)
 	RecoveryVeto     = "veto"     // ID: the owner refuses a request for its own vault
 	RecoveryHeld     = "held"     // none: whose shares this node keeps, as a friend
+	// RecoveryFIDO2Options returns what a browser needs to ask the
+	// security key for its PRF (the fido2 method's public meta).
+	RecoveryFIDO2Options = "fido2-options" // none
 )
 
 // RecoveryRequest is one recovery command (mesh recovery ..., mesh
@@ -60,6 +63,20 @@ type RecoveryRequest struct {
 	NewPassword []byte `json:"new_password,omitempty"`
 	// ID names a recovery request (help, veto).
 	ID string `json:"id,omitempty"`
+	// FIDO2 (fido2: enable takes all four, test and recover PRF): the
+	// relying party ID, the credential, the PRF salt and the key's PRF
+	// output for it.
+	RPID       string `json:"rp_id,omitempty"`
+	Credential []byte `json:"credential,omitempty"`
+	Salt       []byte `json:"salt,omitempty"`
+	PRF        []byte `json:"prf,omitempty"`
+}
+
+// FIDO2Options are the fido2 method's public meta (RecoveryFIDO2Options).
+type FIDO2Options struct {
+	RPID       string `json:"rp_id"`
+	Credential []byte `json:"credential"`
+	Salt       []byte `json:"salt"`
 }
 
 // RecoveryMethod is an enabled method as mesh recovery status shows it.
@@ -97,6 +114,8 @@ type RecoveryReply struct {
 	Text string `json:"text,omitempty"`
 	// EscrowRequest is the signed request for the institution.
 	EscrowRequest []byte `json:"escrow_request,omitempty"`
+	// FIDO2 answers RecoveryFIDO2Options.
+	FIDO2 *FIDO2Options `json:"fido2,omitempty"`
 }
 
 // RecoveryNeedsNode is Recovery without a node: refused.
