@@ -408,13 +408,27 @@ func (p *proofFlags) request(cmd *cobra.Command, req *localapi.RecoveryRequest) 
 func newRecoveryTestCmd(g *globals) *cobra.Command {
 	var p proofFlags
 	cmd := &cobra.Command{
-		Use:   "test (--phrase-file F | --hardware-key F | --escrow-release F)",
+		Use:   "test [METHOD] (--phrase-file F | --hardware-key F | --escrow-release F)",
 		Short: "Prove a recovery method still opens your vault, changing nothing",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `Prove a recovery method still opens your vault, changing nothing but
+when it was last tested (mesh recovery status): give what the method
+takes (the phrase, else it is asked; the key file; the escrow's release).
+METHOD, when given, must be the one those flags name. Friends are tested
+by their own nodes (mesh recovery held), a security key from the web
+page.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			req := localapi.RecoveryRequest{Op: localapi.RecoveryTest}
 			if err := p.request(cmd, &req); err != nil {
 				return err
+			}
+			if len(args) == 1 && args[0] != req.Method {
+				how, ok := map[string]string{"phrase": "--phrase-file FILE (or the phrase typed)", "hardware": "--hardware-key FILE",
+					"escrow": "--escrow-release FILE"}[args[0]]
+				if !ok {
+					return fmt.Errorf("mesh recovery test tests phrase, hardware or escrow here; %s is tested elsewhere (see --help)", args[0])
+				}
+				return fmt.Errorf("testing %s takes %s", args[0], how)
 			}
 			res, err := recoveryDo(g, cmd, needAny, req)
 			if err != nil {

@@ -61,7 +61,8 @@ func TestCLIRecoveryPhraseHardwareAndEscrow(t *testing.T) {
 			t.Fatalf("status lacks %s:\n%s", m, st)
 		}
 	}
-	c.ok("", nil, "recovery", "test", "--phrase-file", phrase)
+	c.ok("", nil, "recovery", "test", "phrase", "--phrase-file", phrase)
+	c.fails("", nil, "testing hardware takes --hardware-key", "recovery", "test", "hardware", "--phrase-file", phrase)
 	if st := c.ok("", nil, "recovery", "status"); strings.Count(st, "never") != 2 {
 		t.Fatalf("status after a test:\n%s", st)
 	}
