@@ -77,11 +77,11 @@ var layers = [][]string{
 	{"internal/words"},                       // errors worded for people
 	{"internal/hibernate"},                   // going to sleep, coming back, waking an owner
 	{"internal/cached", "internal/recovery"}, // the cached tier: a job both sides of a share use; the recovery methods' keys and messages
-	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip", "agent", "group"},                                                                                                                                                 // what roles are assembled from
-	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync", "protocols/snapshot", "protocols/wake", "internal/uigateway", "protocols/groupwire", "protocols/recoverywire"},                                    // services and protocols
-	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi", "internal/snapshot", "internal/resume", "internal/wakehook", "internal/broker", "internal/notify", "internal/oauthflow", "internal/legacy"}, // pieces protocols and roles share
-	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                                                                                                                                                 // tokens, the vault, one exchange on a stream
-	{"internal/wire", "internal/duration", "internal/store", "internal/blockcache", "internal/home", "internal/peerlimit", "internal/auditlimit", "internal/testkit"},                                                                                      // encoding, storage, the home folder
+	{"internal/meshnet", "internal/meshstate", "internal/backup", "protocols/revgossip", "agent", "group"},                                                                                                                                                                      // what roles are assembled from
+	{"dht", "relay", "protocols/share", "protocols/grant", "protocols/relayaccess", "protocols/revsync", "protocols/snapshot", "protocols/wake", "internal/uigateway", "protocols/groupwire", "protocols/recoverywire"},                                                         // services and protocols
+	{"protocols/directory", "protocols/capwire", "capability/revocation", "internal/p2phost", "node/localapi", "internal/snapshot", "internal/resume", "internal/wakehook", "internal/broker", "internal/notify", "internal/oauthflow", "internal/legacy", "internal/translog"}, // pieces protocols and roles share
+	{"capability", "vault", "internal/exchange", "internal/peerseal", "internal/testmesh"},                                                                                                                                                                                      // tokens, the vault, one exchange on a stream
+	{"internal/wire", "internal/duration", "internal/store", "internal/blockcache", "internal/home", "internal/peerlimit", "internal/auditlimit", "internal/testkit"},                                                                                                           // encoding, storage, the home folder
 	{"internal/keys", "internal/xcrypto"}, // keys and primitives
 }
 
