@@ -56,6 +56,11 @@
 // HashSize (32) bytes each, at most MaxProofBytes (2450) bytes. At 10^6
 // leaves an inclusion proof is 20 hashes: 640 bytes of hashes, 681 encoded.
 //
+// A Log keeps its leaves and the root of every perfect subtree in a
+// Store: MemStore in memory, or DatastoreStore in a go-datastore (the
+// bootstrap's pebble store), which writes a leaf, the nodes it completes
+// and the new size in one batch.
+//
 // # Checkpoints
 //
 // A checkpoint is a signed note (golang.org/x/mod/sumdb/note) whose text
