@@ -243,15 +243,7 @@ asked twice). --kdf-cost low is for tests and demos only.`,
 			}
 			// Never replace a file: an export may be the only copy of a
 			// real vault's data.
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return fmt.Errorf("writing the export: %w", err)
-			}
-			if _, err := f.Write(b); err != nil {
-				f.Close()
-				return fmt.Errorf("writing the export: %w", err)
-			}
-			if err := f.Close(); err != nil {
+			if err := writeNewFile(out, b); err != nil {
 				return fmt.Errorf("writing the export: %w", err)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d made-up secrets, %s\n", out, count, kdfWords(params))

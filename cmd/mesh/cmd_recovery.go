@@ -107,17 +107,8 @@ without the check. Your vault must be unlocked.`,
 				return err
 			}
 			if out != "" {
-				f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-				if err != nil {
+				if err := writeNewFile(out, []byte(phrase+"\n")); err != nil {
 					return fmt.Errorf("writing the phrase: %w", err)
-				}
-				_, werr := fmt.Fprintln(f, phrase)
-				if err := f.Close(); werr == nil {
-					werr = err
-				}
-				if werr != nil {
-					os.Remove(out)
-					return werr
 				}
 			} else {
 				w := cmd.OutOrStdout()
@@ -215,7 +206,7 @@ from this machine. Your vault must be unlocked.`,
 				if err != nil {
 					return err
 				}
-				if err := writeNewFile(keyFile, "# OCMT Mesh recovery key for "+string(g.Home())+"\n"+id+"\n"); err != nil {
+				if err := writeNewFile(keyFile, []byte("# OCMT Mesh recovery key for "+string(g.Home())+"\n"+id+"\n")); err != nil {
 					return err
 				}
 				recipient = rcpt
@@ -234,22 +225,6 @@ from this machine. Your vault must be unlocked.`,
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "make a new recovery key in this new file (on removable media)")
 	cmd.Flags().StringVar(&recipient, "recipient", "", "an age recipient (age1...) whose identity you hold")
 	return cmd
-}
-
-// writeNewFile writes a new file with mode 0600; it refuses to replace one.
-func writeNewFile(path, content string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, werr := f.WriteString(content)
-	if err := f.Close(); werr == nil {
-		werr = err
-	}
-	if werr != nil {
-		os.Remove(path)
-	}
-	return werr
 }
 
 func newRecoveryEscrowCmd(g *globals) *cobra.Command {
@@ -296,7 +271,7 @@ func newRecoveryEscrowRequestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := writeNewFile(out, string(res.EscrowRequest)); err != nil {
+			if err := writeNewFile(out, res.EscrowRequest); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s\n", out, res.Text)
@@ -338,7 +313,7 @@ is, out of band, before you run it.`,
 			if err != nil {
 				return err
 			}
-			if err := writeNewFile(out, string(rel)); err != nil {
+			if err := writeNewFile(out, rel); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote the release %s, signed by %s\n", out, k.ID())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -19,4 +20,22 @@ func jsonFlag(cmd *cobra.Command, p *bool) {
 // printJSON writes v as one line of JSON on cmd's stdout.
 func printJSON(cmd *cobra.Command, v any) error {
 	return json.NewEncoder(cmd.OutOrStdout()).Encode(v)
+}
+
+// writeNewFile writes data to a new file with mode 0600; it never
+// replaces a file (a key, a phrase or an export may be the only copy),
+// and leaves none behind when the write fails.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := f.Close(); werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		os.Remove(path)
+	}
+	return werr
 }

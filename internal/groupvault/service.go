@@ -398,9 +398,7 @@ func (s *Service) commit(ctx context.Context, g *state, e event, ops func(ds.Bat
 // characters: a label someone typed must not reorder the log's text).
 func clip(s string) string {
 	s = strings.Map(func(r rune) rune {
-		switch {
-		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0, r == 0x2028 || r == 0x2029, r == 0x061c || r == 0x200e || r == 0x200f,
-			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == utf8.RuneError:
+		if groupwire.Unprintable(r) || r == utf8.RuneError {
 			return '?'
 		}
 		return r

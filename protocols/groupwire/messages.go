@@ -1,7 +1,9 @@
 package groupwire
 
 import (
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -266,17 +268,15 @@ func CheckGroupName(name string) error {
 // names and labels end up in audit records, which refuse them (a label
 // must not forge a line or reorder the text an admin reads).
 func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, c := range s {
-		switch {
-		case c < 0x20 || c >= 0x7f && c < 0xa0, c == 0x2028 || c == 0x2029, c == 0x061c || c == 0x200e || c == 0x200f,
-			c >= 0x202a && c <= 0x202e, c >= 0x2066 && c <= 0x2069:
-			return false
-		}
-	}
-	return true
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, Unprintable)
+}
+
+// Unprintable reports whether c is a character no name, label or audit
+// detail holds: a control (C0, DEL, C1), a line or paragraph separator,
+// or a bidirectional control (package group's audit records refuse the
+// same).
+func Unprintable(c rune) bool {
+	return unicode.IsControl(c) || unicode.In(c, unicode.Zl, unicode.Zp, unicode.Bidi_Control)
 }
 
 // check is an info body's rules (the client).
